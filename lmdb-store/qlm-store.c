@@ -1,0 +1,1122 @@
+
+/*
+ * qlm-store: look into, and tend, the store of ngx_qlm_webhook_module.
+ *
+ * Reading commands open the store read-only: they may run while nginx
+ * does.  Exit status: 0 ok, 1 runtime error, 2 usage error.
+ */
+
+#define _GNU_SOURCE
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "qlm_store.h"
+
+
+#define CMD_SUMMARY   0
+#define CMD_QUEUE     1
+#define CMD_LOG       2
+#define CMD_DEAD      3
+#define CMD_REPLAY    4
+#define CMD_TRIM      5
+
+/* which options each command takes */
+#define OPT_LIMIT     0x001
+#define OPT_BODY      0x002
+#define OPT_LOGF      0x004     /* --since, --until, ... --newest-first */
+#define OPT_TRIM      0x008
+
+
+typedef struct {
+    const char   *name;
+    int           cmd;
+    unsigned      opts;
+    unsigned      write;
+} command_t;
+
+
+static const command_t  commands[] = {
+    { "summary", CMD_SUMMARY, 0, 0 },
+    { "queue", CMD_QUEUE, OPT_LIMIT | OPT_BODY, 0 },
+    { "log", CMD_LOG, OPT_LIMIT | OPT_LOGF, 0 },
+    { "dead", CMD_DEAD, OPT_LIMIT | OPT_BODY, 0 },
+    { "replay", CMD_REPLAY, 0, 1 },
+    { "trim", CMD_TRIM, OPT_TRIM, 1 },
+    { NULL, 0, 0, 0 }
+};
+
+
+/* a table of strings, printed with aligned columns */
+
+typedef struct {
+    size_t   ncols;
+    size_t   nrows;
+    size_t   nalloc;
+    char   **cells;
+} table_t;
+
+
+typedef struct {
+    unsigned                 json;
+    unsigned                 body;
+    unsigned                 dead;
+    size_t                   limit;
+    size_t                   count;
+    uint64_t                 now;
+    table_t                  table;
+    qlm_store_log_filter_t   filter;
+} ctx_t;
+
+
+static const char  *progname = "qlm-store";
+
+
+static void usage(FILE *f);
+static void die_usage(const char *fmt, ...);
+static uint64_t now_ms(void);
+static int parse_u64(const char *s, uint64_t *v);
+static int parse_time(const char *s, uint64_t now, uint64_t *ms);
+static void fmt_local(uint64_t ms, char *buf, size_t size);
+static void fmt_iso(uint64_t ms, char *buf, size_t size);
+static void fmt_size(uint64_t n, char *buf, size_t size);
+static char *dup_field(const char *s, size_t len);
+static void json_str(const char *s, size_t len);
+static void json_time(const char *name, uint64_t ms);
+static const char *outcome_name(uint32_t outcome);
+static const char *item_state(const qlm_store_item_t *item, uint64_t now,
+    unsigned dead);
+static void table_init(table_t *t, size_t ncols, ...);
+static void table_row(table_t *t, ...);
+static void table_print(table_t *t);
+static void table_free(table_t *t);
+static int print_item(const qlm_store_item_t *item, void *data);
+static int print_log(const qlm_store_log_t *rec, void *data);
+static int print_counter(const char *name, uint64_t value, void *data);
+static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
+static int fail(const char *call, int rc);
+
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s [-j|--json] PATH COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  summary              queue depth, dead letters, log, map, "
+        "counters\n"
+        "  queue [--limit N] [--body]\n"
+        "                       queued deliveries, in due order\n"
+        "  log [--since TIME] [--until TIME] [--event NAME] "
+        "[--event-id ID]\n"
+        "      [--outcome delivered|retry|dead] [--limit N] "
+        "[--newest-first]\n"
+        "                       the invocation log\n"
+        "  dead [--limit N] [--body]\n"
+        "                       dead letters\n"
+        "  replay ID|all        dead letters back to the queue, due now\n"
+        "  trim [--log-max-records N] [--log-max-age SECONDS]\n"
+        "                       apply the log retention now\n"
+        "\n"
+        "TIME: YYYY-MM-DDTHH:MM:SS (local time), seconds since the epoch,\n"
+        "or relative to now: -30s, -15m, -1h, -2d.\n"
+        "Reading commands open the store read-only.\n",
+        progname);
+}
+
+
+static void
+die_usage(const char *fmt, ...)
+{
+    va_list  args;
+
+    fprintf(stderr, "%s: ", progname);
+
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+
+    fprintf(stderr, "\nTry '%s --help'.\n", progname);
+
+    exit(2);
+}
+
+
+static int
+fail(const char *call, int rc)
+{
+    fprintf(stderr, "%s: %s: %s\n", progname, call, qlm_store_strerror(rc));
+    return 1;
+}
+
+
+static uint64_t
+now_ms(void)
+{
+    struct timeval  tv;
+
+    gettimeofday(&tv, NULL);
+
+    return (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+    char               *end;
+    unsigned long long  n;
+
+    if (!isdigit((unsigned char) *s)) {
+        return -1;
+    }
+
+    errno = 0;
+    n = strtoull(s, &end, 10);
+
+    if (errno || *end != '\0') {
+        return -1;
+    }
+
+    *v = n;
+
+    return 0;
+}
+
+
+static int
+parse_time(const char *s, uint64_t now, uint64_t *ms)
+{
+    int         len;
+    uint64_t    n, unit;
+    struct tm   tm;
+    time_t      t;
+    char        num[32];
+
+    if (*s == '-') {
+        len = (int) strlen(s + 1);
+
+        if (len < 2 || len >= (int) sizeof(num)) {
+            return -1;
+        }
+
+        memcpy(num, s + 1, len - 1);
+        num[len - 1] = '\0';
+
+        switch (s[len]) {
+        case 's':
+            unit = 1000;
+            break;
+        case 'm':
+            unit = 60 * 1000;
+            break;
+        case 'h':
+            unit = 3600 * 1000;
+            break;
+        case 'd':
+            unit = 86400 * 1000;
+            break;
+        default:
+            return -1;
+        }
+
+        if (parse_u64(num, &n) != 0 || n > now / unit) {
+            return -1;
+        }
+
+        *ms = now - n * unit;
+        return 0;
+    }
+
+    if (parse_u64(s, &n) == 0) {
+        if (n > UINT64_MAX / 1000) {
+            return -1;
+        }
+
+        *ms = n * 1000;
+        return 0;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    len = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &len) != 6
+        || s[len] != '\0')
+    {
+        len = 0;
+
+        if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &len) != 3
+            || s[len] != '\0')
+        {
+            return -1;
+        }
+    }
+
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_sec > 60 || tm.tm_year < 1970)
+    {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+
+    t = mktime(&tm);
+
+    if (t == (time_t) -1 || t < 0) {
+        return -1;
+    }
+
+    *ms = (uint64_t) t * 1000;
+
+    return 0;
+}
+
+
+static void
+fmt_local(uint64_t ms, char *buf, size_t size)
+{
+    time_t     t;
+    struct tm  tm;
+
+    if (ms == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+
+    t = (time_t) (ms / 1000);
+
+    if (localtime_r(&t, &tm) == NULL
+        || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+    {
+        snprintf(buf, size, "%" PRIu64, ms);
+    }
+}
+
+
+static void
+fmt_iso(uint64_t ms, char *buf, size_t size)
+{
+    int        n;
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) (ms / 1000);
+
+    if (gmtime_r(&t, &tm) == NULL
+        || (n = (int) strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm)) == 0)
+    {
+        snprintf(buf, size, "?");
+        return;
+    }
+
+    snprintf(buf + n, size - n, ".%03uZ", (unsigned) (ms % 1000));
+}
+
+
+static void
+fmt_size(uint64_t n, char *buf, size_t size)
+{
+    if (n >= 1024 * 1024 * 1024) {
+        snprintf(buf, size, "%.1f GiB", n / (1024.0 * 1024 * 1024));
+
+    } else if (n >= 1024 * 1024) {
+        snprintf(buf, size, "%.1f MiB", n / (1024.0 * 1024));
+
+    } else if (n >= 1024) {
+        snprintf(buf, size, "%.1f KiB", n / 1024.0);
+
+    } else {
+        snprintf(buf, size, "%" PRIu64 " B", n);
+    }
+}
+
+
+/* a string for a terminal column: control characters become '?' */
+
+static char *
+dup_field(const char *s, size_t len)
+{
+    char    *d;
+    size_t   i;
+
+    d = malloc(len + 1);
+    if (d == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        exit(1);
+    }
+
+    for (i = 0; i < len; i++) {
+        d[i] = ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    }
+
+    d[len] = '\0';
+
+    return d;
+}
+
+
+static void
+json_str(const char *s, size_t len)
+{
+    size_t          i;
+    unsigned char   c;
+
+    putchar('"');
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        switch (c) {
+        case '"':
+            fputs("\\\"", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
+        case '\t':
+            fputs("\\t", stdout);
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                printf("\\u%04x", c);
+
+            } else {
+                putchar(c);
+            }
+        }
+    }
+
+    putchar('"');
+}
+
+
+/* "name":ms,"name_iso":"..." (null for 0) */
+
+static void
+json_time(const char *name, uint64_t ms)
+{
+    char  buf[64];
+
+    printf("\"%s\":%" PRIu64 ",\"%s_iso\":", name, ms, name);
+
+    if (ms == 0) {
+        fputs("null", stdout);
+        return;
+    }
+
+    fmt_iso(ms, buf, sizeof(buf));
+    printf("\"%s\"", buf);
+}
+
+
+static const char *
+outcome_name(uint32_t outcome)
+{
+    switch (outcome) {
+    case QLM_STORE_DELIVERED:
+        return "delivered";
+    case QLM_STORE_RETRY:
+        return "retry";
+    case QLM_STORE_DEAD:
+        return "dead";
+    }
+
+    return "unknown";
+}
+
+
+static const char *
+item_state(const qlm_store_item_t *item, uint64_t now, unsigned dead)
+{
+    if (dead) {
+        return "dead";
+    }
+
+    if (item->due <= now) {
+        return "due";
+    }
+
+    return item->lease ? "leased" : "waiting";
+}
+
+
+static void
+table_init(table_t *t, size_t ncols, ...)
+{
+    size_t   i;
+    va_list  args;
+
+    memset(t, 0, sizeof(table_t));
+    t->ncols = ncols;
+
+    t->nalloc = 64;
+    t->cells = malloc(t->nalloc * ncols * sizeof(char *));
+
+    if (t->cells == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        exit(1);
+    }
+
+    /* the header row */
+
+    va_start(args, ncols);
+
+    for (i = 0; i < ncols; i++) {
+        t->cells[i] = strdup(va_arg(args, const char *));
+    }
+
+    va_end(args);
+
+    t->nrows = 1;
+}
+
+
+/* takes ownership of ncols malloc'd strings */
+
+static void
+table_row(table_t *t, ...)
+{
+    size_t    i;
+    char    **cells;
+    va_list   args;
+
+    if (t->nrows == t->nalloc) {
+        cells = realloc(t->cells, 2 * t->nalloc * t->ncols * sizeof(char *));
+
+        if (cells == NULL) {
+            fprintf(stderr, "%s: out of memory\n", progname);
+            exit(1);
+        }
+
+        t->cells = cells;
+        t->nalloc *= 2;
+    }
+
+    va_start(args, t);
+
+    for (i = 0; i < t->ncols; i++) {
+        t->cells[t->nrows * t->ncols + i] = va_arg(args, char *);
+    }
+
+    va_end(args);
+
+    t->nrows++;
+}
+
+
+static void
+table_print(table_t *t)
+{
+    size_t   r, c, len, *width;
+    char    *cell;
+
+    width = calloc(t->ncols, sizeof(size_t));
+    if (width == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        exit(1);
+    }
+
+    for (r = 0; r < t->nrows; r++) {
+        for (c = 0; c < t->ncols; c++) {
+            len = strlen(t->cells[r * t->ncols + c]);
+
+            if (len > width[c]) {
+                width[c] = len;
+            }
+        }
+    }
+
+    for (r = 0; r < t->nrows; r++) {
+        for (c = 0; c < t->ncols; c++) {
+            cell = t->cells[r * t->ncols + c];
+
+            if (c == t->ncols - 1) {
+                printf("%s\n", cell);
+
+            } else {
+                printf("%-*s  ", (int) width[c], cell);
+            }
+        }
+    }
+
+    free(width);
+}
+
+
+static void
+table_free(table_t *t)
+{
+    size_t  i;
+
+    for (i = 0; i < t->nrows * t->ncols; i++) {
+        free(t->cells[i]);
+    }
+
+    free(t->cells);
+}
+
+
+static char *
+num(uint64_t n)
+{
+    char  buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, n);
+
+    return dup_field(buf, strlen(buf));
+}
+
+
+static char *
+snum(int64_t n)
+{
+    char  buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRId64, n);
+
+    return dup_field(buf, strlen(buf));
+}
+
+
+static char *
+local(uint64_t ms)
+{
+    char  buf[64];
+
+    fmt_local(ms, buf, sizeof(buf));
+
+    return dup_field(buf, strlen(buf));
+}
+
+
+static char *
+field(qlm_store_str_t s)
+{
+    return s.len ? dup_field(s.data, s.len) : dup_field("-", 1);
+}
+
+
+static int
+print_item(const qlm_store_item_t *item, void *data)
+{
+    ctx_t       *ctx;
+    const char  *state;
+
+    ctx = data;
+
+    if (ctx->limit && ctx->count == ctx->limit) {
+        return 1;
+    }
+
+    state = item_state(item, ctx->now, ctx->dead);
+
+    if (!ctx->json) {
+        table_row(&ctx->table, num(item->id),
+                  dup_field(state, strlen(state)),
+                  local(ctx->dead ? item->updated : item->due),
+                  num(item->attempt),
+                  item->last_status ? snum(item->last_status)
+                                    : dup_field("-", 1),
+                  field(item->event), field(item->event_id),
+                  field(item->url), field(item->last_error),
+                  ctx->body ? field(item->body) : NULL);
+
+        ctx->count++;
+        return 0;
+    }
+
+    printf("%s\n  {\"id\":%" PRIu64 ",\"state\":\"%s\",",
+           ctx->count ? "," : "", item->id, state);
+    json_time("due", item->due);
+    putchar(',');
+    json_time("created", item->created);
+    putchar(',');
+    json_time("updated", item->updated);
+    printf(",\"attempt\":%" PRIu32 ",\"lease\":%" PRIu64
+           ",\"last_status\":%" PRId32 ",\"last_error\":",
+           item->attempt, item->lease, item->last_status);
+    json_str(item->last_error.data, item->last_error.len);
+    fputs(",\"event\":", stdout);
+    json_str(item->event.data, item->event.len);
+    fputs(",\"event_id\":", stdout);
+    json_str(item->event_id.data, item->event_id.len);
+    fputs(",\"url\":", stdout);
+    json_str(item->url.data, item->url.len);
+
+    if (ctx->body) {
+        fputs(",\"headers\":", stdout);
+        json_str(item->headers.data, item->headers.len);
+        fputs(",\"body\":", stdout);
+        json_str(item->body.data, item->body.len);
+    }
+
+    putchar('}');
+
+    ctx->count++;
+
+    return 0;
+}
+
+
+static int
+print_log(const qlm_store_log_t *rec, void *data)
+{
+    char    buf[32];
+    ctx_t  *ctx;
+
+    ctx = data;
+
+    if (!ctx->json) {
+        snprintf(buf, sizeof(buf), "%" PRIu32 " ms", rec->duration);
+
+        table_row(&ctx->table, local(rec->time),
+                  dup_field(outcome_name(rec->outcome),
+                            strlen(outcome_name(rec->outcome))),
+                  rec->status ? snum(rec->status) : dup_field("-", 1),
+                  num(rec->attempt), dup_field(buf, strlen(buf)),
+                  num(rec->item_id), field(rec->event), field(rec->event_id),
+                  field(rec->url), field(rec->error));
+
+        ctx->count++;
+        return 0;
+    }
+
+    printf("%s\n  {", ctx->count ? "," : "");
+    json_time("time", rec->time);
+    printf(",\"outcome\":\"%s\",\"status\":%" PRId32 ",\"attempt\":%" PRIu32
+           ",\"duration_ms\":%" PRIu32 ",\"item_id\":%" PRIu64 ",\"event\":",
+           outcome_name(rec->outcome), rec->status, rec->attempt,
+           rec->duration, rec->item_id);
+    json_str(rec->event.data, rec->event.len);
+    fputs(",\"event_id\":", stdout);
+    json_str(rec->event_id.data, rec->event_id.len);
+    fputs(",\"url\":", stdout);
+    json_str(rec->url.data, rec->url.len);
+    fputs(",\"error\":", stdout);
+    json_str(rec->error.data, rec->error.len);
+    putchar('}');
+
+    ctx->count++;
+
+    return 0;
+}
+
+
+static int
+print_counter(const char *name, uint64_t value, void *data)
+{
+    ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->json) {
+        fputs(ctx->count ? "," : "", stdout);
+        json_str(name, strlen(name));
+        printf(":%" PRIu64, value);
+
+    } else {
+        printf("  %-18s %" PRIu64 "\n", name, value);
+    }
+
+    ctx->count++;
+
+    return 0;
+}
+
+
+static int
+cmd_summary(qlm_store_t *st, ctx_t *ctx)
+{
+    int                rc;
+    char               due[64], size[32], used[32];
+    qlm_store_stat_t   stat;
+
+    rc = qlm_store_stat(st, ctx->now, &stat);
+    if (rc != 0) {
+        return fail("qlm_store_stat", rc);
+    }
+
+    if (ctx->json) {
+        printf("{\"queued\":%" PRIu64 ",\"due\":%" PRIu64
+               ",\"leased\":%" PRIu64 ",\"dead\":%" PRIu64
+               ",\"log_records\":%" PRIu64 ",",
+               stat.queued, stat.due, stat.leased, stat.dead,
+               stat.log_records);
+        json_time("next_due", stat.next_due);
+        printf(",\"map_size\":%zu,\"map_used\":%zu,\"counters\":{",
+               stat.map_size, stat.map_used);
+
+        rc = qlm_store_counter_foreach(st, print_counter, ctx);
+        if (rc != 0) {
+            putchar('\n');
+            return fail("qlm_store_counter_foreach", rc);
+        }
+
+        printf("}}\n");
+
+        return 0;
+    }
+
+    fmt_local(stat.next_due, due, sizeof(due));
+    fmt_size(stat.map_size, size, sizeof(size));
+    fmt_size(stat.map_used, used, sizeof(used));
+
+    printf("queued               %" PRIu64 "\n"
+           "due                  %" PRIu64 "\n"
+           "leased               %" PRIu64 "\n"
+           "dead                 %" PRIu64 "\n"
+           "log records          %" PRIu64 "\n"
+           "next due             %s\n"
+           "map size             %s\n"
+           "map used             %s (%.1f%%)\n"
+           "counters\n",
+           stat.queued, stat.due, stat.leased, stat.dead, stat.log_records,
+           due, size, used,
+           stat.map_size ? 100.0 * stat.map_used / stat.map_size : 0.0);
+
+    rc = qlm_store_counter_foreach(st, print_counter, ctx);
+    if (rc != 0) {
+        return fail("qlm_store_counter_foreach", rc);
+    }
+
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                   c, rc, status;
+    char                **cargv;
+    uint64_t              v, id, n;
+    unsigned              seen, since, until;
+    const char           *path, *since_s, *until_s;
+    ctx_t                 ctx;
+    qlm_store_t          *st;
+    const command_t      *cmd;
+    qlm_store_options_t   opts;
+
+    static const struct option  global[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    static const struct option  options[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "limit", required_argument, NULL, 'n' },
+        { "body", no_argument, NULL, 'b' },
+        { "since", required_argument, NULL, 's' },
+        { "until", required_argument, NULL, 'u' },
+        { "event", required_argument, NULL, 'e' },
+        { "event-id", required_argument, NULL, 'i' },
+        { "outcome", required_argument, NULL, 'o' },
+        { "newest-first", no_argument, NULL, 'r' },
+        { "log-max-records", required_argument, NULL, 'R' },
+        { "log-max-age", required_argument, NULL, 'A' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&opts, 0, sizeof(opts));
+
+    ctx.now = now_ms();
+
+    /* global options stop at PATH */
+
+    while ((c = getopt_long(argc, argv, "+jh", global, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            ctx.json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    if (argc - optind < 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    path = argv[optind];
+
+    for (cmd = commands; cmd->name; cmd++) {
+        if (strcmp(cmd->name, argv[optind + 1]) == 0) {
+            break;
+        }
+    }
+
+    if (cmd->name == NULL) {
+        die_usage("unknown command \"%s\"", argv[optind + 1]);
+    }
+
+    /* the command's options, from the word after the command */
+
+    cargv = argv + optind + 1;
+    argc -= optind + 1;
+    optind = 0;
+
+    seen = 0;
+    since = 0;
+    until = 0;
+    since_s = NULL;
+    until_s = NULL;
+
+    while ((c = getopt_long(argc, cargv, "+j", options, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            ctx.json = 1;
+            continue;
+        case 'n':
+            seen |= OPT_LIMIT;
+            if (parse_u64(optarg, &v) != 0 || v == 0 || v > SIZE_MAX) {
+                die_usage("bad --limit \"%s\"", optarg);
+            }
+            ctx.limit = (size_t) v;
+            continue;
+        case 'b':
+            seen |= OPT_BODY;
+            ctx.body = 1;
+            continue;
+        case 's':
+            seen |= OPT_LOGF;
+            since = 1;
+            since_s = optarg;
+            continue;
+        case 'u':
+            seen |= OPT_LOGF;
+            until = 1;
+            until_s = optarg;
+            continue;
+        case 'e':
+            seen |= OPT_LOGF;
+            ctx.filter.event.data = optarg;
+            ctx.filter.event.len = strlen(optarg);
+            continue;
+        case 'i':
+            seen |= OPT_LOGF;
+            ctx.filter.event_id.data = optarg;
+            ctx.filter.event_id.len = strlen(optarg);
+            continue;
+        case 'o':
+            seen |= OPT_LOGF;
+            if (strcmp(optarg, "delivered") == 0) {
+                ctx.filter.outcome = QLM_STORE_DELIVERED;
+            } else if (strcmp(optarg, "retry") == 0) {
+                ctx.filter.outcome = QLM_STORE_RETRY;
+            } else if (strcmp(optarg, "dead") == 0) {
+                ctx.filter.outcome = QLM_STORE_DEAD;
+            } else {
+                die_usage("bad --outcome \"%s\"", optarg);
+            }
+            continue;
+        case 'r':
+            seen |= OPT_LOGF;
+            ctx.filter.newest_first = 1;
+            continue;
+        case 'R':
+            seen |= OPT_TRIM;
+            if (parse_u64(optarg, &v) != 0 || v == 0) {
+                die_usage("bad --log-max-records \"%s\"", optarg);
+            }
+            opts.log_max_records = v;
+            continue;
+        case 'A':
+            seen |= OPT_TRIM;
+            if (parse_u64(optarg, &v) != 0 || v == 0
+                || v > UINT64_MAX / 1000)
+            {
+                die_usage("bad --log-max-age \"%s\"", optarg);
+            }
+            opts.log_max_age = v * 1000;
+            continue;
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", progname);
+            return 2;
+        }
+    }
+
+    if (seen & ~cmd->opts) {
+        die_usage("an option that \"%s\" does not take", cmd->name);
+    }
+
+    if (since && parse_time(since_s, ctx.now, &ctx.filter.from) != 0) {
+        die_usage("bad --since \"%s\"", since_s);
+    }
+
+    if (until && parse_time(until_s, ctx.now, &ctx.filter.to) != 0) {
+        die_usage("bad --until \"%s\"", until_s);
+    }
+
+    if (until && ctx.filter.to == 0) {
+        die_usage("bad --until \"%s\"", until_s);
+    }
+
+    id = 0;
+
+    if (cmd->cmd == CMD_REPLAY) {
+        if (argc - optind != 1) {
+            die_usage("replay takes one ID, or \"all\"");
+        }
+
+        if (strcmp(cargv[optind], "all") != 0
+            && (parse_u64(cargv[optind], &id) != 0 || id == 0))
+        {
+            die_usage("bad ID \"%s\"", cargv[optind]);
+        }
+
+    } else if (optind != argc) {
+        die_usage("unexpected \"%s\"", cargv[optind]);
+    }
+
+    opts.read_only = !cmd->write;
+
+    rc = qlm_store_open(&st, path, &opts);
+    if (rc != 0) {
+        fprintf(stderr, "%s: qlm_store_open \"%s\": %s\n", progname, path,
+                qlm_store_strerror(rc));
+        return 1;
+    }
+
+    status = 0;
+
+    switch (cmd->cmd) {
+
+    case CMD_SUMMARY:
+        status = cmd_summary(st, &ctx);
+        break;
+
+    case CMD_QUEUE:
+    case CMD_DEAD:
+        ctx.dead = (cmd->cmd == CMD_DEAD);
+
+        if (ctx.json) {
+            putchar('[');
+
+        } else {
+            table_init(&ctx.table, ctx.body ? 10 : 9, "ID", "STATE",
+                       cmd->cmd == CMD_QUEUE ? "DUE" : "DIED", "ATTEMPT",
+                       "STATUS", "EVENT", "EVENT ID", "URL", "LAST ERROR",
+                       "BODY");
+        }
+
+        if (cmd->cmd == CMD_QUEUE) {
+            rc = qlm_store_queue_foreach(st, print_item, &ctx);
+
+        } else {
+            rc = qlm_store_dead_foreach(st, print_item, &ctx);
+        }
+
+        if (ctx.json) {
+            printf("%s]\n", ctx.count ? "\n" : "");
+
+        } else {
+            table_print(&ctx.table);
+            table_free(&ctx.table);
+        }
+
+        if (rc != 0) {
+            status = fail(cmd->cmd == CMD_QUEUE ? "qlm_store_queue_foreach"
+                                                : "qlm_store_dead_foreach",
+                          rc);
+        }
+
+        break;
+
+    case CMD_LOG:
+        ctx.filter.limit = ctx.limit;
+
+        if (ctx.json) {
+            putchar('[');
+
+        } else {
+            table_init(&ctx.table, 10, "TIME", "OUTCOME", "STATUS",
+                       "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
+                       "URL", "ERROR");
+        }
+
+        rc = qlm_store_log_foreach(st, &ctx.filter, print_log, &ctx);
+
+        if (ctx.json) {
+            printf("%s]\n", ctx.count ? "\n" : "");
+
+        } else {
+            table_print(&ctx.table);
+            table_free(&ctx.table);
+        }
+
+        if (rc != 0) {
+            status = fail("qlm_store_log_foreach", rc);
+        }
+
+        break;
+
+    case CMD_REPLAY:
+        rc = qlm_store_dead_replay(st, id, ctx.now, &n);
+
+        if (rc != 0) {
+            status = fail("qlm_store_dead_replay", rc);
+            break;
+        }
+
+        if (ctx.json) {
+            printf("{\"replayed\":%" PRIu64 "}\n", n);
+
+        } else {
+            printf("replayed %" PRIu64 "\n", n);
+        }
+
+        break;
+
+    case CMD_TRIM:
+        rc = qlm_store_log_trim(st, ctx.now, &n);
+
+        if (rc != 0) {
+            status = fail("qlm_store_log_trim", rc);
+            break;
+        }
+
+        if (ctx.json) {
+            printf("{\"removed\":%" PRIu64 "}\n", n);
+
+        } else {
+            printf("removed %" PRIu64 "\n", n);
+        }
+
+        break;
+    }
+
+    qlm_store_close(st);
+
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "%s: write: %s\n", progname, strerror(errno));
+        return 1;
+    }
+
+    return status;
+}

@@ -1,0 +1,232 @@
+
+/*
+ * qlm_store: the durable side of ngx_qlm_webhook_module, on LMDB.
+ *
+ * A plain C library, no nginx headers.  It keeps:
+ *
+ *   - the delivery queue, ordered by due time; items are claimed with a
+ *     lease, so a claimed item is invisible to other claimers (other
+ *     processes included) until the lease expires;
+ *   - dead letters: items that ran out of retries, listable and replayable;
+ *   - the invocation log: one record per delivery attempt, bounded by a
+ *     record count and an age;
+ *   - counters that survive restarts.
+ *
+ * Every call returns 0, a positive errno value, an LMDB error code (MDB_*)
+ * or one of the QLM_STORE_* codes below; qlm_store_strerror() names any of
+ * them.  The library never prints and never reads the clock: every time is
+ * passed in by the caller, in milliseconds since the Unix epoch.
+ *
+ * An environment is used only by the process that opened it: open it after
+ * fork(), in each process.  A handle is not for concurrent use by threads.
+ */
+
+#ifndef _QLM_STORE_H_INCLUDED_
+#define _QLM_STORE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+
+#define QLM_STORE_NOTFOUND      (-30900)  /* no such item */
+#define QLM_STORE_FULL          (-30901)  /* map full, nothing was written */
+#define QLM_STORE_STALE         (-30902)  /* the lease is no longer held */
+#define QLM_STORE_CORRUPT       (-30903)  /* a record failed to decode */
+#define QLM_STORE_INCOMPATIBLE  (-30904)  /* store written by another format */
+#define QLM_STORE_INVALID       (-30905)  /* a bad argument */
+
+
+/* log outcomes */
+#define QLM_STORE_DELIVERED     1   /* 2xx: the item is done */
+#define QLM_STORE_RETRY         2   /* failed, rescheduled */
+#define QLM_STORE_DEAD          3   /* failed, moved to dead letters */
+
+
+typedef struct qlm_store_s  qlm_store_t;
+
+
+typedef struct {
+    size_t            len;
+    const char       *data;
+} qlm_store_str_t;
+
+
+typedef struct {
+    size_t            map_size;         /* bytes; 0: 64 MiB */
+    unsigned          no_sync;          /* no fsync per commit */
+    unsigned          read_only;
+    mode_t            mode;             /* 0: 0600 */
+    uint64_t          log_max_records;  /* 0: 100000 */
+    uint64_t          log_max_age;      /* ms; 0: no age bound */
+} qlm_store_options_t;
+
+
+/*
+ * A delivery: one event (or task match) to one URL.  Strings returned by
+ * the library point into the item's own allocation (claim) or into the
+ * store's memory, valid until the callback returns (foreach calls); either
+ * way they are NUL-terminated (data[len] == '\0').  A string given to the
+ * library may have data NULL when len is 0.
+ */
+typedef struct {
+    uint64_t          id;           /* set by enqueue */
+    uint64_t          lease;        /* claim token; 0 when not claimed */
+    uint64_t          due;          /* ms: next attempt, or lease expiry */
+    uint64_t          created;      /* ms */
+    uint64_t          updated;      /* ms: last claim, reschedule or death */
+    uint32_t          attempt;      /* attempts made so far */
+    int32_t           last_status;  /* HTTP status of the last attempt */
+    qlm_store_str_t   event_id;     /* stable across retries */
+    qlm_store_str_t   event;        /* event or task name */
+    qlm_store_str_t   url;
+    qlm_store_str_t   headers;      /* opaque to the store */
+    qlm_store_str_t   body;
+    qlm_store_str_t   last_error;
+} qlm_store_item_t;
+
+
+/* one delivery attempt */
+typedef struct {
+    uint64_t          time;         /* ms: when the attempt ended */
+    uint64_t          item_id;
+    uint32_t          attempt;      /* 1 for the first attempt */
+    int32_t           status;       /* HTTP status; 0: no answer */
+    uint32_t          duration;     /* ms */
+    uint32_t          outcome;      /* QLM_STORE_DELIVERED, ... */
+    qlm_store_str_t   event_id;
+    qlm_store_str_t   event;
+    qlm_store_str_t   url;
+    qlm_store_str_t   error;
+} qlm_store_log_t;
+
+
+typedef struct {
+    uint64_t          from;         /* ms, inclusive */
+    uint64_t          to;           /* ms, exclusive; 0: no bound */
+    qlm_store_str_t   event;        /* len 0: any */
+    qlm_store_str_t   event_id;     /* len 0: any */
+    uint32_t          outcome;      /* 0: any */
+    size_t            limit;        /* 0: no limit */
+    unsigned          newest_first;
+} qlm_store_log_filter_t;
+
+
+typedef struct {
+    uint64_t          queued;       /* items in the queue, leased included */
+    uint64_t          due;          /* claimable at "now": due and not
+                                       leased, or with an expired lease */
+    uint64_t          leased;       /* claimed, lease not yet expired */
+    uint64_t          dead;
+    uint64_t          log_records;
+    uint64_t          next_due;     /* ms: earliest due or lease expiry; 0 */
+    size_t            map_size;
+    size_t            map_used;
+} qlm_store_stat_t;
+
+
+typedef int (*qlm_store_item_pt)(const qlm_store_item_t *item, void *data);
+typedef int (*qlm_store_log_pt)(const qlm_store_log_t *rec, void *data);
+typedef int (*qlm_store_counter_pt)(const char *name, uint64_t value,
+    void *data);
+
+
+const char *qlm_store_strerror(int rc);
+
+/*
+ * open() creates the directory "path" (0700) unless read_only; opts may be
+ * NULL for the defaults.  On error *stp is NULL and nothing stays open.
+ * close() syncs first when no_sync was set; close(NULL) does nothing.
+ * Write calls on a read_only store give EACCES.
+ */
+int qlm_store_open(qlm_store_t **stp, const char *path,
+    const qlm_store_options_t *opts);
+void qlm_store_close(qlm_store_t *st);
+int qlm_store_sync(qlm_store_t *st);
+int qlm_store_reader_check(qlm_store_t *st, int *dead);
+int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
+
+/*
+ * Queue.  enqueue() writes n items in one transaction (all or none) and
+ * sets their ids; each item's due, created, event_id, event, url, headers
+ * and body are used.  claim() leases up to max due items (due <= now, or
+ * an expired lease) for lease_ms, oldest due first; each out[i] is one
+ * allocation, freed with qlm_store_item_free(), with out[i]->lease the new
+ * token and out[i]->due the lease expiry.  On error *n is 0 and nothing is
+ * allocated.  ack(), reschedule() and dead() take the lease token from
+ * claim(); a token that no longer holds (the item was claimed again after
+ * its lease expired, or is gone) gives QLM_STORE_STALE (QLM_STORE_NOTFOUND
+ * when the id is not queued) and changes nothing; an expired lease that
+ * nobody claimed again still holds.  log, when not NULL, is appended in the
+ * same transaction.  reschedule() sets "updated" to log->time, or to due
+ * without a log.  MDB_MAP_FULL anywhere gives QLM_STORE_FULL and leaves the
+ * store unchanged.  Counters: enqueue adds n to "enqueued", ack, reschedule
+ * and dead add 1 to "delivered", "retried" and "dead", each log record 1 to
+ * "attempts", replay its count to "replayed".
+ *
+ * A full store must still drain, and LMDB needs free pages even to delete
+ * (it copies on write): enqueue() gives QLM_STORE_FULL already when less
+ * than a reserve (1/32 of the map, 32 to 2048 pages) would stay free.
+ * Below half that reserve, ack(), reschedule() and dead() drop their log
+ * record (counted in "log_dropped") and delete the 16 oldest log records.
+ */
+int qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n);
+int qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
+    qlm_store_item_t **out, size_t max, size_t *n);
+void qlm_store_item_free(qlm_store_item_t *item);
+int qlm_store_ack(qlm_store_t *st, uint64_t id, uint64_t lease,
+    const qlm_store_log_t *log);
+int qlm_store_reschedule(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due, uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log);
+int qlm_store_dead(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t now, uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log);
+/* the earliest due time or lease expiry; 0 (and rc 0) when empty */
+int qlm_store_next_due(qlm_store_t *st, uint64_t *due);
+
+/*
+ * queue_foreach walks in due order (lease expiry for leased items),
+ * dead_foreach by id, both in one read transaction.  A callback returning
+ * non-zero stops the walk, and the call returns 0.
+ */
+int qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb,
+    void *data);
+int qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb,
+    void *data);
+
+/*
+ * Back to the queue under the same id, due at now, attempt 0, last status
+ * and error kept; id 0 replays every one, in transactions of up to 1024.
+ */
+int qlm_store_dead_replay(qlm_store_t *st, uint64_t id, uint64_t now,
+    uint64_t *replayed);
+
+/*
+ * Invocation log, keyed by time.  Each append also deletes up to 16 of the
+ * oldest records over log_max_records or older than log_max_age before the
+ * new record's time, so an append is bounded work; log_trim() deletes all
+ * that are over the bounds at "now".  log_foreach() walks [from, to), oldest
+ * first unless newest_first; limit counts the records passed to cb; a
+ * callback returning non-zero stops the walk, and the call returns 0.
+ */
+int qlm_store_log_append(qlm_store_t *st, const qlm_store_log_t *log);
+int qlm_store_log_foreach(qlm_store_t *st,
+    const qlm_store_log_filter_t *filter, qlm_store_log_pt cb, void *data);
+int qlm_store_log_trim(qlm_store_t *st, uint64_t now, uint64_t *removed);
+
+/*
+ * Counters: enqueued, delivered, retried, dead, replayed, attempts, and any
+ * name (1 to 200 bytes) the caller adds to.  A counter never added to reads
+ * as 0.  counter_foreach() lists them sorted by name.
+ */
+int qlm_store_counter_add(qlm_store_t *st, const char *name,
+    uint64_t delta);
+int qlm_store_counter_get(qlm_store_t *st, const char *name,
+    uint64_t *value);
+int qlm_store_counter_foreach(qlm_store_t *st, qlm_store_counter_pt cb,
+    void *data);
+
+
+#endif /* _QLM_STORE_H_INCLUDED_ */

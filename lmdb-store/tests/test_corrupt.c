@@ -1,0 +1,269 @@
+
+/*
+ * Malformed records written behind the store's back give
+ * QLM_STORE_CORRUPT, never a crash.
+ */
+
+#include "qlm_test.h"
+
+#include <lmdb.h>
+
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) v;
+        v >>= 8;
+    }
+}
+
+
+/* a raw LMDB put (or get, when out is not NULL) into one of the DBs */
+
+static void
+raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
+    const void *v, size_t vlen, MDB_val *out)
+{
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+    MDB_val   key, val;
+    char      path[300];
+
+    qlm_t_path(t, path, sizeof(path));
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+
+    key.mv_data = (void *) k;
+    key.mv_size = klen;
+
+    if (out) {
+        assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+        out->mv_data = malloc(val.mv_size);
+        assert_non_null(out->mv_data);
+        memcpy(out->mv_data, val.mv_data, val.mv_size);
+        out->mv_size = val.mv_size;
+
+    } else {
+        val.mv_data = (void *) v;
+        val.mv_size = vlen;
+        assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+    }
+
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+
+static int
+count(const qlm_store_item_t *item, void *data)
+{
+    (*(size_t *) data)++;
+    return 0;
+}
+
+
+static int
+count_log(const qlm_store_log_t *rec, void *data)
+{
+    (*(size_t *) data)++;
+    return 0;
+}
+
+
+/* every truncation and some damage of a valid item record is refused */
+
+static void
+test_item_records(void **state)
+{
+    size_t             len, n, seen;
+    uint64_t           due;
+    MDB_val            good;
+    qlm_test_t        *t;
+    unsigned char      key[8], *bad;
+    qlm_store_item_t   items[2], *out[4];
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    items[0] = qlm_t_item(500, "ev-1", "x", "http://x/1", "{\"a\":1}");
+    items[1] = qlm_t_item(600, "ev-2", "x", "http://x/2", "{\"b\":2}");
+    qlm_t_ok(qlm_store_enqueue(t->st, items, 2));
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    be64(key, 1);
+    raw(t, "items", key, 8, NULL, 0, &good);
+
+    bad = malloc(good.mv_size + 1);
+    assert_non_null(bad);
+
+    for (len = 0; len <= good.mv_size + 1; len++) {
+        if (len == good.mv_size) {
+            continue;
+        }
+
+        memcpy(bad, good.mv_data, good.mv_size);
+        bad[good.mv_size] = 'z';    /* trailing garbage at size + 1 */
+
+        raw(t, "items", key, 8, bad, len, NULL);
+
+        qlm_t_ok(qlm_t_open(t, NULL));
+
+        seen = 0;
+        assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+                         QLM_STORE_CORRUPT);
+
+        assert_int_equal(qlm_store_claim(t->st, 1000, 10, out, 4, &n),
+                         QLM_STORE_CORRUPT);
+        assert_int_equal(n, 0);
+
+        /* the sched index is intact */
+
+        qlm_t_ok(qlm_store_next_due(t->st, &due));
+        assert_int_equal(due, 500);
+
+        qlm_store_close(t->st);
+        t->st = NULL;
+    }
+
+    /* a wrong version, a huge string length, a missing NUL */
+
+    memcpy(bad, good.mv_data, good.mv_size);
+    bad[0] = 9;
+    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_ok(qlm_t_open(t, NULL));
+    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+                     QLM_STORE_CORRUPT);
+
+    memcpy(bad, good.mv_data, good.mv_size);
+    memset(bad + 1 + 32 + 8, 0xff, 4);      /* event_id's length */
+    qlm_store_close(t->st);
+    t->st = NULL;
+    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_ok(qlm_t_open(t, NULL));
+    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+                     QLM_STORE_CORRUPT);
+
+    memcpy(bad, good.mv_data, good.mv_size);
+    bad[1 + 32 + 8 + 4 + 4] = 'x';          /* event_id's NUL */
+    qlm_store_close(t->st);
+    t->st = NULL;
+    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_ok(qlm_t_open(t, NULL));
+    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+                     QLM_STORE_CORRUPT);
+
+    /* the good record back: all is well again */
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+    raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    seen = 0;
+    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &seen));
+    assert_int_equal(seen, 2);
+
+    qlm_t_ok(qlm_store_claim(t->st, 1000, 10, out, 4, &n));
+    assert_int_equal(n, 2);
+    qlm_store_item_free(out[0]);
+    qlm_store_item_free(out[1]);
+
+    free(bad);
+    free(good.mv_data);
+}
+
+
+/* a sched entry without its item, damaged dead, log and meta records */
+
+static void
+test_other_records(void **state)
+{
+    size_t                   n, seen;
+    uint64_t                 v;
+    qlm_test_t              *t;
+    unsigned char            key[16];
+    qlm_store_item_t         item, *out[4];
+    qlm_store_stat_t         stat;
+
+    static const unsigned char  junk[] = { 1, 2, 3 };
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    item = qlm_t_item(500, "ev-1", "x", "http://x/1", "{}");
+    qlm_t_ok(qlm_store_enqueue(t->st, &item, 1));
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    /* sched (100, 77): no item 77 */
+
+    be64(key, 100);
+    be64(key + 8, 77);
+    raw(t, "sched", key, 16, "", 0, NULL);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    assert_int_equal(qlm_store_claim(t->st, 1000, 10, out, 4, &n),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(n, 0);
+    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+                     QLM_STORE_CORRUPT);
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    be64(key, 5);
+    raw(t, "dead", key, 8, junk, sizeof(junk), NULL);
+
+    be64(key, 1000);
+    be64(key + 8, 1);
+    raw(t, "log", key, 16, junk, sizeof(junk), NULL);
+
+    raw(t, "meta", "c:broken", 8, junk, sizeof(junk), NULL);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    assert_int_equal(qlm_store_dead_foreach(t->st, count, &seen),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(qlm_store_dead_replay(t->st, 5, 1, &v),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(qlm_store_dead_replay(t->st, 0, 1, &v),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(qlm_store_log_foreach(t->st, NULL, count_log, &seen),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(qlm_store_counter_get(t->st, "broken", &v),
+                     QLM_STORE_CORRUPT);
+    assert_int_equal(qlm_store_counter_add(t->st, "broken", 1),
+                     QLM_STORE_CORRUPT);
+
+    /* the rest still works; stat does not read dead or log records */
+
+    qlm_t_ok(qlm_store_stat(t->st, 0, &stat));
+    assert_int_equal(stat.dead, 1);
+    assert_int_equal(stat.log_records, 1);
+
+    qlm_t_ok(qlm_store_counter_add(t->st, "fine", 1));
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        QLM_T(test_item_records),
+        QLM_T(test_other_records),
+    };
+
+    return cmocka_run_group_tests_name("corrupt", tests, NULL, NULL);
+}
