@@ -1,0 +1,71 @@
+# ngx_qlm_webhook_module: build and test.
+#
+#   make                      the module against Debian's nginx (nginx-dev)
+#   make NGINX_SRC=/path      the module against an nginx source tree
+#   make asan                 the module and the store with ASan + UBSan
+#   make test                 everything, then the whole suite (util/test)
+#
+# The module is built with nginx's own build system, warnings as errors.
+
+TOP        := $(abspath .)
+BUILD      ?= $(TOP)/build
+MODULE     := ngx_http_qlm_webhook_module.so
+WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
+CC_OPT     ?= -g -O2
+SAN_OPT    := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+DEBIAN_SRC ?= /usr/share/nginx/src
+
+.PHONY: all module asan store store-asan test clean \
+        $(BUILD)/$(MODULE) $(BUILD)/asan/$(MODULE)
+
+# nginx's own make decides what to rebuild: the rules always run it
+
+all: module store
+
+module: $(BUILD)/$(MODULE)
+
+store:
+	$(MAKE) -C lmdb-store O=$(BUILD)/lmdb-store all
+
+store-asan:
+	$(MAKE) -C lmdb-store O=$(BUILD)/asan/lmdb-store asan
+
+asan: $(BUILD)/asan/$(MODULE) store-asan
+
+ifdef NGINX_SRC
+# a plain nginx source tree: configure there, as its README says
+$(BUILD)/$(MODULE):
+	mkdir -p $(BUILD)
+	cd $(NGINX_SRC) && \
+	    if [ -x ./configure ]; then cfg=./configure; \
+	    else cfg=auto/configure; fi && \
+	    $$cfg --with-compat --with-http_ssl_module --with-debug \
+	        --with-cc-opt="$(CC_OPT) $(WARN)" \
+	        --add-dynamic-module=$(TOP) && \
+	    $(MAKE) modules
+	cp $(NGINX_SRC)/objs/$(MODULE) $@
+else
+# Debian's nginx: its headers and configure flags from nginx-dev, so that
+# the module loads into /usr/sbin/nginx
+$(BUILD)/$(MODULE):
+	TOP=$(TOP) OUT=$(BUILD)/nginx-debian CC_OPT="$(CC_OPT) $(WARN)" \
+	    DEBIAN_SRC=$(DEBIAN_SRC) bash util/build-debian
+	cp $(BUILD)/nginx-debian/objs/$(MODULE) $@
+endif
+
+$(BUILD)/asan/$(MODULE):
+	TOP=$(TOP) OUT=$(BUILD)/asan/nginx-debian \
+	    CC_OPT="$(SAN_OPT) $(WARN)" LD_OPT="-fsanitize=address,undefined" \
+	    DEBIAN_SRC=$(DEBIAN_SRC) bash util/build-debian
+	cp $(BUILD)/asan/nginx-debian/objs/$(MODULE) $@
+	printf '#!/bin/sh\n%s\nexec /usr/sbin/nginx "$$@"\n' \
+	    "export LD_PRELOAD=\"$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)\"" \
+	    > $(BUILD)/asan/nginx
+	chmod +x $(BUILD)/asan/nginx
+
+test:
+	bash util/test
+
+clean:
+	rm -rf $(BUILD) t/servroot
