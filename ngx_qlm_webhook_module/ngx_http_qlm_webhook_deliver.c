@@ -1,0 +1,811 @@
+
+/*
+ * ngx_qlm_webhook_module: delivery with libcurl's multi_socket API.
+ *
+ * Each worker owns one multi handle.  libcurl tells us which sockets to
+ * watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION); the sockets become nginx connections whose read
+ * and write events, like the timer, call curl_multi_socket_action().
+ * Nothing waits: no curl_easy_perform(), no poll loop of libcurl's own.
+ *
+ * Work comes from the store: a worker claims due items with a lease (so
+ * one worker at a time holds an item), attempts them, and acknowledges,
+ * reschedules or buries each one in a single transaction with its log
+ * record.  A worker that dies leaves leases that expire; another worker
+ * then claims the items again.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_POLL       1000     /* ms, the longest nap */
+#define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
+#define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms beyond the timeout, most */
+
+
+typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
+
+
+typedef struct {
+    ngx_http_qlm_webhook_deliver_t    *deliver;
+    qlm_store_item_t                  *item;
+    CURL                              *easy;
+    struct curl_slist                 *headers;
+    ngx_pool_t                        *pool;
+    ngx_str_t                          log_url;
+    ngx_msec_t                         start;
+    ngx_queue_t                        queue;
+    char                               error[CURL_ERROR_SIZE];
+} ngx_http_qlm_webhook_transfer_t;
+
+
+struct ngx_http_qlm_webhook_deliver_s {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    CURLM                             *multi;
+    ngx_event_t                        timer;
+    ngx_event_t                        poll;
+    ngx_queue_t                        active;
+    ngx_uint_t                         nactive;
+    ngx_log_t                         *log;
+};
+
+
+static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
+    qlm_store_item_t *item);
+static void ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
+    CURLcode result);
+static void ngx_http_qlm_webhook_transfer_free(
+    ngx_http_qlm_webhook_transfer_t *t);
+static void ngx_http_qlm_webhook_check_done(
+    ngx_http_qlm_webhook_deliver_t *d);
+static int ngx_http_qlm_webhook_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_qlm_webhook_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_qlm_webhook_curl_timer_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_curl_event_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_curl_release(ngx_connection_t *c);
+static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
+    curl_socket_t s, int action);
+static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static uint64_t ngx_http_qlm_webhook_now(void);
+
+
+static uint64_t
+ngx_http_qlm_webhook_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    CURLcode                         rc;
+    curl_version_info_data          *info;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "qlm webhook: curl_global_init() failed: %s, "
+                      "webhooks are not delivered by this worker",
+                      curl_easy_strerror(rc));
+        return NGX_OK;
+    }
+
+    info = curl_version_info(CURLVERSION_NOW);
+
+    if (!(info->features & CURL_VERSION_ASYNCHDNS)) {
+        /* a resolver that blocks would stall the event loop */
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "qlm webhook: libcurl %s resolves host names "
+                      "synchronously; use IP addresses in webhook URLs",
+                      info->version);
+    }
+
+    d = ngx_pcalloc(cycle->pool, sizeof(ngx_http_qlm_webhook_deliver_t));
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    d->mcf = mcf;
+    d->log = cycle->log;
+    ngx_queue_init(&d->active);
+
+    d->multi = curl_multi_init();
+    if (d->multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "qlm webhook: curl_multi_init() failed");
+        return NGX_OK;
+    }
+
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_qlm_webhook_curl_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_qlm_webhook_curl_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+
+    d->timer.handler = ngx_http_qlm_webhook_curl_timer_handler;
+    d->timer.data = d;
+    d->timer.log = cycle->log;
+
+    d->poll.handler = ngx_http_qlm_webhook_poll_handler;
+    d->poll.data = d;
+    d->poll.log = cycle->log;
+    d->poll.cancelable = 1;
+
+    mcf->deliver = d;
+
+    /* items left by an earlier run or by other workers */
+    ngx_post_event(&d->poll, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d == NULL || d->multi == NULL || d->poll.posted) {
+        return;
+    }
+
+    ngx_post_event(&d->poll, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
+{
+    int                                rc;
+    size_t                             i, n, max;
+    uint64_t                           now, due;
+    ngx_msec_t                         delay;
+    qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    d = ev->data;
+    mcf = d->mcf;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (ngx_exiting || mcf->store == NULL) {
+        return;
+    }
+
+    now = ngx_http_qlm_webhook_now();
+    n = 0;
+
+    if (d->nactive < mcf->concurrency) {
+        max = ngx_min(mcf->concurrency - d->nactive,
+                      NGX_HTTP_QLM_WEBHOOK_BATCH);
+
+        /* long enough for one attempt; short, so a dead worker's items
+         * come back soon */
+
+        rc = qlm_store_claim(mcf->store, now,
+                             mcf->timeout
+                             + ngx_min(mcf->timeout,
+                                       NGX_HTTP_QLM_WEBHOOK_LEASE),
+                             items, max, &n);
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "qlm webhook: claiming deliveries failed: %s",
+                          qlm_store_strerror(rc));
+            n = 0;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_qlm_webhook_start(d, items[i]) != NGX_OK) {
+                /* the lease expires and the item is tried again */
+                qlm_store_item_free(items[i]);
+            }
+        }
+    }
+
+    delay = NGX_HTTP_QLM_WEBHOOK_POLL;
+
+    if (n == NGX_HTTP_QLM_WEBHOOK_BATCH && d->nactive < mcf->concurrency) {
+        delay = 0;
+
+    } else if (qlm_store_next_due(mcf->store, &due) == 0 && due) {
+        if (due <= now) {
+            delay = (d->nactive < mcf->concurrency) ? 1 : delay;
+
+        } else if (due - now < delay) {
+            delay = (ngx_msec_t) (due - now);
+        }
+    }
+
+    if (delay == 0) {
+        ngx_post_event(ev, &ngx_posted_events);
+        return;
+    }
+
+    ngx_add_timer(ev, delay);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
+    qlm_store_item_t *item)
+{
+    u_char                             *p;
+    CURLMcode                           mrc;
+    ngx_str_t                           url, body;
+    ngx_pool_t                         *pool;
+    struct curl_slist                  *h, *hl;
+    ngx_http_qlm_webhook_url_t          u;
+    ngx_http_qlm_webhook_transfer_t    *t;
+    ngx_http_qlm_webhook_main_conf_t   *mcf;
+    u_char                              sig[64];
+
+    mcf = d->mcf;
+
+    pool = ngx_create_pool(1024, d->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    t = ngx_pcalloc(pool, sizeof(ngx_http_qlm_webhook_transfer_t));
+    if (t == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    t->deliver = d;
+    t->pool = pool;
+    t->item = item;
+
+    url.data = (u_char *) item->url.data;
+    url.len = item->url.len;
+
+    if (ngx_http_qlm_webhook_parse_url(pool, &url, &u) == NGX_CONF_OK) {
+        t->log_url = u.log_url;
+
+    } else {
+        ngx_str_set(&t->log_url, "(invalid URL)");
+    }
+
+    body.data = (u_char *) item->body.data;
+    body.len = item->body.len;
+
+    ngx_http_qlm_webhook_sign(&body, &mcf->secret, sig);
+
+    hl = NULL;
+
+    p = ngx_pnalloc(pool, sizeof("X-QLM-Signature: ") - 1 + 64
+                          + sizeof("X-QLM-Event: ") - 1 + item->event.len
+                          + sizeof("X-QLM-Event-Id: ") - 1
+                          + item->event_id.len
+                          + sizeof("X-QLM-Delivery-Attempt: ") - 1
+                          + NGX_INT32_LEN + 3);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) {
+        goto failed;
+    }
+
+#define ngx_qlm_add_header(s)                                                 \
+    h = curl_slist_append(hl, (const char *) (s));                           \
+    if (h == NULL) {                                                          \
+        goto failed;                                                          \
+    }                                                                         \
+    hl = h
+
+    ngx_qlm_add_header("Content-Type: application/json");
+    ngx_qlm_add_header("Expect:");
+
+    ngx_sprintf(p, "X-QLM-Signature: %*s%Z", (size_t) 64, sig);
+    ngx_qlm_add_header(p);
+
+    ngx_sprintf(p, "X-QLM-Event: %*s%Z", item->event.len, item->event.data);
+    ngx_qlm_add_header(p);
+
+    ngx_sprintf(p, "X-QLM-Event-Id: %*s%Z", item->event_id.len,
+                item->event_id.data);
+    ngx_qlm_add_header(p);
+
+    ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt + 1);
+    ngx_qlm_add_header(p);
+
+#undef ngx_qlm_add_header
+
+    t->headers = hl;
+
+    /* the store keeps its strings NUL-terminated */
+
+    curl_easy_setopt(t->easy, CURLOPT_URL, item->url.data);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, item->body.data);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) item->body.len);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(t->easy, CURLOPT_USERAGENT,
+                     "ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long) mcf->timeout);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_qlm_webhook_curl_discard);
+    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+#if (LIBCURL_VERSION_NUM >= 0x075500)
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS,
+                     (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER,
+                     mcf->ssl_verify ? 1L : 0L);
+    curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST,
+                     mcf->ssl_verify ? 2L : 0L);
+
+    if (mcf->ssl_trusted_certificate.len) {
+        curl_easy_setopt(t->easy, CURLOPT_CAINFO,
+                         mcf->ssl_trusted_certificate.data);
+    }
+
+    t->start = ngx_current_msec;
+
+    mrc = curl_multi_add_handle(d->multi, t->easy);
+
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ERR, d->log, 0,
+                      "qlm webhook: curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(&d->active, &t->queue);
+    d->nactive++;
+
+    /* in-flight deliveries hold off a graceful shutdown, up to a timeout */
+    d->timer.cancelable = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "qlm webhook: sending %*s to %V",
+                   item->event_id.len, item->event_id.data, &t->log_url);
+
+    return NGX_OK;
+
+failed:
+
+    if (t->easy) {
+        curl_easy_cleanup(t->easy);
+    }
+
+    curl_slist_free_all(hl);
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
+    CURLcode result)
+{
+    int                                rc;
+    long                               status;
+    u_char                            *p;
+    uint32_t                           attempt;
+    uint64_t                           now;
+    ngx_msec_t                         ms;
+    ngx_uint_t                         level;
+    const char                        *what;
+    qlm_store_str_t                    error;
+    qlm_store_log_t                    rec;
+    qlm_store_item_t                  *item;
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    u_char                             buf[CURL_ERROR_SIZE + 32];
+
+    d = t->deliver;
+    mcf = d->mcf;
+    item = t->item;
+
+    status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    now = ngx_http_qlm_webhook_now();
+    ms = ngx_current_msec - t->start;
+    attempt = item->attempt + 1;
+
+    if (result != CURLE_OK) {
+        p = ngx_snprintf(buf, sizeof(buf), "%s",
+                         t->error[0] ? t->error : curl_easy_strerror(result));
+
+    } else if (status < 200 || status > 299) {
+        p = ngx_snprintf(buf, sizeof(buf), "HTTP status %l", status);
+
+    } else {
+        p = buf;
+    }
+
+    error.data = (char *) buf;
+    error.len = p - buf;
+
+    ngx_memzero(&rec, sizeof(qlm_store_log_t));
+    rec.time = now;
+    rec.item_id = item->id;
+    rec.attempt = attempt;
+    rec.status = (int32_t) status;
+    rec.duration = (uint32_t) ms;
+    rec.event_id = item->event_id;
+    rec.event = item->event;
+    rec.url.data = (char *) t->log_url.data;
+    rec.url.len = t->log_url.len;
+    rec.error = error;
+
+    if (error.len == 0) {
+        rec.outcome = QLM_STORE_DELIVERED;
+        rc = qlm_store_ack(mcf->store, item->id, item->lease, &rec);
+        what = "delivered";
+        level = NGX_LOG_INFO;
+
+    } else if (attempt > (uint32_t) mcf->max_retries) {
+        rec.outcome = QLM_STORE_DEAD;
+        rc = qlm_store_dead(mcf->store, item->id, item->lease, now, attempt,
+                            (int32_t) status, error, &rec);
+        what = "failed, moved to dead letters";
+        level = NGX_LOG_WARN;
+
+    } else {
+        rec.outcome = QLM_STORE_RETRY;
+        rc = qlm_store_reschedule(mcf->store, item->id, item->lease,
+                                  now + mcf->retry_interval, attempt,
+                                  (int32_t) status, error, &rec);
+        what = "failed, will retry";
+        level = NGX_LOG_INFO;
+    }
+
+    ngx_log_error(level, d->log, 0,
+                  "qlm webhook: \"%*s\" event %*s to %V %s: status %l, "
+                  "%M ms, attempt %uD%s%*s",
+                  item->event.len, item->event.data,
+                  item->event_id.len, item->event_id.data,
+                  &t->log_url, what, status, ms, attempt,
+                  error.len ? ", " : "", error.len, error.data);
+
+    if (rc == QLM_STORE_STALE) {
+        ngx_log_error(NGX_LOG_INFO, d->log, 0,
+                      "qlm webhook: the lease on %*s to %V expired, another "
+                      "worker took the delivery over",
+                      item->event_id.len, item->event_id.data, &t->log_url);
+
+    } else if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, d->log, 0,
+                      "qlm webhook: recording the attempt of %*s to %V "
+                      "failed: %s", item->event_id.len, item->event_id.data,
+                      &t->log_url, qlm_store_strerror(rc));
+    }
+
+    ngx_http_qlm_webhook_transfer_free(t);
+}
+
+
+static void
+ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = t->deliver;
+
+    ngx_queue_remove(&t->queue);
+    d->nactive--;
+
+    if (d->nactive == 0) {
+        d->timer.cancelable = 1;
+    }
+
+    curl_multi_remove_handle(d->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    qlm_store_item_free(t->item);
+    ngx_destroy_pool(t->pool);
+}
+
+
+static void
+ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
+{
+    int                               left;
+    CURL                             *easy;
+    CURLMsg                          *msg;
+    ngx_uint_t                        freed;
+    ngx_http_qlm_webhook_transfer_t  *t;
+
+    freed = 0;
+
+    while ((msg = curl_multi_info_read(d->multi, &left))) {
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        t = NULL;
+
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+
+        if (t == NULL) {
+            continue;
+        }
+
+        ngx_http_qlm_webhook_finish(t, msg->data.result);
+        freed++;
+    }
+
+    if (freed) {
+        /* slots are free again: more may be due */
+        ngx_http_qlm_webhook_deliver_kick(d->mcf);
+    }
+}
+
+
+static int
+ngx_http_qlm_webhook_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_connection_t                *c;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = userp;
+    c = socketp;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "qlm webhook: curl socket %d what %d conn %p", s, what, c);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            curl_multi_assign(d->multi, s, NULL);
+            ngx_http_qlm_webhook_curl_release(c);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, d->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = d;
+        c->read->handler = ngx_http_qlm_webhook_curl_event_handler;
+        c->write->handler = ngx_http_qlm_webhook_curl_event_handler;
+        c->read->log = d->log;
+        c->write->log = d->log;
+
+        curl_multi_assign(d->multi, s, c);
+    }
+
+    /* level-triggered: libcurl need not read a socket dry */
+
+    if (what & CURL_POLL_IN) {
+        if (!c->read->active
+            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if (what & CURL_POLL_OUT) {
+        if (!c->write->active
+            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* libcurl closes the socket itself: give back the connection only */
+
+static void
+ngx_http_qlm_webhook_curl_release(ngx_connection_t *c)
+{
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static int
+ngx_http_qlm_webhook_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_qlm_webhook_deliver_t  *d = userp;
+
+    /* a timer re-added within 300 ms of its deadline would be kept as is */
+
+    if (d->timer.timer_set) {
+        ngx_del_timer(&d->timer);
+    }
+
+    if (timeout_ms < 0) {
+        return 0;
+    }
+
+    if (timeout_ms == 0) {
+        if (!d->timer.posted) {
+            ngx_post_event(&d->timer, &ngx_posted_events);
+        }
+
+        return 0;
+    }
+
+    ngx_add_timer(&d->timer, (ngx_msec_t) timeout_ms);
+
+    return 0;
+}
+
+
+static void
+ngx_http_qlm_webhook_curl_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = ev->data;
+
+    ngx_http_qlm_webhook_curl_action(d, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+static void
+ngx_http_qlm_webhook_curl_event_handler(ngx_event_t *ev)
+{
+    int                              action;
+    ngx_connection_t                *c;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    c = ev->data;
+    d = c->data;
+
+    action = ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN;
+
+    /* c may be released inside: libcurl may close the socket */
+
+    ngx_http_qlm_webhook_curl_action(d, c->fd, action);
+}
+
+
+static void
+ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
+    curl_socket_t s, int action)
+{
+    int  running;
+
+    curl_multi_socket_action(d->multi, s, action, &running);
+
+    /*
+     * libcurl's TLS failures leave entries in OpenSSL's error queue, which
+     * this process shares with nginx's own TLS connections
+     */
+
+    ERR_clear_error();
+
+    ngx_http_qlm_webhook_check_done(d);
+}
+
+
+static size_t
+ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    return size * nmemb;
+}
+
+
+void
+ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    uint64_t                          now;
+    ngx_queue_t                      *q;
+    qlm_store_str_t                   none;
+    ngx_http_qlm_webhook_deliver_t   *d;
+    ngx_http_qlm_webhook_transfer_t  *t;
+
+    d = mcf->deliver;
+
+    if (d == NULL) {
+        return;
+    }
+
+    now = ngx_http_qlm_webhook_now();
+    none.data = "";
+    none.len = 0;
+
+    /* hand unfinished deliveries back at once rather than at lease expiry */
+
+    while (!ngx_queue_empty(&d->active)) {
+        q = ngx_queue_head(&d->active);
+        t = ngx_queue_data(q, ngx_http_qlm_webhook_transfer_t, queue);
+
+        if (mcf->store) {
+            (void) qlm_store_reschedule(mcf->store, t->item->id,
+                                        t->item->lease, now,
+                                        t->item->attempt,
+                                        t->item->last_status, none, NULL);
+        }
+
+        ngx_http_qlm_webhook_transfer_free(t);
+    }
+
+    if (d->multi) {
+        curl_multi_cleanup(d->multi);
+        d->multi = NULL;
+    }
+
+    if (d->timer.timer_set) {
+        ngx_del_timer(&d->timer);
+    }
+
+    if (d->poll.timer_set) {
+        ngx_del_timer(&d->poll);
+    }
+
+    mcf->deliver = NULL;
+
+    curl_global_cleanup();
+}

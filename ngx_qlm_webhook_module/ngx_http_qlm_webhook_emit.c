@@ -1,0 +1,1100 @@
+
+/*
+ * ngx_qlm_webhook_module: response capture and event emission.
+ *
+ * A location with qlm_webhook_emit watches the license server's answer: the
+ * header filter decides whether the call succeeded and which event it is,
+ * the body filter keeps a copy of the answer (up to qlm_webhook_capture_size)
+ * and, before the last buffer goes to the client, builds the event, commits
+ * it to the store and wakes the delivery.  The client's bytes are never
+ * changed; any failure here is logged and counted, never sent to the client.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <jansson.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX   "qlm_webhook_arg_"
+#define NGX_HTTP_QLM_WEBHOOK_FORM_MAX     65536
+
+
+typedef struct {
+    ngx_http_qlm_webhook_emit_t  *emit;
+    u_char                       *buf;
+    size_t                        len;
+    unsigned                      capture:1;
+    unsigned                      overflow:1;
+    unsigned                      encoded:1;
+    unsigned                      unreadable:1;
+    unsigned                      done:1;
+} ngx_http_qlm_webhook_ctx_t;
+
+
+typedef struct {
+    ngx_http_request_t           *r;
+    ngx_http_qlm_webhook_ctx_t   *ctx;
+    xmlDocPtr                     doc;
+    json_t                       *json;
+    unsigned                      xml_tried:1;
+    unsigned                      json_tried:1;
+    unsigned                      unparsable:1;
+} ngx_http_qlm_webhook_answer_t;
+
+
+static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_qlm_webhook_success(
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_uint_t status);
+static ngx_http_qlm_webhook_emit_t *ngx_http_qlm_webhook_choose(
+    ngx_http_request_t *r, ngx_http_qlm_webhook_loc_conf_t *lcf);
+static void ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b);
+static void ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx);
+static ngx_int_t ngx_http_qlm_webhook_is_error(
+    ngx_http_qlm_webhook_answer_t *a);
+static xmlDocPtr ngx_http_qlm_webhook_xml(ngx_http_qlm_webhook_answer_t *a);
+static json_t *ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a);
+static ngx_int_t ngx_http_qlm_webhook_field_value(
+    ngx_http_qlm_webhook_answer_t *a, ngx_http_qlm_webhook_field_t *f,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
+    json_t *root, ngx_str_t *pointer, ngx_str_t *value);
+static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_str_t *event_id, ngx_str_t *payload);
+static void ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_log_t *log, const char *name);
+static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static void ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s);
+static void ngx_http_qlm_webhook_xml_error(void *data, xmlErrorPtr error);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_http_variable_t  ngx_http_qlm_webhook_vars[] = {
+
+    { ngx_string(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX), NULL,
+      ngx_http_qlm_webhook_arg_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_qlm_webhook_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_qlm_webhook_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_qlm_webhook_body_filter;
+
+    return NGX_OK;
+}
+
+
+/* libxml2 must not write to stderr: errors are ours to report */
+
+static void
+ngx_http_qlm_webhook_xml_error(void *data, xmlErrorPtr error)
+{
+    return;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                         i;
+    ngx_table_elt_t                   *ce;
+    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_http_qlm_webhook_emit_t       *emit;
+    ngx_http_qlm_webhook_field_t      *f;
+    ngx_http_qlm_webhook_loc_conf_t   *lcf;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    /* only answers of a license server: not return, not error pages */
+
+    if (lcf->emits == NULL || r != r->main || r->upstream == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+    if (!mcf->enable) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_http_qlm_webhook_success(lcf, r->headers_out.status) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qlm webhook: status %ui, no event",
+                       r->headers_out.status);
+        return ngx_http_next_header_filter(r);
+    }
+
+    emit = ngx_http_qlm_webhook_choose(r, lcf);
+
+    if (emit == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_ctx_t));
+    if (ctx == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->emit = emit;
+    ctx->capture = lcf->error_detect;
+
+    if (lcf->fields) {
+        f = lcf->fields->elts;
+        for (i = 0; i < lcf->fields->nelts; i++) {
+            if (f[i].source != NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE) {
+                ctx->capture = 1;
+            }
+        }
+    }
+
+    if (ctx->capture) {
+        ce = r->headers_out.content_encoding;
+
+        if (ce && ce->hash && ce->value.len
+            && !(ce->value.len == 8
+                 && ngx_strncasecmp(ce->value.data, (u_char *) "identity", 8)
+                    == 0))
+        {
+            ctx->encoded = 1;
+
+        } else if (r->headers_out.content_length_n > (off_t) lcf->capture_size)
+        {
+            ctx->overflow = 1;
+        }
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_qlm_webhook_module);
+
+    /* the header filter sets header_only only later: no body will come */
+
+    if (r->header_only
+        || r->method == NGX_HTTP_HEAD
+        || r->headers_out.status == NGX_HTTP_NO_CONTENT
+        || r->headers_out.status == NGX_HTTP_NOT_MODIFIED)
+    {
+        ctx->done = 1;
+        ngx_http_qlm_webhook_emit(r, ctx);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_uint_t                   last;
+    ngx_chain_t                 *cl;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    if (ctx == NULL || ctx->done || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        ngx_http_qlm_webhook_capture(r, ctx, cl->buf);
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (last) {
+        /* committed before the last byte reaches the client */
+        ctx->done = 1;
+        ngx_http_qlm_webhook_emit(r, ctx);
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_success(ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_uint_t status)
+{
+    ngx_uint_t   i, *code;
+
+    if (lcf->success_status == NULL) {
+        return (status >= 200 && status < 300) ? NGX_OK : NGX_DECLINED;
+    }
+
+    code = lcf->success_status->elts;
+
+    for (i = 0; i < lcf->success_status->nelts; i++) {
+        if (code[i] == status) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The first qlm_webhook_emit whose method= matches the last segment of
+ * the path (qlmservice.asmx/ActivateKey) and whose if= holds.
+ */
+
+static ngx_http_qlm_webhook_emit_t *
+ngx_http_qlm_webhook_choose(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf)
+{
+    u_char                       *p;
+    ngx_str_t                     method, v;
+    ngx_uint_t                    i;
+    ngx_http_qlm_webhook_emit_t  *e;
+
+    p = r->uri.data + r->uri.len;
+
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    method.data = p;
+    method.len = r->uri.data + r->uri.len - p;
+
+    e = lcf->emits->elts;
+
+    for (i = 0; i < lcf->emits->nelts; i++) {
+
+        if (e[i].method.len
+            && (e[i].method.len != method.len
+                || ngx_strncasecmp(e[i].method.data, method.data, method.len)
+                   != 0))
+        {
+            continue;
+        }
+
+        if (e[i].cond) {
+            if (ngx_http_complex_value(r, e[i].cond, &v) != NGX_OK) {
+                return NULL;
+            }
+
+            if (v.len == 0
+                || (v.len == 1 && v.data[0] == '0')
+                || (v.len == 5
+                    && ngx_strncasecmp(v.data, (u_char *) "false", 5) == 0))
+            {
+                continue;
+            }
+        }
+
+        return &e[i];
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b)
+{
+    off_t                             size;
+    ssize_t                           n;
+    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+
+    if (!ctx->capture || ctx->overflow || ctx->encoded || ctx->unreadable) {
+        return;
+    }
+
+    size = ngx_buf_size(b);
+
+    if (size == 0) {
+        return;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    if (ctx->len + size > lcf->capture_size) {
+        ctx->overflow = 1;
+        return;
+    }
+
+    if (ctx->buf == NULL) {
+        ctx->buf = ngx_pnalloc(r->pool, lcf->capture_size);
+        if (ctx->buf == NULL) {
+            ctx->unreadable = 1;
+            return;
+        }
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        ngx_memcpy(ctx->buf + ctx->len, b->pos, (size_t) size);
+        ctx->len += (size_t) size;
+        return;
+    }
+
+    if (b->in_file && b->file) {
+        /* an answer larger than proxy_buffers went to a temp file */
+        n = ngx_read_file(b->file, ctx->buf + ctx->len, (size_t) size,
+                          b->file_pos);
+
+        if (n == (ssize_t) size) {
+            ctx->len += (size_t) size;
+            return;
+        }
+    }
+
+    ctx->unreadable = 1;
+}
+
+
+static void
+ngx_http_qlm_webhook_emit(ngx_http_request_t *r, ngx_http_qlm_webhook_ctx_t *ctx)
+{
+    ngx_str_t                          value, id, payload, event;
+    ngx_uint_t                         i, j, found;
+    ngx_array_t                        values;
+    ngx_keyval_t                      *kv;
+    ngx_http_qlm_webhook_field_t      *f;
+    ngx_http_qlm_webhook_answer_t      a;
+    ngx_http_qlm_webhook_loc_conf_t   *lcf;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+    event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
+
+    ngx_memzero(&a, sizeof(ngx_http_qlm_webhook_answer_t));
+    a.r = r;
+    a.ctx = ctx;
+
+    if (lcf->error_detect && ngx_http_qlm_webhook_is_error(&a) == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: no \"%V\" event, the license server "
+                      "answered an error", &event);
+        goto done;
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK)
+    {
+        goto done;
+    }
+
+    f = lcf->fields ? lcf->fields->elts : NULL;
+
+    for (i = 0; lcf->fields && i < lcf->fields->nelts; i++) {
+
+        /* a name given again is a fallback: the first value found wins */
+
+        kv = values.elts;
+        found = 0;
+
+        for (j = 0; j < values.nelts; j++) {
+            if (kv[j].key.len == f[i].name.len
+                && ngx_strncmp(kv[j].key.data, f[i].name.data, f[i].name.len)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        if (ngx_http_qlm_webhook_field_value(&a, &f[i], &value) != NGX_OK
+            || value.len == 0)
+        {
+            continue;
+        }
+
+        kv = ngx_array_push(&values);
+        if (kv == NULL) {
+            goto done;
+        }
+
+        kv->key = f[i].name;
+        kv->value = value;
+    }
+
+    if (ctx->overflow || ctx->encoded || ctx->unreadable || a.unparsable) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qlm webhook: \"%V\" event without the fields of the "
+                      "answer: the answer is %s", &event,
+                      ctx->overflow ? "larger than qlm_webhook_capture_size"
+                      : ctx->encoded ? "compressed"
+                      : ctx->unreadable ? "unreadable" : "not parsable");
+        ngx_http_qlm_webhook_count(mcf, r->connection->log,
+                                   ctx->overflow ? "answer_too_large"
+                                   : ctx->encoded ? "answer_compressed"
+                                   : "answer_unparsable");
+    }
+
+    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
+        || ngx_http_qlm_webhook_event_payload(r->pool, ctx->emit->event, &id,
+                                              ngx_time(), &values, &payload)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: \"%V\" event lost: out of memory",
+                      &event);
+        goto done;
+    }
+
+    (void) ngx_http_qlm_webhook_enqueue(r, mcf, ctx->emit->event, &id,
+                                        &payload);
+
+done:
+
+    if (a.doc) {
+        xmlFreeDoc(a.doc);
+    }
+
+    if (a.json) {
+        json_decref(a.json);
+    }
+}
+
+
+/* an answer is an error: an <error> element, or text starting "Error" */
+
+static ngx_int_t
+ngx_http_qlm_webhook_is_error(ngx_http_qlm_webhook_answer_t *a)
+{
+    u_char                      *p, *last;
+    xmlDocPtr                    doc;
+    xmlNodePtr                   node, root;
+    xmlChar                     *text;
+    ngx_int_t                    rc;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = a->ctx;
+
+    if (ctx->buf == NULL || ctx->overflow || ctx->encoded || ctx->unreadable) {
+        return NGX_DECLINED;
+    }
+
+    p = ctx->buf;
+    last = ctx->buf + ctx->len;
+
+    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    while (p < last && (*p == ' ' || *p == CR || *p == LF || *p == '\t')) {
+        p++;
+    }
+
+    if (last - p >= 5 && ngx_strncmp(p, "Error", 5) == 0) {
+        return NGX_OK;
+    }
+
+    if (p == last || *p != '<') {
+        return NGX_DECLINED;
+    }
+
+    doc = ngx_http_qlm_webhook_xml(a);
+    if (doc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    root = xmlDocGetRootElement(doc);
+    if (root == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* a depth-first walk for an element named "error" */
+
+    node = root;
+
+    while (node) {
+        if (node->type == XML_ELEMENT_NODE
+            && xmlStrcasecmp(node->name, (const xmlChar *) "error") == 0)
+        {
+            return NGX_OK;
+        }
+
+        if (node->children) {
+            node = node->children;
+            continue;
+        }
+
+        while (node && node != root && node->next == NULL) {
+            node = node->parent;
+        }
+
+        if (node == NULL || node == root) {
+            break;
+        }
+
+        node = node->next;
+    }
+
+    /* an asmx method answering a string: <string>Error ...</string> */
+
+    rc = NGX_DECLINED;
+
+    text = xmlNodeGetContent(root);
+
+    if (text) {
+        p = (u_char *) text;
+
+        while (*p == ' ' || *p == CR || *p == LF || *p == '\t') {
+            p++;
+        }
+
+        if (ngx_strncmp(p, "Error", 5) == 0) {
+            rc = NGX_OK;
+        }
+
+        xmlFree(text);
+    }
+
+    return rc;
+}
+
+
+static xmlDocPtr
+ngx_http_qlm_webhook_xml(ngx_http_qlm_webhook_answer_t *a)
+{
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    if (a->xml_tried) {
+        return a->doc;
+    }
+
+    a->xml_tried = 1;
+    ctx = a->ctx;
+
+    if (ctx->buf == NULL || ctx->overflow || ctx->encoded || ctx->unreadable) {
+        return NULL;
+    }
+
+    /* no network, no entity expansion, no noise */
+
+    a->doc = xmlReadMemory((const char *) ctx->buf, (int) ctx->len, NULL, NULL,
+                           XML_PARSE_NONET|XML_PARSE_NOERROR
+                           |XML_PARSE_NOWARNING|XML_PARSE_NOCDATA);
+
+    if (a->doc == NULL) {
+        a->unparsable = 1;
+    }
+
+    return a->doc;
+}
+
+
+static json_t *
+ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a)
+{
+    json_error_t                 err;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    if (a->json_tried) {
+        return a->json;
+    }
+
+    a->json_tried = 1;
+    ctx = a->ctx;
+
+    if (ctx->buf == NULL || ctx->overflow || ctx->encoded || ctx->unreadable) {
+        return NULL;
+    }
+
+    a->json = json_loadb((const char *) ctx->buf, ctx->len, JSON_DECODE_ANY,
+                         &err);
+
+    if (a->json == NULL) {
+        a->unparsable = 1;
+    }
+
+    return a->json;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
+    ngx_http_qlm_webhook_field_t *f, ngx_str_t *value)
+{
+    xmlChar             *s;
+    json_t              *json;
+    xmlDocPtr            doc;
+    ngx_int_t            rc;
+    xmlXPathObjectPtr    obj;
+    xmlXPathContextPtr   xc;
+
+    ngx_str_null(value);
+
+    switch (f->source) {
+
+    case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
+        return ngx_http_complex_value(a->r, f->value, value);
+
+    case NGX_HTTP_QLM_WEBHOOK_FIELD_XML:
+        doc = ngx_http_qlm_webhook_xml(a);
+        if (doc == NULL) {
+            return NGX_DECLINED;
+        }
+
+        xc = xmlXPathNewContext(doc);
+        if (xc == NULL) {
+            return NGX_ERROR;
+        }
+
+        xc->error = ngx_http_qlm_webhook_xml_error;
+
+        obj = xmlXPathCompiledEval(f->xpath, xc);
+        rc = NGX_DECLINED;
+
+        if (obj) {
+            s = xmlXPathCastToString(obj);
+
+            if (s) {
+                value->len = ngx_strlen(s);
+                value->data = ngx_pnalloc(a->r->pool, value->len);
+
+                if (value->data) {
+                    ngx_memcpy(value->data, s, value->len);
+                    rc = NGX_OK;
+
+                } else {
+                    rc = NGX_ERROR;
+                }
+
+                xmlFree(s);
+            }
+
+            xmlXPathFreeObject(obj);
+        }
+
+        xmlXPathFreeContext(xc);
+        return rc;
+
+    default: /* NGX_HTTP_QLM_WEBHOOK_FIELD_JSON */
+        json = ngx_http_qlm_webhook_json(a);
+        if (json == NULL) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_qlm_webhook_json_pointer(a->r->pool, json, &f->path,
+                                                 value);
+    }
+}
+
+
+/* RFC 6901; a scalar becomes its text, an object or array compact JSON */
+
+static ngx_int_t
+ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
+    ngx_str_t *pointer, ngx_str_t *value)
+{
+    char       *s;
+    u_char     *p, *last, *end, *k, *q;
+    json_t     *node;
+    ngx_int_t   n;
+
+    node = root;
+    p = pointer->data;
+    last = pointer->data + pointer->len;
+
+    while (p < last && node) {
+
+        /* p is at "/" */
+
+        p++;
+
+        end = ngx_strlchr(p, last, '/');
+        if (end == NULL) {
+            end = last;
+        }
+
+        k = ngx_pnalloc(pool, end - p + 1);
+        if (k == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (q = k; p < end; p++) {
+            if (*p == '~' && p + 1 < end && (p[1] == '0' || p[1] == '1')) {
+                *q++ = (p[1] == '0') ? '~' : '/';
+                p++;
+
+            } else {
+                *q++ = *p;
+            }
+        }
+
+        *q = '\0';
+
+        if (json_is_object(node)) {
+            node = json_object_get(node, (char *) k);
+
+        } else if (json_is_array(node)) {
+            n = ngx_atoi(k, q - k);
+            node = (n == NGX_ERROR) ? NULL : json_array_get(node, n);
+
+        } else {
+            node = NULL;
+        }
+    }
+
+    if (node == NULL || json_is_null(node)) {
+        return NGX_DECLINED;
+    }
+
+    if (json_is_string(node)) {
+        value->len = json_string_length(node);
+        value->data = ngx_pnalloc(pool, value->len);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(value->data, json_string_value(node), value->len);
+        return NGX_OK;
+    }
+
+    s = json_dumps(node, JSON_COMPACT|JSON_ENCODE_ANY);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_strlen(s);
+    value->data = ngx_pnalloc(pool, value->len);
+
+    if (value->data) {
+        ngx_memcpy(value->data, s, value->len);
+    }
+
+    free(s);
+
+    return value->data ? NGX_OK : NGX_ERROR;
+}
+
+
+/* one queue item a subscribed URL, all in one transaction */
+
+static ngx_int_t
+ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_str_t *event_id, ngx_str_t *payload)
+{
+    int                          rc;
+    uint64_t                     now;
+    ngx_str_t                   *name;
+    ngx_uint_t                   i;
+    ngx_time_t                  *tp;
+    ngx_array_t                 *urls;
+    qlm_store_item_t            *items;
+    ngx_http_qlm_webhook_url_t  *u;
+
+    name = &ngx_http_qlm_webhook_event_names[event];
+    urls = &mcf->urls[event];
+
+    if (urls->nelts == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qlm webhook: no URL for \"%V\"", name);
+        return NGX_DECLINED;
+    }
+
+    if (mcf->store == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: \"%V\" event %V lost: the store is not "
+                      "open in this worker", name, event_id);
+        return NGX_ERROR;
+    }
+
+    items = ngx_pcalloc(r->pool, urls->nelts * sizeof(qlm_store_item_t));
+    if (items == NULL) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    u = urls->elts;
+
+    for (i = 0; i < urls->nelts; i++) {
+        items[i].due = now;
+        items[i].created = now;
+        items[i].event_id.data = (char *) event_id->data;
+        items[i].event_id.len = event_id->len;
+        items[i].event.data = (char *) name->data;
+        items[i].event.len = name->len;
+        items[i].url.data = (char *) u[i].url.data;
+        items[i].url.len = u[i].url.len;
+        items[i].body.data = (char *) payload->data;
+        items[i].body.len = payload->len;
+    }
+
+    rc = qlm_store_enqueue(mcf->store, items, urls->nelts);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: \"%V\" event %V lost: %s",
+                      name, event_id, qlm_store_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "qlm webhook: \"%V\" event %V queued for %ui URL%s",
+                  name, event_id, urls->nelts, urls->nelts == 1 ? "" : "s");
+
+    ngx_http_qlm_webhook_deliver_kick(mcf);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_log_t *log, const char *name)
+{
+    int  rc;
+
+    if (mcf->store == NULL) {
+        return;
+    }
+
+    rc = qlm_store_counter_add(mcf->store, name, 1);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "qlm webhook: counter \"%s\" not updated: %s",
+                      name, qlm_store_strerror(rc));
+    }
+}
+
+
+/*
+ * $qlm_webhook_arg_NAME: the query argument NAME, else the field NAME of
+ * a form-encoded request body, URL-decoded ("+" is a space).
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *var = (ngx_str_t *) data;
+
+    ngx_str_t  name, value;
+
+    name.data = var->data + sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1;
+    name.len = var->len - (sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1);
+
+    if (ngx_http_arg(r, name.data, name.len, &value) != NGX_OK
+        && ngx_http_qlm_webhook_form_arg(r, &name, &value) != NGX_OK)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_qlm_webhook_unescape(r->pool, &value);
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char           *p, *last, *start, *end;
+    off_t             len;
+    ssize_t           n;
+    ngx_buf_t        *b;
+    ngx_str_t        *ct;
+    ngx_chain_t      *cl;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL || r->request_body == NULL || r->request_body->bufs == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    ct = &h->value;
+
+    if (ct->len < sizeof("application/x-www-form-urlencoded") - 1
+        || ngx_strncasecmp(ct->data,
+                           (u_char *) "application/x-www-form-urlencoded",
+                           sizeof("application/x-www-form-urlencoded") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0 || len > NGX_HTTP_QLM_WEBHOOK_FORM_MAX) {
+        return NGX_DECLINED;
+    }
+
+    start = ngx_pnalloc(r->pool, (size_t) len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                return NGX_DECLINED;
+            }
+
+            p += n;
+        }
+    }
+
+    last = p;
+
+    for (p = start; p < last; p = end + 1) {
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if ((size_t) (end - p) > name->len
+            && p[name->len] == '='
+            && ngx_strncasecmp(p, name->data, name->len) == 0)
+        {
+            value->data = p + name->len + 1;
+            value->len = end - value->data;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *src, *dst, *p;
+
+    if (ngx_strlchr(s->data, s->data + s->len, '%') == NULL
+        && ngx_strlchr(s->data, s->data + s->len, '+') == NULL)
+    {
+        return;
+    }
+
+    p = ngx_pnalloc(pool, s->len);
+    if (p == NULL) {
+        return;
+    }
+
+    for (dst = p, src = s->data; src < s->data + s->len; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = p;
+    dst = p;
+
+    ngx_unescape_uri(&dst, &src, s->len, 0);
+
+    s->data = p;
+    s->len = dst - p;
+}
+
+
+char *
+ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_field_t *field)
+{
+    ngx_pool_cleanup_t  *cln;
+    xmlXPathContextPtr   xc;
+
+    xc = xmlXPathNewContext(NULL);
+    if (xc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    xc->error = ngx_http_qlm_webhook_xml_error;
+
+    field->xpath = xmlXPathCtxtCompile(xc, field->path.data);
+
+    xmlXPathFreeContext(xc);
+
+    if (field->xpath == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid XPath \"%V\"", &field->path);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        xmlXPathFreeCompExpr(field->xpath);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = (ngx_pool_cleanup_pt) xmlXPathFreeCompExpr;
+    cln->data = field->xpath;
+
+    return NGX_CONF_OK;
+}

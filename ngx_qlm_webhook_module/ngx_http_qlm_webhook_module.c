@@ -1,0 +1,1203 @@
+
+/*
+ * ngx_qlm_webhook_module: directives, configuration and process hooks.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_SECRET_MAX       4096
+#define NGX_HTTP_QLM_WEBHOOK_MAX_RETRIES      1000
+
+
+static char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf,
+    ngx_str_t *list, ngx_array_t *urls);
+static ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *secret);
+
+static ngx_int_t ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_qlm_webhook_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qlm_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_qlm_webhook_num_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_qlm_webhook_positive_msec(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_int_t ngx_http_qlm_webhook_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle);
+static void ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle);
+
+
+ngx_str_t  ngx_http_qlm_webhook_event_names[] = {
+    ngx_string("license_activated"),
+    ngx_string("license_created"),
+    ngx_string("license_deleted"),
+    ngx_string("license_released"),
+    ngx_string("license_modified"),
+    ngx_string("customer_created"),
+    ngx_string("customer_deleted"),
+    ngx_string("customer_modified"),
+    ngx_null_string
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_max_retries_bounds = {
+    ngx_http_qlm_webhook_num_bounds, 0, NGX_HTTP_QLM_WEBHOOK_MAX_RETRIES
+};
+
+static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_concurrency_bounds = {
+    ngx_http_qlm_webhook_num_bounds, 1, 10000
+};
+
+static ngx_conf_post_t  ngx_http_qlm_webhook_positive_msec_post = {
+    ngx_http_qlm_webhook_positive_msec
+};
+
+
+static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
+
+    { ngx_string("qlm_webhook_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_qlm_webhook_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhooks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, enable),
+      NULL },
+
+    { ngx_string("qlm_webhook_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_max_retries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, max_retries),
+      &ngx_http_qlm_webhook_max_retries_bounds },
+
+    { ngx_string("qlm_webhook_retry_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, retry_interval),
+      &ngx_http_qlm_webhook_positive_msec_post },
+
+    { ngx_string("qlm_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, timeout),
+      &ngx_http_qlm_webhook_positive_msec_post },
+
+    { ngx_string("qlm_webhook_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_qlm_webhook_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, concurrency),
+      &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, ssl_verify),
+      NULL },
+
+    { ngx_string("qlm_webhook_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("qlm_webhook_emit"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_qlm_webhook_emit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_field"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_qlm_webhook_field,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_capture_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_loc_conf_t, capture_size),
+      NULL },
+
+    { ngx_string("qlm_webhook_error_detect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_loc_conf_t, error_detect),
+      NULL },
+
+    { ngx_string("qlm_webhook_success_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_qlm_webhook_success_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_qlm_webhook_module_ctx = {
+    ngx_http_qlm_webhook_preconfiguration, /* preconfiguration */
+    ngx_http_qlm_webhook_postconfiguration, /* postconfiguration */
+
+    ngx_http_qlm_webhook_create_main_conf, /* create main configuration */
+    ngx_http_qlm_webhook_init_main_conf,   /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_qlm_webhook_create_loc_conf,  /* create location configuration */
+    ngx_http_qlm_webhook_merge_loc_conf    /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_qlm_webhook_module = {
+    NGX_MODULE_V1,
+    &ngx_http_qlm_webhook_module_ctx,      /* module context */
+    ngx_http_qlm_webhook_commands,         /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_qlm_webhook_init_module,      /* init module */
+    ngx_http_qlm_webhook_init_process,     /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_qlm_webhook_exit_process,     /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_int_t
+ngx_http_qlm_webhook_event_by_name(ngx_str_t *name)
+{
+    ngx_int_t  i;
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
+        if (name->len == ngx_http_qlm_webhook_event_names[i].len
+            && ngx_strncmp(name->data, ngx_http_qlm_webhook_event_names[i].data,
+                           name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A webhook URL: "http://" or "https://", a host (name, IPv4 or [IPv6]),
+ * an optional port, then any path and query.  Credentials and the query
+ * are left out of log_url, the form written to logs.
+ */
+
+char *
+ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_http_qlm_webhook_url_t *u)
+{
+    u_char     *p, *last, *host, *host_end, *port, *rest;
+    size_t      skip, len;
+    ngx_int_t   n;
+
+    ngx_memzero(u, sizeof(ngx_http_qlm_webhook_url_t));
+
+    u->url = *s;
+    last = s->data + s->len;
+
+    if (s->len > 7 && ngx_strncasecmp(s->data, (u_char *) "http://", 7) == 0) {
+        skip = 7;
+        u->port = 80;
+
+    } else if (s->len > 8
+               && ngx_strncasecmp(s->data, (u_char *) "https://", 8) == 0)
+    {
+        skip = 8;
+        u->port = 443;
+        u->https = 1;
+
+    } else {
+        return "must start with \"http://\" or \"https://\"";
+    }
+
+    for (p = s->data; p < last; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            return "contains a space or a control character";
+        }
+
+        if (*p == '#') {
+            return "must not contain a fragment";
+        }
+    }
+
+    host = s->data + skip;
+
+    for (rest = host; rest < last; rest++) {
+        if (*rest == '/' || *rest == '?') {
+            break;
+        }
+    }
+
+    /* userinfo, if any, ends at the last "@" of the authority */
+
+    for (p = rest; p > host; p--) {
+        if (p[-1] == '@') {
+            host = p;
+            break;
+        }
+    }
+
+    port = NULL;
+
+    if (host < rest && *host == '[') {
+        host_end = ngx_strlchr(host, rest, ']');
+
+        if (host_end == NULL || host_end == host + 1) {
+            return "has an invalid IPv6 address";
+        }
+
+        for (p = host + 1; p < host_end; p++) {
+            if (!(isxdigit(*p) || *p == ':' || *p == '.')) {
+                return "has an invalid IPv6 address";
+            }
+        }
+
+        host_end++;
+
+        if (host_end < rest) {
+            if (*host_end != ':') {
+                return "has an invalid host";
+            }
+
+            port = host_end + 1;
+        }
+
+    } else {
+        host_end = ngx_strlchr(host, rest, ':');
+
+        if (host_end == NULL) {
+            host_end = rest;
+
+        } else {
+            port = host_end + 1;
+        }
+
+        for (p = host; p < host_end; p++) {
+            if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == '_')) {
+                return "has an invalid host";
+            }
+        }
+    }
+
+    if (host_end == host) {
+        return "has no host";
+    }
+
+    if (port) {
+        n = ngx_atoi(port, rest - port);
+
+        if (n < 1 || n > 65535) {
+            return "has an invalid port";
+        }
+
+        u->port = (in_port_t) n;
+    }
+
+    u->host.data = host;
+    u->host.len = host_end - host;
+
+    for (p = rest; p < last; p++) {
+        if (*p == '?') {
+            break;
+        }
+    }
+
+    len = skip + ((port ? rest : host_end) - host) + (p - rest);
+
+    u->log_url.data = ngx_pnalloc(pool, len);
+    if (u->log_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    u->log_url.len = len;
+
+    p = ngx_cpymem(u->log_url.data, s->data, skip);
+    p = ngx_cpymem(p, host, (port ? rest : host_end) - host);
+    ngx_memcpy(p, rest, u->log_url.data + len - p);
+
+    return NGX_CONF_OK;
+}
+
+
+/* "url[;url...]" as QLM reads it: empty elements and spaces are ignored */
+
+static char *
+ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
+    ngx_array_t *urls)
+{
+    u_char                      *p, *start, *end, *last;
+    char                        *rv;
+    ngx_str_t                    s;
+    ngx_uint_t                   i, n;
+    ngx_http_qlm_webhook_url_t  *u, *old;
+
+    n = 0;
+    last = list->data + list->len;
+
+    for (start = list->data; start < last; start = end + 1) {
+
+        end = ngx_strlchr(start, last, ';');
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end;
+
+        while (start < p && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+
+        while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
+            p--;
+        }
+
+        if (p == start) {
+            continue;
+        }
+
+        s.data = start;
+        s.len = p - start;
+
+        u = ngx_array_push(urls);
+        if (u == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_http_qlm_webhook_parse_url(cf->pool, &s, u);
+
+        if (rv != NGX_CONF_OK) {
+            if (rv != NGX_CONF_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid URL \"%V\": %s", &s, rv);
+            }
+
+            return NGX_CONF_ERROR;
+        }
+
+        old = urls->elts;
+
+        for (i = 0; i < urls->nelts - 1; i++) {
+            if (old[i].url.len == s.len
+                && ngx_strncmp(old[i].url.data, s.data, s.len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate URL \"%V\"", &u->log_url);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        n++;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty URL list \"%V\"", list);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "file=PATH": the secret is the file's content less one final newline */
+
+static ngx_int_t
+ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *secret)
+{
+    u_char           *buf;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_int_t         rc;
+    ngx_file_info_t   fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto done;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > NGX_HTTP_QLM_WEBHOOK_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" is larger than %d bytes",
+                           name, NGX_HTTP_QLM_WEBHOOK_SECRET_MAX);
+        goto done;
+    }
+
+    buf = ngx_pnalloc(cf->pool, size + 1);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%V\" failed", name);
+        goto done;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           ngx_read_fd_n " \"%V\" returned only %z bytes "
+                           "instead of %uz", name, n, size);
+        goto done;
+    }
+
+    if (n > 0 && buf[n - 1] == LF) {
+        n--;
+
+        if (n > 0 && buf[n - 1] == CR) {
+            n--;
+        }
+    }
+
+    secret->data = buf;
+    secret->len = n;
+
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%V\" failed", name);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_qlm_webhook_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_qlm_webhook_emit_init(cf);
+}
+
+
+static void *
+ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_qlm_webhook_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->store_path = { 0, NULL };
+     *     mcf->secret = { 0, NULL };
+     *     mcf->urls[] = { NULL, 0, ... };
+     *     mcf->store = NULL;
+     */
+
+    mcf->store_max_size = NGX_CONF_UNSET_SIZE;
+    mcf->store_sync = NGX_CONF_UNSET_UINT;
+    mcf->store_sync_interval = NGX_CONF_UNSET_MSEC;
+    mcf->enable = NGX_CONF_UNSET;
+    mcf->max_retries = NGX_CONF_UNSET;
+    mcf->retry_interval = NGX_CONF_UNSET_MSEC;
+    mcf->timeout = NGX_CONF_UNSET_MSEC;
+    mcf->concurrency = NGX_CONF_UNSET_UINT;
+    mcf->ssl_verify = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    ngx_uint_t  i;
+
+    if (mcf->store_path.data == NULL) {
+        ngx_str_set(&mcf->store_path, "qlm_webhook");
+
+        if (ngx_conf_full_name(cf->cycle, &mcf->store_path, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_conf_init_size_value(mcf->store_max_size, 64 * 1024 * 1024);
+    ngx_conf_init_uint_value(mcf->store_sync,
+                             NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED);
+    ngx_conf_init_msec_value(mcf->store_sync_interval, 1000);
+
+    ngx_conf_init_value(mcf->enable, 1);
+    ngx_conf_init_value(mcf->max_retries, 3);
+    ngx_conf_init_msec_value(mcf->retry_interval, 60000);
+    ngx_conf_init_msec_value(mcf->timeout, 10000);
+    ngx_conf_init_uint_value(mcf->concurrency, 32);
+    ngx_conf_init_value(mcf->ssl_verify, 1);
+
+    if (mcf->ssl_trusted_certificate.len
+        && ngx_conf_full_name(cf->cycle, &mcf->ssl_trusted_certificate, 1)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->store_used |= mcf->store_set;
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
+        if (mcf->urls[i].nelts) {
+            mcf->store_used = 1;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_qlm_webhook_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_qlm_webhook_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->emits = NULL;
+     *     lcf->fields = NULL;
+     */
+
+    lcf->success_status = NGX_CONF_UNSET_PTR;
+    lcf->capture_size = NGX_CONF_UNSET_SIZE;
+    lcf->error_detect = NGX_CONF_UNSET;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_qlm_webhook_loc_conf_t *prev = parent;
+    ngx_http_qlm_webhook_loc_conf_t *conf = child;
+
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    /* as proxy_set_header: fields are inherited when none are set here */
+
+    if (conf->fields == NULL) {
+        conf->fields = prev->fields;
+    }
+
+    ngx_conf_merge_ptr_value(conf->success_status, prev->success_status,
+                             NULL);
+    ngx_conf_merge_size_value(conf->capture_size, prev->capture_size,
+                              64 * 1024);
+    ngx_conf_merge_value(conf->error_detect, prev->error_detect, 1);
+
+    if (conf->capture_size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"qlm_webhook_capture_size\" must be greater "
+                           "than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->emits) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                                 ngx_http_qlm_webhook_module);
+        mcf->store_used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    ssize_t     size;
+    ngx_int_t   ms;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (mcf->store_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty path";
+    }
+
+    mcf->store_path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mcf->store_path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_size \"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "max_size \"%V\" is less than 1m", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->store_max_size = ngx_align(size, ngx_pagesize);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sync=", 5) == 0) {
+
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len == 2 && ngx_strncmp(s.data, "on", 2) == 0) {
+                mcf->store_sync = NGX_HTTP_QLM_WEBHOOK_SYNC_ON;
+                continue;
+            }
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                mcf->store_sync = NGX_HTTP_QLM_WEBHOOK_SYNC_OFF;
+                continue;
+            }
+
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == NGX_ERROR || ms == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid sync \"%V\", it must be \"on\", "
+                                   "\"off\" or a time", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->store_sync = NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED;
+            mcf->store_sync_interval = (ngx_msec_t) ms;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->store_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qlm_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value, name;
+
+    if (mcf->secret_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "file=", 5) == 0) {
+        name.data = value[1].data + 5;
+        name.len = value[1].len - 5;
+
+        if (name.len == 0) {
+            return "has an empty file name";
+        }
+
+        if (ngx_http_qlm_webhook_read_secret(cf, &name, &mcf->secret)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        mcf->secret = value[1];
+    }
+
+    mcf->secret_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    ngx_int_t     ev;
+    ngx_str_t    *value;
+    ngx_uint_t    i;
+    ngx_array_t  *urls;
+
+    value = cf->args->elts;
+
+    ev = ngx_http_qlm_webhook_event_by_name(&value[1]);
+
+    if (ev == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid event name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    urls = &mcf->urls[ev];
+
+    if (urls->elts == NULL
+        && ngx_array_init(urls, cf->pool, 2,
+                          sizeof(ngx_http_qlm_webhook_url_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_http_qlm_webhook_parse_url_list(cf, &value[i], urls)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* qlm_webhook_emit EVENT [method=NAME] [if=VALUE] */
+
+static char *
+ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    ngx_int_t                            ev;
+    ngx_str_t                           *value, s;
+    ngx_uint_t                           i;
+    ngx_http_qlm_webhook_emit_t         *e;
+    ngx_http_compile_complex_value_t     ccv;
+
+    value = cf->args->elts;
+
+    ev = ngx_http_qlm_webhook_event_by_name(&value[1]);
+
+    if (ev == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid event name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->emits == NULL) {
+        lcf->emits = ngx_array_create(cf->pool, 4,
+                                      sizeof(ngx_http_qlm_webhook_emit_t));
+        if (lcf->emits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    e = ngx_array_push(lcf->emits);
+    if (e == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(e, sizeof(ngx_http_qlm_webhook_emit_t));
+    e->event = ev;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "method=", 7) == 0) {
+            e->method.data = value[i].data + 7;
+            e->method.len = value[i].len - 7;
+
+            if (e->method.len == 0
+                || ngx_strlchr(e->method.data,
+                               e->method.data + e->method.len, '/'))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid method \"%V\"", &e->method);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "if=", 3) == 0) {
+            s.data = value[i].data + 3;
+            s.len = value[i].len - 3;
+
+            if (s.len == 0) {
+                return "has an empty \"if=\"";
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = ngx_palloc(cf->pool,
+                                           sizeof(ngx_http_complex_value_t));
+            if (ccv.complex_value == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            e->cond = ccv.complex_value;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* qlm_webhook_field NAME VALUE | xml:XPATH | json:POINTER */
+
+static char *
+ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    u_char                             *p;
+    ngx_str_t                          *value;
+    ngx_http_qlm_webhook_field_t       *f;
+    ngx_http_compile_complex_value_t    ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty name";
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!(isalnum(*p) || *p == '_')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid field name \"%V\", letters, digits "
+                               "and \"_\" only", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (lcf->fields == NULL) {
+        lcf->fields = ngx_array_create(cf->pool, 16,
+                                       sizeof(ngx_http_qlm_webhook_field_t));
+        if (lcf->fields == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    f = ngx_array_push(lcf->fields);
+    if (f == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(f, sizeof(ngx_http_qlm_webhook_field_t));
+    f->name = value[1];
+
+    if (ngx_strncmp(value[2].data, "xml:", 4) == 0) {
+        f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_XML;
+
+        /* NUL-terminated for libxml2: the argument is */
+        f->path.data = value[2].data + 4;
+        f->path.len = value[2].len - 4;
+
+        if (f->path.len == 0) {
+            return "has an empty XPath";
+        }
+
+        return ngx_http_qlm_webhook_compile_xpath(cf, f);
+    }
+
+    if (ngx_strncmp(value[2].data, "json:", 5) == 0) {
+        f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_JSON;
+        f->path.data = value[2].data + 5;
+        f->path.len = value[2].len - 5;
+
+        if (f->path.len && f->path.data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid JSON pointer \"%V\", it must be "
+                               "empty or start with \"/\"", &f->path);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (ccv.complex_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    f->value = ccv.complex_value;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qlm_webhook_success_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *code;
+
+    if (lcf->success_status != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lcf->success_status = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                           sizeof(ngx_uint_t));
+    if (lcf->success_status == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        n = ngx_atoi(value[i].data, value[i].len);
+
+        if (n < 100 || n > 599) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid status \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        code = ngx_array_push(lcf->success_status);
+        if (code == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *code = (ngx_uint_t) n;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* as ngx_conf_check_num_bounds(), with the directive's name in the error */
+
+static char *
+ngx_http_qlm_webhook_num_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *b = post;
+    ngx_int_t              *np = data;
+
+    u_char  *p;
+
+    if (*np >= b->low && *np <= b->high) {
+        return NGX_CONF_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, sizeof("must be between  and ") + 2 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(p, "must be between %i and %i%Z", b->low, b->high);
+
+    return (char *) p;
+}
+
+
+static char *
+ngx_http_qlm_webhook_positive_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0) {
+        return "must be greater than 0";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_qlm_webhook_module);
+
+    if (mcf == NULL || !mcf->store_used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_qlm_webhook_store_init_module(cycle, mcf);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_qlm_webhook_module);
+
+    if (mcf == NULL || !mcf->store_used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_qlm_webhook_store_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_qlm_webhook_deliver_init_process(cycle, mcf);
+}
+
+
+static void
+ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_qlm_webhook_module);
+
+    if (mcf == NULL) {
+        return;
+    }
+
+    ngx_http_qlm_webhook_deliver_exit_process(cycle, mcf);
+
+    if (mcf->store) {
+        ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
+    }
+}

@@ -1,0 +1,161 @@
+
+/*
+ * ngx_qlm_webhook_module: definitions shared by the module's files.
+ */
+
+
+#ifndef _NGX_HTTP_QLM_WEBHOOK_MODULE_H_INCLUDED_
+#define _NGX_HTTP_QLM_WEBHOOK_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <qlm_store.h>
+
+
+#define NGX_HTTP_QLM_WEBHOOK_VERSION      "0.1.0"
+
+#define NGX_HTTP_QLM_WEBHOOK_SYNC_ON      0
+#define NGX_HTTP_QLM_WEBHOOK_SYNC_OFF     1
+#define NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED   2
+
+
+typedef enum {
+    NGX_HTTP_QLM_WEBHOOK_LICENSE_ACTIVATED = 0,
+    NGX_HTTP_QLM_WEBHOOK_LICENSE_CREATED,
+    NGX_HTTP_QLM_WEBHOOK_LICENSE_DELETED,
+    NGX_HTTP_QLM_WEBHOOK_LICENSE_RELEASED,
+    NGX_HTTP_QLM_WEBHOOK_LICENSE_MODIFIED,
+    NGX_HTTP_QLM_WEBHOOK_CUSTOMER_CREATED,
+    NGX_HTTP_QLM_WEBHOOK_CUSTOMER_DELETED,
+    NGX_HTTP_QLM_WEBHOOK_CUSTOMER_MODIFIED,
+    NGX_HTTP_QLM_WEBHOOK_NEVENTS
+} ngx_http_qlm_webhook_event_e;
+
+
+#define NGX_HTTP_QLM_WEBHOOK_LICENSE      0x01
+#define NGX_HTTP_QLM_WEBHOOK_CUSTOMER     0x02
+
+#define NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE  0
+#define NGX_HTTP_QLM_WEBHOOK_FIELD_XML    1
+#define NGX_HTTP_QLM_WEBHOOK_FIELD_JSON   2
+
+#define NGX_HTTP_QLM_WEBHOOK_TYPE_STRING  0
+#define NGX_HTTP_QLM_WEBHOOK_TYPE_INT     1
+#define NGX_HTTP_QLM_WEBHOOK_TYPE_BOOL    2
+#define NGX_HTTP_QLM_WEBHOOK_TYPE_DATE    3
+
+
+typedef struct {
+    ngx_str_t                 url;        /* as configured */
+    ngx_str_t                 log_url;    /* without userinfo and query */
+    ngx_str_t                 host;
+    in_port_t                 port;
+    unsigned                  https:1;
+} ngx_http_qlm_webhook_url_t;
+
+
+typedef struct {
+    ngx_str_t                 store_path;
+    size_t                    store_max_size;
+    ngx_uint_t                store_sync;
+    ngx_msec_t                store_sync_interval;
+
+    ngx_flag_t                enable;
+    ngx_str_t                 secret;
+    ngx_int_t                 max_retries;
+    ngx_msec_t                retry_interval;
+    ngx_msec_t                timeout;
+    ngx_uint_t                concurrency;
+    ngx_flag_t                ssl_verify;
+    ngx_str_t                 ssl_trusted_certificate;
+
+    /* of ngx_http_qlm_webhook_url_t, one array an event */
+    ngx_array_t               urls[NGX_HTTP_QLM_WEBHOOK_NEVENTS];
+
+    /* per process, from init_process to exit_process */
+    qlm_store_t              *store;
+    ngx_event_t               sync_event;
+    void                     *deliver;
+
+    unsigned                  store_set:1;
+    unsigned                  secret_set:1;
+    unsigned                  store_used:1;
+} ngx_http_qlm_webhook_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                 event;
+    ngx_str_t                  method;    /* empty: any */
+    ngx_http_complex_value_t  *cond;      /* NULL: always */
+} ngx_http_qlm_webhook_emit_t;
+
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_uint_t                 source;
+    ngx_http_complex_value_t  *value;
+    ngx_str_t                  path;      /* XPath or JSON pointer */
+    void                      *xpath;     /* compiled XPath */
+} ngx_http_qlm_webhook_field_t;
+
+
+typedef struct {
+    ngx_array_t               *emits;     /* ngx_http_qlm_webhook_emit_t */
+    ngx_array_t               *fields;    /* ngx_http_qlm_webhook_field_t */
+    ngx_array_t               *success_status;  /* ngx_uint_t; NULL: 2xx */
+    size_t                     capture_size;
+    ngx_flag_t                 error_detect;
+} ngx_http_qlm_webhook_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_uint_t                 type;
+    ngx_uint_t                 objects;
+} ngx_http_qlm_webhook_key_t;
+
+
+extern ngx_module_t  ngx_http_qlm_webhook_module;
+extern ngx_str_t     ngx_http_qlm_webhook_event_names[];
+
+
+ngx_int_t ngx_http_qlm_webhook_event_by_name(ngx_str_t *name);
+char *ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_http_qlm_webhook_url_t *u);
+ngx_uint_t ngx_http_qlm_webhook_event_object(ngx_uint_t event);
+
+ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf);
+char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_field_t *field);
+
+ngx_int_t ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool,
+    ngx_uint_t event, ngx_str_t *event_id, time_t now, ngx_array_t *values,
+    ngx_str_t *out);
+ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
+u_char *ngx_http_qlm_webhook_json_string(u_char *p, ngx_str_t *s);
+size_t ngx_http_qlm_webhook_json_string_len(ngx_str_t *s);
+ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
+    ngx_str_t *value, ngx_str_t *out);
+
+void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
+    u_char *hex);
+
+ngx_int_t ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+
+ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_int_t ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+
+
+#endif /* _NGX_HTTP_QLM_WEBHOOK_MODULE_H_INCLUDED_ */

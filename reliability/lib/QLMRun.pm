@@ -1,0 +1,234 @@
+package QLMRun;
+
+# A real nginx with a master and workers in a prefix of its own, for the
+# tests that signal, kill or restart it.  Loopback only; every wait is
+# bounded.
+
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use File::Path qw(make_path);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+sub new {
+    my ($class, %args) = @_;
+
+    my $self = bless {
+        binary  => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
+        modules => [split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || ''],
+        prefix  => tempdir('qlm-rel-XXXXXX', TMPDIR => 1, CLEANUP => 1),
+        port    => $args{port} || 2984,
+        workers => $args{workers} || 2,
+    }, $class;
+
+    make_path("$self->{prefix}/conf", "$self->{prefix}/logs");
+
+    return $self;
+}
+
+sub prefix { $_[0]{prefix} }
+sub port { $_[0]{port} }
+
+# the http{} body is the caller's; PORT and PREFIX are replaced
+sub write_conf {
+    my ($self, $http) = @_;
+
+    $http =~ s/\bPORT\b/$self->{port}/g;
+    $http =~ s/\bPREFIX\b/$self->{prefix}/g;
+
+    my $user = $> == 0 ? "user root;\n" : "";
+    my $load = join '', map { "load_module $_;\n" } @{ $self->{modules} };
+
+    open my $fh, '>', "$self->{prefix}/conf/nginx.conf" or die $!;
+    print $fh <<"_EOC_";
+$load${user}worker_processes $self->{workers};
+daemon on;
+master_process on;
+error_log logs/error.log debug;
+pid logs/nginx.pid;
+
+events {
+    worker_connections 256;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $self->{prefix}/client_body_temp;
+    proxy_temp_path $self->{prefix}/proxy_temp;
+$http
+}
+_EOC_
+    close $fh;
+}
+
+sub nginx {
+    my ($self, @args) = @_;
+
+    my @cmd = ($self->{binary}, '-p', "$self->{prefix}/",
+               '-c', "$self->{prefix}/conf/nginx.conf",
+               '-e', "$self->{prefix}/logs/error.log", @args);
+
+    my $out = qx{@cmd 2>&1};
+    return ($? >> 8, $out);
+}
+
+sub start {
+    my $self = shift;
+
+    my ($rc, $out) = $self->nginx();
+    return 0 if $rc != 0;
+
+    return $self->wait_port($self->{port}, 5);
+}
+
+sub master_pid {
+    my $self = shift;
+
+    open my $fh, '<', "$self->{prefix}/logs/nginx.pid" or return undef;
+    my $pid = <$fh>;
+    close $fh;
+
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+sub signal {
+    my ($self, $sig) = @_;
+
+    my $pid = $self->master_pid or return 0;
+    return kill $sig, $pid;
+}
+
+# QUIT, then TERM, then KILL the process group; bounded
+sub stop {
+    my $self = shift;
+
+    my $pid = $self->master_pid or return;
+
+    for my $step (['QUIT', 8], ['TERM', 3], ['KILL', 2]) {
+        my ($sig, $secs) = @$step;
+
+        kill $sig, $pid or return;
+
+        my $deadline = time + $secs;
+        while (time < $deadline) {
+            return unless kill 0, $pid;
+            sleep 0.05;
+        }
+    }
+}
+
+sub worker_pids {
+    my $self = shift;
+
+    my $master = $self->master_pid or return ();
+    my @pids;
+
+    opendir my $dh, '/proc' or return ();
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        open my $fh, '<', "/proc/$p/stat" or next;
+        my $stat = <$fh>;
+        close $fh;
+
+        next unless defined $stat;
+
+        # pid (comm) state ppid
+        if ($stat =~ /^\d+ \(([^)]*)\) \S (\d+)/ && $2 == $master) {
+            push @pids, $p;
+        }
+    }
+    closedir $dh;
+
+    return sort { $a <=> $b } @pids;
+}
+
+sub wait_port {
+    my ($self, $port, $secs) = @_;
+
+    my $deadline = time + $secs;
+
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp');
+        if ($s) {
+            close $s;
+            return 1;
+        }
+        sleep 0.05;
+    }
+
+    return 0;
+}
+
+sub error_log {
+    my $self = shift;
+
+    open my $fh, '<:raw', "$self->{prefix}/logs/error.log" or return '';
+    local $/;
+    my $log = <$fh>;
+    close $fh;
+
+    return $log // '';
+}
+
+sub count {
+    my ($self, $re) = @_;
+
+    my $log = $self->error_log;
+    my $n = () = $log =~ /$re/g;
+    return $n;
+}
+
+# wait until $re matches at least $n times in error.log
+sub wait_log {
+    my ($self, $re, $n, $secs) = @_;
+
+    my $deadline = time + $secs;
+
+    while (time < $deadline) {
+        return 1 if $self->count($re) >= $n;
+        sleep 0.1;
+    }
+
+    return $self->count($re) >= $n;
+}
+
+# a plain HTTP/1.0 GET on loopback; returns (status, body)
+sub get {
+    my ($self, $path, $port) = @_;
+
+    $port ||= $self->{port};
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5)
+        or return (0, "connect: $!");
+
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+
+    my $res = '';
+    my $deadline = time + 5;
+
+    $s->blocking(1);
+    while (time < $deadline) {
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $res .= $buf;
+    }
+    close $s;
+
+    my ($status) = $res =~ m{^HTTP/1\.\d (\d{3})};
+    my (undef, $body) = split /\r\n\r\n/, $res, 2;
+
+    return ($status || 0, $body // '');
+}
+
+sub DESTROY {
+    my $self = shift;
+    local $?;
+    $self->stop;
+}
+
+1;

@@ -1,0 +1,155 @@
+# nginx -t with four workers, then reload (HUP) and binary upgrade (USR2)
+# under traffic: each worker opens the store after fork, every event is
+# delivered exactly once per URL, nothing is lost across the switch.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use Time::HiRes qw(sleep);
+use QLMRun;
+
+my ($ls, $rcv) = (2985, 2986);
+
+my $run = QLMRun->new(workers => 4, port => 2984);
+
+$run->write_conf(<<"_EOC_");
+    qlm_webhook_store PREFIX/store;
+    qlm_webhook_secret reload-secret;
+    qlm_webhook_retry_interval 500ms;
+    qlm_webhook_timeout 2s;
+    qlm_webhook_url license_created http://127.0.0.1:$rcv/hook;
+
+    log_format hook 'HOOK \$http_x_qlm_event_id \$http_x_qlm_delivery_attempt';
+
+    server {
+        listen 127.0.0.1:$ls;
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$rcv;
+        location /hook {
+            access_log PREFIX/logs/error.log hook;
+            return 200;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:PORT;
+        location /qlm/ {
+            proxy_pass http://127.0.0.1:$ls;
+            qlm_webhook_emit license_created;
+        }
+    }
+_EOC_
+
+sub hooks {
+    my %seen;
+    my $total = 0;
+
+    for my $line (split /\n/, $run->error_log) {
+        if ($line =~ /^HOOK (\S+) (\d+)$/) {
+            $seen{$1}++;
+            $total++;
+        }
+    }
+
+    return ($total, scalar keys %seen, grep { $seen{$_} > 1 } keys %seen);
+}
+
+sub send_events {
+    my $n = shift;
+    my $ok = 0;
+
+    for (1 .. $n) {
+        my ($status) = $run->get('/qlm/qlmservice.asmx/GetActivationKey');
+        $ok++ if $status == 200;
+    }
+
+    return $ok;
+}
+
+my ($rc, $out) = $run->nginx('-t');
+is($rc, 0, 'nginx -t accepts the configuration with 4 workers');
+like($out, qr/test is successful/, 'nginx -t says so');
+
+ok($run->start, 'nginx starts');
+
+ok($run->wait_log(qr/qlm webhook store "[^"]+" opened/, 4, 5),
+   'each of the 4 workers opened the store');
+is(scalar(my @w = $run->worker_pids), 4, '4 worker processes');
+
+is(send_events(20), 20, '20 license calls answered');
+ok($run->wait_log(qr/^HOOK /m, 20, 10), '20 deliveries arrived');
+
+my ($total, $distinct, @dups) = hooks();
+is($distinct, 20, '20 distinct event ids');
+is(scalar @dups, 0, 'no event delivered twice');
+
+# reload under traffic
+
+my @old = $run->worker_pids;
+ok($run->signal('HUP'), 'HUP sent');
+
+is(send_events(20), 20, '20 more calls answered during the reload');
+
+ok($run->wait_log(qr/qlm webhook store "[^"]+" opened/, 8, 10),
+   '4 new workers opened the store');
+ok($run->wait_log(qr/qlm webhook store "[^"]+" closed/, 4, 10),
+   'the 4 old workers closed it');
+
+my %old = map { $_ => 1 } @old;
+my @new = $run->worker_pids;
+is(scalar(grep { $old{$_} } @new), 0, 'the workers are new processes');
+
+ok($run->wait_log(qr/^HOOK /m, 40, 10), '40 deliveries arrived');
+($total, $distinct, @dups) = hooks();
+is($distinct, 40, '40 distinct event ids');
+is($total, 40, 'each delivered once');
+
+# binary upgrade: a new master from the same binary, then the old one quits
+
+my $oldmaster = $run->master_pid;
+ok($run->signal('USR2'), 'USR2 sent');
+
+my $newmaster;
+for (1 .. 50) {
+    sleep 0.1;
+    $newmaster = $run->master_pid;
+    last if $newmaster && $newmaster != $oldmaster
+            && -e $run->prefix . '/logs/nginx.pid.oldbin';
+}
+
+isnt($newmaster, $oldmaster, 'a new master runs');
+
+ok($run->wait_log(qr/qlm webhook store "[^"]+" opened/, 12, 10),
+   'the new master\'s workers opened the store');
+
+kill 'QUIT', $oldmaster;
+
+for (1 .. 100) {
+    last unless kill 0, $oldmaster;
+    sleep 0.1;
+}
+
+ok(!kill(0, $oldmaster), 'the old master is gone');
+
+is(send_events(10), 10, '10 calls answered by the upgraded nginx');
+ok($run->wait_log(qr/^HOOK /m, 50, 10), '50 deliveries arrived');
+
+($total, $distinct, @dups) = hooks();
+is($distinct, 50, '50 distinct event ids');
+is($total, 50, 'each delivered once');
+
+my $log = $run->error_log;
+unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert, crit or emerg');
+
+$run->stop;
+
+done_testing();
