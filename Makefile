@@ -29,7 +29,7 @@ store:
 	$(MAKE) -C lmdb-store O=$(BUILD)/lmdb-store all
 
 store-asan:
-	$(MAKE) -C lmdb-store O=$(BUILD)/asan/lmdb-store asan
+	$(MAKE) -C lmdb-store O=$(BUILD)/asan/lmdb-store asan-build
 
 asan: $(BUILD)/asan/$(MODULE) store-asan
 

@@ -1231,7 +1231,7 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_item_t **out, size_t max, size_t *n)
 {
     int                rc;
-    size_t             i, found;
+    size_t             i, k, found;
     uint64_t           expiry, *ids, *times;
     MDB_val            key, val;
     MDB_txn           *txn;
@@ -1310,7 +1310,7 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
         goto failed;
     }
 
-    for (i = 0; i < found; i++) {
+    for (i = 0, k = 0; i < found; i++) {
         qlm_store_be64(id, ids[i]);
 
         key.mv_data = id;
@@ -1318,22 +1318,35 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 
         rc = mdb_get(txn, st->items, &key, &val);
 
-        if (rc == MDB_NOTFOUND) {
-            rc = QLM_STORE_CORRUPT;
-        }
-
-        if (rc != 0) {
+        if (rc != 0 && rc != MDB_NOTFOUND) {
             goto failed;
         }
 
-        rc = qlm_store_item_decode(ids[i], &val, &item);
-        if (rc != 0) {
-            goto failed;
-        }
+        if (rc == MDB_NOTFOUND
+            || qlm_store_item_decode(ids[i], &val, &item) != 0
+            || item.due != times[i])
+        {
+            /*
+             * An entry that cannot be read is set aside and counted, so
+             * that one bad record does not stop every claim for good.
+             */
 
-        if (item.due != times[i]) {
-            rc = QLM_STORE_CORRUPT;
-            goto failed;
+            rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
+            if (rc != 0) {
+                goto failed;
+            }
+
+            rc = mdb_del(txn, st->items, &key, NULL);
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                goto failed;
+            }
+
+            rc = qlm_store_counter_txn(st, txn, "corrupt", 1);
+            if (rc != 0) {
+                goto failed;
+            }
+
+            continue;
         }
 
         /* a new token makes the holder of an expired lease stale */
@@ -1348,14 +1361,14 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 
         /* the copy is made before the write, which may move val */
 
-        rc = qlm_store_item_copy(&item, &out[i]);
+        rc = qlm_store_item_copy(&item, &out[k]);
         if (rc != 0) {
             goto failed;
         }
 
-        *n = i + 1;
+        *n = ++k;
 
-        rc = qlm_store_item_write(txn, st->items, out[i], 1);
+        rc = qlm_store_item_write(txn, st->items, out[k - 1], 1);
         if (rc != 0) {
             goto failed;
         }

@@ -194,12 +194,15 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         ngx_del_timer(ev);
     }
 
-    if (ngx_exiting || mcf->store == NULL) {
+    /* with qlm_webhooks off, queued items wait for it to be on again */
+
+    if (ngx_exiting || mcf->store == NULL || !mcf->enable) {
         return;
     }
 
     now = ngx_http_qlm_webhook_now();
     n = 0;
+    rc = 0;
 
     if (d->nactive < mcf->concurrency) {
         max = ngx_min(mcf->concurrency - d->nactive,
@@ -231,7 +234,12 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     delay = NGX_HTTP_QLM_WEBHOOK_POLL;
 
-    if (n == NGX_HTTP_QLM_WEBHOOK_BATCH && d->nactive < mcf->concurrency) {
+    if (rc != 0) {
+        /* a store that fails is not asked again at once */
+
+    } else if (n == NGX_HTTP_QLM_WEBHOOK_BATCH
+               && d->nactive < mcf->concurrency)
+    {
         delay = 0;
 
     } else if (qlm_store_next_due(mcf->store, &due) == 0 && due) {
@@ -359,6 +367,8 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION,
                      ngx_http_qlm_webhook_curl_discard);
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION,
+                     (long) CURL_HTTP_VERSION_1_1);
 #if (LIBCURL_VERSION_NUM >= 0x075500)
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

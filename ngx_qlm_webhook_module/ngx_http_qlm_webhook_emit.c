@@ -30,6 +30,8 @@ typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
     u_char                       *buf;
     size_t                        len;
+    off_t                         length;   /* Content-Length, or -1 */
+    off_t                         seen;
     unsigned                      capture:1;
     unsigned                      overflow:1;
     unsigned                      encoded:1;
@@ -52,6 +54,7 @@ typedef struct {
 static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_success(
     ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_uint_t status);
 static ngx_http_qlm_webhook_emit_t *ngx_http_qlm_webhook_choose(
@@ -118,6 +121,18 @@ ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qlm_webhook_log_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_qlm_webhook_header_filter;
 
@@ -182,6 +197,7 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
 
     ctx->emit = emit;
     ctx->capture = lcf->error_detect;
+    ctx->length = r->headers_out.content_length_n;
 
     if (lcf->fields) {
         f = lcf->fields->elts;
@@ -243,18 +259,74 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     for (cl = in; cl; cl = cl->next) {
         ngx_http_qlm_webhook_capture(r, ctx, cl->buf);
 
+        if (!ngx_buf_special(cl->buf)) {
+            ctx->seen += ngx_buf_size(cl->buf);
+        }
+
         if (cl->buf->last_buf) {
             last = 1;
         }
     }
 
-    if (last) {
-        /* committed before the last byte reaches the client */
+    /*
+     * Committed before the last byte reaches the client: with a length,
+     * before the buffer that completes it goes on (nginx's own last buffer
+     * may come later and empty); else with the last buffer, before the
+     * chunked or closing end of the response.
+     */
+
+    if (last || (ctx->length >= 0 && ctx->seen >= ctx->length)) {
         ctx->done = 1;
         ngx_http_qlm_webhook_emit(r, ctx);
     }
 
     return ngx_http_next_body_filter(r, in);
+}
+
+
+/*
+ * The client went away before the end of the answer: the body filter saw
+ * no end.  The license server did its part if the upstream answer arrived
+ * whole; the event is emitted then, unless it depends on an answer that
+ * did not pass here whole (its fields, or the error check).
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                   whole;
+    ngx_http_upstream_t         *u;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    if (ctx == NULL || ctx->done) {
+        return NGX_OK;
+    }
+
+    ctx->done = 1;
+    u = r->upstream;
+
+    whole = u
+            && ((u->pipe && u->pipe->upstream_done && !u->pipe->upstream_error)
+                || (!u->buffering && u->length == 0));
+
+    if (whole && !ctx->capture) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: the client went away, the license "
+                      "server's answer arrived whole");
+        ngx_http_qlm_webhook_emit(r, ctx);
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "qlm webhook: no \"%V\" event: the answer %s",
+                  &ngx_http_qlm_webhook_event_names[ctx->emit->event],
+                  whole ? "did not reach the client whole, so it could not "
+                          "be checked"
+                        : "of the license server did not arrive whole");
+
+    return NGX_OK;
 }
 
 

@@ -40,6 +40,10 @@ sub write_conf {
     $http =~ s/\bPREFIX\b/$self->{prefix}/g;
 
     my $user = $> == 0 ? "user root;\n" : "";
+
+    # a sanitizer runtime preloaded by a wrapper (make asan) must reach
+    # the new binary of an upgrade; nginx keeps only the variables named
+    $user .= "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n";
     my $load = join '', map { "load_module $_;\n" } @{ $self->{modules} };
 
     open my $fh, '>', "$self->{prefix}/conf/nginx.conf" or die $!;
