@@ -58,6 +58,8 @@ struct qlm_store_s {
     MDB_dbi           sched;
     MDB_dbi           dead;
     MDB_dbi           log;
+    MDB_dbi           seen;       /* key -> expiry */
+    MDB_dbi           seenx;      /* expiry || key -> nothing */
     size_t            psize;
     unsigned          no_sync;
     unsigned          read_only;
@@ -158,6 +160,9 @@ qlm_store_strerror(int rc)
 
     case QLM_STORE_INVALID:
         return "invalid argument";
+
+    case QLM_STORE_EXISTS:
+        return "seen already";
     }
 
     /* mdb_strerror() falls back to strerror() for errno values */
@@ -217,7 +222,7 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         return rc;
     }
 
-    rc = mdb_env_set_maxdbs(st->env, 8);
+    rc = mdb_env_set_maxdbs(st->env, 12);
     if (rc != 0) {
         goto failed;
     }
@@ -285,19 +290,22 @@ qlm_store_init(qlm_store_t *st)
 {
     int               rc;
     MDB_val           key, val;
-    MDB_dbi          *dbis[5];
+    MDB_dbi          *dbis[7];
     MDB_txn          *txn;
     unsigned          i, create;
     uint32_t          format;
     qlm_store_buf_t   b;
 
-    static const char  *names[] = { "meta", "items", "sched", "dead", "log" };
+    static const char  *names[] = { "meta", "items", "sched", "dead", "log",
+                                    "seen", "seenx" };
 
     dbis[0] = &st->meta;
     dbis[1] = &st->items;
     dbis[2] = &st->sched;
     dbis[3] = &st->dead;
     dbis[4] = &st->log;
+    dbis[5] = &st->seen;
+    dbis[6] = &st->seenx;
 
     create = st->read_only ? 0 : MDB_CREATE;
 
@@ -306,7 +314,7 @@ qlm_store_init(qlm_store_t *st)
         return rc;
     }
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 7; i++) {
         rc = mdb_dbi_open(txn, names[i], create, dbis[i]);
 
         if (rc == MDB_NOTFOUND) {
@@ -2659,4 +2667,146 @@ done:
     mdb_txn_abort(txn);
 
     return rc;
+}
+
+
+/* replay protection */
+
+int
+qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
+    uint64_t ttl_ms)
+{
+    int             rc;
+    size_t          n;
+    uint64_t        expiry, old;
+    MDB_val         k, v, xk;
+    MDB_txn        *txn;
+    MDB_cursor     *cur;
+    unsigned char   exp[8], xkey[8 + 256];
+
+    if (st == NULL || key.len == 0 || key.len > 256 || key.data == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    expiry = (now > UINT64_MAX - ttl_ms) ? UINT64_MAX : now + ttl_ms;
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    k.mv_data = (void *) key.data;
+    k.mv_size = key.len;
+
+    rc = mdb_get(txn, st->seen, &k, &v);
+
+    if (rc == 0) {
+        if (v.mv_size != 8) {
+            rc = QLM_STORE_CORRUPT;
+            goto failed;
+        }
+
+        old = qlm_store_get_be64(v.mv_data);
+
+        if (old > now) {
+            mdb_txn_abort(txn);
+            return QLM_STORE_EXISTS;
+        }
+
+        /* expired: its index entry goes, a new one comes */
+
+        qlm_store_be64(xkey, old);
+        memcpy(xkey + 8, key.data, key.len);
+
+        xk.mv_data = xkey;
+        xk.mv_size = 8 + key.len;
+
+        rc = mdb_del(txn, st->seenx, &xk, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            goto failed;
+        }
+
+    } else if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    qlm_store_be64(exp, expiry);
+
+    v.mv_data = exp;
+    v.mv_size = 8;
+
+    rc = mdb_put(txn, st->seen, &k, &v, 0);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    qlm_store_be64(xkey, expiry);
+    memcpy(xkey + 8, key.data, key.len);
+
+    xk.mv_data = xkey;
+    xk.mv_size = 8 + key.len;
+    v.mv_data = "";
+    v.mv_size = 0;
+
+    rc = mdb_put(txn, st->seenx, &xk, &v, 0);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    /* a few expired records at a time: bounded work per call */
+
+    rc = mdb_cursor_open(txn, st->seenx, &cur);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    for (n = 0; n < 16; n++) {
+        rc = mdb_cursor_get(cur, &xk, &v, MDB_FIRST);
+
+        if (rc != 0 || xk.mv_size <= 8
+            || qlm_store_get_be64(xk.mv_data) > now)
+        {
+            break;
+        }
+
+        k.mv_data = (unsigned char *) xk.mv_data + 8;
+        k.mv_size = xk.mv_size - 8;
+
+        /* the record goes only if this index entry is still its own */
+
+        rc = mdb_get(txn, st->seen, &k, &v);
+
+        if (rc == 0 && v.mv_size == 8
+            && memcmp(v.mv_data, xk.mv_data, 8) == 0)
+        {
+            rc = mdb_del(txn, st->seen, &k, NULL);
+        }
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    return qlm_store_commit(txn);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return qlm_store_rc(rc);
 }

@@ -36,6 +36,7 @@
 #define QLM_STORE_CORRUPT       (-30903)  /* a record failed to decode */
 #define QLM_STORE_INCOMPATIBLE  (-30904)  /* store written by another format */
 #define QLM_STORE_INVALID       (-30905)  /* a bad argument */
+#define QLM_STORE_EXISTS        (-30906)  /* seen already */
 
 
 /* log outcomes */
@@ -227,6 +228,15 @@ int qlm_store_counter_get(qlm_store_t *st, const char *name,
     uint64_t *value);
 int qlm_store_counter_foreach(qlm_store_t *st, qlm_store_counter_pt cb,
     void *data);
+
+/*
+ * Replay protection: records key (1 to 256 bytes) as seen until
+ * now + ttl_ms and returns 0, or returns QLM_STORE_EXISTS when the key was
+ * seen and that record has not expired.  Each call removes up to 16
+ * expired records, so the table stays bounded by the traffic of one ttl.
+ */
+int qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
+    uint64_t ttl_ms);
 
 
 #endif /* _QLM_STORE_H_INCLUDED_ */

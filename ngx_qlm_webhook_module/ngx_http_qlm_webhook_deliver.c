@@ -79,6 +79,8 @@ static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
 static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static uint64_t ngx_http_qlm_webhook_now(void);
+static struct curl_slist *ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool,
+    struct curl_slist *hl, qlm_store_item_t *item, ngx_str_t *secret);
 
 
 static uint64_t
@@ -346,6 +348,16 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt + 1);
     ngx_qlm_add_header(p);
 
+    if (item->headers.len == sizeof("standard") - 1
+        && ngx_strncmp(item->headers.data, "standard", item->headers.len)
+           == 0)
+    {
+        hl = ngx_http_qlm_webhook_std_headers(pool, hl, item, &mcf->secret);
+        if (hl == NULL) {
+            goto failed;
+        }
+    }
+
 #undef ngx_qlm_add_header
 
     t->headers = hl;
@@ -418,6 +430,83 @@ failed:
     ngx_destroy_pool(pool);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Standard Webhooks headers: webhook-id (the event id, stable across
+ * attempts), webhook-timestamp (this attempt), webhook-signature.
+ */
+
+static struct curl_slist *
+ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool, struct curl_slist *hl,
+    qlm_store_item_t *item, ngx_str_t *secret)
+{
+    u_char              *p;
+    void                *ctx;
+    ngx_str_t            key, id, ts;
+    struct curl_slist   *h;
+    u_char               b64[44];
+    u_char               stamp[NGX_TIME_T_LEN];
+
+    if (ngx_http_qlm_webhook_std_key(pool, secret, &key) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "qlm webhook: the secret is not base64 after "
+                      "\"whsec_\"");
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+
+    id.data = (u_char *) item->event_id.data;
+    id.len = item->event_id.len;
+
+    ts.data = stamp;
+    ts.len = ngx_sprintf(stamp, "%T", ngx_time()) - stamp;
+
+    ctx = ngx_http_qlm_webhook_std_open(&key, &id, &ts);
+
+    if (ctx == NULL
+        || ngx_http_qlm_webhook_std_update(ctx, (u_char *) item->body.data,
+                                           item->body.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_std_close(ctx, b64) != NGX_OK)
+    {
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("webhook-signature: v1,") - 1 + 44
+                          + sizeof("webhook-id: ") - 1 + id.len
+                          + NGX_TIME_T_LEN + 32);
+    if (p == NULL) {
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+
+    ngx_sprintf(p, "webhook-id: %V%Z", &id);
+    h = curl_slist_append(hl, (char *) p);
+    if (h == NULL) {
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+    hl = h;
+
+    ngx_sprintf(p, "webhook-timestamp: %V%Z", &ts);
+    h = curl_slist_append(hl, (char *) p);
+    if (h == NULL) {
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+    hl = h;
+
+    ngx_sprintf(p, "webhook-signature: v1,%*s%Z", (size_t) 44, b64);
+    h = curl_slist_append(hl, (char *) p);
+    if (h == NULL) {
+        curl_slist_free_all(hl);
+        return NULL;
+    }
+
+    return h;
 }
 
 

@@ -27,20 +27,6 @@
 
 
 typedef struct {
-    ngx_http_qlm_webhook_emit_t  *emit;
-    u_char                       *buf;
-    size_t                        len;
-    off_t                         length;   /* Content-Length, or -1 */
-    off_t                         seen;
-    unsigned                      capture:1;
-    unsigned                      overflow:1;
-    unsigned                      encoded:1;
-    unsigned                      unreadable:1;
-    unsigned                      done:1;
-} ngx_http_qlm_webhook_ctx_t;
-
-
-typedef struct {
     ngx_http_request_t           *r;
     ngx_http_qlm_webhook_ctx_t   *ctx;
     xmlDocPtr                     doc;
@@ -190,7 +176,7 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_ctx_t));
+    ctx = ngx_http_qlm_webhook_get_ctx(r);
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
@@ -224,8 +210,6 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_qlm_webhook_module);
-
     /* the header filter sets header_only only later: no body will come */
 
     if (r->header_only
@@ -250,7 +234,7 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
-    if (ctx == NULL || ctx->done || in == NULL) {
+    if (ctx == NULL || ctx->emit == NULL || ctx->done || in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -300,7 +284,7 @@ ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
-    if (ctx == NULL || ctx->done) {
+    if (ctx == NULL || ctx->emit == NULL || ctx->done) {
         return NGX_OK;
     }
 
@@ -939,6 +923,13 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
         items[i].url.len = u[i].url.len;
         items[i].body.data = (char *) payload->data;
         items[i].body.len = payload->len;
+
+        /* signed at each attempt: the scheme is kept, never a secret */
+
+        if (u[i].standard) {
+            items[i].headers.data = "standard";
+            items[i].headers.len = sizeof("standard") - 1;
+        }
     }
 
     rc = qlm_store_enqueue(mcf->store, items, urls->nelts);
@@ -1169,4 +1160,28 @@ ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
     cln->data = field->xpath;
 
     return NGX_CONF_OK;
+}
+
+
+/* one context a request, shared by emission and verification */
+
+ngx_http_qlm_webhook_ctx_t *
+ngx_http_qlm_webhook_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_qlm_webhook_module);
+
+    return ctx;
 }

@@ -17,7 +17,7 @@
 
 static char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf,
     ngx_str_t *list, ngx_array_t *urls);
-static ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf,
+static ngx_int_t ngx_http_qlm_webhook_read_secret_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *secret);
 
 static ngx_int_t ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf);
@@ -39,6 +39,10 @@ static char *ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_qlm_webhook_num_bounds(ngx_conf_t *cf, void *post,
     void *data);
@@ -175,6 +179,34 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_loc_conf_t, error_detect),
       NULL },
+
+    { ngx_string("qlm_webhook_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_loc_conf_t, verify),
+      NULL },
+
+    { ngx_string("qlm_webhook_verify_scheme"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_verify_scheme,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_verify_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_verify_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_verify_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_loc_conf_t, verify_tolerance),
+      &ngx_http_qlm_webhook_positive_msec_post },
 
     { ngx_string("qlm_webhook_success_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -460,10 +492,36 @@ ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
 }
 
 
+/* a secret as written: "STRING", or "file=PATH" */
+
+ngx_int_t
+ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *secret)
+{
+    ngx_str_t  name;
+
+    if (ngx_strncmp(value->data, "file=", 5) != 0) {
+        *secret = *value;
+        return NGX_OK;
+    }
+
+    name.data = value->data + 5;
+    name.len = value->len - 5;
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty secret file name in \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_read_secret_file(cf, &name, secret);
+}
+
+
 /* "file=PATH": the secret is the file's content less one final newline */
 
 static ngx_int_t
-ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+ngx_http_qlm_webhook_read_secret_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *secret)
 {
     u_char           *buf;
@@ -556,7 +614,11 @@ ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_qlm_webhook_emit_init(cf);
+    if (ngx_http_qlm_webhook_emit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_verify_init(cf);
 }
 
 
@@ -654,11 +716,15 @@ ngx_http_qlm_webhook_create_loc_conf(ngx_conf_t *cf)
      *
      *     lcf->emits = NULL;
      *     lcf->fields = NULL;
+     *     lcf->verify_secrets = NULL;
      */
 
     lcf->success_status = NGX_CONF_UNSET_PTR;
     lcf->capture_size = NGX_CONF_UNSET_SIZE;
     lcf->error_detect = NGX_CONF_UNSET;
+    lcf->verify = NGX_CONF_UNSET;
+    lcf->verify_scheme = NGX_CONF_UNSET_UINT;
+    lcf->verify_tolerance = NGX_CONF_UNSET_MSEC;
 
     return lcf;
 }
@@ -691,9 +757,24 @@ ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->emits) {
-        mcf = ngx_http_conf_get_module_main_conf(cf,
-                                                 ngx_http_qlm_webhook_module);
+    ngx_conf_merge_value(conf->verify, prev->verify, 0);
+    ngx_conf_merge_uint_value(conf->verify_scheme, prev->verify_scheme,
+                              NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM);
+    ngx_conf_merge_msec_value(conf->verify_tolerance, prev->verify_tolerance,
+                              300000);
+
+    if (conf->verify_secrets == NULL) {
+        conf->verify_secrets = prev->verify_secrets;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+    /* the store holds the events, and the ids seen for replay protection */
+
+    if (conf->emits
+        || (conf->verify
+            && conf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD))
+    {
         mcf->store_used = 1;
     }
 
@@ -797,7 +878,7 @@ ngx_http_qlm_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value, name;
+    ngx_str_t  *value;
 
     if (mcf->secret_set) {
         return "is duplicate";
@@ -805,22 +886,10 @@ ngx_http_qlm_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "file=", 5) == 0) {
-        name.data = value[1].data + 5;
-        name.len = value[1].len - 5;
-
-        if (name.len == 0) {
-            return "has an empty file name";
-        }
-
-        if (ngx_http_qlm_webhook_read_secret(cf, &name, &mcf->secret)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-    } else {
-        mcf->secret = value[1];
+    if (ngx_http_qlm_webhook_read_secret(cf, &value[1], &mcf->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     mcf->secret_set = 1;
@@ -834,10 +903,11 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
-    ngx_int_t     ev;
-    ngx_str_t    *value;
-    ngx_uint_t    i;
-    ngx_array_t  *urls;
+    ngx_int_t                    ev;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i, first, last, standard;
+    ngx_array_t                 *urls;
+    ngx_http_qlm_webhook_url_t  *u;
 
     value = cf->args->elts;
 
@@ -859,12 +929,47 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    /* "scheme=standard" signs the URLs of this directive that way too */
+
+    standard = 0;
+    last = cf->args->nelts;
+
+    if (ngx_strncmp(value[last - 1].data, "scheme=", 7) == 0) {
+        last--;
+
+        if (value[last].len == 7 + 8
+            && ngx_strncmp(value[last].data + 7, "standard", 8) == 0)
+        {
+            standard = 1;
+
+        } else if (!(value[last].len == 7 + 3
+                     && ngx_strncmp(value[last].data + 7, "qlm", 3) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid scheme \"%V\", it must be "
+                               "\"qlm\" or \"standard\"", &value[last]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (last == 2) {
+            return "has no URL";
+        }
+    }
+
+    first = urls->nelts;
+
+    for (i = 2; i < last; i++) {
         if (ngx_http_qlm_webhook_parse_url_list(cf, &value[i], urls)
             != NGX_CONF_OK)
         {
             return NGX_CONF_ERROR;
         }
+    }
+
+    u = urls->elts;
+
+    for (i = first; i < urls->nelts; i++) {
+        u[i].standard = standard;
     }
 
     return NGX_CONF_OK;
@@ -1051,6 +1156,69 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     f->value = ccv.complex_value;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->verify_scheme != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "qlm", 3) == 0) {
+        lcf->verify_scheme = NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 8 && ngx_strncmp(value[1].data, "standard", 8) == 0) {
+        lcf->verify_scheme = NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid scheme \"%V\", it must be \"qlm\" or "
+                       "\"standard\"", &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* several secrets at a time: a key rotation without downtime */
+
+static char *
+ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value, *secret;
+
+    value = cf->args->elts;
+
+    if (lcf->verify_secrets == NULL) {
+        lcf->verify_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (lcf->verify_secrets == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    secret = ngx_array_push(lcf->verify_secrets);
+    if (secret == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_qlm_webhook_read_secret(cf, &value[1], secret) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -47,6 +47,9 @@ typedef enum {
 #define NGX_HTTP_QLM_WEBHOOK_TYPE_BOOL    2
 #define NGX_HTTP_QLM_WEBHOOK_TYPE_DATE    3
 
+#define NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM      0
+#define NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD 1
+
 
 typedef struct {
     ngx_str_t                 url;        /* as configured */
@@ -54,6 +57,7 @@ typedef struct {
     ngx_str_t                 host;
     in_port_t                 port;
     unsigned                  https:1;
+    unsigned                  standard:1;   /* Standard Webhooks headers */
 } ngx_http_qlm_webhook_url_t;
 
 
@@ -108,6 +112,11 @@ typedef struct {
     ngx_array_t               *success_status;  /* ngx_uint_t; NULL: 2xx */
     size_t                     capture_size;
     ngx_flag_t                 error_detect;
+
+    ngx_flag_t                 verify;
+    ngx_uint_t                 verify_scheme;
+    ngx_array_t               *verify_secrets;  /* ngx_str_t */
+    ngx_msec_t                 verify_tolerance;
 } ngx_http_qlm_webhook_loc_conf_t;
 
 
@@ -118,16 +127,41 @@ typedef struct {
 } ngx_http_qlm_webhook_key_t;
 
 
+/* per request: emission (emit != NULL) and verification */
+
+typedef struct {
+    ngx_http_qlm_webhook_emit_t  *emit;
+    u_char                       *buf;
+    size_t                        len;
+    off_t                         length;   /* Content-Length, or -1 */
+    off_t                         seen;
+    ngx_str_t                     verified; /* valid, invalid, missing, ... */
+    ngx_int_t                     verify_rc;
+    unsigned                      capture:1;
+    unsigned                      overflow:1;
+    unsigned                      encoded:1;
+    unsigned                      unreadable:1;
+    unsigned                      done:1;
+    unsigned                      verify_started:1;
+    unsigned                      verify_done:1;
+} ngx_http_qlm_webhook_ctx_t;
+
+
 extern ngx_module_t  ngx_http_qlm_webhook_module;
 extern ngx_str_t     ngx_http_qlm_webhook_event_names[];
 
 
 ngx_int_t ngx_http_qlm_webhook_event_by_name(ngx_str_t *name);
+ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *secret);
 char *ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
     ngx_http_qlm_webhook_url_t *u);
 ngx_uint_t ngx_http_qlm_webhook_event_object(ngx_uint_t event);
 
 ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
+ngx_http_qlm_webhook_ctx_t *ngx_http_qlm_webhook_get_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf);
 char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
     ngx_http_qlm_webhook_field_t *field);
@@ -143,6 +177,13 @@ ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
 
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);
+ngx_int_t ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *key);
+void *ngx_http_qlm_webhook_std_open(ngx_str_t *key, ngx_str_t *id,
+    ngx_str_t *ts);
+ngx_int_t ngx_http_qlm_webhook_std_update(void *ctx, u_char *data,
+    size_t len);
+ngx_int_t ngx_http_qlm_webhook_std_close(void *ctx, u_char *b64);
 
 ngx_int_t ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);

@@ -45,3 +45,116 @@ ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret, u_char *hex)
 
     ngx_hex_dump(hex, md, 32);
 }
+
+
+/*
+ * Standard Webhooks: the key is the secret's bytes, or, for a secret
+ * written "whsec_<base64>", the bytes it encodes.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *key)
+{
+    ngx_str_t  src;
+
+    if (secret->len < sizeof("whsec_") - 1
+        || ngx_strncmp(secret->data, "whsec_", sizeof("whsec_") - 1) != 0)
+    {
+        *key = *secret;
+        return NGX_OK;
+    }
+
+    src.data = secret->data + sizeof("whsec_") - 1;
+    src.len = secret->len - (sizeof("whsec_") - 1);
+
+    key->data = ngx_pnalloc(pool, ngx_base64_decoded_length(src.len));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64(key, &src) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * HMAC-SHA256 over "id.timestamp.body", base64: 44 bytes.  The body comes
+ * in parts: the caller feeds each to every context it opened.
+ */
+
+void *
+ngx_http_qlm_webhook_std_open(ngx_str_t *key, ngx_str_t *id, ngx_str_t *ts)
+{
+    EVP_PKEY    *pkey;
+    EVP_MD_CTX  *md;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NULL;
+    }
+
+    /* an empty key is still a key: HMAC pads it */
+
+    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL,
+                                        key->len ? key->data
+                                                 : (u_char *) "",
+                                        key->len);
+    if (pkey == NULL) {
+        EVP_MD_CTX_free(md);
+        return NULL;
+    }
+
+    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) != 1
+        || EVP_DigestSignUpdate(md, id->data, id->len) != 1
+        || EVP_DigestSignUpdate(md, ".", 1) != 1
+        || EVP_DigestSignUpdate(md, ts->data, ts->len) != 1
+        || EVP_DigestSignUpdate(md, ".", 1) != 1)
+    {
+        EVP_PKEY_free(pkey);
+        EVP_MD_CTX_free(md);
+        return NULL;
+    }
+
+    /* the context keeps its own reference to the key */
+    EVP_PKEY_free(pkey);
+
+    return md;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_std_update(void *ctx, u_char *data, size_t len)
+{
+    return EVP_DigestSignUpdate(ctx, data, len) == 1 ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_std_close(void *ctx, u_char *b64)
+{
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_str_t   src, dst;
+    u_char      mac[EVP_MAX_MD_SIZE];
+
+    len = sizeof(mac);
+    rc = NGX_ERROR;
+
+    if (ctx && EVP_DigestSignFinal(ctx, mac, &len) == 1 && len == 32) {
+        src.data = mac;
+        src.len = 32;
+        dst.data = b64;
+        ngx_encode_base64(&dst, &src);
+        rc = NGX_OK;
+    }
+
+    if (ctx) {
+        EVP_MD_CTX_free(ctx);
+    }
+
+    return rc;
+}

@@ -164,3 +164,49 @@ qr{\[emerg\] .*"qlm_webhook_concurrency" directive must be between 1 and 10000 i
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid value "sometimes" in "qlm_webhook_ssl_verify" directive, it must be "on" or "off" in \S+/nginx\.conf:\d+}
+
+
+=== TEST 17: qlm_webhook_verify_scheme takes qlm or standard
+--- config
+    location /v { qlm_webhook_verify on; qlm_webhook_verify_scheme hmac; }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid scheme "hmac", it must be "qlm" or "standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 18: qlm_webhook_verify_tolerance of zero
+--- config
+    location /v { qlm_webhook_verify on; qlm_webhook_verify_tolerance 0; }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_tolerance" directive must be greater than 0 in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 19: qlm_webhook_verify_secret from a file that does not exist
+--- config
+    location /v { qlm_webhook_verify on; qlm_webhook_verify_secret file=/nonexistent/qlm.key; }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*open\(\) "/nonexistent/qlm\.key" failed \(2: No such file or directory\) in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 20: qlm_webhook_url with an unknown scheme
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1/x scheme=hmac;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid scheme "scheme=hmac", it must be "qlm" or "standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 21: qlm_webhook_url with a scheme and no URL
+--- http_config
+    qlm_webhook_url license_created scheme=standard;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_url" directive has no URL in \S+/nginx\.conf:\d+}

@@ -1,0 +1,702 @@
+
+/*
+ * ngx_qlm_webhook_module: verification of incoming webhooks.
+ *
+ * In the access phase, a location with qlm_webhook_verify reads the whole
+ * request body (in memory or in a temporary file, as nginx keeps it) and
+ * checks its signature before the content handler sees a byte: QLM's
+ * X-QLM-Signature, or the Standard Webhooks headers with a timestamp
+ * tolerance and replay protection in the store.  A mismatch ends the
+ * request with 403 and a short JSON error; the reason goes to the log at
+ * info, never a secret or an expected value.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_READ_SIZE    16384
+
+
+typedef ngx_int_t (*ngx_http_qlm_webhook_part_pt)(void *data, u_char *p,
+    size_t len);
+
+
+typedef struct {
+    EVP_MD_CTX                  *md;
+} ngx_http_qlm_webhook_sha_t;
+
+
+typedef struct {
+    void                       **ctxs;
+    ngx_uint_t                   n;
+} ngx_http_qlm_webhook_hmacs_t;
+
+
+static ngx_int_t ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r,
+    ngx_array_t *secrets, const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
+    const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_body_parts(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_part_pt handler, void *data);
+static ngx_int_t ngx_http_qlm_webhook_sha_part(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_qlm_webhook_hmac_part(void *data, u_char *p,
+    size_t len);
+static ngx_table_elt_t *ngx_http_qlm_webhook_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static ngx_int_t ngx_http_qlm_webhook_deny(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_qlm_webhook_result_name =
+    ngx_string("qlm_webhook_verify_result");
+
+
+ngx_int_t
+ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_variable_t        *var;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    var = ngx_http_add_variable(cf, &ngx_http_qlm_webhook_result_name,
+                                NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_qlm_webhook_result_variable;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qlm_webhook_verify_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_http_qlm_webhook_ctx_t       *ctx;
+    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    if (!lcf->verify || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_qlm_webhook_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->verify_done) {
+        if (ctx->verify_rc == NGX_HTTP_FORBIDDEN) {
+            return ngx_http_qlm_webhook_deny(r);
+        }
+
+        return ctx->verify_rc;
+    }
+
+    if (ctx->verify_started) {
+        return NGX_AGAIN;
+    }
+
+    ctx->verify_started = 1;
+
+    /* the whole body first, as the mirror module reads it */
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_qlm_webhook_verify_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    const char                       *reason;
+    ngx_http_qlm_webhook_ctx_t       *ctx;
+    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    reason = NULL;
+    rc = ngx_http_qlm_webhook_verify_check(r, lcf, &reason);
+
+    ctx->verify_done = 1;
+
+    if (rc == NGX_OK) {
+        ctx->verify_rc = NGX_DECLINED;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qlm webhook: signature verified");
+
+    } else if (rc == NGX_ERROR) {
+        ctx->verify_rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: request refused: %s", reason);
+
+        /* the answer goes out from the access phase, run again below */
+        ctx->verify_rc = NGX_HTTP_FORBIDDEN;
+    }
+
+    /* the body stays for the content handler (proxy_pass and the like) */
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* NGX_OK: valid; NGX_DECLINED: refused, *reason says why */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason)
+{
+    ngx_array_t                       *secrets, one;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    secrets = lcf->verify_secrets;
+
+    if (secrets == NULL) {
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+        one.elts = &mcf->secret;
+        one.nelts = 1;
+        secrets = &one;
+    }
+
+    if (lcf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
+        return ngx_http_qlm_webhook_verify_standard(r, lcf, secrets, reason);
+    }
+
+    return ngx_http_qlm_webhook_verify_qlm(r, secrets, reason);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
+    const char **reason)
+{
+    u_char                      *p;
+    ngx_int_t                    rc, match;
+    ngx_str_t                   *secret;
+    ngx_uint_t                   i;
+    unsigned int                 len;
+    EVP_MD_CTX                  *each;
+    ngx_table_elt_t             *h;
+    ngx_http_qlm_webhook_sha_t   sha;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+    u_char                       got[64], md[EVP_MAX_MD_SIZE], hex[64];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    h = ngx_http_qlm_webhook_header(r, "X-QLM-Signature",
+                                    sizeof("X-QLM-Signature") - 1);
+
+    if (h == NULL) {
+        ngx_str_set(&ctx->verified, "missing");
+        *reason = "no X-QLM-Signature header";
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&ctx->verified, "invalid");
+
+    if (h->value.len != 64) {
+        *reason = "malformed X-QLM-Signature header";
+        return NGX_DECLINED;
+    }
+
+    /* the same digest in upper case is the same signature */
+
+    for (i = 0; i < 64; i++) {
+        p = &h->value.data[i];
+
+        if (*p >= '0' && *p <= '9') {
+            got[i] = *p;
+
+        } else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
+            got[i] = *p | 0x20;
+
+        } else {
+            *reason = "malformed X-QLM-Signature header";
+            return NGX_DECLINED;
+        }
+    }
+
+    sha.md = EVP_MD_CTX_new();
+    each = EVP_MD_CTX_new();
+
+    if (sha.md == NULL || each == NULL
+        || EVP_DigestInit_ex(sha.md, EVP_sha256(), NULL) != 1)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    rc = ngx_http_qlm_webhook_body_parts(r, ngx_http_qlm_webhook_sha_part,
+                                         &sha);
+    if (rc != NGX_OK) {
+        goto done;
+    }
+
+    /* sha256(body || secret) for each secret, all compared */
+
+    match = 0;
+    secret = secrets->elts;
+
+    for (i = 0; i < secrets->nelts; i++) {
+        if (EVP_MD_CTX_copy_ex(each, sha.md) != 1
+            || EVP_DigestUpdate(each, secret[i].data, secret[i].len) != 1
+            || EVP_DigestFinal_ex(each, md, &len) != 1
+            || len != 32)
+        {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        ngx_hex_dump(hex, md, 32);
+
+        match |= (CRYPTO_memcmp(hex, got, 64) == 0);
+    }
+
+    if (match) {
+        ngx_str_set(&ctx->verified, "valid");
+        rc = NGX_OK;
+
+    } else {
+        *reason = "the signature does not match";
+        rc = NGX_DECLINED;
+    }
+
+done:
+
+    if (sha.md) {
+        EVP_MD_CTX_free(sha.md);
+    }
+
+    if (each) {
+        EVP_MD_CTX_free(each);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Standard Webhooks: webhook-id, webhook-timestamp (seconds), and
+ * webhook-signature: "v1,<base64 HMAC-SHA256 of id.timestamp.body>", one
+ * or more separated by spaces.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
+    const char **reason)
+{
+    int                                sr;
+    u_char                            *p, *last, *end, *b64;
+    time_t                             ts, now;
+    ngx_int_t                          rc, match;
+    ngx_str_t                         *secret, key, id, stamp, sig;
+    ngx_uint_t                         i;
+    ngx_table_elt_t                   *hid, *hts, *hsig;
+    qlm_store_str_t                    seen;
+    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_http_qlm_webhook_hmacs_t       hm;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    u_char                             digest[EVP_MAX_MD_SIZE];
+    unsigned int                       dlen;
+    EVP_MD_CTX                        *md;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    hid = ngx_http_qlm_webhook_header(r, "webhook-id", 10);
+    hts = ngx_http_qlm_webhook_header(r, "webhook-timestamp", 17);
+    hsig = ngx_http_qlm_webhook_header(r, "webhook-signature", 17);
+
+    if (hid == NULL || hts == NULL || hsig == NULL) {
+        ngx_str_set(&ctx->verified, "missing");
+        *reason = "no webhook-id, webhook-timestamp or webhook-signature "
+                  "header";
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&ctx->verified, "invalid");
+
+    id = hid->value;
+    stamp = hts->value;
+
+    ts = ngx_atotm(stamp.data, stamp.len);
+
+    if (id.len == 0 || ts == NGX_ERROR) {
+        *reason = "malformed webhook-id or webhook-timestamp header";
+        return NGX_DECLINED;
+    }
+
+    now = ngx_time();
+
+    if ((ngx_msec_t) ngx_abs(now - ts) * 1000 > lcf->verify_tolerance) {
+        ngx_str_set(&ctx->verified, "stale");
+        *reason = "the webhook-timestamp is outside the tolerance";
+        return NGX_DECLINED;
+    }
+
+    hm.n = secrets->nelts;
+    hm.ctxs = ngx_pcalloc(r->pool, hm.n * sizeof(void *));
+    b64 = ngx_pnalloc(r->pool, hm.n * 44);
+
+    if (hm.ctxs == NULL || b64 == NULL) {
+        return NGX_ERROR;
+    }
+
+    secret = secrets->elts;
+    rc = NGX_OK;
+
+    for (i = 0; i < hm.n; i++) {
+        if (ngx_http_qlm_webhook_std_key(r->pool, &secret[i], &key) != NGX_OK)
+        {
+            /* a secret that is not base64 after "whsec_" matches nothing */
+            continue;
+        }
+
+        hm.ctxs[i] = ngx_http_qlm_webhook_std_open(&key, &id, &stamp);
+        if (hm.ctxs[i] == NULL) {
+            rc = NGX_ERROR;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_qlm_webhook_body_parts(r,
+                                             ngx_http_qlm_webhook_hmac_part,
+                                             &hm);
+    }
+
+    for (i = 0; i < hm.n; i++) {
+        if (hm.ctxs[i] == NULL) {
+            ngx_memset(b64 + i * 44, 0, 44);
+            continue;
+        }
+
+        if (ngx_http_qlm_webhook_std_close(hm.ctxs[i], b64 + i * 44)
+            != NGX_OK)
+        {
+            rc = NGX_ERROR;
+        }
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* each "v1,<base64>" against each secret's */
+
+    match = 0;
+    p = hsig->value.data;
+    last = p + hsig->value.len;
+
+    while (p < last) {
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        end = p;
+
+        while (end < last && *end != ' ') {
+            end++;
+        }
+
+        sig.data = p;
+        sig.len = end - p;
+        p = end;
+
+        if (sig.len != 3 + 44 || ngx_strncmp(sig.data, "v1,", 3) != 0) {
+            continue;
+        }
+
+        for (i = 0; i < hm.n; i++) {
+            match |= (CRYPTO_memcmp(sig.data + 3, b64 + i * 44, 44) == 0);
+        }
+    }
+
+    if (!match) {
+        *reason = "the signature does not match";
+        return NGX_DECLINED;
+    }
+
+    /* a valid message seen before, within the tolerance, is a replay */
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+    if (mcf->store == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: no replay protection: the store is not "
+                      "open in this worker");
+        ngx_str_set(&ctx->verified, "valid");
+        return NGX_OK;
+    }
+
+    /* ids of any length: the store keeps their digest */
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL
+        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, id.data, id.len) != 1
+        || EVP_DigestFinal_ex(md, digest, &dlen) != 1)
+    {
+        if (md) {
+            EVP_MD_CTX_free(md);
+        }
+
+        return NGX_ERROR;
+    }
+
+    EVP_MD_CTX_free(md);
+
+    seen.data = (const char *) digest;
+    seen.len = dlen;
+
+    sr = qlm_store_seen(mcf->store, seen,
+                        (uint64_t) ngx_time() * 1000,
+                        2 * (uint64_t) lcf->verify_tolerance);
+
+    if (sr == QLM_STORE_EXISTS) {
+        ngx_str_set(&ctx->verified, "replayed");
+        *reason = "the webhook-id was seen before";
+        return NGX_DECLINED;
+    }
+
+    if (sr != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: replay protection failed: %s",
+                      qlm_store_strerror(sr));
+    }
+
+    ngx_str_set(&ctx->verified, "valid");
+
+    return NGX_OK;
+}
+
+
+/* the body in order, from memory or from nginx's temporary file */
+
+static ngx_int_t
+ngx_http_qlm_webhook_body_parts(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_part_pt handler, void *data)
+{
+    off_t         pos;
+    size_t        size;
+    ssize_t       n;
+    u_char       *buf;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    buf = NULL;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            if (handler(data, b->pos, b->last - b->pos) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!b->in_file || b->file == NULL) {
+            continue;
+        }
+
+        if (buf == NULL) {
+            buf = ngx_palloc(r->pool, NGX_HTTP_QLM_WEBHOOK_READ_SIZE);
+            if (buf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (pos = b->file_pos; pos < b->file_last; pos += n) {
+            size = (size_t) ngx_min(b->file_last - pos,
+                                    NGX_HTTP_QLM_WEBHOOK_READ_SIZE);
+
+            n = ngx_read_file(b->file, buf, size, pos);
+
+            if (n <= 0) {
+                return NGX_ERROR;
+            }
+
+            if (handler(data, buf, n) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_sha_part(void *data, u_char *p, size_t len)
+{
+    ngx_http_qlm_webhook_sha_t  *sha = data;
+
+    return EVP_DigestUpdate(sha->md, p, len) == 1 ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_hmac_part(void *data, u_char *p, size_t len)
+{
+    ngx_http_qlm_webhook_hmacs_t  *hm = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < hm->n; i++) {
+        if (hm->ctxs[i]
+            && ngx_http_qlm_webhook_std_update(hm->ctxs[i], p, len) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_qlm_webhook_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* 403 with a short JSON error; the request is finalized here */
+
+static ngx_int_t
+ngx_http_qlm_webhook_deny(ngx_http_request_t *r)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    static u_char  body[] = "{\"error\":\"invalid signature\"}\n";
+
+    r->headers_out.status = NGX_HTTP_FORBIDDEN;
+    r->headers_out.content_length_n = sizeof(body) - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    b->pos = body;
+    b->last = body + sizeof(body) - 1;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+    if (ctx == NULL || ctx->verified.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->verified.data;
+    v->len = ctx->verified.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
