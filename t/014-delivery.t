@@ -145,7 +145,9 @@ $::HttpConfig . q{
 --- user_files eval: $::Files
 --- request
 GET /qlm/qlmservice.asmx/GetActivationKey
---- wait: 0.5
+--- wait eval
+# TLS handshakes under valgrind take seconds
+$ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 0.5
 --- error_log eval
 qr/to https:\/\/127\.0\.0\.1:\d+\/hook failed, will retry: status 0, \d+ ms, attempt 1, SSL certificate problem: self.signed certificate/
 --- no_error_log
@@ -165,7 +167,9 @@ $::HttpConfig . q{
 --- user_files eval: $::Files
 --- request
 GET /qlm/qlmservice.asmx/GetActivationKey
---- wait: 0.5
+--- wait eval
+# TLS handshakes under valgrind take seconds
+$ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 0.5
 --- error_log eval
 [
 qr/^HOOK https \/hook args= auth= event=license_created$/m,
@@ -186,7 +190,9 @@ $::HttpConfig . q{
 --- user_files eval: $::Files
 --- request
 GET /qlm/qlmservice.asmx/GetActivationKey
---- wait: 0.5
+--- wait eval
+# TLS handshakes under valgrind take seconds
+$ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 0.5
 --- error_log eval
 qr/^HOOK https \/hook args= auth= event=license_created$/m
 --- no_error_log
