@@ -19,6 +19,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "qlm_store.h"
 
 
@@ -28,6 +30,8 @@
 #define CMD_DEAD      3
 #define CMD_REPLAY    4
 #define CMD_TRIM      5
+#define CMD_MIRROR    6
+#define CMD_IMPORT    7
 
 /* which options each command takes */
 #define OPT_LIMIT     0x001
@@ -51,6 +55,9 @@ static const command_t  commands[] = {
     { "dead", CMD_DEAD, OPT_LIMIT | OPT_BODY, 0 },
     { "replay", CMD_REPLAY, 0, 1 },
     { "trim", CMD_TRIM, OPT_TRIM, 1 },
+    { "licenses", CMD_MIRROR, OPT_LIMIT, 0 },
+    { "customers", CMD_MIRROR, OPT_LIMIT, 0 },
+    { "import", CMD_IMPORT, 0, 1 },
     { NULL, 0, 0, 0 }
 };
 
@@ -102,6 +109,10 @@ static int print_item(const qlm_store_item_t *item, void *data);
 static int print_log(const qlm_store_log_t *rec, void *data);
 static int print_counter(const char *name, uint64_t value, void *data);
 static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
+static int print_record(const qlm_store_record_t *rec, void *data);
+static int cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table);
+static int cmd_import(qlm_store_t *st, ctx_t *ctx, int table,
+    const char *file);
 static int fail(const char *call, int rc);
 
 
@@ -126,6 +137,11 @@ usage(FILE *f)
         "  replay ID|all        dead letters back to the queue, due now\n"
         "  trim [--log-max-records N] [--log-max-age SECONDS]\n"
         "                       apply the log retention now\n"
+        "  licenses [--limit N], customers [--limit N]\n"
+        "                       the license mirror of the scheduled tasks\n"
+        "  import licenses|customers FILE\n"
+        "                       load a JSON array or JSON lines of QLM's\n"
+        "                       records into the mirror\n"
         "\n"
         "TIME: YYYY-MM-DDTHH:MM:SS (local time), seconds since the epoch,\n"
         "or relative to now: -30s, -15m, -1h, -2d.\n"
@@ -990,6 +1006,15 @@ main(int argc, char **argv)
             die_usage("bad ID \"%s\"", cargv[optind]);
         }
 
+    } else if (cmd->cmd == CMD_IMPORT) {
+        if (argc - optind != 2
+            || (strcmp(cargv[optind], "licenses") != 0
+                && strcmp(cargv[optind], "customers") != 0))
+        {
+            die_usage("import takes \"licenses\" or \"customers\", "
+                      "then a FILE");
+        }
+
     } else if (optind != argc) {
         die_usage("unexpected \"%s\"", cargv[optind]);
     }
@@ -1093,6 +1118,19 @@ main(int argc, char **argv)
 
         break;
 
+    case CMD_MIRROR:
+        status = cmd_mirror(st, &ctx,
+                            strcmp(cmd->name, "licenses") == 0
+                            ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS);
+        break;
+
+    case CMD_IMPORT:
+        status = cmd_import(st, &ctx,
+                            strcmp(cargv[optind], "licenses") == 0
+                            ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS,
+                            cargv[optind + 1]);
+        break;
+
     case CMD_TRIM:
         rc = qlm_store_log_trim(st, ctx.now, &n);
 
@@ -1119,4 +1157,456 @@ main(int argc, char **argv)
     }
 
     return status;
+}
+
+
+/* the license mirror */
+
+typedef struct {
+    ctx_t    *ctx;
+    char      last[401];
+    size_t    last_len;
+} scan_t;
+
+
+static int
+print_record(const qlm_store_record_t *rec, void *data)
+{
+    char      when[64], *fields, *p;
+    size_t    i, len;
+    scan_t   *sc;
+    ctx_t    *ctx;
+
+    sc = data;
+    ctx = sc->ctx;
+
+    memcpy(sc->last, rec->key.data, rec->key.len);
+    sc->last_len = rec->key.len;
+
+    if (ctx->limit && ctx->count >= ctx->limit) {
+        return 1;
+    }
+
+    ctx->count++;
+
+    if (ctx->json) {
+        printf("%s\n{\"key\":", ctx->count > 1 ? "," : "");
+        json_str(rec->key.data, rec->key.len);
+        printf(",");
+        json_time("updated", rec->updated);
+        printf(",\"deleted\":%s,\"fields\":{", rec->deleted ? "true" : "false");
+
+        for (i = 0; i < rec->nfields; i++) {
+            printf("%s", i ? "," : "");
+            json_str(rec->fields[i].name.data, rec->fields[i].name.len);
+            putchar(':');
+            json_str(rec->fields[i].value.data, rec->fields[i].value.len);
+        }
+
+        printf("}}");
+        return 0;
+    }
+
+    len = 1;
+
+    for (i = 0; i < rec->nfields; i++) {
+        len += rec->fields[i].name.len + rec->fields[i].value.len + 3;
+    }
+
+    fields = malloc(len);
+    if (fields == NULL) {
+        return 1;
+    }
+
+    p = fields;
+
+    for (i = 0; i < rec->nfields; i++) {
+        p += sprintf(p, "%s%.*s=%.*s", i ? "; " : "",
+                     (int) rec->fields[i].name.len, rec->fields[i].name.data,
+                     (int) rec->fields[i].value.len,
+                     rec->fields[i].value.data);
+    }
+
+    *p = '\0';
+
+    fmt_local(rec->updated, when, sizeof(when));
+
+    table_row(&ctx->table, dup_field(rec->key.data, rec->key.len),
+              dup_field(when, strlen(when)),
+              dup_field(rec->deleted ? "yes" : "no", rec->deleted ? 3 : 2),
+              fields);
+
+    return 0;
+}
+
+
+static int
+cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table)
+{
+    int               rc;
+    size_t            n;
+    scan_t            sc;
+    qlm_store_str_t   after;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.ctx = ctx;
+
+    if (ctx->json) {
+        putchar('[');
+
+    } else {
+        table_init(&ctx->table, 4, "KEY", "UPDATED", "DELETED", "FIELDS");
+    }
+
+    /* in steps, as the module scans: no long read transaction */
+
+    do {
+        after.data = sc.last;
+        after.len = sc.last_len;
+
+        rc = qlm_store_mirror_scan(st, table, after, 1000, print_record, &sc,
+                                   &n);
+
+    } while (rc == 0 && n == 1000
+             && !(ctx->limit && ctx->count >= ctx->limit));
+
+    if (ctx->json) {
+        printf("%s]\n", ctx->count ? "\n" : "");
+
+    } else {
+        table_print(&ctx->table);
+        table_free(&ctx->table);
+    }
+
+    if (rc != 0) {
+        return fail("qlm_store_mirror_scan", rc);
+    }
+
+    return 0;
+}
+
+
+/*
+ * import: a JSON array of records, or one record a line (JSON lines), with
+ * QLM's field names.  A record without its key (ActivationKey; Email or
+ * CustomerID for customers) or that is not an object is reported with its
+ * line (or its index in an array) and skipped; the others are loaded 1000
+ * to a transaction.
+ */
+
+#define IMPORT_BATCH  1000
+
+
+typedef struct {
+    qlm_store_record_t   recs[IMPORT_BATCH];
+    qlm_store_field_t   *fields[IMPORT_BATCH];
+    json_t              *docs[IMPORT_BATCH];
+    char               **texts[IMPORT_BATCH];
+    size_t               ntexts[IMPORT_BATCH];
+    size_t               n;
+} batch_t;
+
+
+static void
+batch_clear(batch_t *b)
+{
+    size_t  i, k;
+
+    for (i = 0; i < b->n; i++) {
+        for (k = 0; k < b->ntexts[i]; k++) {
+            free(b->texts[i][k]);
+        }
+
+        free(b->texts[i]);
+        free(b->fields[i]);
+        json_decref(b->docs[i]);
+    }
+
+    b->n = 0;
+}
+
+
+static const char *
+import_record(batch_t *b, json_t *doc, int table, uint64_t now)
+{
+    char                 buf[64];
+    size_t               i, n;
+    const char          *key, *name, *v;
+    json_t              *value;
+    qlm_store_field_t   *f;
+    qlm_store_record_t  *rec;
+
+    if (!json_is_object(doc)) {
+        return "not a JSON object";
+    }
+
+    n = json_object_size(doc);
+
+    if (n > 256) {
+        return "more than 256 fields";
+    }
+
+    f = calloc(n + 1, sizeof(qlm_store_field_t));
+    b->texts[b->n] = calloc(n + 1, sizeof(char *));
+
+    if (f == NULL || b->texts[b->n] == NULL) {
+        free(f);
+        free(b->texts[b->n]);
+        return "out of memory";
+    }
+
+    rec = &b->recs[b->n];
+    memset(rec, 0, sizeof(qlm_store_record_t));
+
+    i = 0;
+    b->ntexts[b->n] = 0;
+
+    json_object_foreach(doc, key, value) {
+
+        /* QLM's column name for the expiry date; key drives the loop */
+        name = (strcmp(key, "SubscriptionExpiryDate") == 0) ? "ExpiryDate"
+                                                             : key;
+
+        if (json_is_string(value)) {
+            v = json_string_value(value);
+
+        } else if (json_is_integer(value)) {
+            snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(value));
+            v = buf;
+
+        } else if (json_is_real(value)) {
+            snprintf(buf, sizeof(buf), "%.17g", json_real_value(value));
+            v = buf;
+
+        } else if (json_is_boolean(value)) {
+            v = json_is_true(value) ? "true" : "false";
+
+        } else {
+            continue;       /* null, objects, arrays: not a field */
+        }
+
+        if (v == buf) {
+            v = strdup(buf);
+            if (v == NULL) {
+                continue;
+            }
+
+            b->texts[b->n][b->ntexts[b->n]++] = (char *) v;
+        }
+
+        f[i].name.data = name;
+        f[i].name.len = strlen(name);
+        f[i].value.data = v;
+        f[i].value.len = strlen(v);
+
+        if (rec->key.len == 0 && f[i].value.len
+            && (table == QLM_STORE_LICENSES
+                ? strcmp(name, "ActivationKey") == 0
+                : (strcmp(name, "Email") == 0
+                   || strcmp(name, "CustomerID") == 0)))
+        {
+            rec->key = f[i].value;
+        }
+
+        i++;
+    }
+
+    if (rec->key.len == 0 || rec->key.len > 400) {
+        for (n = 0; n < b->ntexts[b->n]; n++) {
+            free(b->texts[b->n][n]);
+        }
+
+        free(b->texts[b->n]);
+        free(f);
+
+        return table == QLM_STORE_LICENSES ? "no ActivationKey"
+                                           : "no Email or CustomerID";
+    }
+
+    rec->updated = now;
+    rec->nfields = i;
+    rec->fields = f;
+
+    b->fields[b->n] = f;
+    b->docs[b->n] = json_incref(doc);
+    b->n++;
+
+    return NULL;
+}
+
+
+static int
+import_flush(qlm_store_t *st, batch_t *b, int table, size_t *loaded)
+{
+    int  rc;
+
+    rc = qlm_store_mirror_upsert_batch(st, table, b->recs, b->n);
+
+    if (rc == 0) {
+        *loaded += b->n;
+    }
+
+    batch_clear(b);
+
+    return rc;
+}
+
+
+static int
+cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
+{
+    int            rc;
+    char          *line, *text, *next;
+    FILE          *f;
+    size_t         i, lineno, loaded, skipped, size;
+    json_t        *doc, *all;
+    batch_t       *b;
+    const char    *why;
+    json_error_t   err;
+
+    f = fopen(file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: fopen \"%s\": %s\n", progname, file,
+                strerror(errno));
+        return 1;
+    }
+
+    /* the whole file: an import is a one-off, not a stream */
+
+    text = NULL;
+    size = 0;
+
+    {
+        char    chunk[65536];
+        size_t  n;
+
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+            next = realloc(text, size + n + 1);
+            if (next == NULL) {
+                free(text);
+                fclose(f);
+                fprintf(stderr, "%s: out of memory\n", progname);
+                return 1;
+            }
+
+            text = next;
+            memcpy(text + size, chunk, n);
+            size += n;
+        }
+    }
+
+    if (ferror(f)) {
+        fprintf(stderr, "%s: read \"%s\": %s\n", progname, file,
+                strerror(errno));
+        fclose(f);
+        free(text);
+        return 1;
+    }
+
+    fclose(f);
+
+    if (text == NULL) {
+        text = strdup("");
+        if (text == NULL) {
+            return 1;
+        }
+    }
+
+    text[size] = '\0';
+
+    b = calloc(1, sizeof(batch_t));
+    if (b == NULL) {
+        free(text);
+        return 1;
+    }
+
+    loaded = 0;
+    skipped = 0;
+    rc = 0;
+
+    all = json_loadb(text, size, JSON_DECODE_ANY, &err);
+
+    if (all && json_is_array(all)) {
+        for (i = 0; i < json_array_size(all) && rc == 0; i++) {
+            why = import_record(b, json_array_get(all, i), table, ctx->now);
+
+            if (why) {
+                fprintf(stderr, "%s: import: record %zu: %s, skipped\n",
+                        progname, i + 1, why);
+                skipped++;
+            }
+
+            if (b->n == IMPORT_BATCH) {
+                rc = import_flush(st, b, table, &loaded);
+            }
+        }
+
+    } else {
+        /* JSON lines */
+
+        lineno = 0;
+
+        for (line = text; line && *line && rc == 0; line = next) {
+            next = strchr(line, '\n');
+
+            if (next) {
+                *next++ = '\0';
+            }
+
+            lineno++;
+
+            if (strspn(line, " \t\r") == strlen(line)) {
+                continue;
+            }
+
+            doc = json_loads(line, 0, &err);
+
+            if (doc == NULL) {
+                fprintf(stderr, "%s: import: line %zu: %s, skipped\n",
+                        progname, lineno, err.text);
+                skipped++;
+                continue;
+            }
+
+            why = import_record(b, doc, table, ctx->now);
+            json_decref(doc);
+
+            if (why) {
+                fprintf(stderr, "%s: import: line %zu: %s, skipped\n",
+                        progname, lineno, why);
+                skipped++;
+            }
+
+            if (b->n == IMPORT_BATCH) {
+                rc = import_flush(st, b, table, &loaded);
+            }
+        }
+    }
+
+    if (rc == 0 && b->n) {
+        rc = import_flush(st, b, table, &loaded);
+    }
+
+    batch_clear(b);
+    free(b);
+
+    if (all) {
+        json_decref(all);
+    }
+
+    free(text);
+
+    if (ctx->json) {
+        printf("{\"loaded\":%zu,\"skipped\":%zu}\n", loaded, skipped);
+
+    } else {
+        printf("loaded %zu, skipped %zu\n", loaded, skipped);
+    }
+
+    if (rc != 0) {
+        return fail("qlm_store_mirror_upsert_batch", rc);
+    }
+
+    return skipped ? 1 : 0;
 }

@@ -60,6 +60,8 @@ struct qlm_store_s {
     MDB_dbi           log;
     MDB_dbi           seen;       /* key -> expiry */
     MDB_dbi           seenx;      /* expiry || key -> nothing */
+    MDB_dbi           mirror[2];  /* licenses, customers: key -> record */
+    MDB_dbi           tasks;      /* task name -> slot state */
     size_t            psize;
     unsigned          no_sync;
     unsigned          read_only;
@@ -290,14 +292,15 @@ qlm_store_init(qlm_store_t *st)
 {
     int               rc;
     MDB_val           key, val;
-    MDB_dbi          *dbis[7];
+    MDB_dbi          *dbis[10];
     MDB_txn          *txn;
     unsigned          i, create;
     uint32_t          format;
     qlm_store_buf_t   b;
 
     static const char  *names[] = { "meta", "items", "sched", "dead", "log",
-                                    "seen", "seenx" };
+                                    "seen", "seenx", "licenses", "customers",
+                                    "tasks" };
 
     dbis[0] = &st->meta;
     dbis[1] = &st->items;
@@ -306,6 +309,9 @@ qlm_store_init(qlm_store_t *st)
     dbis[4] = &st->log;
     dbis[5] = &st->seen;
     dbis[6] = &st->seenx;
+    dbis[7] = &st->mirror[QLM_STORE_LICENSES];
+    dbis[8] = &st->mirror[QLM_STORE_CUSTOMERS];
+    dbis[9] = &st->tasks;
 
     create = st->read_only ? 0 : MDB_CREATE;
 
@@ -314,7 +320,7 @@ qlm_store_init(qlm_store_t *st)
         return rc;
     }
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 10; i++) {
         rc = mdb_dbi_open(txn, names[i], create, dbis[i]);
 
         if (rc == MDB_NOTFOUND) {
@@ -2799,6 +2805,618 @@ qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
     mdb_cursor_close(cur);
 
     if (rc != 0 && rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    return qlm_store_commit(txn);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return qlm_store_rc(rc);
+}
+
+
+/*
+ * The license mirror: one record a license (by ActivationKey) or customer,
+ * its fields merged event after event.
+ *
+ *   u8 version, u8 deleted, u64 updated, u32 n, n x (str name, str value)
+ */
+
+#define QLM_STORE_RECORD_VERSION  1
+#define QLM_STORE_RECORD_FIELDS   256
+
+
+static int
+qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
+    qlm_store_record_t *rec, qlm_store_field_t *fields)
+{
+    uint32_t         i, n;
+    qlm_store_buf_t  b;
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    if (val->mv_size < 2 + 8 + 4 || b.pos[0] != QLM_STORE_RECORD_VERSION) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    rec->deleted = b.pos[1];
+    b.pos += 2;
+
+    rec->updated = qlm_store_get_u64(&b);
+    n = qlm_store_get_u32(&b);
+
+    if (b.error || n > QLM_STORE_RECORD_FIELDS) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    for (i = 0; i < n; i++) {
+        qlm_store_get_str(&b, &fields[i].name);
+        qlm_store_get_str(&b, &fields[i].value);
+    }
+
+    if (b.error || b.pos != b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    rec->key.data = key->mv_data;
+    rec->key.len = key->mv_size;
+    rec->fields = fields;
+    rec->nfields = n;
+
+    return 0;
+}
+
+
+static int
+qlm_store_field_find(const qlm_store_field_t *fields, size_t n,
+    const qlm_store_str_t *name)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (qlm_store_str_eq(&fields[i].name, name)) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+static int
+qlm_store_mirror_put(qlm_store_t *st, MDB_txn *txn, int table,
+    const qlm_store_record_t *rec, qlm_store_field_t *merged)
+{
+    int                 rc, k;
+    size_t              i, n, size;
+    MDB_val             key, val;
+    unsigned char      *buf, *p;
+    qlm_store_record_t  old;
+
+    if (rec->key.len == 0 || rec->key.len > 400
+        || rec->nfields > QLM_STORE_RECORD_FIELDS)
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    key.mv_data = (void *) rec->key.data;
+    key.mv_size = rec->key.len;
+
+    n = 0;
+
+    rc = mdb_get(txn, st->mirror[table], &key, &val);
+
+    if (rc == 0) {
+        rc = qlm_store_record_decode(&key, &val, &old, merged);
+        if (rc != 0) {
+            return rc;
+        }
+
+        n = old.nfields;
+
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    /* a later event's fields overwrite, the others keep their value */
+
+    for (i = 0; i < rec->nfields; i++) {
+        if (rec->fields[i].name.len == 0 || rec->fields[i].value.len == 0) {
+            continue;
+        }
+
+        k = qlm_store_field_find(merged, n, &rec->fields[i].name);
+
+        if (k >= 0) {
+            merged[k].value = rec->fields[i].value;
+
+        } else if (n < QLM_STORE_RECORD_FIELDS) {
+            merged[n++] = rec->fields[i];
+        }
+    }
+
+    size = 2 + 8 + 4;
+
+    for (i = 0; i < n; i++) {
+        size += 2 * (4 + 1) + merged[i].name.len + merged[i].value.len;
+    }
+
+    /* old values point into the map: the new record is built aside */
+
+    buf = malloc(size);
+    if (buf == NULL) {
+        return ENOMEM;
+    }
+
+    p = buf;
+    *p++ = QLM_STORE_RECORD_VERSION;
+    *p++ = rec->deleted ? 1 : 0;
+    qlm_store_put_u64(&p, rec->updated);
+    qlm_store_put_u32(&p, (uint32_t) n);
+
+    for (i = 0; i < n; i++) {
+        qlm_store_put_str(&p, &merged[i].name);
+        qlm_store_put_str(&p, &merged[i].value);
+    }
+
+    val.mv_data = buf;
+    val.mv_size = size;
+
+    rc = mdb_put(txn, st->mirror[table], &key, &val, 0);
+
+    free(buf);
+
+    return rc;
+}
+
+
+int
+qlm_store_mirror_upsert(qlm_store_t *st, int table,
+    const qlm_store_record_t *rec)
+{
+    if (rec == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_mirror_upsert_batch(st, table, rec, 1);
+}
+
+
+/* n records in one transaction: all or none */
+
+int
+qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
+    const qlm_store_record_t *recs, size_t n)
+{
+    int                 rc;
+    size_t              i;
+    MDB_txn            *txn;
+    qlm_store_field_t  *merged;
+
+    if (st == NULL || (recs == NULL && n) || (table != QLM_STORE_LICENSES
+                                             && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (merged == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        free(merged);
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = qlm_store_mirror_put(st, txn, table, &recs[i], merged);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            free(merged);
+            return qlm_store_rc(rc);
+        }
+    }
+
+    free(merged);
+
+    return qlm_store_commit(txn);
+}
+
+
+int
+qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
+    qlm_store_record_pt cb, void *data)
+{
+    int                  rc;
+    MDB_val              key, val;
+    MDB_txn             *txn;
+    qlm_store_record_t   rec;
+    qlm_store_field_t   *fields;
+
+    if (st == NULL || cb == NULL || k.len == 0 || k.len > 400
+        || (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        free(fields);
+        return rc;
+    }
+
+    key.mv_data = (void *) k.data;
+    key.mv_size = k.len;
+
+    rc = mdb_get(txn, st->mirror[table], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        rc = QLM_STORE_NOTFOUND;
+
+    } else if (rc == 0) {
+        rc = qlm_store_record_decode(&key, &val, &rec, fields);
+
+        if (rc == 0) {
+            (void) cb(&rec, data);
+        }
+    }
+
+    mdb_txn_abort(txn);
+    free(fields);
+
+    return rc;
+}
+
+
+/*
+ * Records whose key sorts after "after" (all when its len is 0), at most
+ * max of them, in key order: a scan goes on from the last key it saw, one
+ * bounded read transaction at a time.
+ */
+
+int
+qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
+    size_t max, qlm_store_record_pt cb, void *data, size_t *seen)
+{
+    int                  rc;
+    size_t               n;
+    MDB_val              key, val;
+    MDB_txn             *txn;
+    MDB_cursor          *cur;
+    MDB_cursor_op        op;
+    qlm_store_record_t   rec;
+    qlm_store_field_t   *fields;
+
+    if (seen) {
+        *seen = 0;
+    }
+
+    if (st == NULL || cb == NULL
+        || (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        free(fields);
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->mirror[table], &cur);
+    if (rc != 0) {
+        goto done;
+    }
+
+    if (after.len) {
+        key.mv_data = (void *) after.data;
+        key.mv_size = after.len;
+        op = MDB_SET_RANGE;
+
+    } else {
+        op = MDB_FIRST;
+    }
+
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, op);
+         rc == 0 && n < max;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        /* SET_RANGE lands on "after" itself when it still exists */
+
+        if (after.len && key.mv_size == after.len
+            && memcmp(key.mv_data, after.data, after.len) == 0)
+        {
+            continue;
+        }
+
+        rc = qlm_store_record_decode(&key, &val, &rec, fields);
+        if (rc != 0) {
+            break;
+        }
+
+        n++;
+
+        if (cb(&rec, data) != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (seen) {
+        *seen = n;
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+
+done:
+
+    mdb_txn_abort(txn);
+    free(fields);
+
+    return rc;
+}
+
+
+/*
+ * Task slots: a task runs once a slot (every=TIME).  Its state is the slot
+ * begun last, whether its scan is done, how far it got, and when the slot
+ * before it ran ([date]).
+ *
+ *   u64 slot, u64 started, u64 last_run, u8 done, str cursor
+ */
+
+static int
+qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task)
+{
+    qlm_store_buf_t  b;
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    task->slot = qlm_store_get_u64(&b);
+    task->started = qlm_store_get_u64(&b);
+    task->last_run = qlm_store_get_u64(&b);
+
+    if (b.error || b.pos >= b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    task->done = *b.pos++;
+
+    qlm_store_get_str(&b, &task->cursor);
+
+    if (b.error || b.pos != b.end || task->cursor.len > 400) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    return 0;
+}
+
+
+static int
+qlm_store_task_put(qlm_store_t *st, MDB_txn *txn, qlm_store_str_t name,
+    const qlm_store_task_t *task)
+{
+    MDB_val         key, val;
+    unsigned char   buf[8 * 3 + 1 + 4 + 400 + 1], *p;
+
+    p = buf;
+    qlm_store_put_u64(&p, task->slot);
+    qlm_store_put_u64(&p, task->started);
+    qlm_store_put_u64(&p, task->last_run);
+    *p++ = task->done ? 1 : 0;
+    qlm_store_put_str(&p, &task->cursor);
+
+    key.mv_data = (void *) name.data;
+    key.mv_size = name.len;
+    val.mv_data = buf;
+    val.mv_size = p - buf;
+
+    return mdb_put(txn, st->tasks, &key, &val, 0);
+}
+
+
+/* the state of a task; its cursor is copied into cursor[400] */
+
+int
+qlm_store_task_get(qlm_store_t *st, qlm_store_str_t name,
+    qlm_store_task_t *task, char *cursor)
+{
+    int       rc;
+    MDB_val   key, val;
+    MDB_txn  *txn;
+
+    if (st == NULL || task == NULL || cursor == NULL || name.len == 0
+        || name.len > 400)
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    memset(task, 0, sizeof(qlm_store_task_t));
+    task->cursor.data = cursor;
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) name.data;
+    key.mv_size = name.len;
+
+    rc = mdb_get(txn, st->tasks, &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        rc = QLM_STORE_NOTFOUND;
+
+    } else if (rc == 0) {
+        rc = qlm_store_task_decode(&val, task);
+
+        if (rc == 0) {
+            memcpy(cursor, task->cursor.data, task->cursor.len);
+            task->cursor.data = cursor;
+        }
+    }
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+/*
+ * Begins slot "slot" of a task, once for all processes: 0 when this caller
+ * begins it (*prev: the state before, for [date]), QLM_STORE_EXISTS when
+ * this slot or a later one was begun already.
+ */
+
+int
+qlm_store_task_begin(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
+    uint64_t now, qlm_store_task_t *prev)
+{
+    int               rc;
+    MDB_val           key, val;
+    MDB_txn          *txn;
+    qlm_store_task_t  task, old;
+
+    if (st == NULL || name.len == 0 || name.len > 400) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    memset(&old, 0, sizeof(qlm_store_task_t));
+    old.cursor.data = "";
+
+    key.mv_data = (void *) name.data;
+    key.mv_size = name.len;
+
+    rc = mdb_get(txn, st->tasks, &key, &val);
+
+    if (rc == 0) {
+        rc = qlm_store_task_decode(&val, &old);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        if (old.slot >= slot && old.started) {
+            mdb_txn_abort(txn);
+            return QLM_STORE_EXISTS;
+        }
+
+    } else if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    if (prev) {
+        *prev = old;
+        prev->cursor.data = "";
+        prev->cursor.len = 0;
+    }
+
+    task.slot = slot;
+    task.started = now;
+    task.last_run = old.started;
+    task.done = 0;
+    task.cursor.data = "";
+    task.cursor.len = 0;
+
+    rc = qlm_store_task_put(st, txn, name, &task);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    return qlm_store_commit(txn);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return qlm_store_rc(rc);
+}
+
+
+/* how far the scan of the slot got, or that it is done */
+
+int
+qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
+    qlm_store_str_t cursor, unsigned done)
+{
+    int               rc;
+    MDB_val           key, val;
+    MDB_txn          *txn;
+    qlm_store_task_t  task;
+
+    if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) name.data;
+    key.mv_size = name.len;
+
+    rc = mdb_get(txn, st->tasks, &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        rc = QLM_STORE_NOTFOUND;
+        goto failed;
+    }
+
+    if (rc != 0 || (rc = qlm_store_task_decode(&val, &task)) != 0) {
+        goto failed;
+    }
+
+    if (task.slot != slot) {
+        rc = QLM_STORE_STALE;
+        goto failed;
+    }
+
+    task.cursor = cursor;
+    task.done = done;
+
+    rc = qlm_store_task_put(st, txn, name, &task);
+    if (rc != 0) {
         goto failed;
     }
 

@@ -127,7 +127,36 @@ typedef struct {
 } qlm_store_stat_t;
 
 
+/* the license mirror */
+#define QLM_STORE_LICENSES      0
+#define QLM_STORE_CUSTOMERS     1
+
+typedef struct {
+    qlm_store_str_t   name;
+    qlm_store_str_t   value;
+} qlm_store_field_t;
+
+typedef struct {
+    qlm_store_str_t          key;       /* ActivationKey, or the customer's */
+    uint64_t                 updated;   /* ms */
+    unsigned                 deleted;
+    size_t                   nfields;
+    const qlm_store_field_t *fields;
+} qlm_store_record_t;
+
+/* a scheduled task's slot */
+typedef struct {
+    uint64_t          slot;       /* ms: the slot begun last */
+    uint64_t          started;    /* ms: when it began */
+    uint64_t          last_run;   /* ms: when the slot before it began */
+    unsigned          done;       /* its scan is over */
+    qlm_store_str_t   cursor;     /* the last key its scan handled */
+} qlm_store_task_t;
+
+
 typedef int (*qlm_store_item_pt)(const qlm_store_item_t *item, void *data);
+typedef int (*qlm_store_record_pt)(const qlm_store_record_t *rec,
+    void *data);
 typedef int (*qlm_store_log_pt)(const qlm_store_log_t *rec, void *data);
 typedef int (*qlm_store_counter_pt)(const char *name, uint64_t value,
     void *data);
@@ -237,6 +266,39 @@ int qlm_store_counter_foreach(qlm_store_t *st, qlm_store_counter_pt cb,
  */
 int qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
     uint64_t ttl_ms);
+
+/*
+ * The license mirror (table QLM_STORE_LICENSES or QLM_STORE_CUSTOMERS):
+ * upsert() merges: the fields given with a value overwrite, the others keep
+ * theirs; "deleted" and "updated" are the record's as given.  get() calls
+ * back once (QLM_STORE_NOTFOUND if absent); scan() calls back for up to
+ * max records whose key sorts after "after" (from the start when its len
+ * is 0), deleted ones included, in one read transaction: a long scan is
+ * made of bounded steps, each resuming after the last key it saw.
+ * Callback strings are valid during the callback only.
+ */
+int qlm_store_mirror_upsert(qlm_store_t *st, int table,
+    const qlm_store_record_t *rec);
+int qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
+    const qlm_store_record_t *recs, size_t n);
+int qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t key,
+    qlm_store_record_pt cb, void *data);
+int qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
+    size_t max, qlm_store_record_pt cb, void *data, size_t *seen);
+
+/*
+ * Scheduled tasks: begin() starts a slot once across processes and
+ * restarts (QLM_STORE_EXISTS when this slot or a later one was begun);
+ * progress() records how far its scan got, or that it is done
+ * (QLM_STORE_STALE when a later slot began meanwhile); get() reads the
+ * state, copying the cursor into cursor[400].
+ */
+int qlm_store_task_begin(qlm_store_t *st, qlm_store_str_t name,
+    uint64_t slot, uint64_t now, qlm_store_task_t *prev);
+int qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name,
+    uint64_t slot, qlm_store_str_t cursor, unsigned done);
+int qlm_store_task_get(qlm_store_t *st, qlm_store_str_t name,
+    qlm_store_task_t *task, char *cursor);
 
 
 #endif /* _QLM_STORE_H_INCLUDED_ */

@@ -63,6 +63,9 @@ static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_str_t *event_id, ngx_str_t *payload);
 static void ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_log_t *log, const char *name);
+static void ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_array_t *values);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r,
@@ -544,6 +547,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r, ngx_http_qlm_webhook_ctx_t *ctx
     (void) ngx_http_qlm_webhook_enqueue(r, mcf, ctx->emit->event, &id,
                                         &payload);
 
+    ngx_http_qlm_webhook_mirror(r, mcf, ctx->emit->event, &values);
+
 done:
 
     if (a.doc) {
@@ -948,6 +953,89 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_deliver_kick(mcf);
 
     return NGX_OK;
+}
+
+
+/*
+ * The license mirror, for the scheduled tasks' searches: the license (by
+ * ActivationKey) or customer (by Email, else CustomerID) gets the event's
+ * fields; a delete event marks it deleted.
+ */
+
+static void
+ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_array_t *values)
+{
+    int                  rc;
+    ngx_str_t            key;
+    ngx_uint_t           i, table;
+    ngx_time_t          *tp;
+    ngx_keyval_t        *kv;
+    qlm_store_field_t   *fields;
+    qlm_store_record_t   rec;
+
+    if (mcf->store == NULL) {
+        return;
+    }
+
+    table = ngx_http_qlm_webhook_event_object(event)
+            == NGX_HTTP_QLM_WEBHOOK_LICENSE
+            ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS;
+
+    kv = values->elts;
+    ngx_str_null(&key);
+
+    for (i = 0; i < values->nelts; i++) {
+        if (table == QLM_STORE_LICENSES
+            ? (kv[i].key.len == 13
+               && ngx_strncmp(kv[i].key.data, "ActivationKey", 13) == 0)
+            : ((kv[i].key.len == 5
+                && ngx_strncmp(kv[i].key.data, "Email", 5) == 0)
+               || (key.len == 0 && kv[i].key.len == 10
+                   && ngx_strncmp(kv[i].key.data, "CustomerID", 10) == 0)))
+        {
+            key = kv[i].value;
+        }
+    }
+
+    if (key.len == 0 || key.len > 400) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qlm webhook: \"%V\" event without a key for the "
+                       "mirror", &ngx_http_qlm_webhook_event_names[event]);
+        return;
+    }
+
+    fields = ngx_palloc(r->pool,
+                        (values->nelts + 1) * sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        return;
+    }
+
+    for (i = 0; i < values->nelts; i++) {
+        fields[i].name.data = (char *) kv[i].key.data;
+        fields[i].name.len = kv[i].key.len;
+        fields[i].value.data = (char *) kv[i].value.data;
+        fields[i].value.len = kv[i].value.len;
+    }
+
+    tp = ngx_timeofday();
+
+    rec.key.data = (char *) key.data;
+    rec.key.len = key.len;
+    rec.updated = (uint64_t) tp->sec * 1000 + tp->msec;
+    rec.deleted = (event == NGX_HTTP_QLM_WEBHOOK_LICENSE_DELETED
+                   || event == NGX_HTTP_QLM_WEBHOOK_CUSTOMER_DELETED);
+    rec.nfields = values->nelts;
+    rec.fields = fields;
+
+    rc = qlm_store_mirror_upsert(mcf->store, (int) table, &rec);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: the mirror of \"%V\" not updated: %s",
+                      &key, qlm_store_strerror(rc));
+    }
 }
 
 

@@ -249,4 +249,56 @@ ok(!-e "$dir/missing", 'a reading command creates nothing');
 is($rc, 0, '--help: exit 0');
 like($o, qr/^usage: qlm-store/, '--help: usage');
 
+# the license mirror: import, merge, listing
+
+{
+    my $jsonl = "$dir/licenses.jsonl";
+    open my $fh, '>', $jsonl or die $!;
+    print $fh qq({"ActivationKey":"K-1","Email":"a\@b.c","ProductID":7,"SubscriptionExpiryDate":"2026-12-20T00:00:00"}\n);
+    print $fh "not json\n";
+    print $fh "\n";
+    print $fh qq({"Email":"nokey\@b.c"}\n);
+    print $fh qq({"ActivationKey":"K-2","FullName":"Jo","UsesAdminEncryption":false,"Features":null}\n);
+    close $fh;
+
+    my ($rc, $out, $err) = run($store, 'import', 'licenses', $jsonl);
+    is($rc, 1, 'import with bad records: exit 1');
+    is($out, "loaded 2, skipped 2\n", 'import: loaded and skipped');
+    like($err, qr/^qlm-store: import: line 2: .*, skipped$/m,
+         'import: a line that is not JSON is named');
+    like($err, qr/^qlm-store: import: line 4: no ActivationKey, skipped$/m,
+         'import: a record without its key is named');
+
+    my $array = "$dir/licenses.json";
+    open $fh, '>', $array or die $!;
+    print $fh qq([{"ActivationKey":"K-1","ComputerID":"PC-9","Email":"new\@b.c"}]);
+    close $fh;
+
+    ($rc, $out, $err) = run($store, 'import', 'licenses', $array);
+    is($rc, 0, 'import of an array: exit 0');
+    is($out, "loaded 1, skipped 0\n", 'import of an array: loaded');
+
+    my $doc = json_run('-j', $store, 'licenses');
+    is(scalar @$doc, 2, 'licenses: two records');
+    is($doc->[0]{key}, 'K-1', 'licenses: in key order');
+    is_deeply($doc->[0]{fields},
+              { ActivationKey => 'K-1', Email => 'new@b.c', ProductID => '7',
+                ExpiryDate => '2026-12-20T00:00:00', ComputerID => 'PC-9' },
+              'merge: later fields overwrite, others kept, alias applied');
+    is_deeply($doc->[1]{fields},
+              { ActivationKey => 'K-2', FullName => 'Jo',
+                UsesAdminEncryption => 'false' },
+              'booleans as text, nulls left out');
+    is($doc->[1]{deleted}, JSON::PP::false, 'not deleted');
+
+    $doc = json_run('-j', $store, 'licenses', '--limit', '1');
+    is(scalar @$doc, 1, 'licenses --limit 1');
+
+    $out = ok_run($store, 'customers');
+    is($out, "KEY  UPDATED  DELETED  FIELDS\n", 'customers: none');
+
+    ($rc, $out, $err) = run($store, 'import', 'things', $array);
+    is($rc, 2, 'import of an unknown table: usage error');
+}
+
 done_testing();

@@ -1,0 +1,295 @@
+
+/*
+ * The license mirror: merge rules, deleted records, bounded scans that
+ * resume; task slots begun once across processes, progress and [date].
+ */
+
+#include "qlm_test.h"
+
+#include <sys/wait.h>
+
+
+static qlm_store_str_t
+str(const char *s)
+{
+    qlm_store_str_t  v;
+
+    v.data = s;
+    v.len = strlen(s);
+
+    return v;
+}
+
+
+typedef struct {
+    size_t   n;
+    char     keys[64][32];
+    char     text[1024];
+    unsigned deleted;
+} seen_t;
+
+
+static int
+collect(const qlm_store_record_t *rec, void *data)
+{
+    size_t   i, len;
+    seen_t  *s;
+
+    s = data;
+
+    assert_true(s->n < 64 && rec->key.len < 32);
+
+    memcpy(s->keys[s->n], rec->key.data, rec->key.len);
+    s->keys[s->n][rec->key.len] = '\0';
+    s->n++;
+    s->deleted = rec->deleted;
+
+    /* "Name=Value;" in the stored order */
+
+    s->text[0] = '\0';
+    len = 0;
+
+    for (i = 0; i < rec->nfields; i++) {
+        len += snprintf(s->text + len, sizeof(s->text) - len, "%.*s=%.*s;",
+                        (int) rec->fields[i].name.len, rec->fields[i].name.data,
+                        (int) rec->fields[i].value.len,
+                        rec->fields[i].value.data);
+    }
+
+    return 0;
+}
+
+
+static int
+upsert(qlm_store_t *st, int table, const char *key, unsigned deleted,
+    const char **nv)
+{
+    size_t              n;
+    qlm_store_field_t   f[16];
+    qlm_store_record_t  rec;
+
+    for (n = 0; nv[2 * n]; n++) {
+        f[n].name = str(nv[2 * n]);
+        f[n].value = str(nv[2 * n + 1]);
+    }
+
+    rec.key = str(key);
+    rec.updated = 1000;
+    rec.deleted = deleted;
+    rec.nfields = n;
+    rec.fields = f;
+
+    return qlm_store_mirror_upsert(st, table, &rec);
+}
+
+
+static void
+test_merge(void **state)
+{
+    seen_t       s;
+    qlm_test_t  *t;
+
+    const char  *created[] = { "ActivationKey", "K-1", "Email", "a@b.c",
+                               "ProductID", "7", NULL };
+    const char  *activated[] = { "ComputerID", "PC-1", "Email", "new@b.c",
+                                 "ProductID", "", NULL };
+    const char  *none[] = { NULL };
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, created));
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, activated));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+
+    /* known fields overwritten, an empty value keeps the old one */
+    assert_string_equal(s.text, "ActivationKey=K-1;Email=new@b.c;"
+                                "ProductID=7;ComputerID=PC-1;");
+    assert_int_equal(s.deleted, 0);
+
+    /* deleted: marked, fields kept */
+
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 1, none));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.deleted, 1);
+    assert_string_equal(s.text, "ActivationKey=K-1;Email=new@b.c;"
+                                "ProductID=7;ComputerID=PC-1;");
+
+    /* tables are apart */
+
+    assert_int_equal(qlm_store_mirror_get(t->st, QLM_STORE_CUSTOMERS,
+                                          str("K-1"), collect, &s),
+                     QLM_STORE_NOTFOUND);
+
+    assert_int_equal(upsert(t->st, 5, "x", 0, none), QLM_STORE_INVALID);
+    assert_int_equal(upsert(t->st, QLM_STORE_LICENSES, "", 0, none),
+                     QLM_STORE_INVALID);
+}
+
+
+static void
+test_scan(void **state)
+{
+    size_t       i, n, total;
+    seen_t       s;
+    char         key[32], last[32];
+    qlm_test_t  *t;
+
+    const char  *f[] = { "Email", "x@y.z", NULL };
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    for (i = 0; i < 25; i++) {
+        snprintf(key, sizeof(key), "K-%03zu", i);
+        qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, key, 0, f));
+    }
+
+    /* steps of 10 resume after the last key seen */
+
+    last[0] = '\0';
+    total = 0;
+
+    for ( ;; ) {
+        memset(&s, 0, sizeof(s));
+        qlm_t_ok(qlm_store_mirror_scan(t->st, QLM_STORE_LICENSES, str(last),
+                                       10, collect, &s, &n));
+        assert_int_equal(n, s.n);
+        assert_true(n <= 10);
+
+        for (i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "K-%03zu", total + i);
+            assert_string_equal(s.keys[i], key);
+        }
+
+        total += n;
+
+        if (n < 10) {
+            break;
+        }
+
+        strcpy(last, s.keys[n - 1]);
+    }
+
+    assert_int_equal(total, 25);
+
+    /* a key that is gone still works as a place to resume */
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_scan(t->st, QLM_STORE_LICENSES, str("K-0105"),
+                                   100, collect, &s, &n));
+    assert_int_equal(n, 14);
+    assert_string_equal(s.keys[0], "K-011");
+}
+
+
+static void
+test_tasks(void **state)
+{
+    int               status;
+    char              cursor[400];
+    pid_t             pid;
+    qlm_test_t       *t;
+    qlm_store_task_t  prev, task;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    assert_int_equal(qlm_store_task_get(t->st, str("renewals"), &task,
+                                        cursor),
+                     QLM_STORE_NOTFOUND);
+
+    /* the first slot: no previous run */
+
+    qlm_t_ok(qlm_store_task_begin(t->st, str("renewals"), 86400000, 86400500,
+                                  &prev));
+    assert_int_equal(prev.started, 0);
+
+    /* the same slot again, from this process or another: refused */
+
+    assert_int_equal(qlm_store_task_begin(t->st, str("renewals"), 86400000,
+                                          86401000, &prev),
+                     QLM_STORE_EXISTS);
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        if (qlm_t_open(t, NULL) != 0) {
+            _exit(2);
+        }
+
+        status = qlm_store_task_begin(t->st, str("renewals"), 86400000,
+                                      86402000, NULL);
+        qlm_store_close(t->st);
+        _exit(status == QLM_STORE_EXISTS ? 0 : 1);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    /* progress survives a reopen: a restart resumes the scan */
+
+    qlm_t_ok(qlm_store_task_progress(t->st, str("renewals"), 86400000,
+                                     str("K-042"), 0));
+    qlm_t_ok(qlm_store_task_get(t->st, str("renewals"), &task, cursor));
+    assert_int_equal(task.slot, 86400000);
+    assert_int_equal(task.done, 0);
+    assert_int_equal(task.cursor.len, 5);
+    assert_memory_equal(task.cursor.data, "K-042", 5);
+
+    qlm_t_ok(qlm_store_task_progress(t->st, str("renewals"), 86400000,
+                                     str("K-099"), 1));
+
+    /* the next slot: [date] is when the one before began */
+
+    qlm_t_ok(qlm_store_task_begin(t->st, str("renewals"), 172800000,
+                                  172800100, &prev));
+    assert_int_equal(prev.started, 86400500);
+    assert_int_equal(prev.done, 1);
+
+    qlm_t_ok(qlm_store_task_get(t->st, str("renewals"), &task, cursor));
+    assert_int_equal(task.last_run, 86400500);
+    assert_int_equal(task.done, 0);
+    assert_int_equal(task.cursor.len, 0);
+
+    /* progress for a slot that is over is stale */
+
+    assert_int_equal(qlm_store_task_progress(t->st, str("renewals"),
+                                             86400000, str("K-1"), 1),
+                     QLM_STORE_STALE);
+
+    /* an earlier slot cannot begin after a later one */
+
+    assert_int_equal(qlm_store_task_begin(t->st, str("renewals"), 86400000,
+                                          172900000, NULL),
+                     QLM_STORE_EXISTS);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        QLM_T(test_merge),
+        QLM_T(test_scan),
+        QLM_T(test_tasks),
+    };
+
+    return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
+}
