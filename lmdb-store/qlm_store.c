@@ -1128,13 +1128,16 @@ qlm_store_room(qlm_store_t *st, size_t bytes, size_t div)
 
 /* queue */
 
-int
-qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
+/* the checks and room of an enqueue; *ids for the ids to come */
+
+static int
+qlm_store_enqueue_prepare(qlm_store_t *st, qlm_store_item_t *items,
+    size_t n, uint64_t **ids)
 {
-    int        rc;
-    size_t     i, size, bytes;
-    MDB_txn   *txn;
-    uint64_t  *ids;
+    int     rc;
+    size_t  i, size, bytes;
+
+    *ids = NULL;
 
     if (st == NULL || (items == NULL && n)) {
         return QLM_STORE_INVALID;
@@ -1167,29 +1170,33 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
 
     /* ids are set only once the transaction holds */
 
-    ids = malloc(n * sizeof(uint64_t));
-    if (ids == NULL) {
+    *ids = malloc(n * sizeof(uint64_t));
+    if (*ids == NULL) {
         return ENOMEM;
     }
 
     rc = qlm_store_room(st, bytes, 1);
     if (rc != 0) {
-        free(ids);
-        return rc;
+        free(*ids);
+        *ids = NULL;
     }
 
-    rc = qlm_store_txn_begin(st, 0, &txn);
-    if (rc != 0) {
-        free(ids);
-        return rc;
-    }
+    return rc;
+}
+
+
+static int
+qlm_store_enqueue_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_item_t *items,
+    size_t n, uint64_t *ids)
+{
+    int               rc;
+    size_t            i;
+    qlm_store_item_t  item;
 
     for (i = 0; i < n; i++) {
-        qlm_store_item_t  item;
-
         rc = qlm_store_seq_next(st, txn, "seq:id", &ids[i]);
         if (rc != 0) {
-            goto failed;
+            return rc;
         }
 
         item = items[i];
@@ -1203,18 +1210,43 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
 
         rc = qlm_store_item_write(txn, st->items, &item, 1);
         if (rc != 0) {
-            goto failed;
+            return rc;
         }
 
         rc = qlm_store_sched_put(st, txn, item.due, item.id);
         if (rc != 0) {
-            goto failed;
+            return rc;
         }
     }
 
-    rc = qlm_store_counter_txn(st, txn, "enqueued", n);
+    return n ? qlm_store_counter_txn(st, txn, "enqueued", n) : 0;
+}
+
+
+int
+qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
+{
+    int        rc;
+    size_t     i;
+    MDB_txn   *txn;
+    uint64_t  *ids;
+
+    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
+    if (rc != 0 || n == 0) {
+        return rc;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
     if (rc != 0) {
-        goto failed;
+        free(ids);
+        return rc;
+    }
+
+    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        free(ids);
+        return qlm_store_rc(rc);
     }
 
     rc = qlm_store_commit(txn);
@@ -1230,13 +1262,6 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
     free(ids);
 
     return 0;
-
-failed:
-
-    mdb_txn_abort(txn);
-    free(ids);
-
-    return rc;
 }
 
 
@@ -3371,14 +3396,51 @@ failed:
 
 /* how far the scan of the slot got, or that it is done */
 
-int
-qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
+static int
+qlm_store_task_progress_txn(qlm_store_t *st, MDB_txn *txn,
+    qlm_store_str_t name, uint64_t slot, const qlm_store_str_t *from,
     qlm_store_str_t cursor, unsigned done)
 {
     int               rc;
     MDB_val           key, val;
-    MDB_txn          *txn;
     qlm_store_task_t  task;
+
+    key.mv_data = (void *) name.data;
+    key.mv_size = name.len;
+
+    rc = mdb_get(txn, st->tasks, &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        return QLM_STORE_NOTFOUND;
+    }
+
+    if (rc != 0 || (rc = qlm_store_task_decode(&val, &task)) != 0) {
+        return rc;
+    }
+
+    if (task.slot != slot) {
+        return QLM_STORE_STALE;
+    }
+
+    /* another process took this step already: the caller's is void */
+
+    if (from && (task.done || !qlm_store_str_eq(&task.cursor, from))) {
+        return QLM_STORE_STALE;
+    }
+
+    task.cursor = cursor;
+    task.done = done;
+
+    return qlm_store_task_put(st, txn, name, &task);
+}
+
+
+int
+qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
+    qlm_store_str_t cursor, unsigned done)
+{
+    int       rc;
+    MDB_txn  *txn;
 
     if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400) {
         return QLM_STORE_INVALID;
@@ -3393,38 +3455,72 @@ qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
         return rc;
     }
 
-    key.mv_data = (void *) name.data;
-    key.mv_size = name.len;
-
-    rc = mdb_get(txn, st->tasks, &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        rc = QLM_STORE_NOTFOUND;
-        goto failed;
-    }
-
-    if (rc != 0 || (rc = qlm_store_task_decode(&val, &task)) != 0) {
-        goto failed;
-    }
-
-    if (task.slot != slot) {
-        rc = QLM_STORE_STALE;
-        goto failed;
-    }
-
-    task.cursor = cursor;
-    task.done = done;
-
-    rc = qlm_store_task_put(st, txn, name, &task);
+    rc = qlm_store_task_progress_txn(st, txn, name, slot, NULL, cursor, done);
     if (rc != 0) {
-        goto failed;
+        mdb_txn_abort(txn);
+        return qlm_store_rc(rc);
     }
 
     return qlm_store_commit(txn);
+}
 
-failed:
 
-    mdb_txn_abort(txn);
+/*
+ * One step of a slot's scan, from cursor "from" to "cursor": its
+ * deliveries and its progress in one transaction, and only if the scan is
+ * still at "from", so that a step is never done twice nor half, even by
+ * two processes for a moment during a reload.
+ */
 
-    return qlm_store_rc(rc);
+int
+qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
+    qlm_store_str_t from, qlm_store_str_t cursor, unsigned done,
+    qlm_store_item_t *items, size_t n)
+{
+    int        rc;
+    size_t     i;
+    MDB_txn   *txn;
+    uint64_t  *ids;
+
+    if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400
+        || from.len > 400)
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        free(ids);
+        return rc;
+    }
+
+    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
+
+    if (rc == 0) {
+        rc = qlm_store_task_progress_txn(st, txn, name, slot, &from, cursor,
+                                         done);
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        free(ids);
+        return qlm_store_rc(rc);
+    }
+
+    rc = qlm_store_commit(txn);
+
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            items[i].id = ids[i];
+        }
+    }
+
+    free(ids);
+
+    return rc;
 }

@@ -300,5 +300,15 @@ int qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name,
 int qlm_store_task_get(qlm_store_t *st, qlm_store_str_t name,
     qlm_store_task_t *task, char *cursor);
 
+/*
+ * A step of a slot's scan, from cursor "from" to "cursor": its deliveries
+ * (enqueued) and its progress in one transaction, only if the scan is
+ * still at "from" and not done (else QLM_STORE_STALE: another process
+ * took the step), so a step is never done twice nor half.
+ */
+int qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name,
+    uint64_t slot, qlm_store_str_t from, qlm_store_str_t cursor,
+    unsigned done, qlm_store_item_t *items, size_t n);
+
 
 #endif /* _QLM_STORE_H_INCLUDED_ */

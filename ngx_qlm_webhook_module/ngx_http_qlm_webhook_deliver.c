@@ -306,7 +306,10 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     body.data = (u_char *) item->body.data;
     body.len = item->body.len;
 
-    ngx_http_qlm_webhook_sign(&body, &mcf->secret, sig);
+    ngx_http_qlm_webhook_sign(&body,
+                              ngx_http_qlm_webhook_task_secret(mcf,
+                                                               &item->headers),
+                              sig);
 
     hl = NULL;
 

@@ -15,8 +15,6 @@
 #define NGX_HTTP_QLM_WEBHOOK_MAX_RETRIES      1000
 
 
-static char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf,
-    ngx_str_t *list, ngx_array_t *urls);
 static ngx_int_t ngx_http_qlm_webhook_read_secret_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *secret);
 
@@ -150,6 +148,20 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_main_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("qlm_webhook_search"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_qlm_webhook_search_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qlm_webhook_task"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_qlm_webhook_task_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("qlm_webhook_emit"),
@@ -414,7 +426,7 @@ ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
 
 /* "url[;url...]" as QLM reads it: empty elements and spaces are ignored */
 
-static char *
+char *
 ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
     ngx_array_t *urls)
 {
@@ -690,6 +702,14 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     mcf->store_used |= mcf->store_set;
+
+    if (mcf->tasks) {
+        if (ngx_http_qlm_webhook_tasks_init(cf, mcf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->store_used = 1;
+    }
 
     for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
         if (mcf->urls[i].nelts) {
@@ -1347,7 +1367,11 @@ ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_qlm_webhook_deliver_init_process(cycle, mcf);
+    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
 }
 
 

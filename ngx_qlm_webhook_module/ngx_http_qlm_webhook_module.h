@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include <qlm_store.h>
+#include "qlm_search.h"
 
 
 #define NGX_HTTP_QLM_WEBHOOK_VERSION      "0.1.0"
@@ -62,6 +63,35 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                  name;
+    ngx_str_t                  text;
+    ngx_uint_t                 table;     /* QLM_STORE_LICENSES, ... */
+    qlm_search_t              *search;
+} ngx_http_qlm_webhook_search_t;
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      search_name;
+    ngx_http_qlm_webhook_search_t *search;
+    time_t                         every;      /* seconds */
+    ngx_int_t                      at;         /* minutes, or -1 */
+    ngx_array_t                    urls;       /* ngx_http_qlm_webhook_url_t */
+    ngx_str_t                      secret;
+    ngx_str_t                      user_data;
+    unsigned                       has_secret:1;
+
+    /* per process, in the worker that runs schedules */
+    uint64_t                       slot;       /* ms; 0: not scanning */
+    time_t                         last_run;
+    ngx_uint_t                     matched;
+    ngx_uint_t                     scanned;
+    size_t                         cursor_len;
+    u_char                         cursor[401];
+} ngx_http_qlm_webhook_task_t;
+
+
+typedef struct {
     ngx_str_t                 store_path;
     size_t                    store_max_size;
     ngx_uint_t                store_sync;
@@ -79,9 +109,13 @@ typedef struct {
     /* of ngx_http_qlm_webhook_url_t, one array an event */
     ngx_array_t               urls[NGX_HTTP_QLM_WEBHOOK_NEVENTS];
 
+    ngx_array_t              *searches;  /* ngx_http_qlm_webhook_search_t */
+    ngx_array_t              *tasks;     /* ngx_http_qlm_webhook_task_t */
+
     /* per process, from init_process to exit_process */
     qlm_store_t              *store;
     ngx_event_t               sync_event;
+    ngx_event_t               sched_event;
     void                     *deliver;
 
     unsigned                  store_set:1;
@@ -169,6 +203,9 @@ char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
 ngx_int_t ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool,
     ngx_uint_t event, ngx_str_t *event_id, time_t now, ngx_array_t *values,
     ngx_str_t *out);
+ngx_int_t ngx_http_qlm_webhook_task_payload(ngx_pool_t *pool,
+    ngx_str_t *task, ngx_str_t *user_data, ngx_array_t *values,
+    ngx_str_t *out);
 ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
 u_char *ngx_http_qlm_webhook_json_string(u_char *p, ngx_str_t *s);
 size_t ngx_http_qlm_webhook_json_string_len(ngx_str_t *s);
@@ -190,6 +227,19 @@ ngx_int_t ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+
+char *ngx_http_qlm_webhook_search_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_qlm_webhook_tasks_init(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_int_t ngx_http_qlm_webhook_sched_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_str_t *ngx_http_qlm_webhook_task_secret(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *headers);
+char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
+    ngx_array_t *urls);
 
 ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);

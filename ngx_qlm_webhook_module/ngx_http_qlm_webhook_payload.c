@@ -343,49 +343,33 @@ ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
 
 
 /*
- * {"EventType":"...","EventId":"...","Timestamp":"...","LicenseInfo":{...}}
- * with CustomerInfo for customer events.  Known keys come in QLM's order,
- * then keys QLM does not define, in the order they were configured; known
- * keys of the other object are left out.
+ * The object of a payload, "{...}": known keys in QLM's order, then keys
+ * QLM does not define, in the order they were configured; known keys of
+ * the other object (kind) are left out.
  */
 
-ngx_int_t
-ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
-    ngx_str_t *event_id, time_t now, ngx_array_t *values, ngx_str_t *out)
+static ngx_int_t
+ngx_http_qlm_webhook_object(ngx_pool_t *pool, ngx_uint_t kind,
+    ngx_array_t *values, ngx_str_t *out)
 {
     u_char                      *p;
     size_t                       len;
-    ngx_tm_t                     tm;
-    ngx_str_t                   *json, *name, object;
-    ngx_uint_t                   i, n, kind, first;
+    ngx_str_t                   *json;
+    ngx_uint_t                   i, n, first;
     ngx_keyval_t                *kv;
     ngx_http_qlm_webhook_key_t  *k;
-
-    kind = ngx_http_qlm_webhook_event_object(event);
-    name = &ngx_http_qlm_webhook_event_names[event];
-
-    if (kind == NGX_HTTP_QLM_WEBHOOK_LICENSE) {
-        ngx_str_set(&object, "LicenseInfo");
-
-    } else {
-        ngx_str_set(&object, "CustomerInfo");
-    }
 
     kv = values->elts;
     n = values->nelts;
 
-    /* the JSON form of each value, or NULL when it is left out */
+    /* the JSON form of each value; empty when it is left out */
 
     json = ngx_pcalloc(pool, (n + 1) * sizeof(ngx_str_t));
     if (json == NULL) {
         return NGX_ERROR;
     }
 
-    len = sizeof("{\"EventType\":,\"EventId\":,\"Timestamp\":"
-                 "\"yyyy-mm-ddThh:mm:ss\",\"\":{}}") - 1
-          + ngx_http_qlm_webhook_json_string_len(name)
-          + ngx_http_qlm_webhook_json_string_len(event_id)
-          + object.len;
+    len = 2;
 
     for (i = 0; i < n; i++) {
         k = ngx_http_qlm_webhook_key(&kv[i].key);
@@ -413,20 +397,8 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
     }
 
     out->data = p;
-
-    ngx_localtime(now, &tm);
-
-    p = ngx_cpymem(p, "{\"EventType\":", sizeof("{\"EventType\":") - 1);
-    p = ngx_http_qlm_webhook_json_string(p, name);
-    p = ngx_cpymem(p, ",\"EventId\":", sizeof(",\"EventId\":") - 1);
-    p = ngx_http_qlm_webhook_json_string(p, event_id);
-    p = ngx_sprintf(p, ",\"Timestamp\":\"%4d-%02d-%02dT%02d:%02d:%02d\",\"%V\":{",
-                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, &object);
-
+    *p++ = '{';
     first = 1;
-
-    /* known keys in QLM's order */
 
     for (k = ngx_http_qlm_webhook_keys; k->name.len; k++) {
         for (i = 0; i < n; i++) {
@@ -449,8 +421,6 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
         }
     }
 
-    /* then the others */
-
     for (i = 0; i < n; i++) {
         if (json[i].len == 0) {
             continue;
@@ -467,6 +437,104 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
     }
 
     *p++ = '}';
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"EventType":"...","EventId":"...","Timestamp":"...","LicenseInfo":{...}}
+ * with CustomerInfo for customer events.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
+    ngx_str_t *event_id, time_t now, ngx_array_t *values, ngx_str_t *out)
+{
+    u_char      *p;
+    ngx_tm_t     tm;
+    ngx_str_t   *name, object, obj;
+    ngx_uint_t   kind;
+
+    kind = ngx_http_qlm_webhook_event_object(event);
+    name = &ngx_http_qlm_webhook_event_names[event];
+
+    if (kind == NGX_HTTP_QLM_WEBHOOK_LICENSE) {
+        ngx_str_set(&object, "LicenseInfo");
+
+    } else {
+        ngx_str_set(&object, "CustomerInfo");
+    }
+
+    if (ngx_http_qlm_webhook_object(pool, kind, values, &obj) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("{\"EventType\":,\"EventId\":,\"Timestamp\":"
+                                 "\"yyyy-mm-ddThh:mm:ss\",\"\":}") - 1
+                          + ngx_http_qlm_webhook_json_string_len(name)
+                          + ngx_http_qlm_webhook_json_string_len(event_id)
+                          + object.len + obj.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    ngx_localtime(now, &tm);
+
+    p = ngx_cpymem(p, "{\"EventType\":", sizeof("{\"EventType\":") - 1);
+    p = ngx_http_qlm_webhook_json_string(p, name);
+    p = ngx_cpymem(p, ",\"EventId\":", sizeof(",\"EventId\":") - 1);
+    p = ngx_http_qlm_webhook_json_string(p, event_id);
+    p = ngx_sprintf(p, ",\"Timestamp\":\"%4d-%02d-%02dT%02d:%02d:%02d\","
+                    "\"%V\":%V}",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                    &object, &obj);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* a scheduled task's, exactly as QLM sends it */
+
+ngx_int_t
+ngx_http_qlm_webhook_task_payload(ngx_pool_t *pool, ngx_str_t *task,
+    ngx_str_t *user_data, ngx_array_t *values, ngx_str_t *out)
+{
+    u_char     *p;
+    ngx_str_t   obj;
+
+    if (ngx_http_qlm_webhook_object(pool, NGX_HTTP_QLM_WEBHOOK_LICENSE,
+                                    values, &obj)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("{\"Name\":,\"WebHookUserData\":,"
+                                 "\"LicenseInfo\":}") - 1
+                          + ngx_http_qlm_webhook_json_string_len(task)
+                          + ngx_http_qlm_webhook_json_string_len(user_data)
+                          + obj.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_cpymem(p, "{\"Name\":", sizeof("{\"Name\":") - 1);
+    p = ngx_http_qlm_webhook_json_string(p, task);
+    p = ngx_cpymem(p, ",\"WebHookUserData\":",
+                   sizeof(",\"WebHookUserData\":") - 1);
+    p = ngx_http_qlm_webhook_json_string(p, user_data);
+    p = ngx_cpymem(p, ",\"LicenseInfo\":", sizeof(",\"LicenseInfo\":") - 1);
+    p = ngx_cpymem(p, obj.data, obj.len);
     *p++ = '}';
 
     out->len = p - out->data;

@@ -274,6 +274,54 @@ test_tasks(void **state)
                                              86400000, str("K-1"), 1),
                      QLM_STORE_STALE);
 
+    /* a step: deliveries and progress together, or neither */
+
+    {
+        size_t            n;
+        qlm_store_stat_t  stat;
+        qlm_store_item_t  items[2];
+
+        items[0] = qlm_t_item(172800100, "ev-a", "renewals", "http://x/1",
+                              "{}");
+        items[1] = qlm_t_item(172800100, "ev-b", "renewals", "http://x/2",
+                              "{}");
+
+        qlm_t_ok(qlm_store_task_step(t->st, str("renewals"), 172800000,
+                                     str(""), str("K-007"), 0, items, 2));
+        assert_true(items[0].id != 0 && items[1].id != 0);
+
+        qlm_t_ok(qlm_store_task_get(t->st, str("renewals"), &task, cursor));
+        assert_int_equal(task.cursor.len, 5);
+        assert_memory_equal(task.cursor.data, "K-007", 5);
+
+        qlm_t_ok(qlm_store_stat(t->st, 172800200, &stat));
+        n = stat.queued;
+        assert_int_equal(n, 2);
+
+        /* a step of a slot that is over: nothing is queued */
+
+        assert_int_equal(qlm_store_task_step(t->st, str("renewals"),
+                                             86400000, str("K-007"),
+                                             str("K-008"), 0, items, 2),
+                         QLM_STORE_STALE);
+
+        /* a step another process took already: nothing is queued */
+
+        assert_int_equal(qlm_store_task_step(t->st, str("renewals"),
+                                             172800000, str(""),
+                                             str("K-007"), 0, items, 2),
+                         QLM_STORE_STALE);
+
+        qlm_t_ok(qlm_store_stat(t->st, 172800200, &stat));
+        assert_int_equal(stat.queued, n);
+
+        /* the next step, from where the scan is */
+
+        qlm_t_ok(qlm_store_task_step(t->st, str("renewals"), 172800000,
+                                     str("K-007"), str("K-020"), 1,
+                                     items, 1));
+    }
+
     /* an earlier slot cannot begin after a later one */
 
     assert_int_equal(qlm_store_task_begin(t->st, str("renewals"), 86400000,

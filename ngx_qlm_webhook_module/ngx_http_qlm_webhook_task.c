@@ -1,0 +1,900 @@
+
+/*
+ * ngx_qlm_webhook_module: saved searches and scheduled tasks.
+ *
+ * A task runs once a slot (every=TIME, from at=HH:MM or from the epoch):
+ * one worker, the first, begins the slot in the store (once across
+ * workers, reloads and restarts), then scans the license mirror in chunks,
+ * a bounded number of records a turn of the event loop, and queues one
+ * delivery a matching license and URL.  The scan's progress is kept in the
+ * store, so a restart resumes where it stopped.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_CHUNK       256      /* records a turn */
+#define NGX_HTTP_QLM_WEBHOOK_TICK        1000     /* ms */
+
+
+typedef struct {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    ngx_http_qlm_webhook_task_t       *task;
+    qlm_search_clock_t                 clock;
+    ngx_pool_t                        *pool;
+    ngx_array_t                        items;   /* qlm_store_item_t */
+    ngx_log_t                         *log;
+    uint64_t                           now;
+    ngx_int_t                          rc;
+} ngx_http_qlm_webhook_chunk_t;
+
+
+static void ngx_http_qlm_webhook_search_cleanup(void *data);
+static uint64_t ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task,
+    time_t now);
+static void ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_qlm_webhook_task_start(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_qlm_webhook_task_chunk(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
+    ngx_log_t *log);
+static int ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec,
+    void *data);
+static int ngx_http_qlm_webhook_record_get(void *record, const char *name,
+    size_t len, qlm_search_str_t *value);
+static ngx_int_t ngx_http_qlm_webhook_task_id(ngx_pool_t *pool,
+    ngx_str_t *task, uint64_t slot, qlm_store_str_t *key, ngx_str_t *id);
+
+
+/* qlm_webhook_search NAME EXPRESSION [table=licenses|customers] */
+
+char *
+ngx_http_qlm_webhook_search_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    char                            msg[256];
+    unsigned                        tables;
+    ngx_str_t                      *value;
+    ngx_uint_t                      i;
+    qlm_search_error_t              err;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_qlm_webhook_search_t  *s;
+
+    value = cf->args->elts;
+
+    if (mcf->searches == NULL) {
+        mcf->searches = ngx_array_create(cf->pool, 4,
+                                         sizeof(ngx_http_qlm_webhook_search_t));
+        if (mcf->searches == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    s = mcf->searches->elts;
+
+    for (i = 0; i < mcf->searches->nelts; i++) {
+        if (s[i].name.len == value[1].len
+            && ngx_strncmp(s[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate search \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    s = ngx_array_push(mcf->searches);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(s, sizeof(ngx_http_qlm_webhook_search_t));
+
+    s->name = value[1];
+    s->text = value[2];
+    s->table = QLM_STORE_LICENSES;
+    tables = QLM_SEARCH_LICENSES;
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len == sizeof("table=customers") - 1
+            && ngx_strncmp(value[3].data, "table=customers", value[3].len)
+               == 0)
+        {
+            s->table = QLM_STORE_CUSTOMERS;
+            tables = QLM_SEARCH_CUSTOMERS;
+
+        } else if (!(value[3].len == sizeof("table=licenses") - 1
+                     && ngx_strncmp(value[3].data, "table=licenses",
+                                    value[3].len)
+                        == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", it must be "
+                               "\"table=licenses\" or \"table=customers\"",
+                               &value[3]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0) {
+        return "has an empty name";
+    }
+
+    if (qlm_search_compile((char *) s->text.data, s->text.len, tables,
+                           &s->search, &err)
+        != 0)
+    {
+        (void) qlm_search_strerror((char *) s->text.data, s->text.len, &err,
+                                   msg, sizeof(msg));
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "search \"%V\": %s",
+                           &s->name, msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        qlm_search_free(s->search);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_qlm_webhook_search_cleanup;
+    cln->data = s->search;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_search_cleanup(void *data)
+{
+    qlm_search_free(data);
+}
+
+
+/*
+ * qlm_webhook_task NAME search=NAME every=TIME [at=HH:MM] url=URL[;URL]
+ *                  [secret=S|secret=file=PATH] [user_data=S]
+ */
+
+char *
+ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    time_t                        every;
+    ngx_int_t                     h, m;
+    ngx_str_t                    *value, v;
+    ngx_uint_t                    i;
+    ngx_http_qlm_webhook_task_t  *t;
+
+    value = cf->args->elts;
+
+    if (mcf->tasks == NULL) {
+        mcf->tasks = ngx_array_create(cf->pool, 4,
+                                      sizeof(ngx_http_qlm_webhook_task_t));
+        if (mcf->tasks == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    t = mcf->tasks->elts;
+
+    for (i = 0; i < mcf->tasks->nelts; i++) {
+        if (t[i].name.len == value[1].len
+            && ngx_strncmp(t[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate task \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 200) {
+        return "has an empty or too long name";
+    }
+
+    t = ngx_array_push(mcf->tasks);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(t, sizeof(ngx_http_qlm_webhook_task_t));
+
+    t->name = value[1];
+    t->at = -1;
+
+    if (ngx_array_init(&t->urls, cf->pool, 2,
+                       sizeof(ngx_http_qlm_webhook_url_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "search=", 7) == 0) {
+            t->search_name.data = value[i].data + 7;
+            t->search_name.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "every=", 6) == 0) {
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+            every = ngx_parse_time(&v, 1);
+
+            if (every == (time_t) NGX_ERROR || every <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid every \"%V\" in task \"%V\"",
+                                   &v, &t->name);
+                return NGX_CONF_ERROR;
+            }
+
+            t->every = every;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "at=", 3) == 0) {
+            v.data = value[i].data + 3;
+            v.len = value[i].len - 3;
+
+            h = (v.len == 5 && v.data[2] == ':') ? ngx_atoi(v.data, 2)
+                                                 : NGX_ERROR;
+            m = (h != NGX_ERROR) ? ngx_atoi(v.data + 3, 2) : NGX_ERROR;
+
+            if (h == NGX_ERROR || m == NGX_ERROR || h > 23 || m > 59) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid at \"%V\" in task \"%V\", it "
+                                   "must be HH:MM", &v, &t->name);
+                return NGX_CONF_ERROR;
+            }
+
+            t->at = h * 60 + m;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "url=", 4) == 0) {
+            v.data = value[i].data + 4;
+            v.len = value[i].len - 4;
+
+            if (ngx_http_qlm_webhook_parse_url_list(cf, &v, &t->urls)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            if (ngx_http_qlm_webhook_read_secret(cf, &v, &t->secret)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            t->has_secret = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user_data=", 10) == 0) {
+            t->user_data.data = value[i].data + 10;
+            t->user_data.len = value[i].len - 10;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in task \"%V\"",
+                           &value[i], &t->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (t->search_name.len == 0 || t->every == 0 || t->urls.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "task \"%V\" needs search=, every= and url=",
+                           &t->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* searches may be defined after the tasks that use them */
+
+char *
+ngx_http_qlm_webhook_tasks_init(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t                      i, j, n;
+    ngx_http_qlm_webhook_task_t    *t;
+    ngx_http_qlm_webhook_search_t  *s;
+
+    t = mcf->tasks->elts;
+    s = mcf->searches ? mcf->searches->elts : NULL;
+    n = mcf->searches ? mcf->searches->nelts : 0;
+
+    for (i = 0; i < mcf->tasks->nelts; i++) {
+
+        for (j = 0; j < n; j++) {
+            if (s[j].name.len == t[i].search_name.len
+                && ngx_strncmp(s[j].name.data, t[i].search_name.data,
+                               s[j].name.len)
+                   == 0)
+            {
+                t[i].search = &s[j];
+                break;
+            }
+        }
+
+        if (t[i].search == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "task \"%V\" uses an unknown search \"%V\"",
+                               &t[i].name, &t[i].search_name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (t[i].search->table != QLM_STORE_LICENSES) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "task \"%V\" uses search \"%V\" over "
+                               "customers; tasks send licenses",
+                               &t[i].name, &t[i].search_name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the secret for a delivery's "headers" mark: "task:NAME", else global */
+
+ngx_str_t *
+ngx_http_qlm_webhook_task_secret(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_str_t *headers)
+{
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_http_qlm_webhook_task_t  *t;
+
+    if (mcf->tasks == NULL || headers->len <= 5
+        || ngx_strncmp(headers->data, "task:", 5) != 0)
+    {
+        return &mcf->secret;
+    }
+
+    len = headers->len - 5;
+    t = mcf->tasks->elts;
+
+    for (i = 0; i < mcf->tasks->nelts; i++) {
+        if (t[i].has_secret && t[i].name.len == len
+            && ngx_strncmp(t[i].name.data, headers->data + 5, len) == 0)
+        {
+            return &t[i].secret;
+        }
+    }
+
+    return &mcf->secret;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_sched_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_event_t  *ev;
+
+    /* one process runs the schedules; the store keeps them once anyway */
+
+    if (mcf->tasks == NULL || mcf->store == NULL || ngx_worker != 0) {
+        return NGX_OK;
+    }
+
+    ev = &mcf->sched_event;
+
+    ev->handler = ngx_http_qlm_webhook_sched_handler;
+    ev->data = mcf;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_post_event(ev, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The slot of a task at "now", in seconds: the last start of a period of
+ * "every" from at=HH:MM today (local time) or from the epoch.
+ */
+
+static uint64_t
+ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task, time_t now)
+{
+    time_t      anchor, off, k;
+    ngx_tm_t    tm;
+
+    anchor = 0;
+
+    if (task->at >= 0) {
+        ngx_localtime(now, &tm);
+
+#if (NGX_HAVE_GMTOFF)
+        off = tm.ngx_tm_gmtoff;
+#else
+        off = ngx_cached_time->gmtoff * 60;
+#endif
+
+        anchor = now + off;
+        anchor = anchor - anchor % 86400 + task->at * 60 - off;
+    }
+
+    k = (now - anchor) / task->every;
+
+    if (now < anchor) {
+        k--;
+    }
+
+    return (uint64_t) (anchor + k * task->every);
+}
+
+
+static void
+ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                         i, busy;
+    ngx_http_qlm_webhook_task_t       *t;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ev->data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (ngx_exiting || mcf->store == NULL) {
+        return;
+    }
+
+    busy = 0;
+    t = mcf->tasks->elts;
+
+    for (i = 0; i < mcf->tasks->nelts; i++) {
+
+        if (t[i].slot == 0
+            && ngx_http_qlm_webhook_task_start(mcf, &t[i], ev->log) != NGX_OK)
+        {
+            continue;
+        }
+
+        if (t[i].slot
+            && ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log) == NGX_AGAIN)
+        {
+            busy = 1;
+        }
+    }
+
+    /* a scan in progress goes on next turn: other events come first */
+
+    if (busy) {
+        ngx_post_event(ev, &ngx_posted_events);
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_TICK);
+}
+
+
+/* begins the current slot if no process did, or resumes its scan */
+
+static ngx_int_t
+ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_task_t *task, ngx_log_t *log)
+{
+    int                rc;
+    char               cursor[400];
+    time_t             now;
+    uint64_t           slot;
+    qlm_store_str_t    name;
+    qlm_store_task_t   prev, state;
+
+    now = ngx_time();
+    slot = ngx_http_qlm_webhook_slot(task, now) * 1000;
+
+    name.data = (char *) task->name.data;
+    name.len = task->name.len;
+
+    rc = qlm_store_task_begin(mcf->store, name, slot,
+                              (uint64_t) now * 1000, &prev);
+
+    if (rc == 0) {
+        task->slot = slot;
+        task->last_run = (time_t) (prev.started / 1000);
+        task->cursor_len = 0;
+        task->matched = 0;
+        task->scanned = 0;
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "qlm webhook: task \"%V\" runs", &task->name);
+        return NGX_OK;
+    }
+
+    if (rc != QLM_STORE_EXISTS) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "qlm webhook: task \"%V\" not begun: %s",
+                      &task->name, qlm_store_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    /* begun already: by an earlier process that stopped before the end? */
+
+    rc = qlm_store_task_get(mcf->store, name, &state, cursor);
+
+    if (rc != 0 || state.slot != slot || state.done) {
+        return NGX_DECLINED;
+    }
+
+    task->slot = slot;
+    task->last_run = (time_t) (state.last_run / 1000);
+    task->cursor_len = state.cursor.len;
+    ngx_memcpy(task->cursor, state.cursor.data, state.cursor.len);
+    task->matched = 0;
+    task->scanned = 0;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "qlm webhook: task \"%V\" resumes its run", &task->name);
+
+    return NGX_OK;
+}
+
+
+/* one bounded step of a task's scan: NGX_AGAIN while there is more */
+
+static ngx_int_t
+ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_task_t *task, ngx_log_t *log)
+{
+    int                            rc;
+    size_t                         seen, saved_len;
+    ngx_tm_t                       tm;
+    ngx_uint_t                     scanned, matched;
+    ngx_time_t                    *tp;
+    qlm_store_str_t                name, after, from;
+    ngx_http_qlm_webhook_chunk_t   ch;
+    u_char                         saved[401];
+
+    ngx_memzero(&ch, sizeof(ngx_http_qlm_webhook_chunk_t));
+
+    ch.pool = ngx_create_pool(4096, log);
+    if (ch.pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&ch.items, ch.pool, 16, sizeof(qlm_store_item_t))
+        != NGX_OK)
+    {
+        ngx_destroy_pool(ch.pool);
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    ch.mcf = mcf;
+    ch.task = task;
+    ch.log = log;
+    ch.now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    /* the macros resolve against the slot's time, in local time */
+
+    ngx_localtime((time_t) (task->slot / 1000), &tm);
+
+    ch.clock.now = (int64_t) (task->slot / 1000);
+    ch.clock.last_run = task->last_run;
+#if (NGX_HAVE_GMTOFF)
+    ch.clock.utc_offset = tm.ngx_tm_gmtoff;
+#else
+    ch.clock.utc_offset = ngx_cached_time->gmtoff * 60;
+#endif
+
+    after.data = (char *) task->cursor;
+    after.len = task->cursor_len;
+
+    /* the callback moves the cursor; a failed chunk puts it back */
+
+    saved_len = task->cursor_len;
+    ngx_memcpy(saved, task->cursor, saved_len);
+    scanned = task->scanned;
+    matched = task->matched;
+
+    rc = qlm_store_mirror_scan(mcf->store, QLM_STORE_LICENSES, after,
+                               NGX_HTTP_QLM_WEBHOOK_CHUNK,
+                               ngx_http_qlm_webhook_task_record, &ch, &seen);
+
+    if (rc == 0 && ch.rc != NGX_OK) {
+        rc = QLM_STORE_INVALID;
+    }
+
+    name.data = (char *) task->name.data;
+    name.len = task->name.len;
+
+    /* the step's deliveries and its progress: one transaction */
+
+    if (rc == 0) {
+        from.data = (char *) saved;
+        from.len = saved_len;
+        after.data = (char *) task->cursor;
+        after.len = task->cursor_len;
+
+        rc = qlm_store_task_step(mcf->store, name, task->slot, from, after,
+                                 seen < NGX_HTTP_QLM_WEBHOOK_CHUNK,
+                                 ch.items.elts, ch.items.nelts);
+    }
+
+    if (rc == QLM_STORE_STALE) {
+        /* another process runs this slot now, or a later one began */
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "qlm webhook: task \"%V\" run taken over",
+                      &task->name);
+        ngx_destroy_pool(ch.pool);
+        task->slot = 0;
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        /* the step is tried again on the next tick */
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "qlm webhook: task \"%V\" scan failed: %s",
+                      &task->name, qlm_store_strerror(rc));
+
+        ngx_memcpy(task->cursor, saved, saved_len);
+        task->cursor_len = saved_len;
+        task->scanned = scanned;
+        task->matched = matched;
+
+        ngx_destroy_pool(ch.pool);
+        return NGX_ERROR;
+    }
+
+    if (ch.items.nelts) {
+        ngx_http_qlm_webhook_deliver_kick(mcf);
+    }
+
+    ngx_destroy_pool(ch.pool);
+
+    if (seen == NGX_HTTP_QLM_WEBHOOK_CHUNK) {
+        return NGX_AGAIN;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "qlm webhook: task \"%V\" done: %ui licenses scanned, "
+                  "%ui matched", &task->name, task->scanned, task->matched);
+
+    task->slot = 0;
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
+{
+    ngx_http_qlm_webhook_chunk_t *ch = data;
+
+    int                            m;
+    ngx_str_t                      id, payload;
+    ngx_uint_t                     i;
+    ngx_array_t                    values;
+    ngx_keyval_t                  *kv;
+    qlm_store_item_t              *item;
+    qlm_store_str_t                key;
+    ngx_http_qlm_webhook_url_t    *u;
+    ngx_http_qlm_webhook_task_t   *task;
+
+    task = ch->task;
+
+    /* the cursor moves past every record seen, matched or not */
+
+    ngx_memcpy(task->cursor, rec->key.data, rec->key.len);
+    task->cursor_len = rec->key.len;
+    task->scanned++;
+
+    if (rec->deleted) {
+        return 0;
+    }
+
+    m = qlm_search_match(task->search->search, &ch->clock,
+                         ngx_http_qlm_webhook_record_get, (void *) rec);
+
+    if (m != 1) {
+        return 0;
+    }
+
+    task->matched++;
+
+    if (ngx_array_init(&values, ch->pool, rec->nfields + 1,
+                       sizeof(ngx_keyval_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    /* the record's strings live until the callback returns: copied */
+
+    for (i = 0; i < rec->nfields; i++) {
+        kv = ngx_array_push(&values);
+        if (kv == NULL) {
+            goto failed;
+        }
+
+        kv->key.len = rec->fields[i].name.len;
+        kv->key.data = ngx_pstrdup(ch->pool, &(ngx_str_t) {
+                           rec->fields[i].name.len,
+                           (u_char *) rec->fields[i].name.data });
+        kv->value.len = rec->fields[i].value.len;
+        kv->value.data = ngx_pstrdup(ch->pool, &(ngx_str_t) {
+                             rec->fields[i].value.len,
+                             (u_char *) rec->fields[i].value.data });
+
+        if (kv->key.data == NULL || kv->value.data == NULL) {
+            goto failed;
+        }
+    }
+
+    key = rec->key;
+
+    if (ngx_http_qlm_webhook_task_payload(ch->pool, &task->name,
+                                          &task->user_data, &values,
+                                          &payload)
+        != NGX_OK
+        || ngx_http_qlm_webhook_task_id(ch->pool, &task->name, task->slot,
+                                        &key, &id)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    u = task->urls.elts;
+
+    for (i = 0; i < task->urls.nelts; i++) {
+        item = ngx_array_push(&ch->items);
+        if (item == NULL) {
+            goto failed;
+        }
+
+        ngx_memzero(item, sizeof(qlm_store_item_t));
+
+        item->due = ch->now;
+        item->created = ch->now;
+        item->event_id.data = (char *) id.data;
+        item->event_id.len = id.len;
+        item->event.data = (char *) task->name.data;
+        item->event.len = task->name.len;
+        item->url.data = (char *) u[i].url.data;
+        item->url.len = u[i].url.len;
+        item->body.data = (char *) payload.data;
+        item->body.len = payload.len;
+
+        /* "task:NAME": signed with the task's secret at each attempt */
+
+        item->headers.data = ngx_pnalloc(ch->pool, 5 + task->name.len);
+        if (item->headers.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy((u_char *) item->headers.data, "task:", 5);
+        ngx_memcpy((u_char *) item->headers.data + 5, task->name.data,
+                   task->name.len);
+        item->headers.len = 5 + task->name.len;
+    }
+
+    return 0;
+
+failed:
+
+    ch->rc = NGX_ERROR;
+
+    return 1;
+}
+
+
+static int
+ngx_http_qlm_webhook_record_get(void *record, const char *name, size_t len,
+    qlm_search_str_t *value)
+{
+    const qlm_store_record_t *rec = record;
+
+    size_t  i;
+
+    for (i = 0; i < rec->nfields; i++) {
+        if (rec->fields[i].name.len == len
+            && ngx_strncasecmp((u_char *) rec->fields[i].name.data,
+                               (u_char *) name, len)
+               == 0)
+        {
+            value->data = rec->fields[i].value.data;
+            value->len = rec->fields[i].value.len;
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The same license in the same slot of a task gets the same id, even when
+ * a restart scans a chunk again: receivers can drop the duplicate.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_task_id(ngx_pool_t *pool, ngx_str_t *task,
+    uint64_t slot, qlm_store_str_t *key, ngx_str_t *id)
+{
+    u_char       *p, md[EVP_MAX_MD_SIZE], buf[NGX_INT64_LEN];
+    unsigned int  len;
+    EVP_MD_CTX   *ctx;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(buf, "%uL", slot);
+
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(ctx, task->data, task->len) != 1
+        || EVP_DigestUpdate(ctx, "\n", 1) != 1
+        || EVP_DigestUpdate(ctx, buf, p - buf) != 1
+        || EVP_DigestUpdate(ctx, "\n", 1) != 1
+        || EVP_DigestUpdate(ctx, key->data, key->len) != 1
+        || EVP_DigestFinal_ex(ctx, md, &len) != 1)
+    {
+        EVP_MD_CTX_free(ctx);
+        return NGX_ERROR;
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    /* shaped as a UUID, version 5-like (name-based) */
+
+    md[6] = (md[6] & 0x0f) | 0x50;
+    md[8] = (md[8] & 0x3f) | 0x80;
+
+    p = ngx_pnalloc(pool, 36);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    id->data = p;
+
+    p = ngx_hex_dump(p, md, 4);
+    *p++ = '-';
+    p = ngx_hex_dump(p, md + 4, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, md + 6, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, md + 8, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, md + 10, 6);
+
+    id->len = p - id->data;
+
+    return NGX_OK;
+}
