@@ -2,7 +2,8 @@
 #
 #   make                      the module against Debian's nginx (nginx-dev)
 #   make NGINX_SRC=/path      the module against an nginx source tree
-#   make asan                 the module and the store with ASan + UBSan
+#   make asan                 the module, store and search with ASan + UBSan
+#   make fuzz                 the search language's fuzzer, 60 s (clang)
 #   make test                 everything, then the whole suite (util/test)
 #
 # The module is built with nginx's own build system, warnings as errors.
@@ -16,12 +17,19 @@ SAN_OPT    := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
 DEBIAN_SRC ?= /usr/share/nginx/src
 
-.PHONY: all module asan store store-asan test clean \
+.PHONY: all module asan store store-asan search fuzz test clean \
         $(BUILD)/$(MODULE) $(BUILD)/asan/$(MODULE)
 
 # nginx's own make decides what to rebuild: the rules always run it
 
-all: module store
+all: module store search
+
+# qlm_search's unit tests (and its fuzzer, when clang has libFuzzer)
+search:
+	$(MAKE) -C ngx_qlm_webhook_module/tests O=$(BUILD)/search all
+
+fuzz:
+	$(MAKE) -C ngx_qlm_webhook_module/tests O=$(BUILD)/search fuzz
 
 module: $(BUILD)/$(MODULE)
 
@@ -32,6 +40,9 @@ store-asan:
 	$(MAKE) -C lmdb-store O=$(BUILD)/asan/lmdb-store asan-build
 
 asan: $(BUILD)/asan/$(MODULE) store-asan
+	$(MAKE) -C ngx_qlm_webhook_module/tests O=$(BUILD)/asan/search \
+	    CFLAGS="-O1 -g -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror $(SAN_OPT)" \
+	    LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/search/01-search.t
 
 ifdef NGINX_SRC
 # a plain nginx source tree: configure there, as its README says

@@ -1842,6 +1842,7 @@ qlm_search_strerror(const char *text, size_t len,
     char                  hex[8];
     size_t                i, n, col;
     unsigned char         c;
+    const char           *msg;
     qlm_search_out_t      o;
     static const char     digits[] = "0123456789abcdef";
 
@@ -1849,9 +1850,12 @@ qlm_search_strerror(const char *text, size_t len,
     o.size = size ? size - 1 : 0;
     o.len = 0;
 
-    qlm_search_put(&o, err->msg, strlen(err->msg));
+    msg = err->msg ? err->msg : "no error";
 
-    expected = (strncmp(err->msg, "expected", 8) == 0);
+    qlm_search_put(&o, msg, strlen(msg));
+
+    /* "expected X, found Y"; otherwise "unknown field Y" */
+    expected = (strncmp(msg, "expected", 8) == 0);
 
     if (err->len && err->pos < len && err->len <= len - err->pos) {
         qlm_search_put(&o, expected ? ", found \"" : " \"",
@@ -2107,7 +2111,7 @@ qlm_search_value(const qlm_search_ctx_t *ctx, uint32_t i, int kind,
     n = &ctx->s->nodes[i];
 
     v->null = 0;
-    v->p = NULL;
+    v->p = (const unsigned char *) "";
     v->len = 0;
     v->n = 0;
 

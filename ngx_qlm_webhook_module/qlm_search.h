@@ -181,7 +181,9 @@ size_t qlm_search_strerror(const char *text, size_t len,
 
 /*
  * 1 if the record matches (the search is True), 0 if not (False or
- * UNKNOWN), -1 if get failed.  Allocates nothing.
+ * UNKNOWN), -1 if get failed.  Allocates nothing.  With clock NULL, or
+ * now/last_run outside years 1-9999, or |utc_offset| over 7 days, every
+ * macro is NULL.
  */
 int qlm_search_match(const qlm_search_t *s, const qlm_search_clock_t *clock,
     qlm_search_get_pt get, void *record);

@@ -19,7 +19,8 @@ sub new {
     my $self = bless {
         binary  => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
         modules => [split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || ''],
-        prefix  => tempdir('qlm-rel-XXXXXX', TMPDIR => 1, CLEANUP => 1),
+        prefix  => tempdir('qlm-rel-XXXXXX', TMPDIR => 1,
+                           CLEANUP => !$ENV{QLM_KEEP}),
         port    => $args{port} || 2984,
         workers => $args{workers} || 2,
     }, $class;
