@@ -120,7 +120,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s [-j|--json] PATH COMMAND [options]\n"
+        "usage: %s [-j|--json] [--map-size SIZE] PATH COMMAND [options]\n"
         "\n"
         "commands:\n"
         "  summary              queue depth, dead letters, log, map, "
@@ -145,7 +145,9 @@ usage(FILE *f)
         "\n"
         "TIME: YYYY-MM-DDTHH:MM:SS (local time), seconds since the epoch,\n"
         "or relative to now: -30s, -15m, -1h, -2d.\n"
-        "Reading commands open the store read-only.\n",
+        "Reading commands open the store read-only.  --map-size (as\n"
+        "qlm_webhook_store's max_size, e.g. 1g) is for commands that write\n"
+        "to a new store or one that nginx runs with a larger size.\n",
         progname);
 }
 
@@ -835,6 +837,7 @@ main(int argc, char **argv)
     static const struct option  global[] = {
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
+        { "map-size", required_argument, NULL, 'm' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -860,10 +863,40 @@ main(int argc, char **argv)
 
     /* global options stop at PATH */
 
-    while ((c = getopt_long(argc, argv, "+jh", global, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+jhm:", global, NULL)) != -1) {
         switch (c) {
         case 'j':
             ctx.json = 1;
+            break;
+        case 'm':
+            /* as nginx's max_size: a number with k, m or g */
+            {
+                char      *end;
+                uint64_t   mul;
+
+                errno = 0;
+                v = strtoull(optarg, &end, 10);
+                mul = 1;
+
+                if (*end == 'k' || *end == 'K') {
+                    mul = 1024;
+                    end++;
+                } else if (*end == 'm' || *end == 'M') {
+                    mul = 1024 * 1024;
+                    end++;
+                } else if (*end == 'g' || *end == 'G') {
+                    mul = 1024 * 1024 * 1024;
+                    end++;
+                }
+
+                if (errno || *end != '\0' || v == 0
+                    || v > SIZE_MAX / mul)
+                {
+                    die_usage("bad --map-size \"%s\"", optarg);
+                }
+
+                opts.map_size = (size_t) (v * mul);
+            }
             break;
         case 'h':
             usage(stdout);
