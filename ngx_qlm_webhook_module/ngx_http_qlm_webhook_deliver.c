@@ -6,7 +6,8 @@
  * watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
  * (CURLMOPT_TIMERFUNCTION); the sockets become nginx connections whose read
  * and write events, like the timer, call curl_multi_socket_action().
- * Nothing waits: no curl_easy_perform(), no poll loop of libcurl's own.
+ * Nothing waits: no blocking "perform" of the easy interface, no poll loop
+ * of libcurl's own.
  *
  * Work comes from the store: a worker claims due items with a lease (so
  * one worker at a time holds an item), attempts them, and acknowledges,

@@ -38,6 +38,8 @@ static char *ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
+    ngx_conf_t *cf, ngx_str_t *value);
 static char *ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf,
@@ -996,6 +998,27 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static ngx_http_complex_value_t *
+ngx_http_qlm_webhook_complex_value(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_compile_complex_value_t  ccv;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+
+    if (ccv.complex_value == NULL
+        || ngx_http_compile_complex_value(&ccv) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return ccv.complex_value;
+}
+
+
 /* qlm_webhook_emit EVENT [method=NAME] [if=VALUE] */
 
 static char *
@@ -1007,7 +1030,6 @@ ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                           *value, s;
     ngx_uint_t                           i;
     ngx_http_qlm_webhook_emit_t         *e;
-    ngx_http_compile_complex_value_t     ccv;
 
     value = cf->args->elts;
 
@@ -1061,21 +1083,11 @@ ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return "has an empty \"if=\"";
             }
 
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = ngx_palloc(cf->pool,
-                                           sizeof(ngx_http_complex_value_t));
-            if (ccv.complex_value == NULL) {
+            e->cond = ngx_http_qlm_webhook_complex_value(cf, &s);
+            if (e->cond == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            e->cond = ccv.complex_value;
             continue;
         }
 
@@ -1098,7 +1110,6 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                             *p;
     ngx_str_t                          *value;
     ngx_http_qlm_webhook_field_t       *f;
-    ngx_http_compile_complex_value_t    ccv;
 
     value = cf->args->elts;
 
@@ -1162,22 +1173,9 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE;
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    f->value = ngx_http_qlm_webhook_complex_value(cf, &value[2]);
 
-    ccv.cf = cf;
-    ccv.value = &value[2];
-    ccv.complex_value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (ccv.complex_value == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    f->value = ccv.complex_value;
-
-    return NGX_CONF_OK;
+    return f->value ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 

@@ -207,6 +207,8 @@ ngx_int_t ngx_http_qlm_webhook_task_payload(ngx_pool_t *pool,
     ngx_str_t *task, ngx_str_t *user_data, ngx_array_t *values,
     ngx_str_t *out);
 ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
+ngx_int_t ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r,
+    ngx_uint_t version, ngx_str_t *id);
 u_char *ngx_http_qlm_webhook_json_string(u_char *p, ngx_str_t *s);
 size_t ngx_http_qlm_webhook_json_string_len(ngx_str_t *s);
 ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,

@@ -305,18 +305,15 @@ ngx_http_qlm_webhook_date(u_char *p, size_t len, ngx_tm_t *tm)
 }
 
 
-/* a random (version 4) UUID: stable across retries, unique across proxies */
+/* 16 bytes as a UUID of the given version (4 random, 5 name-based) */
 
 ngx_int_t
-ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
+ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r, ngx_uint_t version,
+    ngx_str_t *id)
 {
-    u_char  *p, r[16];
+    u_char  *p;
 
-    if (RAND_bytes(r, sizeof(r)) != 1) {
-        return NGX_ERROR;
-    }
-
-    r[6] = (r[6] & 0x0f) | 0x40;
+    r[6] = (u_char) ((r[6] & 0x0f) | (version << 4));
     r[8] = (r[8] & 0x3f) | 0x80;
 
     p = ngx_pnalloc(pool, 36);
@@ -339,6 +336,21 @@ ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
     id->len = p - id->data;
 
     return NGX_OK;
+}
+
+
+/* a random UUID: stable across retries, unique across proxies */
+
+ngx_int_t
+ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
+{
+    u_char  r[16];
+
+    if (RAND_bytes(r, sizeof(r)) != 1) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_uuid(pool, r, 4, id);
 }
 
 

@@ -872,29 +872,7 @@ ngx_http_qlm_webhook_task_id(ngx_pool_t *pool, ngx_str_t *task,
 
     EVP_MD_CTX_free(ctx);
 
-    /* shaped as a UUID, version 5-like (name-based) */
+    /* shaped as a name-based UUID */
 
-    md[6] = (md[6] & 0x0f) | 0x50;
-    md[8] = (md[8] & 0x3f) | 0x80;
-
-    p = ngx_pnalloc(pool, 36);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    id->data = p;
-
-    p = ngx_hex_dump(p, md, 4);
-    *p++ = '-';
-    p = ngx_hex_dump(p, md + 4, 2);
-    *p++ = '-';
-    p = ngx_hex_dump(p, md + 6, 2);
-    *p++ = '-';
-    p = ngx_hex_dump(p, md + 8, 2);
-    *p++ = '-';
-    p = ngx_hex_dump(p, md + 10, 6);
-
-    id->len = p - id->data;
-
-    return NGX_OK;
+    return ngx_http_qlm_webhook_uuid(pool, md, 5, id);
 }
