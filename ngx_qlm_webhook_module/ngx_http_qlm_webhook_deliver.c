@@ -29,7 +29,7 @@
 
 #define NGX_HTTP_QLM_WEBHOOK_POLL       1000     /* ms, the longest nap */
 #define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
-#define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms beyond the timeout, most */
+#define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms past the timeout, most */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;

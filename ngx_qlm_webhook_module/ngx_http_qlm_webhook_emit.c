@@ -450,7 +450,8 @@ ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
 
 
 static void
-ngx_http_qlm_webhook_emit(ngx_http_request_t *r, ngx_http_qlm_webhook_ctx_t *ctx)
+ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx)
 {
     ngx_str_t                          value, id, payload, event;
     ngx_uint_t                         i, j, found;

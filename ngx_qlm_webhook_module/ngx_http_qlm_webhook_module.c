@@ -1299,7 +1299,8 @@ ngx_http_qlm_webhook_num_bounds(ngx_conf_t *cf, void *post, void *data)
         return NGX_CONF_OK;
     }
 
-    p = ngx_pnalloc(cf->pool, sizeof("must be between  and ") + 2 * NGX_INT_T_LEN);
+    p = ngx_pnalloc(cf->pool,
+                    sizeof("must be between  and ") + 2 * NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_CONF_ERROR;
     }

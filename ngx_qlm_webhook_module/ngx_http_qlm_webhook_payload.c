@@ -367,7 +367,7 @@ ngx_http_qlm_webhook_object(ngx_pool_t *pool, ngx_uint_t kind,
     u_char                      *p;
     size_t                       len;
     ngx_str_t                   *json;
-    ngx_uint_t                   i, n, first;
+    ngx_uint_t                   i, n, first, type;
     ngx_keyval_t                *kv;
     ngx_http_qlm_webhook_key_t  *k;
 
@@ -390,10 +390,9 @@ ngx_http_qlm_webhook_object(ngx_pool_t *pool, ngx_uint_t kind,
             continue;
         }
 
-        if (ngx_http_qlm_webhook_json_value(pool,
-                                            k ? k->type
-                                              : NGX_HTTP_QLM_WEBHOOK_TYPE_STRING,
-                                            &kv[i].value, &json[i])
+        type = k ? k->type : NGX_HTTP_QLM_WEBHOOK_TYPE_STRING;
+
+        if (ngx_http_qlm_webhook_json_value(pool, type, &kv[i].value, &json[i])
             != NGX_OK)
         {
             return NGX_ERROR;

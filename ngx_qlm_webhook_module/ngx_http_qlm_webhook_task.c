@@ -483,7 +483,8 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
         }
 
         if (t[i].slot
-            && ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log) == NGX_AGAIN)
+            && ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log)
+               == NGX_AGAIN)
         {
             busy = 1;
         }
