@@ -56,6 +56,7 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_queue_t                        active;
     ngx_uint_t                         nactive;
     ngx_log_t                         *log;
+    unsigned                           exiting:1;
 };
 
 
@@ -254,8 +255,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         }
     }
 
+    /* more due items: next turn, after the connections had their say */
+
     if (delay == 0) {
-        ngx_post_event(ev, &ngx_posted_events);
+        ngx_post_event(ev, &ngx_posted_next_events);
         return;
     }
 
@@ -669,9 +672,12 @@ ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
         freed++;
     }
 
-    if (freed) {
-        /* slots are free again: more may be due */
-        ngx_http_qlm_webhook_deliver_kick(d->mcf);
+    if (freed && !d->poll.posted && !ngx_exiting) {
+        /*
+         * slots are free again: more may be due, in the next turn, so that
+         * attempts that fail at once cannot chain within one turn
+         */
+        ngx_post_event(&d->poll, &ngx_posted_next_events);
     }
 }
 
@@ -752,12 +758,21 @@ ngx_http_qlm_webhook_curl_socket(CURL *easy, curl_socket_t s, int what,
 static void
 ngx_http_qlm_webhook_curl_release(ngx_connection_t *c)
 {
+    ngx_uint_t                       flags;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = c->data;
+
+    /* at exit libcurl may have closed the socket already: no epoll_ctl() */
+
+    flags = d->exiting ? NGX_CLOSE_EVENT : 0;
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {
@@ -874,6 +889,8 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     if (d == NULL) {
         return;
     }
+
+    d->exiting = 1;
 
     now = ngx_http_qlm_webhook_now();
     none.data = "";

@@ -837,7 +837,22 @@ ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
 
-            size = ngx_parse_size(&s);
+            /* the ngx_parse_size() of older nginx, as 1.22, stops at "m" */
+
+            if (s.len > 1 && (s.data[s.len - 1] == 'g'
+                              || s.data[s.len - 1] == 'G'))
+            {
+                s.len--;
+                size = ngx_parse_size(&s);
+                s.len++;
+
+                size = (size == NGX_ERROR
+                        || size > NGX_MAX_SIZE_T_VALUE / (1024 * 1024 * 1024))
+                       ? NGX_ERROR : size * 1024 * 1024 * 1024;
+
+            } else {
+                size = ngx_parse_size(&s);
+            }
 
             if (size == NGX_ERROR) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

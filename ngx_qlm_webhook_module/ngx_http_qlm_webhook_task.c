@@ -490,10 +490,14 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
         }
     }
 
-    /* a scan in progress goes on next turn: other events come first */
+    /*
+     * A scan in progress goes on in the next turn of the event loop, after
+     * epoll: nginx runs ngx_posted_events until it is empty, so a handler
+     * that posted itself there would scan to the end in one turn.
+     */
 
     if (busy) {
-        ngx_post_event(ev, &ngx_posted_events);
+        ngx_post_event(ev, &ngx_posted_next_events);
         return;
     }
 

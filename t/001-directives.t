@@ -368,3 +368,20 @@ qr{\[emerg\] .*"qlm_webhook_url" directive is not allowed here in \S+/nginx\.con
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid number of arguments in "qlm_webhook_url" directive in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 31: store max_size in g, also on nginx versions whose sizes stop at m
+--- http_config
+    qlm_webhook_store logs/qlm_store max_size=1g;
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[emerg]
+[alert]
