@@ -20,7 +20,9 @@ DEBIAN_SRC ?= /usr/share/nginx/src
 .PHONY: all module asan store store-asan search fuzz test clean \
         $(BUILD)/$(MODULE) $(BUILD)/asan/$(MODULE)
 
-# nginx's own make decides what to rebuild: the rules always run it
+# nginx's own make decides what to rebuild: the rules always run it.  The
+# .so is replaced with a rename, never rewritten in place under an nginx
+# that has it loaded.
 
 all: module store search
 
@@ -55,21 +57,21 @@ $(BUILD)/$(MODULE):
 	        --with-cc-opt="$(CC_OPT) $(WARN)" \
 	        --add-dynamic-module=$(TOP) && \
 	    $(MAKE) modules
-	cp $(NGINX_SRC)/objs/$(MODULE) $@
+	cp $(NGINX_SRC)/objs/$(MODULE) $@.tmp && mv $@.tmp $@
 else
 # Debian's nginx: its headers and configure flags from nginx-dev, so that
 # the module loads into /usr/sbin/nginx
 $(BUILD)/$(MODULE):
 	TOP=$(TOP) OUT=$(BUILD)/nginx-debian CC_OPT="$(CC_OPT) $(WARN)" \
 	    DEBIAN_SRC=$(DEBIAN_SRC) bash util/build-debian
-	cp $(BUILD)/nginx-debian/objs/$(MODULE) $@
+	cp $(BUILD)/nginx-debian/objs/$(MODULE) $@.tmp && mv $@.tmp $@
 endif
 
 $(BUILD)/asan/$(MODULE):
 	TOP=$(TOP) OUT=$(BUILD)/asan/nginx-debian \
 	    CC_OPT="$(SAN_OPT) $(WARN)" LD_OPT="-fsanitize=address,undefined" \
 	    DEBIAN_SRC=$(DEBIAN_SRC) bash util/build-debian
-	cp $(BUILD)/asan/nginx-debian/objs/$(MODULE) $@
+	cp $(BUILD)/asan/nginx-debian/objs/$(MODULE) $@.tmp && mv $@.tmp $@
 	printf '#!/bin/sh\n%s\nexec /usr/sbin/nginx "$$@"\n' \
 	    "export LD_PRELOAD=\"$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)\"" \
 	    > $(BUILD)/asan/nginx
