@@ -3524,3 +3524,75 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
 
     return rc;
 }
+
+
+/*
+ * An event: its deliveries and the mirror's record of the affected license
+ * or customer in one transaction (one flush with per-commit sync); n may
+ * be 0, rec may be NULL.
+ */
+
+int
+qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
+    int table, const qlm_store_record_t *rec)
+{
+    int                 rc;
+    size_t              i;
+    MDB_txn            *txn;
+    uint64_t           *ids;
+    qlm_store_field_t  *merged;
+
+    if (rec == NULL) {
+        return qlm_store_enqueue(st, items, n);
+    }
+
+    if (st == NULL || (table != QLM_STORE_LICENSES
+                       && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
+    if (rc != 0) {
+        return rc;
+    }
+
+    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (merged == NULL) {
+        free(ids);
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        free(merged);
+        free(ids);
+        return rc;
+    }
+
+    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
+
+    if (rc == 0) {
+        rc = qlm_store_mirror_put(st, txn, table, rec, merged);
+    }
+
+    free(merged);
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        free(ids);
+        return qlm_store_rc(rc);
+    }
+
+    rc = qlm_store_commit(txn);
+
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            items[i].id = ids[i];
+        }
+    }
+
+    free(ids);
+
+    return rc;
+}

@@ -279,6 +279,11 @@ int qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
  */
 int qlm_store_mirror_upsert(qlm_store_t *st, int table,
     const qlm_store_record_t *rec);
+
+/* an event's deliveries (n may be 0) and its mirror record (may be NULL)
+ * in one transaction */
+int qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items,
+    size_t n, int table, const qlm_store_record_t *rec);
 int qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
     const qlm_store_record_t *recs, size_t n);
 int qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t key,

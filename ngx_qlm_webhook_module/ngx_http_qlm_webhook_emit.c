@@ -60,12 +60,12 @@ static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
     json_t *root, ngx_str_t *pointer, ngx_str_t *value);
 static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_str_t *event_id, ngx_str_t *payload);
+    ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values);
 static void ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_log_t *log, const char *name);
-static void ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_array_t *values);
+static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
+    ngx_uint_t event, ngx_array_t *values, qlm_store_record_t *rec,
+    int *table);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r,
@@ -546,9 +546,7 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     }
 
     (void) ngx_http_qlm_webhook_enqueue(r, mcf, ctx->emit->event, &id,
-                                        &payload);
-
-    ngx_http_qlm_webhook_mirror(r, mcf, ctx->emit->event, &values);
+                                        &payload, &values);
 
 done:
 
@@ -876,26 +874,38 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
 }
 
 
-/* one queue item a subscribed URL, all in one transaction */
+/*
+ * One queue item a subscribed URL and the mirror's record, all in one
+ * transaction: one flush with per-commit sync, and never one without the
+ * other.
+ */
 
 static ngx_int_t
 ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_str_t *event_id, ngx_str_t *payload)
+    ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values)
 {
-    int                          rc;
+    int                          rc, table;
     uint64_t                     now;
     ngx_str_t                   *name;
+    ngx_int_t                    mirror;
     ngx_uint_t                   i;
     ngx_time_t                  *tp;
     ngx_array_t                 *urls;
     qlm_store_item_t            *items;
+    qlm_store_record_t           rec;
     ngx_http_qlm_webhook_url_t  *u;
 
     name = &ngx_http_qlm_webhook_event_names[event];
     urls = &mcf->urls[event];
 
-    if (urls->nelts == 0) {
+    mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
+
+    if (mirror == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (urls->nelts == 0 && mirror != NGX_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: no URL for \"%V\"", name);
         return NGX_DECLINED;
@@ -908,7 +918,8 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    items = ngx_pcalloc(r->pool, urls->nelts * sizeof(qlm_store_item_t));
+    items = ngx_pcalloc(r->pool,
+                        (urls->nelts + 1) * sizeof(qlm_store_item_t));
     if (items == NULL) {
         return NGX_ERROR;
     }
@@ -938,13 +949,21 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
         }
     }
 
-    rc = qlm_store_enqueue(mcf->store, items, urls->nelts);
+    rc = qlm_store_enqueue_event(mcf->store, items, urls->nelts, table,
+                                 mirror == NGX_OK ? &rec : NULL);
 
     if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: \"%V\" event %V lost: %s",
                       name, event_id, qlm_store_strerror(rc));
         return NGX_ERROR;
+    }
+
+    if (urls->nelts == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qlm webhook: no URL for \"%V\", the mirror only",
+                       name);
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -958,37 +977,31 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
 
 
 /*
- * The license mirror, for the scheduled tasks' searches: the license (by
- * ActivationKey) or customer (by Email, else CustomerID) gets the event's
- * fields; a delete event marks it deleted.
+ * The license mirror's record of the event, for the scheduled tasks'
+ * searches: the license (by ActivationKey) or customer (by Email, else
+ * CustomerID) gets the event's fields; a delete event marks it deleted.
+ * NGX_DECLINED when the event names no license or customer.
  */
 
-static void
-ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_array_t *values)
+static ngx_int_t
+ngx_http_qlm_webhook_mirror(ngx_http_request_t *r, ngx_uint_t event,
+    ngx_array_t *values, qlm_store_record_t *rec, int *table)
 {
-    int                  rc;
     ngx_str_t            key;
-    ngx_uint_t           i, table;
+    ngx_uint_t           i;
     ngx_time_t          *tp;
     ngx_keyval_t        *kv;
     qlm_store_field_t   *fields;
-    qlm_store_record_t   rec;
 
-    if (mcf->store == NULL) {
-        return;
-    }
-
-    table = ngx_http_qlm_webhook_event_object(event)
-            == NGX_HTTP_QLM_WEBHOOK_LICENSE
-            ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS;
+    *table = ngx_http_qlm_webhook_event_object(event)
+             == NGX_HTTP_QLM_WEBHOOK_LICENSE
+             ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS;
 
     kv = values->elts;
     ngx_str_null(&key);
 
     for (i = 0; i < values->nelts; i++) {
-        if (table == QLM_STORE_LICENSES
+        if (*table == QLM_STORE_LICENSES
             ? (kv[i].key.len == 13
                && ngx_strncmp(kv[i].key.data, "ActivationKey", 13) == 0)
             : ((kv[i].key.len == 5
@@ -1004,13 +1017,13 @@ ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: \"%V\" event without a key for the "
                        "mirror", &ngx_http_qlm_webhook_event_names[event]);
-        return;
+        return NGX_DECLINED;
     }
 
     fields = ngx_palloc(r->pool,
                         (values->nelts + 1) * sizeof(qlm_store_field_t));
     if (fields == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < values->nelts; i++) {
@@ -1022,21 +1035,15 @@ ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
 
     tp = ngx_timeofday();
 
-    rec.key.data = (char *) key.data;
-    rec.key.len = key.len;
-    rec.updated = (uint64_t) tp->sec * 1000 + tp->msec;
-    rec.deleted = (event == NGX_HTTP_QLM_WEBHOOK_LICENSE_DELETED
-                   || event == NGX_HTTP_QLM_WEBHOOK_CUSTOMER_DELETED);
-    rec.nfields = values->nelts;
-    rec.fields = fields;
+    rec->key.data = (char *) key.data;
+    rec->key.len = key.len;
+    rec->updated = (uint64_t) tp->sec * 1000 + tp->msec;
+    rec->deleted = (event == NGX_HTTP_QLM_WEBHOOK_LICENSE_DELETED
+                    || event == NGX_HTTP_QLM_WEBHOOK_CUSTOMER_DELETED);
+    rec->nfields = values->nelts;
+    rec->fields = fields;
 
-    rc = qlm_store_mirror_upsert(mcf->store, (int) table, &rec);
-
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "qlm webhook: the mirror of \"%V\" not updated: %s",
-                      &key, qlm_store_strerror(rc));
-    }
+    return NGX_OK;
 }
 
 
