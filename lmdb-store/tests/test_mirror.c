@@ -330,10 +330,81 @@ test_tasks(void **state)
 }
 
 
+static void
+test_event(void **state)
+{
+    seen_t              s;
+    qlm_test_t         *t;
+    qlm_store_stat_t    stat;
+    qlm_store_item_t    items[2];
+    qlm_store_field_t   f[2];
+    qlm_store_record_t  rec;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    items[0] = qlm_t_item(100, "ev-1", "license_created", "http://x/1", "{}");
+    items[1] = qlm_t_item(100, "ev-1", "license_created", "http://x/2", "{}");
+
+    f[0].name = str("ActivationKey");
+    f[0].value = str("K-9");
+    f[1].name = str("Email");
+    f[1].value = str("e@x.y");
+
+    rec.key = str("K-9");
+    rec.updated = 100;
+    rec.deleted = 0;
+    rec.nfields = 2;
+    rec.fields = f;
+
+    /* deliveries and the record, together */
+
+    qlm_t_ok(qlm_store_enqueue_event(t->st, items, 2, QLM_STORE_LICENSES,
+                                     &rec));
+    assert_true(items[0].id && items[1].id && items[0].id != items[1].id);
+
+    qlm_t_ok(qlm_store_stat(t->st, 200, &stat));
+    assert_int_equal(stat.queued, 2);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-9"),
+                                  collect, &s));
+    assert_string_equal(s.text, "ActivationKey=K-9;Email=e@x.y;");
+
+    /* the record alone (no URL), and no record at all */
+
+    f[1].value = str("new@x.y");
+    qlm_t_ok(qlm_store_enqueue_event(t->st, NULL, 0, QLM_STORE_LICENSES,
+                                     &rec));
+    qlm_t_ok(qlm_store_enqueue_event(t->st, items, 1, QLM_STORE_LICENSES,
+                                     NULL));
+
+    qlm_t_ok(qlm_store_stat(t->st, 200, &stat));
+    assert_int_equal(stat.queued, 3);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-9"),
+                                  collect, &s));
+    assert_string_equal(s.text, "ActivationKey=K-9;Email=new@x.y;");
+
+    /* a bad record: neither is written */
+
+    rec.key = str("");
+    assert_int_equal(qlm_store_enqueue_event(t->st, items, 2,
+                                             QLM_STORE_LICENSES, &rec),
+                     QLM_STORE_INVALID);
+
+    qlm_t_ok(qlm_store_stat(t->st, 200, &stat));
+    assert_int_equal(stat.queued, 3);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        QLM_T(test_event),
         QLM_T(test_merge),
         QLM_T(test_scan),
         QLM_T(test_tasks),
