@@ -74,13 +74,14 @@ import argparse
 import datetime
 import os
 import secrets
-import signal
 import string
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from serving import Server, serve
 from xml.sax.saxutils import escape
 
 XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>'
@@ -448,31 +449,6 @@ class Handler(BaseHTTPRequestHandler):
             with self.server.log_lock:
                 log.write(line)
                 log.flush()
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def serve(server):
-    """Serves until SIGTERM or SIGINT, then shuts down cleanly."""
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=server.serve_forever,
-                              kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    while not stop.wait(0.5):
-        if not thread.is_alive():
-            break
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def main():

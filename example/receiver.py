@@ -38,11 +38,12 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from serving import Server, serve
 
 MAX_BODY = 1024 * 1024
 
@@ -193,31 +194,6 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             sys.stderr.write("receiver: %s %s\n"
                              % (self.address_string(), fmt % args))
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def serve(server):
-    """Serves until SIGTERM or SIGINT, then shuts down cleanly."""
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=server.serve_forever,
-                              kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    while not stop.wait(0.5):
-        if not thread.is_alive():
-            break
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def main():

@@ -1223,8 +1223,18 @@ qlm_store_enqueue_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_item_t *items,
 }
 
 
-int
-qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
+/* more work of the same transaction as an enqueue */
+typedef int (*qlm_store_also_pt)(qlm_store_t *st, MDB_txn *txn, void *data);
+
+
+/*
+ * n items (n may be 0) and, when also is not NULL, more work, in one
+ * transaction: all or nothing; the items' ids are set once it holds.
+ */
+
+static int
+qlm_store_enqueue_also(qlm_store_t *st, qlm_store_item_t *items, size_t n,
+    qlm_store_also_pt also, void *data)
 {
     int        rc;
     size_t     i;
@@ -1232,7 +1242,7 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
     uint64_t  *ids;
 
     rc = qlm_store_enqueue_prepare(st, items, n, &ids);
-    if (rc != 0 || n == 0) {
+    if (rc != 0 || (n == 0 && also == NULL)) {
         return rc;
     }
 
@@ -1243,6 +1253,11 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
     }
 
     rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
+
+    if (rc == 0 && also) {
+        rc = also(st, txn, data);
+    }
+
     if (rc != 0) {
         mdb_txn_abort(txn);
         free(ids);
@@ -1250,18 +1265,23 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
     }
 
     rc = qlm_store_commit(txn);
-    if (rc != 0) {
-        free(ids);
-        return rc;
-    }
 
-    for (i = 0; i < n; i++) {
-        items[i].id = ids[i];
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            items[i].id = ids[i];
+        }
     }
 
     free(ids);
 
-    return 0;
+    return rc;
+}
+
+
+int
+qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
+{
+    return qlm_store_enqueue_also(st, items, n, NULL, NULL);
 }
 
 
@@ -3472,15 +3492,32 @@ qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
  * two processes for a moment during a reload.
  */
 
+typedef struct {
+    qlm_store_str_t   name;
+    uint64_t          slot;
+    qlm_store_str_t   from;
+    qlm_store_str_t   cursor;
+    unsigned          done;
+} qlm_store_step_t;
+
+
+static int
+qlm_store_task_step_also(qlm_store_t *st, MDB_txn *txn, void *data)
+{
+    qlm_store_step_t  *step = data;
+
+    return qlm_store_task_progress_txn(st, txn, step->name, step->slot,
+                                       &step->from, step->cursor,
+                                       step->done);
+}
+
+
 int
 qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
     qlm_store_str_t from, qlm_store_str_t cursor, unsigned done,
     qlm_store_item_t *items, size_t n)
 {
-    int        rc;
-    size_t     i;
-    MDB_txn   *txn;
-    uint64_t  *ids;
+    qlm_store_step_t  step;
 
     if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400
         || from.len > 400)
@@ -3488,41 +3525,14 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
         return QLM_STORE_INVALID;
     }
 
-    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
-    if (rc != 0) {
-        return rc;
-    }
+    step.name = name;
+    step.slot = slot;
+    step.from = from;
+    step.cursor = cursor;
+    step.done = done;
 
-    rc = qlm_store_txn_begin(st, 0, &txn);
-    if (rc != 0) {
-        free(ids);
-        return rc;
-    }
-
-    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
-
-    if (rc == 0) {
-        rc = qlm_store_task_progress_txn(st, txn, name, slot, &from, cursor,
-                                         done);
-    }
-
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        free(ids);
-        return qlm_store_rc(rc);
-    }
-
-    rc = qlm_store_commit(txn);
-
-    if (rc == 0) {
-        for (i = 0; i < n; i++) {
-            items[i].id = ids[i];
-        }
-    }
-
-    free(ids);
-
-    return rc;
+    return qlm_store_enqueue_also(st, items, n, qlm_store_task_step_also,
+                                  &step);
 }
 
 
@@ -3532,67 +3542,50 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
  * be 0, rec may be NULL.
  */
 
+typedef struct {
+    int                        table;
+    const qlm_store_record_t  *rec;
+} qlm_store_event_t;
+
+
+static int
+qlm_store_enqueue_event_also(qlm_store_t *st, MDB_txn *txn, void *data)
+{
+    qlm_store_event_t  *ev = data;
+
+    int                 rc;
+    qlm_store_field_t  *merged;
+
+    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (merged == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_mirror_put(st, txn, ev->table, ev->rec, merged);
+
+    free(merged);
+
+    return rc;
+}
+
+
 int
 qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
     int table, const qlm_store_record_t *rec)
 {
-    int                 rc;
-    size_t              i;
-    MDB_txn            *txn;
-    uint64_t           *ids;
-    qlm_store_field_t  *merged;
+    qlm_store_event_t  ev;
 
     if (rec == NULL) {
         return qlm_store_enqueue(st, items, n);
     }
 
-    if (st == NULL || (table != QLM_STORE_LICENSES
-                       && table != QLM_STORE_CUSTOMERS))
-    {
+    if (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS) {
         return QLM_STORE_INVALID;
     }
 
-    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
-    if (rc != 0) {
-        return rc;
-    }
+    ev.table = table;
+    ev.rec = rec;
 
-    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
-    if (merged == NULL) {
-        free(ids);
-        return ENOMEM;
-    }
-
-    rc = qlm_store_txn_begin(st, 0, &txn);
-    if (rc != 0) {
-        free(merged);
-        free(ids);
-        return rc;
-    }
-
-    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
-
-    if (rc == 0) {
-        rc = qlm_store_mirror_put(st, txn, table, rec, merged);
-    }
-
-    free(merged);
-
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        free(ids);
-        return qlm_store_rc(rc);
-    }
-
-    rc = qlm_store_commit(txn);
-
-    if (rc == 0) {
-        for (i = 0; i < n; i++) {
-            items[i].id = ids[i];
-        }
-    }
-
-    free(ids);
-
-    return rc;
+    return qlm_store_enqueue_also(st, items, n, qlm_store_enqueue_event_also,
+                                  &ev);
 }
