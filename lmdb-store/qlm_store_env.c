@@ -432,20 +432,19 @@ qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
 
 
 /*
- * New items may only take the map down to a reserve of free pages: LMDB
- * copies pages on write, so a claim, an ack or even a delete needs free
- * pages, and a map filled to the last page could never drain.  Free pages
- * are those past the last used one plus those on the freelist; the
- * freelist is walked only when the tail alone is not enough, in a read txn
- * (LMDB allows no cursor on it in a write txn).  It is an estimate made
- * before the write txn: another process may write in between.
+ * The free pages of the map, counted up to "want": those past the last
+ * used page, then, only when those are not enough, those on the freelist,
+ * walked in a read txn (LMDB allows no cursor on it in a write txn; with
+ * MDB_NOTLS a read txn may be open beside the caller's write txn).
+ * *maxpg: the map's size in pages.
  */
 
 int
-qlm_store_room(qlm_store_t *st, size_t bytes, size_t div)
+qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
+    size_t *maxpg)
 {
     int           rc;
-    size_t        maxpg, used, room, reserve, need;
+    size_t        used;
     MDB_val       key, val;
     MDB_txn      *txn;
     MDB_envinfo   info;
@@ -456,24 +455,11 @@ qlm_store_room(qlm_store_t *st, size_t bytes, size_t div)
         return rc;
     }
 
-    maxpg = info.me_mapsize / st->psize;
+    *maxpg = info.me_mapsize / st->psize;
     used = info.me_last_pgno + 1;
-    room = (maxpg > used) ? maxpg - used : 0;
+    *room = (*maxpg > used) ? *maxpg - used : 0;
 
-    reserve = maxpg / 32;
-
-    if (reserve < 32) {
-        reserve = 32;
-
-    } else if (reserve > 2048) {
-        reserve = 2048;
-    }
-
-    /* a tree may grow by a page per leaf page written, and a split more */
-
-    need = reserve / div + 2 * (bytes / st->psize) + 4;
-
-    if (room >= need) {
+    if (*room >= want) {
         return 0;
     }
 
@@ -489,22 +475,18 @@ qlm_store_room(qlm_store_t *st, size_t bytes, size_t div)
     }
 
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0 && room < need;
+         rc == 0 && *room < want;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
         if (val.mv_size >= sizeof(size_t)) {
-            room += *(size_t *) val.mv_data;
+            *room += *(size_t *) val.mv_data;
         }
     }
 
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    return (room >= need) ? 0 : QLM_STORE_FULL;
+    return (rc == MDB_NOTFOUND) ? 0 : rc;
 }
 
 

@@ -25,9 +25,10 @@
  * u32 length, the bytes and a NUL, so that strings handed out from the map
  * are NUL-terminated too.
  *
- * A write operation X is qlm_store_X_txn(st, txn, ...), which works inside
- * an open write transaction, and the public qlm_store_X(), which begins the
- * transaction, calls it and commits.
+ * A write operation X is qlm_store_X_txn(st, txn, ...) (or (w, ...) when
+ * it is an op of a write batch), which works inside an open write
+ * transaction, and the public qlm_store_X(), which begins the transaction,
+ * calls it and commits.
  */
 
 #ifndef _QLM_STORE_INT_H_INCLUDED_
@@ -95,8 +96,36 @@ typedef struct {
 } qlm_store_buf_t;
 
 
-/* more work of the same transaction as an enqueue */
-typedef int (*qlm_store_also_pt)(qlm_store_t *st, MDB_txn *txn, void *data);
+/* the sequences and counters a batch keeps in memory until its commit */
+#define QLM_STORE_SEQ_ID          0
+#define QLM_STORE_SEQ_LEASE       1
+#define QLM_STORE_SEQ_LOG         2
+#define QLM_STORE_NSEQ            3
+
+#define QLM_STORE_C_ENQUEUED      0
+#define QLM_STORE_C_DELIVERED     1
+#define QLM_STORE_C_RETRIED       2
+#define QLM_STORE_C_DEAD          3
+#define QLM_STORE_C_ATTEMPTS      4
+#define QLM_STORE_C_LOG_DROPPED   5
+#define QLM_STORE_NCOUNTERS       6
+
+
+/* one write transaction, from qlm_store_write_begin() to its commit */
+struct qlm_store_write_s {
+    qlm_store_t        *st;
+    MDB_txn            *txn;
+    int                 error;      /* the first hard error: poisoned */
+    size_t              room;       /* free pages at the last count */
+    size_t              counted;    /* ... counted up to this many */
+    size_t              maxpg;      /* the map, in pages */
+    size_t              spent;      /* bytes the ops were charged */
+    unsigned            seq_read;   /* a bit per sequence read */
+    uint64_t            seq[QLM_STORE_NSEQ];
+    uint64_t            seq_base[QLM_STORE_NSEQ];
+    uint64_t            count[QLM_STORE_NCOUNTERS];
+    qlm_store_field_t  *merged;     /* for mirror upserts */
+};
 
 
 /* qlm_store_env.c */
@@ -104,7 +133,8 @@ typedef int (*qlm_store_also_pt)(qlm_store_t *st, MDB_txn *txn, void *data);
 int qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn);
 int qlm_store_rc(int rc);
 int qlm_store_commit(MDB_txn *txn);
-int qlm_store_room(qlm_store_t *st, size_t bytes, size_t div);
+int qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
+    size_t *maxpg);
 int qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t *value);
 int qlm_store_meta_put_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
@@ -141,16 +171,15 @@ int qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task);
 
 int qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     uint64_t id);
-int qlm_store_enqueue_also(qlm_store_t *st, qlm_store_item_t *items,
-    size_t n, qlm_store_also_pt also, void *data);
+int qlm_store_write_items(qlm_store_write_t *w,
+    const qlm_store_item_t *items, size_t n, int table,
+    const qlm_store_record_t *rec, uint64_t **ids);
 
 /* qlm_store_log.c */
 
-int qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn,
-    const qlm_store_log_t *log);
-int qlm_store_log_room(qlm_store_t *st, const qlm_store_log_t **log);
-int qlm_store_log_done(qlm_store_t *st, MDB_txn *txn,
-    const qlm_store_log_t *log, int room);
+int qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log);
+int qlm_store_log_done(qlm_store_write_t *w, const qlm_store_log_t *log,
+    unsigned dropped);
 
 /* qlm_store_counter.c */
 
@@ -159,8 +188,18 @@ int qlm_store_counter_txn(qlm_store_t *st, MDB_txn *txn, const char *name,
 
 /* qlm_store_mirror.c */
 
+int qlm_store_record_ok(const qlm_store_record_t *rec);
 int qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     const qlm_store_record_t *rec, qlm_store_field_t *merged);
+
+
+/* qlm_store_write.c */
+
+int qlm_store_write_seq(qlm_store_write_t *w, unsigned seq, uint64_t *value);
+int qlm_store_write_room(qlm_store_write_t *w, size_t bytes, size_t pages,
+    size_t div);
+void qlm_store_write_count(qlm_store_write_t *w, unsigned counter,
+    uint64_t n);
 
 
 #endif /* _QLM_STORE_INT_H_INCLUDED_ */

@@ -13,8 +13,10 @@ static int qlm_store_log_match(const qlm_store_log_filter_t *f,
     const qlm_store_log_t *log);
 
 
+/* a log record, in a batch; its retention, a bounded amount per append */
+
 int
-qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn, const qlm_store_log_t *log)
+qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
 {
     int             rc;
     size_t          size, removed;
@@ -27,7 +29,7 @@ qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn, const qlm_store_log_t *log)
         return rc;
     }
 
-    rc = qlm_store_seq_next(st, txn, "seq:log", &seq);
+    rc = qlm_store_write_seq(w, QLM_STORE_SEQ_LOG, &seq);
     if (rc != 0) {
         return rc;
     }
@@ -40,7 +42,7 @@ qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn, const qlm_store_log_t *log)
     val.mv_data = NULL;
     val.mv_size = size;
 
-    rc = mdb_put(txn, st->log, &key, &val, MDB_RESERVE);
+    rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE);
     if (rc != 0) {
         return qlm_store_rc(rc);
     }
@@ -58,71 +60,37 @@ qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn, const qlm_store_log_t *log)
     qlm_store_put_str(&p, &log->url);
     qlm_store_put_str(&p, &log->error);
 
-    rc = qlm_store_counter_txn(st, txn, "attempts", 1);
-    if (rc != 0) {
-        return rc;
-    }
+    qlm_store_write_count(w, QLM_STORE_C_ATTEMPTS, 1);
 
-    /* retention, a bounded amount of it per append */
-
-    return qlm_store_log_expire(st, txn, log->time, QLM_STORE_LOG_STEP, 0,
-                                &removed);
+    return qlm_store_log_expire(w->st, w->txn, log->time, QLM_STORE_LOG_STEP,
+                                0, &removed);
 }
 
 
 /*
- * Acks, reschedules and deaths must go on in a nearly full store, or the
- * queue could not drain: below half the reserve their log record is
- * dropped (and counted), and the oldest records go to make room.
+ * The log record of an ack, reschedule or death, or, when it was dropped
+ * for want of room (the queue must drain even so), a count of that and
+ * the oldest records deleted to make room.
  */
 
 int
-qlm_store_log_room(qlm_store_t *st, const qlm_store_log_t **log)
+qlm_store_log_done(qlm_store_write_t *w, const qlm_store_log_t *log,
+    unsigned dropped)
 {
-    int     rc;
-    size_t  size;
-
-    if (*log == NULL) {
-        return 0;
-    }
-
-    rc = qlm_store_log_size(*log, &size);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = qlm_store_room(st, size, 2);
-
-    if (rc == QLM_STORE_FULL) {
-        *log = NULL;
-        return QLM_STORE_FULL;
-    }
-
-    return rc;
-}
-
-
-int
-qlm_store_log_done(qlm_store_t *st, MDB_txn *txn, const qlm_store_log_t *log,
-    int room)
-{
-    int     rc;
     size_t  removed;
 
     if (log) {
-        return qlm_store_log_txn(st, txn, log);
+        return qlm_store_log_txn(w, log);
     }
 
-    if (room != QLM_STORE_FULL) {
+    if (!dropped) {
         return 0;
     }
 
-    rc = qlm_store_counter_txn(st, txn, "log_dropped", 1);
-    if (rc != 0) {
-        return rc;
-    }
+    qlm_store_write_count(w, QLM_STORE_C_LOG_DROPPED, 1);
 
-    return qlm_store_log_expire(st, txn, 0, QLM_STORE_LOG_STEP, 1, &removed);
+    return qlm_store_log_expire(w->st, w->txn, 0, QLM_STORE_LOG_STEP, 1,
+                                &removed);
 }
 
 
@@ -193,29 +161,25 @@ qlm_store_log_expire(qlm_store_t *st, MDB_txn *txn, uint64_t now, size_t max,
 int
 qlm_store_log_append(qlm_store_t *st, const qlm_store_log_t *log)
 {
-    int       rc;
-    MDB_txn  *txn;
+    int                 rc;
+    qlm_store_write_t  *w;
 
     if (st == NULL || log == NULL) {
         return QLM_STORE_INVALID;
     }
 
-    if (st->read_only) {
-        return EACCES;
-    }
-
-    rc = qlm_store_txn_begin(st, 0, &txn);
+    rc = qlm_store_write_begin(st, &w);
     if (rc != 0) {
         return rc;
     }
 
-    rc = qlm_store_log_txn(st, txn, log);
+    rc = qlm_store_log_txn(w, log);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_write_abort(w);
         return rc;
     }
 
-    return qlm_store_commit(txn);
+    return qlm_store_write_commit(w);
 }
 
 

@@ -29,6 +29,15 @@ qlm_store_field_find(const qlm_store_field_t *fields, size_t n,
 
 
 int
+qlm_store_record_ok(const qlm_store_record_t *rec)
+{
+    return rec->key.len && rec->key.len <= 400 && rec->key.data
+           && rec->nfields <= QLM_STORE_RECORD_FIELDS
+           && (rec->fields || rec->nfields == 0);
+}
+
+
+int
 qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     const qlm_store_record_t *rec, qlm_store_field_t *merged)
 {
@@ -38,9 +47,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     unsigned char      *buf, *p;
     qlm_store_record_t  old;
 
-    if (rec->key.len == 0 || rec->key.len > 400
-        || rec->nfields > QLM_STORE_RECORD_FIELDS)
-    {
+    if (!qlm_store_record_ok(rec)) {
         return QLM_STORE_INVALID;
     }
 

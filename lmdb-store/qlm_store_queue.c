@@ -1,35 +1,33 @@
 
 /*
  * qlm_store: the delivery queue: enqueue, claim, ack, reschedule, dead,
- * next due.
+ * next due; each write also as an op of a write batch.
  */
 
 
 #include "qlm_store_int.h"
 
 
+#define QLM_STORE_ACK          0
+#define QLM_STORE_RESCHEDULE   1
+#define QLM_STORE_TO_DEAD      2
+
+
 static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     uint64_t id);
-static int qlm_store_enqueue_prepare(qlm_store_t *st, qlm_store_item_t *items,
-    size_t n, uint64_t **ids);
-static int qlm_store_enqueue_txn(qlm_store_t *st, MDB_txn *txn,
-    qlm_store_item_t *items, size_t n, uint64_t *ids);
+static int qlm_store_enqueue_txn(qlm_store_write_t *w,
+    const qlm_store_item_t *items, size_t n, uint64_t *ids);
 static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
     uint64_t expiry, qlm_store_item_t **out, size_t max, uint64_t *ids,
     size_t *n);
 static int qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     uint64_t lease, qlm_store_item_t *item);
-static int qlm_store_ack_txn(qlm_store_t *st, MDB_txn *txn, uint64_t id,
-    uint64_t lease, const qlm_store_log_t *log, int room);
-static int qlm_store_retry_txn(qlm_store_t *st, MDB_txn *txn, uint64_t id,
+static int qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id,
     uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
-    qlm_store_str_t error, const qlm_store_log_t *log, int room,
-    unsigned dead);
-static int qlm_store_retry(qlm_store_t *st, uint64_t id, uint64_t lease,
+    qlm_store_str_t error, const qlm_store_log_t *log, unsigned what);
+static int qlm_store_finish(qlm_store_t *st, uint64_t id, uint64_t lease,
     uint64_t due, uint32_t attempt, int32_t status, qlm_store_str_t error,
-    const qlm_store_log_t *log, unsigned dead);
-static int qlm_store_enqueue_event_also(qlm_store_t *st, MDB_txn *txn,
-    void *data);
+    const qlm_store_log_t *log, unsigned what);
 
 
 int
@@ -77,27 +75,79 @@ qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
 }
 
 
-/* the checks and room of an enqueue; *ids for the ids to come */
+/*
+ * n items, as an op of the batch: ids[i] is set to the id of items[i].
+ * The checks are done, and the room, by qlm_store_write_items().
+ */
 
 static int
-qlm_store_enqueue_prepare(qlm_store_t *st, qlm_store_item_t *items,
-    size_t n, uint64_t **ids)
+qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
+    size_t n, uint64_t *ids)
+{
+    int               rc;
+    size_t            i;
+    qlm_store_item_t  item;
+
+    for (i = 0; i < n; i++) {
+        rc = qlm_store_write_seq(w, QLM_STORE_SEQ_ID, &ids[i]);
+        if (rc != 0) {
+            return rc;
+        }
+
+        item = items[i];
+        item.id = ids[i];
+        item.lease = 0;
+        item.attempt = 0;
+        item.last_status = 0;
+        item.last_error.len = 0;
+        item.last_error.data = "";
+        item.updated = item.created;
+
+        rc = qlm_store_item_write(w->txn, w->st->items, &item, 1);
+        if (rc != 0) {
+            return rc;
+        }
+
+        rc = qlm_store_sched_put(w->st, w->txn, item.due, item.id);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    qlm_store_write_count(w, QLM_STORE_C_ENQUEUED, n);
+
+    return 0;
+}
+
+
+/*
+ * An event's n deliveries (n may be 0) and its mirror record (rec may be
+ * NULL), as an op of the batch; *ids (freed by the caller) gets their ids.
+ * The checks and the room come first: a failure there is soft and changes
+ * nothing; a failure once writing has begun poisons the batch.
+ */
+
+int
+qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
+    size_t n, int table, const qlm_store_record_t *rec, uint64_t **ids)
 {
     int     rc;
     size_t  i, size, bytes;
 
     *ids = NULL;
 
-    if (st == NULL || (items == NULL && n)) {
+    if (w->error) {
+        return w->error;
+    }
+
+    if (items == NULL && n) {
         return QLM_STORE_INVALID;
     }
 
-    if (st->read_only) {
-        return EACCES;
-    }
-
-    if (n == 0) {
-        return 0;
+    if (rec && ((table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS)
+                || !qlm_store_record_ok(rec)))
+    {
+        return QLM_STORE_INVALID;
     }
 
     bytes = 0;
@@ -117,99 +167,119 @@ qlm_store_enqueue_prepare(qlm_store_t *st, qlm_store_item_t *items,
         }
     }
 
-    /* ids are set only once the transaction holds */
+    if (n) {
+        if (n > SIZE_MAX / sizeof(uint64_t)) {
+            return QLM_STORE_INVALID;
+        }
 
-    *ids = malloc(n * sizeof(uint64_t));
-    if (*ids == NULL) {
-        return ENOMEM;
+        /* appends: the last leaves, copied once a batch, are in the slack */
+
+        rc = qlm_store_write_room(w, bytes, 0, 1);
+
+        if (rc != 0 && rc != QLM_STORE_FULL && rc != QLM_STORE_INVALID) {
+            w->error = rc;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        *ids = malloc(n * sizeof(uint64_t));
+        if (*ids == NULL) {
+            w->error = ENOMEM;
+            return ENOMEM;
+        }
+
+        rc = qlm_store_enqueue_txn(w, items, n, *ids);
+        if (rc != 0) {
+            w->error = qlm_store_rc(rc);
+            return w->error;
+        }
     }
 
-    rc = qlm_store_room(st, bytes, 1);
-    if (rc != 0) {
-        free(*ids);
-        *ids = NULL;
+    if (rec) {
+        if (w->merged == NULL) {
+            w->merged = malloc(2 * QLM_STORE_RECORD_FIELDS
+                               * sizeof(qlm_store_field_t));
+            if (w->merged == NULL) {
+                w->error = ENOMEM;
+                return ENOMEM;
+            }
+        }
+
+        rc = qlm_store_mirror_upsert_txn(w->st, w->txn, table, rec,
+                                         w->merged);
+        if (rc != 0) {
+            w->error = qlm_store_rc(rc);
+            return w->error;
+        }
     }
+
+    return 0;
+}
+
+
+int
+qlm_store_write_enqueue_event(qlm_store_write_t *w, qlm_store_item_t *items,
+    size_t n, int table, const qlm_store_record_t *rec)
+{
+    int        rc;
+    size_t     i;
+    uint64_t  *ids;
+
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    rc = qlm_store_write_items(w, items, n, table, rec, &ids);
+
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            items[i].id = ids[i];
+        }
+    }
+
+    free(ids);
 
     return rc;
 }
 
 
-static int
-qlm_store_enqueue_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_item_t *items,
-    size_t n, uint64_t *ids)
-{
-    int               rc;
-    size_t            i;
-    qlm_store_item_t  item;
-
-    for (i = 0; i < n; i++) {
-        rc = qlm_store_seq_next(st, txn, "seq:id", &ids[i]);
-        if (rc != 0) {
-            return rc;
-        }
-
-        item = items[i];
-        item.id = ids[i];
-        item.lease = 0;
-        item.attempt = 0;
-        item.last_status = 0;
-        item.last_error.len = 0;
-        item.last_error.data = "";
-        item.updated = item.created;
-
-        rc = qlm_store_item_write(txn, st->items, &item, 1);
-        if (rc != 0) {
-            return rc;
-        }
-
-        rc = qlm_store_sched_put(st, txn, item.due, item.id);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    return n ? qlm_store_counter_txn(st, txn, "enqueued", n) : 0;
-}
-
-
 /*
- * n items (n may be 0) and, when also is not NULL, more work, in one
- * transaction: all or nothing; the items' ids are set once it holds.
+ * One event in one transaction: all or nothing; the items' ids are set
+ * only once it holds.
  */
 
 int
-qlm_store_enqueue_also(qlm_store_t *st, qlm_store_item_t *items, size_t n,
-    qlm_store_also_pt also, void *data)
+qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
+    int table, const qlm_store_record_t *rec)
 {
-    int        rc;
-    size_t     i;
-    MDB_txn   *txn;
-    uint64_t  *ids;
+    int                 rc;
+    size_t              i;
+    uint64_t           *ids;
+    qlm_store_write_t  *w;
 
-    rc = qlm_store_enqueue_prepare(st, items, n, &ids);
-    if (rc != 0 || (n == 0 && also == NULL)) {
+    if (st == NULL || (items == NULL && n)) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (n == 0 && rec == NULL) {
+        return st->read_only ? EACCES : 0;
+    }
+
+    rc = qlm_store_write_begin(st, &w);
+    if (rc != 0) {
         return rc;
     }
 
-    rc = qlm_store_txn_begin(st, 0, &txn);
+    rc = qlm_store_write_items(w, items, n, table, rec, &ids);
     if (rc != 0) {
+        qlm_store_write_abort(w);
         free(ids);
         return rc;
     }
 
-    rc = qlm_store_enqueue_txn(st, txn, items, n, ids);
-
-    if (rc == 0 && also) {
-        rc = also(st, txn, data);
-    }
-
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        free(ids);
-        return qlm_store_rc(rc);
-    }
-
-    rc = qlm_store_commit(txn);
+    rc = qlm_store_write_commit(w);
 
     if (rc == 0) {
         for (i = 0; i < n; i++) {
@@ -226,7 +296,7 @@ qlm_store_enqueue_also(qlm_store_t *st, qlm_store_item_t *items, size_t n,
 int
 qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
 {
-    return qlm_store_enqueue_also(st, items, n, NULL, NULL);
+    return qlm_store_enqueue_event(st, items, n, 0, NULL);
 }
 
 
@@ -468,25 +538,82 @@ qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
 }
 
 
-/* delivered: the item goes, its attempt is logged */
+/*
+ * The end of a leased item's attempt, as an op of the batch: delivered
+ * (ack), due again later (reschedule) or moved to the dead letters; the
+ * attempt logged.  The token is checked first: STALE or NOTFOUND change
+ * nothing.  Deep in the map's reserve the log record is left out (and
+ * counted), and the oldest records go to make room, so that the queue can
+ * always drain.
+ */
 
 static int
-qlm_store_ack_txn(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
-    const qlm_store_log_t *log, int room)
+qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t due, uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log, unsigned what)
 {
     int                rc;
+    size_t             size, pages;
     MDB_val            key;
+    unsigned           dropped;
+    qlm_store_t       *st;
     unsigned char      buf[8];
     qlm_store_item_t   item;
 
-    rc = qlm_store_leased(st, txn, id, lease, &item);
-    if (rc != 0) {
+    if (w->error) {
+        return w->error;
+    }
+
+    st = w->st;
+
+    if (!qlm_store_str_ok(&error)) {
+        return QLM_STORE_INVALID;
+    }
+
+    size = 0;
+
+    if (log) {
+        rc = qlm_store_log_size(log, &size);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    rc = qlm_store_leased(st, w->txn, id, lease, &item);
+
+    if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
         return rc;
     }
 
-    rc = qlm_store_sched_del(st, txn, item.due, id);
     if (rc != 0) {
-        return rc;
+        goto failed;
+    }
+
+    /* a leaf page of items and of sched (and of dead) is copied */
+
+    pages = (what == QLM_STORE_TO_DEAD) ? 3 : 2;
+    dropped = 0;
+
+    if (log) {
+        rc = qlm_store_write_room(w, size, pages, 2);
+
+        if (rc == QLM_STORE_FULL) {
+            log = NULL;
+            dropped = 1;
+
+        } else if (rc != 0) {
+            goto failed;
+        }
+    }
+
+    if (log == NULL) {
+        /* no log record, and yet the copies: charged, never refused */
+        (void) qlm_store_write_room(w, 0, pages, 0);
+    }
+
+    rc = qlm_store_sched_del(st, w->txn, item.due, id);
+    if (rc != 0) {
+        goto failed;
     }
 
     qlm_store_be64(buf, id);
@@ -494,17 +621,132 @@ qlm_store_ack_txn(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
     key.mv_data = buf;
     key.mv_size = sizeof(buf);
 
-    rc = qlm_store_rc(mdb_del(txn, st->items, &key, NULL));
+    switch (what) {
+
+    case QLM_STORE_ACK:
+        rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));
+        qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
+        break;
+
+    case QLM_STORE_RESCHEDULE:
+        item.lease = 0;
+        item.due = due;
+        item.attempt = attempt;
+        item.last_status = status;
+        item.last_error = error;
+        item.updated = log ? log->time : due;
+
+        rc = qlm_store_item_write(w->txn, st->items, &item, 0);
+
+        if (rc == 0) {
+            rc = qlm_store_sched_put(st, w->txn, due, id);
+        }
+
+        qlm_store_write_count(w, QLM_STORE_C_RETRIED, 1);
+        break;
+
+    default: /* QLM_STORE_TO_DEAD */
+        item.lease = 0;
+        item.due = due;
+        item.attempt = attempt;
+        item.last_status = status;
+        item.last_error = error;
+        item.updated = due;
+
+        rc = qlm_store_item_write(w->txn, st->dead, &item, 0);
+
+        if (rc == 0) {
+            rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));
+        }
+
+        qlm_store_write_count(w, QLM_STORE_C_DEAD, 1);
+    }
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = qlm_store_log_done(w, log, dropped);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    return 0;
+
+failed:
+
+    w->error = qlm_store_rc(rc);
+
+    return w->error;
+}
+
+
+int
+qlm_store_write_ack(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    const qlm_store_log_t *log)
+{
+    qlm_store_str_t  none = { 0, NULL };
+
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_finish_txn(w, id, lease, 0, 0, 0, none, log,
+                                QLM_STORE_ACK);
+}
+
+
+int
+qlm_store_write_reschedule(qlm_store_write_t *w, uint64_t id,
+    uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
+    qlm_store_str_t error, const qlm_store_log_t *log)
+{
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_finish_txn(w, id, lease, due, attempt, status, error,
+                                log, QLM_STORE_RESCHEDULE);
+}
+
+
+int
+qlm_store_write_dead(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t now, uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log)
+{
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_finish_txn(w, id, lease, now, attempt, status, error,
+                                log, QLM_STORE_TO_DEAD);
+}
+
+
+/* one op, one transaction */
+
+static int
+qlm_store_finish(qlm_store_t *st, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log, unsigned what)
+{
+    int                 rc;
+    qlm_store_write_t  *w;
+
+    rc = qlm_store_write_begin(st, &w);
     if (rc != 0) {
         return rc;
     }
 
-    rc = qlm_store_log_done(st, txn, log, room);
+    rc = qlm_store_finish_txn(w, id, lease, due, attempt, status, error, log,
+                              what);
     if (rc != 0) {
+        qlm_store_write_abort(w);
         return rc;
     }
 
-    return qlm_store_counter_txn(st, txn, "delivered", 1);
+    return qlm_store_write_commit(w);
 }
 
 
@@ -512,139 +754,10 @@ int
 qlm_store_ack(qlm_store_t *st, uint64_t id, uint64_t lease,
     const qlm_store_log_t *log)
 {
-    int       rc, room;
-    MDB_txn  *txn;
+    qlm_store_str_t  none = { 0, NULL };
 
-    if (st == NULL) {
-        return QLM_STORE_INVALID;
-    }
-
-    if (st->read_only) {
-        return EACCES;
-    }
-
-    room = qlm_store_log_room(st, &log);
-    if (room != 0 && room != QLM_STORE_FULL) {
-        return room;
-    }
-
-    rc = qlm_store_txn_begin(st, 0, &txn);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = qlm_store_ack_txn(st, txn, id, lease, log, room);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-
-    return qlm_store_commit(txn);
-}
-
-
-/* failed: due again later, or (dead) moved to the dead letters */
-
-static int
-qlm_store_retry_txn(qlm_store_t *st, MDB_txn *txn, uint64_t id,
-    uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
-    qlm_store_str_t error, const qlm_store_log_t *log, int room,
-    unsigned dead)
-{
-    int                rc;
-    MDB_val            key;
-    unsigned char      buf[8];
-    qlm_store_item_t   item;
-
-    rc = qlm_store_leased(st, txn, id, lease, &item);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = qlm_store_sched_del(st, txn, item.due, id);
-    if (rc != 0) {
-        return rc;
-    }
-
-    item.lease = 0;
-    item.due = due;
-    item.attempt = attempt;
-    item.last_status = status;
-    item.last_error = error;
-
-    if (dead) {
-        item.updated = due;
-
-        rc = qlm_store_item_write(txn, st->dead, &item, 0);
-        if (rc != 0) {
-            return rc;
-        }
-
-        qlm_store_be64(buf, id);
-
-        key.mv_data = buf;
-        key.mv_size = sizeof(buf);
-
-        rc = qlm_store_rc(mdb_del(txn, st->items, &key, NULL));
-
-    } else {
-        item.updated = log ? log->time : due;
-
-        rc = qlm_store_item_write(txn, st->items, &item, 0);
-        if (rc != 0) {
-            return rc;
-        }
-
-        rc = qlm_store_sched_put(st, txn, due, id);
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = qlm_store_log_done(st, txn, log, room);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return qlm_store_counter_txn(st, txn, dead ? "dead" : "retried", 1);
-}
-
-
-static int
-qlm_store_retry(qlm_store_t *st, uint64_t id, uint64_t lease, uint64_t due,
-    uint32_t attempt, int32_t status, qlm_store_str_t error,
-    const qlm_store_log_t *log, unsigned dead)
-{
-    int       rc, room;
-    MDB_txn  *txn;
-
-    if (st == NULL || !qlm_store_str_ok(&error)) {
-        return QLM_STORE_INVALID;
-    }
-
-    if (st->read_only) {
-        return EACCES;
-    }
-
-    room = qlm_store_log_room(st, &log);
-    if (room != 0 && room != QLM_STORE_FULL) {
-        return room;
-    }
-
-    rc = qlm_store_txn_begin(st, 0, &txn);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = qlm_store_retry_txn(st, txn, id, lease, due, attempt, status, error,
-                             log, room, dead);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-
-    return qlm_store_commit(txn);
+    return qlm_store_finish(st, id, lease, 0, 0, 0, none, log,
+                            QLM_STORE_ACK);
 }
 
 
@@ -653,8 +766,8 @@ qlm_store_reschedule(qlm_store_t *st, uint64_t id, uint64_t lease,
     uint64_t due, uint32_t attempt, int32_t status, qlm_store_str_t error,
     const qlm_store_log_t *log)
 {
-    return qlm_store_retry(st, id, lease, due, attempt, status, error, log,
-                           0);
+    return qlm_store_finish(st, id, lease, due, attempt, status, error, log,
+                            QLM_STORE_RESCHEDULE);
 }
 
 
@@ -663,8 +776,8 @@ qlm_store_dead(qlm_store_t *st, uint64_t id, uint64_t lease, uint64_t now,
     uint32_t attempt, int32_t status, qlm_store_str_t error,
     const qlm_store_log_t *log)
 {
-    return qlm_store_retry(st, id, lease, now, attempt, status, error, log,
-                           1);
+    return qlm_store_finish(st, id, lease, now, attempt, status, error, log,
+                            QLM_STORE_TO_DEAD);
 }
 
 
@@ -781,59 +894,4 @@ qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
     mdb_txn_abort(txn);
 
     return rc;
-}
-
-
-/*
- * An event: its deliveries and the mirror's record of the affected license
- * or customer in one transaction (one flush with per-commit sync); n may
- * be 0, rec may be NULL.
- */
-
-typedef struct {
-    int                        table;
-    const qlm_store_record_t  *rec;
-} qlm_store_event_t;
-
-
-static int
-qlm_store_enqueue_event_also(qlm_store_t *st, MDB_txn *txn, void *data)
-{
-    qlm_store_event_t  *ev = data;
-
-    int                 rc;
-    qlm_store_field_t  *merged;
-
-    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
-    if (merged == NULL) {
-        return ENOMEM;
-    }
-
-    rc = qlm_store_mirror_upsert_txn(st, txn, ev->table, ev->rec, merged);
-
-    free(merged);
-
-    return rc;
-}
-
-
-int
-qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
-    int table, const qlm_store_record_t *rec)
-{
-    qlm_store_event_t  ev;
-
-    if (rec == NULL) {
-        return qlm_store_enqueue(st, items, n);
-    }
-
-    if (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS) {
-        return QLM_STORE_INVALID;
-    }
-
-    ev.table = table;
-    ev.rec = rec;
-
-    return qlm_store_enqueue_also(st, items, n, qlm_store_enqueue_event_also,
-                                  &ev);
 }

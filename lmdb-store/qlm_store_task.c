@@ -17,7 +17,6 @@ static int qlm_store_task_begin_txn(qlm_store_t *st, MDB_txn *txn,
 static int qlm_store_task_progress_txn(qlm_store_t *st, MDB_txn *txn,
     qlm_store_str_t name, uint64_t slot, const qlm_store_str_t *from,
     qlm_store_str_t cursor, unsigned done);
-static int qlm_store_task_step_also(qlm_store_t *st, MDB_txn *txn, void *data);
 
 
 static int
@@ -251,45 +250,49 @@ qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
  * two processes for a moment during a reload.
  */
 
-typedef struct {
-    qlm_store_str_t   name;
-    uint64_t          slot;
-    qlm_store_str_t   from;
-    qlm_store_str_t   cursor;
-    unsigned          done;
-} qlm_store_step_t;
-
-
-static int
-qlm_store_task_step_also(qlm_store_t *st, MDB_txn *txn, void *data)
-{
-    qlm_store_step_t  *step = data;
-
-    return qlm_store_task_progress_txn(st, txn, step->name, step->slot,
-                                       &step->from, step->cursor,
-                                       step->done);
-}
-
-
 int
 qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
     qlm_store_str_t from, qlm_store_str_t cursor, unsigned done,
     qlm_store_item_t *items, size_t n)
 {
-    qlm_store_step_t  step;
+    int                 rc;
+    size_t              i;
+    uint64_t           *ids;
+    qlm_store_write_t  *w;
 
     if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400
-        || from.len > 400)
+        || from.len > 400 || (items == NULL && n))
     {
         return QLM_STORE_INVALID;
     }
 
-    step.name = name;
-    step.slot = slot;
-    step.from = from;
-    step.cursor = cursor;
-    step.done = done;
+    rc = qlm_store_write_begin(st, &w);
+    if (rc != 0) {
+        return rc;
+    }
 
-    return qlm_store_enqueue_also(st, items, n, qlm_store_task_step_also,
-                                  &step);
+    rc = qlm_store_write_items(w, items, n, 0, NULL, &ids);
+
+    if (rc == 0) {
+        rc = qlm_store_task_progress_txn(st, w->txn, name, slot, &from,
+                                         cursor, done);
+    }
+
+    if (rc != 0) {
+        qlm_store_write_abort(w);
+        free(ids);
+        return qlm_store_rc(rc);
+    }
+
+    rc = qlm_store_write_commit(w);
+
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            items[i].id = ids[i];
+        }
+    }
+
+    free(ids);
+
+    return rc;
 }
