@@ -75,6 +75,8 @@ typedef struct {
 typedef struct {
     uint64_t          id;           /* set by enqueue */
     uint64_t          lease;        /* claim token; 0 when not claimed */
+    uint64_t          lease_until;  /* ms: the lease's expiry; 0: none;
+                                       given to enqueue: stored leased */
     uint64_t          due;          /* ms: next attempt, or lease expiry */
     uint64_t          created;      /* ms */
     uint64_t          updated;      /* ms: last claim, reschedule or death */
@@ -180,8 +182,15 @@ int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
 
 /*
  * Queue.  enqueue() writes n items in one transaction (all or none) and
- * sets their ids; each item's due, created, event_id, event, url, headers
- * and body are used.  claim() leases up to max due items (due <= now, or
+ * sets their ids and leases; each item's due, created, lease_until,
+ * event_id, event, url, headers and body are used.  An item with
+ * lease_until (ms, not 0) is stored already claimed by the caller, as a
+ * claim leaves an item: its lease is a new token (set in item->lease), it
+ * is due at lease_until (its due is not used) and its attempt is 0, the
+ * attempts made so far (claim does not count attempts: reschedule() and
+ * dead() record them).  The caller delivers it from memory and acks it with
+ * no claim; if the caller dies, the lease expires and a claim gets the item
+ * as it was enqueued.  claim() leases up to max due items (due <= now, or
  * an expired lease) for lease_ms, oldest due first; each out[i] is one
  * allocation, freed with qlm_store_item_free(), with out[i]->lease the new
  * token and out[i]->due the lease expiry.  On error *n is 0 and nothing is

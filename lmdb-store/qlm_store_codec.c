@@ -233,6 +233,8 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
         return QLM_STORE_CORRUPT;
     }
 
+    item->lease_until = item->lease ? item->due : 0;
+
     return 0;
 }
 

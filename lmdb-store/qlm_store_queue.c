@@ -76,8 +76,9 @@ qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
 
 
 /*
- * n items, as an op of the batch: ids[i] is set to the id of items[i].
- * The checks are done, and the room, by qlm_store_write_items().
+ * n items, as an op of the batch: ids[i] is set to the id of items[i],
+ * ids[n + i] to its lease token (0: not leased).  The checks are done, and
+ * the room, by qlm_store_write_items().
  */
 
 static int
@@ -103,6 +104,19 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
         item.last_error.data = "";
         item.updated = item.created;
 
+        /* leased by the caller: stored as a claim leaves an item */
+
+        if (item.lease_until) {
+            rc = qlm_store_write_seq(w, QLM_STORE_SEQ_LEASE, &item.lease);
+            if (rc != 0) {
+                return rc;
+            }
+
+            item.due = item.lease_until;
+        }
+
+        ids[n + i] = item.lease;
+
         rc = qlm_store_item_write(w->txn, w->st->items, &item, 1);
         if (rc != 0) {
             return rc;
@@ -122,7 +136,8 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
 /*
  * An event's n deliveries (n may be 0) and its mirror record (rec may be
- * NULL), as an op of the batch; *ids (freed by the caller) gets their ids.
+ * NULL), as an op of the batch; *ids (freed by the caller) gets their ids,
+ * then their lease tokens.
  * The checks and the room come first: a failure there is soft and changes
  * nothing; a failure once writing has begun poisons the batch.
  */
@@ -168,7 +183,7 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
     }
 
     if (n) {
-        if (n > SIZE_MAX / sizeof(uint64_t)) {
+        if (n > SIZE_MAX / (2 * sizeof(uint64_t))) {
             return QLM_STORE_INVALID;
         }
 
@@ -184,7 +199,7 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
             return rc;
         }
 
-        *ids = malloc(n * sizeof(uint64_t));
+        *ids = malloc(2 * n * sizeof(uint64_t));
         if (*ids == NULL) {
             w->error = ENOMEM;
             return ENOMEM;
@@ -236,6 +251,7 @@ qlm_store_write_enqueue_event(qlm_store_write_t *w, qlm_store_item_t *items,
     if (rc == 0) {
         for (i = 0; i < n; i++) {
             items[i].id = ids[i];
+            items[i].lease = ids[n + i];
         }
     }
 
@@ -284,6 +300,7 @@ qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
     if (rc == 0) {
         for (i = 0; i < n; i++) {
             items[i].id = ids[i];
+            items[i].lease = ids[n + i];
         }
     }
 
@@ -403,6 +420,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
         }
 
         item.due = expiry;
+        item.lease_until = expiry;
         item.updated = now;
 
         /* the copy is made before the write, which may move val */

@@ -289,6 +289,7 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
     if (rc == 0) {
         for (i = 0; i < n; i++) {
             items[i].id = ids[i];
+            items[i].lease = ids[n + i];
         }
     }
 

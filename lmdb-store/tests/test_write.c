@@ -549,6 +549,197 @@ raw_item(qlm_test_t *t, uint64_t id, const void *data, size_t len,
 }
 
 
+/* enqueue-as-leased: delivered from memory, acked with no claim */
+
+typedef struct {
+    size_t            n;
+    qlm_store_item_t  item;
+} one_t;
+
+
+static int
+one(const qlm_store_item_t *it, void *data)
+{
+    one_t  *o;
+
+    o = data;
+
+    if (o->n++ == 0) {
+        o->item = *it;
+    }
+
+    return 0;
+}
+
+
+static void
+test_leased(void **state)
+{
+    size_t              n;
+    one_t               o;
+    qlm_test_t         *t;
+    qlm_store_log_t     log;
+    qlm_store_stat_t    stat;
+    qlm_store_item_t    a, b, *out[1];
+    qlm_store_write_t  *wb;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    a = qlm_t_item(100, "ev-a", "e", "http://x/", "1");
+    a.lease_until = 1000;
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, &a, 1, 0, NULL));
+    assert_int_equal(a.id, 1);
+    assert_int_not_equal(a.lease, 0);
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    /* invisible to claimers until the lease expires */
+
+    qlm_t_ok(qlm_store_claim(t->st, 999, 1000, out, 1, &n));
+    assert_int_equal(n, 0);
+
+    qlm_t_ok(qlm_store_stat(t->st, 500, &stat));
+    assert_int_equal(stat.queued, 1);
+    assert_int_equal(stat.leased, 1);
+    assert_int_equal(stat.due, 0);
+    assert_int_equal(stat.next_due, 1000);
+
+    memset(&o, 0, sizeof(o));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, one, &o));
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.item.lease, a.lease);
+    assert_int_equal(o.item.lease_until, 1000);
+    assert_int_equal(o.item.due, 1000);
+    assert_int_equal(o.item.attempt, 0);
+
+    /* the capturing worker acks it straight away */
+
+    log = log_of(&a, 200, QLM_STORE_DELIVERED);
+    qlm_t_ok(qlm_store_ack(t->st, a.id, a.lease, &log));
+
+    memset(&o, 0, sizeof(o));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, one, &o));
+    assert_int_equal(o.n, 0);
+    assert_int_equal(counter(t, "enqueued"), 1);
+    assert_int_equal(counter(t, "delivered"), 1);
+
+    /* or reschedules it: the attempt it made is recorded then */
+
+    b = qlm_t_item(100, "ev-b", "e", "http://x/", "2");
+    b.lease_until = 1000;
+
+    qlm_t_ok(qlm_store_enqueue(t->st, &b, 1));
+    assert_int_equal(b.id, 2);
+    assert_int_not_equal(b.lease, 0);
+    assert_int_not_equal(b.lease, a.lease);
+
+    qlm_t_ok(qlm_store_reschedule(t->st, b.id, b.lease, 300, 1, 503,
+                                  qlm_t_str("HTTP 503"), NULL));
+
+    qlm_t_ok(qlm_store_claim(t->st, 300, 1000, out, 1, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->id, b.id);
+    assert_int_equal(out[0]->attempt, 1);
+    assert_true(qlm_t_str_is(out[0]->event_id, "ev-b"));
+    qlm_store_item_free(out[0]);
+
+    /* an unleased item in the same op gets lease 0 */
+
+    a = qlm_t_item(100, "ev-c", "e", "http://x/", "3");
+    a.lease = 77;
+    qlm_t_ok(qlm_store_enqueue(t->st, &a, 1));
+    assert_int_equal(a.lease, 0);
+}
+
+
+/*
+ * The capturing worker dies: its lease expires, and another process claims
+ * the item, with its event id, as it was enqueued.
+ */
+
+static void
+test_leased_expiry(void **state)
+{
+    int                 status;
+    pid_t               pid;
+    one_t               o;
+    qlm_test_t         *t;
+    qlm_store_item_t    c;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    c = qlm_t_item(100, "ev-c", "e", "http://x/", "body-c");
+    c.lease_until = 1000;
+
+    qlm_t_ok(qlm_store_enqueue(t->st, &c, 1));
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    pid = fork();
+    assert_true(pid != -1);
+
+    if (pid == 0) {
+        size_t             n;
+        qlm_store_t       *st;
+        qlm_store_item_t  *out[2];
+        char               path[300];
+
+        qlm_t_path(t, path, sizeof(path));
+
+        if (qlm_store_open(&st, path, NULL) != 0) {
+            _exit(2);
+        }
+
+        /* before the expiry: nothing; after: the item */
+
+        if (qlm_store_claim(st, 999, 1000, out, 2, &n) != 0 || n != 0) {
+            _exit(3);
+        }
+
+        if (qlm_store_claim(st, 1500, 1000, out, 2, &n) != 0 || n != 1) {
+            _exit(4);
+        }
+
+        if (out[0]->id != c.id || out[0]->lease == c.lease
+            || out[0]->lease == 0 || out[0]->attempt != 0
+            || out[0]->lease_until != 2500
+            || !qlm_t_str_is(out[0]->event_id, "ev-c")
+            || !qlm_t_str_is(out[0]->body, "body-c"))
+        {
+            _exit(5);
+        }
+
+        qlm_store_item_free(out[0]);
+        qlm_store_close(st);
+
+        _exit(0);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    /* the dead worker's token no longer holds */
+
+    assert_int_equal(qlm_store_ack(t->st, c.id, c.lease, NULL),
+                     QLM_STORE_STALE);
+
+    memset(&o, 0, sizeof(o));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, one, &o));
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.item.lease_until, 2500);
+    assert_int_not_equal(o.item.lease, c.lease);
+}
+
+
 static void
 test_args(void **state)
 {
@@ -578,6 +769,8 @@ main(void)
         QLM_T(test_soft),
         QLM_T(test_soft_full),
         QLM_T(test_poisoned),
+        QLM_T(test_leased),
+        QLM_T(test_leased_expiry),
         QLM_T(test_args),
     };
 
