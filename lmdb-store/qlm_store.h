@@ -59,6 +59,7 @@ typedef struct {
     size_t            map_size;         /* bytes; 0: 64 MiB */
     unsigned          no_sync;          /* no fsync per commit */
     unsigned          read_only;
+    unsigned          write_map;        /* MDB_WRITEMAP, see open() */
     mode_t            mode;             /* 0: 0600 */
     uint64_t          log_max_records;  /* 0: 100000 */
     uint64_t          log_max_age;      /* ms; 0: no age bound */
@@ -172,6 +173,14 @@ const char *qlm_store_strerror(int rc);
  * NULL for the defaults.  On error *stp is NULL and nothing stays open.
  * close() syncs first when no_sync was set; close(NULL) does nothing.
  * Write calls on a read_only store give EACCES.
+ *
+ * write_map opens with MDB_WRITEMAP: commits write into the map instead of
+ * one pwrite() a page.  A write to a sparse file's hole on a full
+ * filesystem would then be a SIGBUS, so every write transaction first has
+ * the data file allocated some way past its last used page (4 MiB or 1/16
+ * of the map, at most half of it); when the filesystem has no room for
+ * that, the write gives QLM_STORE_FULL, touching nothing.  A stray pointer
+ * in the process can corrupt the map, which it cannot without write_map.
  */
 int qlm_store_open(qlm_store_t **stp, const char *path,
     const qlm_store_options_t *opts);

@@ -80,6 +80,7 @@ qlm_store_open(qlm_store_t **stp, const char *path,
 
     st->no_sync = opts->no_sync ? 1 : 0;
     st->read_only = opts->read_only ? 1 : 0;
+    st->write_map = (opts->write_map && !st->read_only) ? 1 : 0;
     st->log_max_records = opts->log_max_records ? opts->log_max_records
                                                 : QLM_STORE_LOG_MAX;
     st->log_max_age = opts->log_max_age;
@@ -120,6 +121,12 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         flags |= MDB_NOSYNC;
     }
 
+    /* pages written in the map, not with a pwrite() each: see prealloc */
+
+    if (st->write_map) {
+        flags |= MDB_WRITEMAP;
+    }
+
     if (st->read_only) {
         flags |= MDB_RDONLY;
     }
@@ -136,17 +143,22 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         goto failed;
     }
 
-    rc = qlm_store_init(st);
-    if (rc != 0) {
-        goto failed;
-    }
-
     rc = mdb_env_stat(st->env, &ms);
     if (rc != 0) {
         goto failed;
     }
 
     st->psize = ms.ms_psize;
+
+    rc = mdb_env_get_fd(st->env, &st->fd);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = qlm_store_init(st);
+    if (rc != 0) {
+        goto failed;
+    }
 
     *stp = st;
 
@@ -168,7 +180,7 @@ qlm_store_init(qlm_store_t *st)
     MDB_val           key, val;
     MDB_dbi          *dbis[10];
     MDB_txn          *txn;
-    unsigned          i, create;
+    unsigned          i, create, rdonly, full;
     uint32_t          format;
     qlm_store_buf_t   b;
 
@@ -187,9 +199,29 @@ qlm_store_init(qlm_store_t *st)
     dbis[8] = &st->mirror[QLM_STORE_CUSTOMERS];
     dbis[9] = &st->tasks;
 
-    create = st->read_only ? 0 : MDB_CREATE;
+    rdonly = st->read_only;
+    full = 0;
 
-    rc = qlm_store_txn_begin(st, st->read_only ? MDB_RDONLY : 0, &txn);
+    /*
+     * With no disk space for a write txn, a store that exists still opens
+     * (read here, to be drained), and a new one is full from the start.
+     */
+
+    if (st->write_map) {
+        rc = qlm_store_prealloc(st, 0);
+
+        if (rc == QLM_STORE_FULL) {
+            rdonly = 1;
+            full = 1;
+
+        } else if (rc != 0) {
+            return rc;
+        }
+    }
+
+    create = rdonly ? 0 : MDB_CREATE;
+
+    rc = qlm_store_txn_begin(st, rdonly ? MDB_RDONLY : 0, &txn);
     if (rc != 0) {
         return rc;
     }
@@ -199,7 +231,7 @@ qlm_store_init(qlm_store_t *st)
 
         if (rc == MDB_NOTFOUND) {
             /* read-only, and not a store of ours */
-            rc = QLM_STORE_INCOMPATIBLE;
+            rc = full ? QLM_STORE_FULL : QLM_STORE_INCOMPATIBLE;
         }
 
         if (rc != 0) {
@@ -229,7 +261,7 @@ qlm_store_init(qlm_store_t *st)
             goto failed;
         }
 
-    } else if (rc == MDB_NOTFOUND && !st->read_only) {
+    } else if (rc == MDB_NOTFOUND && !rdonly) {
         unsigned char   buf[4], *p;
 
         p = buf;
@@ -245,7 +277,7 @@ qlm_store_init(qlm_store_t *st)
 
     } else {
         if (rc == MDB_NOTFOUND) {
-            rc = QLM_STORE_INCOMPATIBLE;
+            rc = full ? QLM_STORE_FULL : QLM_STORE_INCOMPATIBLE;
         }
 
         goto failed;
@@ -309,6 +341,13 @@ int
 qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn)
 {
     int  rc;
+
+    if (st->write_map && !(flags & MDB_RDONLY)) {
+        rc = qlm_store_prealloc(st, 0);
+        if (rc != 0) {
+            return rc;
+        }
+    }
 
     rc = mdb_txn_begin(st->env, NULL, flags, txn);
 
@@ -426,6 +465,83 @@ qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
     }
 
     *value = v;
+
+    return 0;
+}
+
+
+/*
+ * With MDB_WRITEMAP, LMDB writes pages straight into a shared map of the
+ * data file, which it makes as large as the map but sparse: a page in a
+ * hole has no disk block yet, and touching it on a full filesystem kills
+ * the process with SIGBUS instead of returning an error.  So before a
+ * write txn the file is allocated (posix_fallocate) past the last used
+ * page by a headroom that covers a transaction (4 MiB or 1/16 of the map,
+ * at most half of it), plus "extra" bytes a batch expects to write.  The
+ * pages below the last used one were all written once: no holes there.
+ * The check is cheap: fallocate runs only when the allocated end is
+ * close, and then allocates twice the headroom.  No space: QLM_STORE_FULL,
+ * before anything is touched.
+ */
+
+int
+qlm_store_prealloc(qlm_store_t *st, size_t extra)
+{
+    int           rc;
+    off_t         used, need, want, head, map;
+    MDB_envinfo   info;
+
+    rc = mdb_env_info(st->env, &info);
+    if (rc != 0) {
+        return rc;
+    }
+
+    map = (off_t) info.me_mapsize;
+    used = (off_t) (info.me_last_pgno + 1) * (off_t) st->psize;
+
+    head = map / 16;
+
+    if (head < 4 * 1024 * 1024) {
+        head = 4 * 1024 * 1024;
+    }
+
+    if (head > map / 2) {
+        head = map / 2;
+    }
+
+    need = used + head + (off_t) extra;
+
+    if (need > map) {
+        need = map;
+    }
+
+    if (need <= st->allocated) {
+        return 0;
+    }
+
+    want = need + head;
+
+    if (want > map) {
+        want = map;
+    }
+
+    rc = posix_fallocate(st->fd, used, want - used);
+
+    if (rc != 0 && want > need) {
+        /* no room for the double: enough for this txn will do */
+        want = need;
+        rc = posix_fallocate(st->fd, used, want - used);
+    }
+
+    if (rc == ENOSPC || rc == EDQUOT) {
+        return QLM_STORE_FULL;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    st->allocated = want;
 
     return 0;
 }

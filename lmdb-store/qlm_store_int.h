@@ -36,6 +36,7 @@
 
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,8 +82,12 @@ struct qlm_store_s {
     MDB_dbi           mirror[2];  /* licenses, customers: key -> record */
     MDB_dbi           tasks;      /* task name -> slot state */
     size_t            psize;
+    off_t             allocated;  /* write_map: the data file's allocated
+                                     end, as far as this process knows */
+    int               fd;         /* the data file */
     unsigned          no_sync;
     unsigned          read_only;
+    unsigned          write_map;
     uint64_t          log_max_records;
     uint64_t          log_max_age;
 };
@@ -133,6 +138,7 @@ struct qlm_store_write_s {
 int qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn);
 int qlm_store_rc(int rc);
 int qlm_store_commit(MDB_txn *txn);
+int qlm_store_prealloc(qlm_store_t *st, size_t extra);
 int qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
     size_t *maxpg);
 int qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,

@@ -197,6 +197,15 @@ qlm_store_write_room(qlm_store_write_t *w, size_t bytes, size_t pages,
         return 0;
     }
 
+    /* a long batch may outgrow the headroom allocated at its begin */
+
+    if (w->st->write_map) {
+        rc = qlm_store_prealloc(w->st, w->spent + charge);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
     for ( ;; ) {
         reserve = w->maxpg / 32;
 
