@@ -187,6 +187,8 @@ int qlm_store_open(qlm_store_t **stp, const char *path,
 void qlm_store_close(qlm_store_t *st);
 int qlm_store_sync(qlm_store_t *st);
 int qlm_store_reader_check(qlm_store_t *st, int *dead);
+/* stat() walks the queue to count due and leased items at "now"; with now
+ * 0 it reads the counts of entries and the map only: no walk, O(1) */
 int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
 
 /*

@@ -55,6 +55,7 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_event_t                        poll;
     ngx_queue_t                        active;
     ngx_uint_t                         nactive;
+    ngx_uint_t                         reserved;  /* leased, not started */
     ngx_log_t                         *log;
     unsigned                           exiting:1;
 };
@@ -62,6 +63,8 @@ struct ngx_http_qlm_webhook_deliver_s {
 
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
+    qlm_store_item_t *item);
+static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
     qlm_store_item_t *item);
 static void ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     CURLcode result);
@@ -80,12 +83,11 @@ static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
     curl_socket_t s, int action);
 static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
-static uint64_t ngx_http_qlm_webhook_now(void);
 static struct curl_slist *ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool,
     struct curl_slist *hl, qlm_store_item_t *item, ngx_str_t *secret);
 
 
-static uint64_t
+uint64_t
 ngx_http_qlm_webhook_now(void)
 {
     ngx_time_t  *tp;
@@ -146,6 +148,7 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION,
                       ngx_http_qlm_webhook_curl_timer);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 256L);
 
     d->timer.handler = ngx_http_qlm_webhook_curl_timer_handler;
     d->timer.data = d;
@@ -180,6 +183,84 @@ ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf)
 }
 
 
+/* long enough for one attempt; short, so a dead worker's items come back
+ * soon */
+
+ngx_msec_t
+ngx_http_qlm_webhook_deliver_lease_time(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    return mcf->timeout + ngx_min(mcf->timeout, NGX_HTTP_QLM_WEBHOOK_LEASE);
+}
+
+
+/* slots for up to n deliveries that a commit will hand over leased */
+
+ngx_uint_t
+ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t n)
+{
+    ngx_uint_t                       busy;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d == NULL || d->multi == NULL || d->exiting || ngx_exiting
+        || !mcf->enable)
+    {
+        return 0;
+    }
+
+    busy = d->nactive + d->reserved;
+
+    if (busy >= mcf->concurrency) {
+        return 0;
+    }
+
+    n = ngx_min(n, mcf->concurrency - busy);
+    d->reserved += n;
+
+    return n;
+}
+
+
+/* a committed delivery leased to this worker: started from memory */
+
+void
+ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_item_t *item)
+{
+    qlm_store_str_t                  none;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d == NULL) {
+        return;
+    }
+
+    d->reserved--;
+
+    if (item == NULL) {
+        return;
+    }
+
+    if (!d->exiting && !ngx_exiting
+        && ngx_http_qlm_webhook_start(d, item) == NGX_OK)
+    {
+        return;
+    }
+
+    /* due again at once rather than at the lease's expiry */
+
+    none.data = "";
+    none.len = 0;
+
+    (void) qlm_store_reschedule(mcf->store, item->id, item->lease,
+                                ngx_http_qlm_webhook_now(), item->attempt,
+                                item->last_status, none, NULL);
+}
+
+
 static void
 ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 {
@@ -206,19 +287,19 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     now = ngx_http_qlm_webhook_now();
     n = 0;
-    rc = 0;
 
-    if (d->nactive < mcf->concurrency) {
-        max = ngx_min(mcf->concurrency - d->nactive,
+    /* the writer lock is taken only when something is due */
+
+    rc = qlm_store_next_due(mcf->store, &due);
+
+    if (rc == 0 && due && due <= now
+        && d->nactive + d->reserved < mcf->concurrency)
+    {
+        max = ngx_min(mcf->concurrency - d->nactive - d->reserved,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
 
-        /* long enough for one attempt; short, so a dead worker's items
-         * come back soon */
-
         rc = qlm_store_claim(mcf->store, now,
-                             mcf->timeout
-                             + ngx_min(mcf->timeout,
-                                       NGX_HTTP_QLM_WEBHOOK_LEASE),
+                             ngx_http_qlm_webhook_deliver_lease_time(mcf),
                              items, max, &n);
 
         if (rc != 0) {
@@ -228,11 +309,11 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
             n = 0;
         }
 
+        /* the lease expires, and the item is tried again, if not started */
+
         for (i = 0; i < n; i++) {
-            if (ngx_http_qlm_webhook_start(d, items[i]) != NGX_OK) {
-                /* the lease expires and the item is tried again */
-                qlm_store_item_free(items[i]);
-            }
+            (void) ngx_http_qlm_webhook_start(d, items[i]);
+            qlm_store_item_free(items[i]);
         }
     }
 
@@ -242,13 +323,15 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         /* a store that fails is not asked again at once */
 
     } else if (n == NGX_HTTP_QLM_WEBHOOK_BATCH
-               && d->nactive < mcf->concurrency)
+               && d->nactive + d->reserved < mcf->concurrency)
     {
         delay = 0;
 
-    } else if (qlm_store_next_due(mcf->store, &due) == 0 && due) {
+    } else if ((n == 0 || qlm_store_next_due(mcf->store, &due) == 0) && due)
+    {
         if (due <= now) {
-            delay = (d->nactive < mcf->concurrency) ? 1 : delay;
+            delay = (d->nactive + d->reserved < mcf->concurrency)
+                    ? 1 : delay;
 
         } else if (due - now < delay) {
             delay = (ngx_msec_t) (due - now);
@@ -295,6 +378,15 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     t->deliver = d;
     t->pool = pool;
+
+    /* the transfer owns its copy: the caller's item may go at once */
+
+    item = ngx_http_qlm_webhook_item_copy(pool, item);
+    if (item == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
     t->item = item;
 
     url.data = (u_char *) item->url.data;
@@ -418,6 +510,10 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_queue_insert_tail(&d->active, &t->queue);
     d->nactive++;
 
+    if (mcf->sh) {
+        (void) ngx_atomic_fetch_add(&mcf->sh->in_flight, 1);
+    }
+
     /* in-flight deliveries hold off a graceful shutdown, up to a timeout */
     d->timer.cancelable = 0;
 
@@ -437,6 +533,50 @@ failed:
     ngx_destroy_pool(pool);
 
     return NGX_ERROR;
+}
+
+
+static qlm_store_item_t *
+ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool, qlm_store_item_t *item)
+{
+    u_char            *p;
+    ngx_uint_t         i;
+    qlm_store_str_t   *s, *strs[6];
+    qlm_store_item_t  *copy;
+
+    copy = ngx_palloc(pool, sizeof(qlm_store_item_t));
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    *copy = *item;
+
+    strs[0] = &copy->event_id;
+    strs[1] = &copy->event;
+    strs[2] = &copy->url;
+    strs[3] = &copy->headers;
+    strs[4] = &copy->body;
+    strs[5] = &copy->last_error;
+
+    /* strings stay NUL-terminated: libcurl takes the URL and body so */
+
+    for (i = 0; i < 6; i++) {
+        s = strs[i];
+
+        p = ngx_pnalloc(pool, s->len + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (s->len) {
+            ngx_memcpy(p, s->data, s->len);
+        }
+
+        p[s->len] = '\0';
+        s->data = (char *) p;
+    }
+
+    return copy;
 }
 
 
@@ -521,8 +661,9 @@ static void
 ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     CURLcode result)
 {
-    int                                rc;
     long                               status;
+    ngx_int_t                          rc;
+    ngx_str_t                          event;
     u_char                            *p;
     uint32_t                           attempt;
     uint64_t                           now;
@@ -573,24 +714,31 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     rec.url.len = t->log_url.len;
     rec.error = error;
 
+    /* recorded with this turn's other writes, in one transaction */
+
     if (error.len == 0) {
         rec.outcome = QLM_STORE_DELIVERED;
-        rc = qlm_store_ack(mcf->store, item->id, item->lease, &rec);
+        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_ACK,
+                                           item->id, item->lease, 0, attempt,
+                                           (int32_t) status, &rec);
         what = "delivered";
         level = NGX_LOG_INFO;
 
     } else if (attempt > (uint32_t) mcf->max_retries) {
         rec.outcome = QLM_STORE_DEAD;
-        rc = qlm_store_dead(mcf->store, item->id, item->lease, now, attempt,
-                            (int32_t) status, error, &rec);
+        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
+                                           item->id, item->lease, now,
+                                           attempt, (int32_t) status, &rec);
         what = "failed, moved to dead letters";
         level = NGX_LOG_WARN;
 
     } else {
         rec.outcome = QLM_STORE_RETRY;
-        rc = qlm_store_reschedule(mcf->store, item->id, item->lease,
-                                  now + mcf->retry_interval, attempt,
-                                  (int32_t) status, error, &rec);
+        rc = ngx_http_qlm_webhook_batch_op(mcf,
+                                           NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE,
+                                           item->id, item->lease,
+                                           now + mcf->retry_interval,
+                                           attempt, (int32_t) status, &rec);
         what = "failed, will retry";
         level = NGX_LOG_INFO;
     }
@@ -603,17 +751,24 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
                   &t->log_url, what, status, ms, attempt,
                   error.len ? ", " : "", error.len, error.data);
 
-    if (rc == QLM_STORE_STALE) {
-        ngx_log_error(NGX_LOG_INFO, d->log, 0,
-                      "qlm webhook: the lease on %*s to %V expired, another "
-                      "worker took the delivery over",
-                      item->event_id.len, item->event_id.data, &t->log_url);
+    event.data = (u_char *) item->event.data;
+    event.len = item->event.len;
 
-    } else if (rc != 0) {
+    ngx_http_qlm_webhook_count_delivery(mcf, &event,
+                                        error.len == 0
+                                        ? NGX_HTTP_QLM_WEBHOOK_D_DELIVERED
+                                        : rec.outcome == QLM_STORE_DEAD
+                                        ? NGX_HTTP_QLM_WEBHOOK_D_DEAD
+                                        : NGX_HTTP_QLM_WEBHOOK_D_RETRY,
+                                        now > item->created
+                                        ? now - item->created : 0);
+
+    if (rc != NGX_OK) {
+        /* the lease expires and the delivery is made again */
         ngx_log_error(NGX_LOG_ERR, d->log, 0,
                       "qlm webhook: recording the attempt of %*s to %V "
-                      "failed: %s", item->event_id.len, item->event_id.data,
-                      &t->log_url, qlm_store_strerror(rc));
+                      "failed: out of memory",
+                      item->event_id.len, item->event_id.data, &t->log_url);
     }
 
     ngx_http_qlm_webhook_transfer_free(t);
@@ -630,6 +785,10 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
     ngx_queue_remove(&t->queue);
     d->nactive--;
 
+    if (d->mcf->sh) {
+        (void) ngx_atomic_fetch_add(&d->mcf->sh->in_flight, -1);
+    }
+
     if (d->nactive == 0) {
         d->timer.cancelable = 1;
     }
@@ -637,7 +796,6 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
     curl_multi_remove_handle(d->multi, t->easy);
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
-    qlm_store_item_free(t->item);
     ngx_destroy_pool(t->pool);
 }
 

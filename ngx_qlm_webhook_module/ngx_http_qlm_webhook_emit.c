@@ -40,6 +40,8 @@ typedef struct {
 static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_qlm_webhook_hold(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_success(
     ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_uint_t status);
@@ -47,6 +49,8 @@ static ngx_http_qlm_webhook_emit_t *ngx_http_qlm_webhook_choose(
     ngx_http_request_t *r, ngx_http_qlm_webhook_loc_conf_t *lcf);
 static void ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b);
+static ngx_int_t ngx_http_qlm_webhook_capture_grow(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, size_t need, size_t max);
 static void ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx);
 static ngx_int_t ngx_http_qlm_webhook_is_error(
@@ -61,8 +65,9 @@ static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
 static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values);
-static void ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_log_t *log, const char *name);
+static void ngx_http_qlm_webhook_skip(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_uint_t cause);
 static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
     ngx_uint_t event, ngx_array_t *values, qlm_store_record_t *rec,
     int *table);
@@ -221,7 +226,14 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
         || r->headers_out.status == NGX_HTTP_NOT_MODIFIED)
     {
         ctx->done = 1;
+        ctx->no_body = 1;
         ngx_http_qlm_webhook_emit(r, ctx);
+
+        /* no body to hold back: the header waits for the commit instead */
+
+        if (ctx->pending) {
+            ngx_http_qlm_webhook_batch_flush(mcf);
+        }
     }
 
     return ngx_http_next_header_filter(r);
@@ -237,7 +249,15 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
-    if (ctx == NULL || ctx->emit == NULL || ctx->done || in == NULL) {
+    if (ctx == NULL || ctx->emit == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->held) {
+        return ngx_http_qlm_webhook_hold(r, ctx, in);
+    }
+
+    if (ctx->done || in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -265,9 +285,43 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (last || (ctx->length >= 0 && ctx->seen >= ctx->length)) {
         ctx->done = 1;
         ngx_http_qlm_webhook_emit(r, ctx);
+
+        if (ctx->pending) {
+            return ngx_http_qlm_webhook_hold(r, ctx, in);
+        }
     }
 
     return ngx_http_next_body_filter(r, in);
+}
+
+
+/*
+ * The answer's end waits here while its event's commit is pending (this
+ * turn's write batch); the commit posts the write event, and nginx's
+ * writer calls the filters again with nothing new.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_hold(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl;
+
+    if (in && ngx_chain_add_copy(r->pool, &ctx->held, in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->pending) {
+        r->buffered |= NGX_HTTP_QLM_WEBHOOK_BUFFERED;
+        return NGX_AGAIN;
+    }
+
+    r->buffered &= ~NGX_HTTP_QLM_WEBHOOK_BUFFERED;
+
+    cl = ctx->held;
+    ctx->held = NULL;
+
+    return ngx_http_next_body_filter(r, cl);
 }
 
 
@@ -281,9 +335,10 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                   whole;
-    ngx_http_upstream_t         *u;
-    ngx_http_qlm_webhook_ctx_t  *ctx;
+    ngx_uint_t                         whole;
+    ngx_http_upstream_t               *u;
+    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
@@ -305,6 +360,10 @@ ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r)
         ngx_http_qlm_webhook_emit(r, ctx);
         return NGX_OK;
     }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+    ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_ANSWER_INCOMPLETE,
+                               1);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "qlm webhook: no \"%V\" event: the answer %s",
@@ -420,9 +479,11 @@ ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
         return;
     }
 
-    if (ctx->buf == NULL) {
-        ctx->buf = ngx_pnalloc(r->pool, lcf->capture_size);
-        if (ctx->buf == NULL) {
+    if (ctx->len + size > ctx->size) {
+        if (ngx_http_qlm_webhook_capture_grow(r, ctx, ctx->len + size,
+                                              lcf->capture_size)
+            != NGX_OK)
+        {
             ctx->unreadable = 1;
             return;
         }
@@ -449,12 +510,53 @@ ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
 }
 
 
+/*
+ * The copy is sized by Content-Length when there is one, else it starts
+ * small and doubles: most answers are far below qlm_webhook_capture_size.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_capture_grow(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, size_t need, size_t max)
+{
+    u_char  *buf;
+    size_t   size;
+
+    if (ctx->size == 0 && ctx->length >= 0 && (off_t) need <= ctx->length) {
+        size = (size_t) ctx->length;
+
+    } else {
+        size = ngx_max(ctx->size * 2, 1024);
+    }
+
+    size = ngx_min(ngx_max(size, need), max);
+
+    buf = ngx_pnalloc(r->pool, size);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->len) {
+        ngx_memcpy(buf, ctx->buf, ctx->len);
+    }
+
+    if (ctx->buf) {
+        (void) ngx_pfree(r->pool, ctx->buf);
+    }
+
+    ctx->buf = buf;
+    ctx->size = size;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx)
 {
     ngx_str_t                          value, id, payload, event;
-    ngx_uint_t                         i, j, found;
+    ngx_uint_t                         i, j, found, cause;
     ngx_array_t                        values;
     ngx_keyval_t                      *kv;
     ngx_http_qlm_webhook_field_t      *f;
@@ -471,11 +573,19 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     a.r = r;
     a.ctx = ctx;
 
-    if (lcf->error_detect && ngx_http_qlm_webhook_is_error(&a) == NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "qlm webhook: no \"%V\" event, the license server "
-                      "answered an error", &event);
-        goto done;
+    if (lcf->error_detect) {
+        cause = ctx->overflow ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_TOO_LARGE
+                : ctx->encoded ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_COMPRESSED
+                : ctx->unreadable ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_UNREADABLE
+                : ctx->no_body ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_NO_BODY
+                : ngx_http_qlm_webhook_is_error(&a) == NGX_OK
+                  ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_ERROR
+                : NGX_HTTP_QLM_WEBHOOK_NCOUNTERS;
+
+        if (cause != NGX_HTTP_QLM_WEBHOOK_NCOUNTERS) {
+            ngx_http_qlm_webhook_skip(r, mcf, ctx->emit->event, cause);
+            goto done;
+        }
     }
 
     if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK)
@@ -521,6 +631,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
         kv->value = value;
     }
 
+    /* without error detection, an event needs no answer to go out */
+
     if (ctx->overflow || ctx->encoded || ctx->unreadable || a.unparsable) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "qlm webhook: \"%V\" event without the fields of the "
@@ -528,10 +640,15 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
                       ctx->overflow ? "larger than qlm_webhook_capture_size"
                       : ctx->encoded ? "compressed"
                       : ctx->unreadable ? "unreadable" : "not parsable");
-        ngx_http_qlm_webhook_count(mcf, r->connection->log,
-                                   ctx->overflow ? "answer_too_large"
-                                   : ctx->encoded ? "answer_compressed"
-                                   : "answer_unparsable");
+        ngx_http_qlm_webhook_count(mcf,
+                                   ctx->overflow
+                                   ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_TOO_LARGE
+                                   : ctx->encoded
+                                   ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_COMPRESSED
+                                   : ctx->unreadable
+                                   ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_UNREADABLE
+                                   : NGX_HTTP_QLM_WEBHOOK_C_ANSWER_UNPARSABLE,
+                                   1);
     }
 
     if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
@@ -875,9 +992,9 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
 
 
 /*
- * One queue item a subscribed URL and the mirror's record, all in one
- * transaction: one flush with per-commit sync, and never one without the
- * other.
+ * One queue item a subscribed URL and the mirror's record, committed
+ * together (never one without the other) with the rest of this turn's
+ * writes.
  */
 
 static ngx_int_t
@@ -885,19 +1002,14 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values)
 {
-    int                          rc, table;
-    uint64_t                     now;
-    ngx_str_t                   *name;
-    ngx_int_t                    mirror;
-    ngx_uint_t                   i;
-    ngx_time_t                  *tp;
-    ngx_array_t                 *urls;
-    qlm_store_item_t            *items;
-    qlm_store_record_t           rec;
-    ngx_http_qlm_webhook_url_t  *u;
+    int                  table;
+    ngx_str_t           *name;
+    ngx_int_t            mirror;
+    qlm_store_record_t   rec;
+
+    static time_t        lost_logged;
 
     name = &ngx_http_qlm_webhook_event_names[event];
-    urls = &mcf->urls[event];
 
     mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
 
@@ -905,72 +1017,41 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (urls->nelts == 0 && mirror != NGX_OK) {
+    if (mcf->urls[event].nelts == 0 && mirror != NGX_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: no URL for \"%V\"", name);
         return NGX_DECLINED;
     }
 
     if (mcf->store == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "qlm webhook: \"%V\" event %V lost: the store is not "
-                      "open in this worker", name, event_id);
-        return NGX_ERROR;
-    }
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_LOST_NO_STORE,
+                                   1);
 
-    items = ngx_pcalloc(r->pool,
-                        (urls->nelts + 1) * sizeof(qlm_store_item_t));
-    if (items == NULL) {
-        return NGX_ERROR;
-    }
+        /* said once a minute, not once a request: the worker alerted */
 
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
-
-    u = urls->elts;
-
-    for (i = 0; i < urls->nelts; i++) {
-        items[i].due = now;
-        items[i].created = now;
-        items[i].event_id.data = (char *) event_id->data;
-        items[i].event_id.len = event_id->len;
-        items[i].event.data = (char *) name->data;
-        items[i].event.len = name->len;
-        items[i].url.data = (char *) u[i].url.data;
-        items[i].url.len = u[i].url.len;
-        items[i].body.data = (char *) payload->data;
-        items[i].body.len = payload->len;
-
-        /* signed at each attempt: the scheme is kept, never a secret */
-
-        if (u[i].standard) {
-            items[i].headers.data = "standard";
-            items[i].headers.len = sizeof("standard") - 1;
+        if (ngx_time() >= lost_logged + 60) {
+            lost_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "qlm webhook: \"%V\" event %V lost: the store is "
+                          "not open in this worker (said once a minute)",
+                          name, event_id);
         }
-    }
 
-    rc = qlm_store_enqueue_event(mcf->store, items, urls->nelts, table,
-                                 mirror == NGX_OK ? &rec : NULL);
-
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "qlm webhook: \"%V\" event %V lost: %s",
-                      name, event_id, qlm_store_strerror(rc));
         return NGX_ERROR;
     }
 
-    if (urls->nelts == 0) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "qlm webhook: no URL for \"%V\", the mirror only",
-                       name);
-        return NGX_OK;
+    /* stored with this turn's other writes; the answer's end waits */
+
+    if (ngx_http_qlm_webhook_batch_event(mcf, r, event, event_id, payload,
+                                         table,
+                                         mirror == NGX_OK ? &rec : NULL)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: \"%V\" event %V lost: out of memory",
+                      name, event_id);
+        return NGX_ERROR;
     }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "qlm webhook: \"%V\" event %V queued for %ui URL%s",
-                  name, event_id, urls->nelts, urls->nelts == 1 ? "" : "s");
-
-    ngx_http_qlm_webhook_deliver_kick(mcf);
 
     return NGX_OK;
 }
@@ -1047,23 +1128,45 @@ ngx_http_qlm_webhook_mirror(ngx_http_request_t *r, ngx_uint_t event,
 }
 
 
-static void
-ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_log_t *log, const char *name)
-{
-    int  rc;
+/*
+ * An answer whose success could not be checked emits nothing: counted,
+ * and said at most once a minute for each cause, not once a request.
+ */
 
-    if (mcf->store == NULL) {
+static void
+ngx_http_qlm_webhook_skip(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event, ngx_uint_t cause)
+{
+    static time_t  logged[NGX_HTTP_QLM_WEBHOOK_NCOUNTERS];
+    static char   *why[] = {
+        "the license server answered an error",
+        "the answer is larger than qlm_webhook_capture_size",
+        "the answer is compressed (proxy_set_header Accept-Encoding \"\")",
+        "the answer could not be read",
+        "the answer does not parse",
+        "the answer has no body",
+        "the answer did not pass whole"
+    };
+
+    ngx_http_qlm_webhook_count(mcf, cause, 1);
+
+    if (cause == NGX_HTTP_QLM_WEBHOOK_C_ANSWER_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: no \"%V\" event, %s",
+                      &ngx_http_qlm_webhook_event_names[event], why[cause]);
         return;
     }
 
-    rc = qlm_store_counter_add(mcf->store, name, 1);
-
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "qlm webhook: counter \"%s\" not updated: %s",
-                      name, qlm_store_strerror(rc));
+    if (ngx_time() < logged[cause] + 60) {
+        return;
     }
+
+    logged[cause] = ngx_time();
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "qlm webhook: no \"%V\" event: %s, so its success could "
+                  "not be checked (counted; said once a minute)",
+                  &ngx_http_qlm_webhook_event_names[event], why[cause]);
 }
 
 

@@ -229,6 +229,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       0,
       NULL },
 
+    { ngx_string("qlm_webhook_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qlm_webhook_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -628,6 +635,29 @@ ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+#if (NGX_THREADS)
+
+    /* flushes of the store run in nginx's default thread pool */
+
+    if (mcf->store_used
+        && mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_OFF
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+#endif
+
+    if (mcf->store_used
+        && ngx_http_qlm_webhook_status_zone(cf, mcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_qlm_webhook_emit_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1400,6 +1430,10 @@ ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
     if (mcf == NULL) {
         return;
     }
+
+    /* this turn's writes first: leased deliveries go back to the queue */
+
+    ngx_http_qlm_webhook_batch_exit(mcf);
 
     ngx_http_qlm_webhook_deliver_exit_process(cycle, mcf);
 

@@ -51,6 +51,59 @@ typedef enum {
 #define NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM      0
 #define NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD 1
 
+/* r->buffered: the answer's end waits for its event's commit */
+#define NGX_HTTP_QLM_WEBHOOK_BUFFERED     0x08
+
+/* a delivery's outcome, recorded by the write batch */
+#define NGX_HTTP_QLM_WEBHOOK_OP_ACK         0
+#define NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE  1
+#define NGX_HTTP_QLM_WEBHOOK_OP_DEAD        2
+
+
+/* whole-server counters, in shared memory (see the status page) */
+typedef enum {
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_ERROR = 0,   /* no event: QLM error */
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_TOO_LARGE,   /* skipped: unchecked */
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_COMPRESSED,
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_UNREADABLE,
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_UNPARSABLE,
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_NO_BODY,
+    NGX_HTTP_QLM_WEBHOOK_C_ANSWER_INCOMPLETE,
+    NGX_HTTP_QLM_WEBHOOK_C_LOST_STORE_FULL,    /* lost: not stored */
+    NGX_HTTP_QLM_WEBHOOK_C_LOST_NO_STORE,
+    NGX_HTTP_QLM_WEBHOOK_C_LOST_OTHER,
+    NGX_HTTP_QLM_WEBHOOK_C_STALE,              /* a lease taken over */
+    NGX_HTTP_QLM_WEBHOOK_C_TASK_RUNS,
+    NGX_HTTP_QLM_WEBHOOK_C_TASK_SCANNED,
+    NGX_HTTP_QLM_WEBHOOK_C_TASK_MATCHED,
+    NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
+} ngx_http_qlm_webhook_counter_e;
+
+/* what became of deliveries, by event (the last row: scheduled tasks) */
+#define NGX_HTTP_QLM_WEBHOOK_D_STORED      0     /* events stored */
+#define NGX_HTTP_QLM_WEBHOOK_D_DELIVERED   1
+#define NGX_HTTP_QLM_WEBHOOK_D_RETRY       2
+#define NGX_HTTP_QLM_WEBHOOK_D_DEAD        3
+#define NGX_HTTP_QLM_WEBHOOK_ND            4
+
+#define NGX_HTTP_QLM_WEBHOOK_NBUCKETS      12
+
+
+typedef struct {
+    ngx_atomic_t              counters[NGX_HTTP_QLM_WEBHOOK_NCOUNTERS];
+    ngx_atomic_t              deliveries[NGX_HTTP_QLM_WEBHOOK_NEVENTS + 1]
+                                        [NGX_HTTP_QLM_WEBHOOK_ND];
+    /* answer to first successful delivery, ms */
+    ngx_atomic_t              latency[NGX_HTTP_QLM_WEBHOOK_NBUCKETS + 1];
+    ngx_atomic_t              latency_sum;
+    ngx_atomic_t              in_flight;
+    ngx_atomic_t              started;   /* time the zone was made */
+} ngx_http_qlm_webhook_shctx_t;
+
+
+typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
+typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
+
 
 typedef struct {
     ngx_str_t                 url;        /* as configured */
@@ -112,11 +165,15 @@ typedef struct {
     ngx_array_t              *searches;  /* ngx_http_qlm_webhook_search_t */
     ngx_array_t              *tasks;     /* ngx_http_qlm_webhook_task_t */
 
+    ngx_shm_zone_t           *shm_zone;
+    ngx_http_qlm_webhook_shctx_t  *sh;      /* NULL until init_zone */
+
     /* per process, from init_process to exit_process */
     qlm_store_t              *store;
     ngx_event_t               sync_event;
     ngx_event_t               sched_event;
     void                     *deliver;
+    ngx_http_qlm_webhook_batch_t  *batch;
 
     unsigned                  store_set:1;
     unsigned                  secret_set:1;
@@ -165,8 +222,11 @@ typedef struct {
 
 typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
+    ngx_http_qlm_webhook_pending_t  *pending;  /* commit not done yet */
+    ngx_chain_t                  *held;     /* the answer's end, meanwhile */
     u_char                       *buf;
     size_t                        len;
+    size_t                        size;     /* of buf */
     off_t                         length;   /* Content-Length, or -1 */
     off_t                         seen;
     ngx_str_t                     verified; /* valid, invalid, missing, ... */
@@ -175,6 +235,7 @@ typedef struct {
     unsigned                      overflow:1;
     unsigned                      encoded:1;
     unsigned                      unreadable:1;
+    unsigned                      no_body:1;
     unsigned                      done:1;
     unsigned                      verify_started:1;
     unsigned                      verify_done:1;
@@ -229,6 +290,40 @@ ngx_int_t ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_uint_t ngx_http_qlm_webhook_deliver_reserve(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+void ngx_http_qlm_webhook_deliver_leased(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
+ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+uint64_t ngx_http_qlm_webhook_now(void);
+
+ngx_int_t ngx_http_qlm_webhook_status_zone(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+char *ngx_http_qlm_webhook_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_qlm_webhook_count_delivery(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *event, ngx_uint_t what,
+    uint64_t latency);
+
+static ngx_inline void
+ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t counter, ngx_atomic_int_t n)
+{
+    if (mcf->sh) {
+        (void) ngx_atomic_fetch_add(&mcf->sh->counters[counter], n);
+    }
+}
+
+ngx_int_t ngx_http_qlm_webhook_batch_event(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_request_t *r,
+    ngx_uint_t event, ngx_str_t *event_id, ngx_str_t *payload, int table,
+    qlm_store_record_t *rec);
+ngx_int_t ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_log_t *log);
+void ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf);
 
 char *ngx_http_qlm_webhook_search_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -15,6 +15,96 @@
 #include "ngx_http_qlm_webhook_module.h"
 
 
+/*
+ * The write batch: group commit.  What one event-loop turn produces (the
+ * events captured from answers, the outcomes of deliveries) is written in
+ * one store transaction by an event posted for the end of the turn: the
+ * transaction's fixed cost (the writer lock, the page writes) is paid once
+ * per turn instead of once per event.  An answer's end waits in the body
+ * filter until its event is committed (microseconds), so the promise holds:
+ * an event is stored before the client has its whole answer.
+ */
+
+struct ngx_http_qlm_webhook_pending_s {
+    ngx_queue_t                        queue;
+    ngx_http_request_t                *r;        /* waits, or NULL */
+    ngx_pool_cleanup_t                *cln;
+    ngx_uint_t                         event;
+    ngx_str_t                          event_id;
+    qlm_store_item_t                  *items;
+    size_t                             nitems;
+    ngx_uint_t                         nleased;  /* items[0..nleased) */
+    int                                table;
+    qlm_store_record_t                *rec;
+    int                                rc;
+};
+
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_uint_t                         op;
+    uint64_t                           id;
+    uint64_t                           lease;
+    uint64_t                           due;
+    uint32_t                           attempt;
+    int32_t                            status;
+    qlm_store_log_t                    log;
+    int                                rc;
+} ngx_http_qlm_webhook_result_t;
+
+
+/* one turn's writes */
+typedef struct {
+    ngx_pool_t                        *pool;     /* all of its memory */
+    ngx_queue_t                        events;
+    ngx_queue_t                        results;
+    ngx_uint_t                         nevents;
+    ngx_uint_t                         nresults;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+} ngx_http_qlm_webhook_set_t;
+
+
+typedef struct {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    int                                rc;
+} ngx_http_qlm_webhook_sync_ctx_t;
+
+
+struct ngx_http_qlm_webhook_batch_s {
+    ngx_http_qlm_webhook_set_t        *set;      /* filling */
+    ngx_event_t                        flush;
+    ngx_log_t                         *log;
+#if (NGX_THREADS)
+    /* sync=on: commits (each flushed) run in nginx's thread pool */
+    ngx_thread_pool_t                 *tp;
+    ngx_thread_task_t                 *task;
+    ngx_http_qlm_webhook_set_t        *committing;
+    ngx_thread_task_t                 *sync_task;
+    unsigned                           syncing:1;
+#endif
+};
+
+
+static ngx_http_qlm_webhook_set_t *ngx_http_qlm_webhook_batch_get(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static void ngx_http_qlm_webhook_batch_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_batch_forget(void *data);
+static void ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set);
+static void ngx_http_qlm_webhook_batch_one_by_one(
+    ngx_http_qlm_webhook_set_t *set);
+static int ngx_http_qlm_webhook_batch_apply(qlm_store_t *st,
+    qlm_store_write_t *w, ngx_http_qlm_webhook_result_t *res);
+static void ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev);
+#endif
+static ngx_int_t ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool,
+    qlm_store_str_t *dst, const char *data, size_t len);
+
+
 static void ngx_http_qlm_webhook_store_options(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_options_t *opts);
 static ngx_int_t ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
@@ -130,9 +220,13 @@ ngx_int_t
 ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
-    int                   rc;
-    ngx_event_t          *ev;
-    qlm_store_options_t   opts;
+    int                            rc;
+    ngx_event_t                   *ev;
+    qlm_store_options_t            opts;
+    ngx_http_qlm_webhook_batch_t  *b;
+#if (NGX_THREADS)
+    ngx_str_t                      name;
+#endif
 
     ngx_http_qlm_webhook_store_options(mcf, &opts);
 
@@ -150,6 +244,61 @@ ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                    "qlm webhook store \"%V\" opened", &mcf->store_path);
+
+    b = ngx_pcalloc(cycle->pool, sizeof(ngx_http_qlm_webhook_batch_t));
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->log = cycle->log;
+    b->flush.handler = ngx_http_qlm_webhook_batch_handler;
+    b->flush.data = mcf;
+    b->flush.log = cycle->log;
+
+    mcf->batch = b;
+
+#if (NGX_THREADS)
+
+    if (mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_OFF) {
+        ngx_str_set(&name, "default");
+
+        b->tp = ngx_thread_pool_get(cycle, &name);
+
+        if (b->tp == NULL) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "qlm_webhook_store: no thread pool \"default\", "
+                          "the store is flushed in the event loop");
+        }
+    }
+
+    if (b->tp && mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON) {
+        b->task = ngx_thread_task_alloc(cycle->pool,
+                                        sizeof(ngx_http_qlm_webhook_set_t *));
+        if (b->task == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->task->handler = ngx_http_qlm_webhook_batch_thread;
+        b->task->event.handler = ngx_http_qlm_webhook_batch_thread_done;
+        b->task->event.data = mcf;
+        b->task->event.log = cycle->log;
+    }
+
+    if (b->tp && mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED) {
+        b->sync_task = ngx_thread_task_alloc(cycle->pool,
+                                    sizeof(ngx_http_qlm_webhook_sync_ctx_t));
+        if (b->sync_task == NULL) {
+            return NGX_ERROR;
+        }
+
+        ((ngx_http_qlm_webhook_sync_ctx_t *) b->sync_task->ctx)->mcf = mcf;
+        b->sync_task->handler = ngx_http_qlm_webhook_sync_thread;
+        b->sync_task->event.handler = ngx_http_qlm_webhook_sync_thread_done;
+        b->sync_task->event.data = mcf;
+        b->sync_task->event.log = cycle->log;
+    }
+
+#endif
 
     if (mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED || ngx_worker != 0)
     {
@@ -183,6 +332,21 @@ ngx_http_qlm_webhook_store_sync_handler(ngx_event_t *ev)
         return;
     }
 
+#if (NGX_THREADS)
+
+    if (mcf->batch->sync_task) {
+        if (!mcf->batch->syncing
+            && ngx_thread_task_post(mcf->batch->tp, mcf->batch->sync_task)
+               == NGX_OK)
+        {
+            mcf->batch->syncing = 1;
+        }
+
+        goto next;
+    }
+
+#endif
+
     rc = qlm_store_sync(mcf->store);
 
     if (rc != 0) {
@@ -190,6 +354,10 @@ ngx_http_qlm_webhook_store_sync_handler(ngx_event_t *ev)
                       "qlm_webhook_store: sync \"%V\" failed: %s",
                       &mcf->store_path, qlm_store_strerror(rc));
     }
+
+#if (NGX_THREADS)
+next:
+#endif
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -207,6 +375,8 @@ ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
         ngx_del_timer(&mcf->sync_event);
     }
 
+    ngx_http_qlm_webhook_batch_exit(mcf);
+
     /* qlm_store_close() syncs a store opened without per-commit sync */
 
     qlm_store_close(mcf->store);
@@ -214,4 +384,685 @@ ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                    "qlm webhook store \"%V\" closed", &mcf->store_path);
+}
+
+
+static ngx_http_qlm_webhook_set_t *
+ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_pool_t                    *pool;
+    ngx_http_qlm_webhook_set_t    *set;
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = mcf->batch;
+
+    if (b->set == NULL) {
+        pool = ngx_create_pool(16384, b->log);
+        if (pool == NULL) {
+            return NULL;
+        }
+
+        set = ngx_palloc(pool, sizeof(ngx_http_qlm_webhook_set_t));
+        if (set == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        set->pool = pool;
+        ngx_queue_init(&set->events);
+        ngx_queue_init(&set->results);
+        set->nevents = 0;
+        set->nresults = 0;
+        set->mcf = mcf;
+
+        b->set = set;
+    }
+
+    if (!b->flush.posted) {
+        ngx_post_event(&b->flush, &ngx_posted_events);
+    }
+
+    return b->set;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool, qlm_store_str_t *dst,
+    const char *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    p[len] = '\0';
+
+    dst->data = (char *) p;
+    dst->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues an event's deliveries and mirror record for this turn's commit;
+ * with r, the answer's end waits for it (ctx->pending).  The deliveries
+ * this worker has free slots for are stored already leased to it, and are
+ * started from memory once committed: no claim for them.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_request_t *r, ngx_uint_t event, ngx_str_t *event_id,
+    ngx_str_t *payload, int table, qlm_store_record_t *rec)
+{
+    size_t                           i;
+    uint64_t                         now;
+    ngx_str_t                       *name;
+    ngx_pool_t                      *pool;
+    ngx_array_t                     *urls;
+    qlm_store_str_t                  body, id;
+    qlm_store_field_t               *fields;
+    qlm_store_item_t                *items;
+    ngx_http_qlm_webhook_ctx_t      *ctx;
+    ngx_http_qlm_webhook_url_t      *u;
+    ngx_http_qlm_webhook_set_t      *set;
+    ngx_http_qlm_webhook_pending_t  *p;
+
+    set = ngx_http_qlm_webhook_batch_get(mcf);
+    if (set == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool = set->pool;
+    name = &ngx_http_qlm_webhook_event_names[event];
+    urls = &mcf->urls[event];
+
+    p = ngx_pcalloc(pool, sizeof(ngx_http_qlm_webhook_pending_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_qlm_webhook_str_copy(pool, &id, (char *) event_id->data,
+                                      event_id->len)
+        != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &body, (char *) payload->data,
+                                         payload->len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p->event = event;
+    p->event_id.data = (u_char *) id.data;
+    p->event_id.len = id.len;
+    p->table = table;
+    p->nitems = urls->nelts;
+
+    if (p->nitems) {
+        items = ngx_pcalloc(pool, p->nitems * sizeof(qlm_store_item_t));
+        if (items == NULL) {
+            return NGX_ERROR;
+        }
+
+        p->items = items;
+        p->nleased = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems);
+
+        now = ngx_http_qlm_webhook_now();
+        u = urls->elts;
+
+        for (i = 0; i < p->nitems; i++) {
+            items[i].due = now;
+            items[i].created = now;
+            items[i].event_id = id;
+            items[i].event.data = (char *) name->data;
+            items[i].event.len = name->len;
+            items[i].url.data = (char *) u[i].url.data;
+            items[i].url.len = u[i].url.len;
+            items[i].body = body;
+
+            if (i < p->nleased) {
+                items[i].lease_until =
+                    now + ngx_http_qlm_webhook_deliver_lease_time(mcf);
+            }
+
+            /* signed at each attempt: the scheme is kept, never a secret */
+
+            if (u[i].standard) {
+                items[i].headers.data = "standard";
+                items[i].headers.len = sizeof("standard") - 1;
+            }
+        }
+    }
+
+    if (rec) {
+        p->rec = ngx_palloc(pool, sizeof(qlm_store_record_t));
+        fields = ngx_palloc(pool, (rec->nfields + 1)
+                                  * sizeof(qlm_store_field_t));
+
+        if (p->rec == NULL || fields == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p->rec = *rec;
+        p->rec->fields = fields;
+
+        if (ngx_http_qlm_webhook_str_copy(pool, &p->rec->key, rec->key.data,
+                                          rec->key.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < rec->nfields; i++) {
+            if (ngx_http_qlm_webhook_str_copy(pool, &fields[i].name,
+                                              rec->fields[i].name.data,
+                                              rec->fields[i].name.len)
+                != NGX_OK
+                || ngx_http_qlm_webhook_str_copy(pool, &fields[i].value,
+                                                 rec->fields[i].value.data,
+                                                 rec->fields[i].value.len)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (r) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+
+        p->cln = ngx_pool_cleanup_add(r->pool, 0);
+
+        if (ctx && p->cln) {
+            p->cln->handler = ngx_http_qlm_webhook_batch_forget;
+            p->cln->data = p;
+            p->r = r;
+            ctx->pending = p;
+        }
+    }
+
+    ngx_queue_insert_tail(&set->events, &p->queue);
+    set->nevents++;
+
+    return NGX_OK;
+}
+
+
+/* the request is gone before the commit: its event is stored all the same */
+
+static void
+ngx_http_qlm_webhook_batch_forget(void *data)
+{
+    ngx_http_qlm_webhook_pending_t  *p = data;
+
+    p->r = NULL;
+    p->cln = NULL;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_log_t *log)
+{
+    ngx_pool_t                     *pool;
+    ngx_http_qlm_webhook_set_t     *set;
+    ngx_http_qlm_webhook_result_t  *res;
+
+    set = ngx_http_qlm_webhook_batch_get(mcf);
+    if (set == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool = set->pool;
+
+    res = ngx_palloc(pool, sizeof(ngx_http_qlm_webhook_result_t));
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    res->op = op;
+    res->id = id;
+    res->lease = lease;
+    res->due = due;
+    res->attempt = attempt;
+    res->status = status;
+    res->log = *log;
+    res->rc = 0;
+
+    if (ngx_http_qlm_webhook_str_copy(pool, &res->log.event_id,
+                                      log->event_id.data, log->event_id.len)
+        != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &res->log.event,
+                                         log->event.data, log->event.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &res->log.url,
+                                         log->url.data, log->url.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &res->log.error,
+                                         log->error.data, log->error.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&set->results, &res->queue);
+    set->nresults++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * At exit nginx's thread pools have already finished their queues (their
+ * module exits first), so a commit handed to a thread is done: only its
+ * completion, posted to a loop that no longer runs, is left to do here.
+ */
+
+void
+ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = mcf->batch;
+
+    if (b == NULL) {
+        return;
+    }
+
+#if (NGX_THREADS)
+    if (b->committing) {
+        ngx_http_qlm_webhook_batch_thread_done(&b->task->event);
+    }
+
+    b->task = NULL;
+#endif
+
+    ngx_http_qlm_webhook_batch_flush(mcf);
+
+    mcf->batch = NULL;
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_handler(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_batch_flush(ev->data);
+}
+
+
+void
+ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_set_t    *set;
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = mcf->batch;
+
+    if (b == NULL || b->set == NULL) {
+        return;
+    }
+
+    if (b->flush.posted) {
+        ngx_delete_posted_event(&b->flush);
+    }
+
+#if (NGX_THREADS)
+
+    if (b->committing) {
+        /* one commit at a time: the next turn's waits for this one */
+        return;
+    }
+
+#endif
+
+    set = b->set;
+    b->set = NULL;
+
+#if (NGX_THREADS)
+
+    if (b->task && !ngx_exiting) {
+        *(ngx_http_qlm_webhook_set_t **) b->task->ctx = set;
+
+        if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
+            b->committing = set;
+            return;
+        }
+
+        /* the pool's queue is full: the loop waits this once */
+    }
+
+#endif
+
+    ngx_http_qlm_webhook_batch_commit(set);
+    ngx_http_qlm_webhook_batch_done(set);
+    ngx_destroy_pool(set->pool);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_set_t  *set = *(ngx_http_qlm_webhook_set_t **) data;
+
+    ngx_http_qlm_webhook_batch_commit(set);
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_set_t        *set;
+    ngx_http_qlm_webhook_batch_t      *b;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ev->data;
+    b = mcf->batch;
+
+    set = b->committing;
+    b->committing = NULL;
+
+    if (set == NULL) {
+        return;
+    }
+
+    ngx_http_qlm_webhook_batch_done(set);
+    ngx_destroy_pool(set->pool);
+
+    if (b->set) {
+        ngx_http_qlm_webhook_batch_flush(mcf);
+    }
+}
+
+
+/* the timed sync, off the event loop */
+
+static void
+ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_sync_ctx_t  *ctx = data;
+
+    ctx->rc = qlm_store_sync(ctx->mcf->store);
+}
+
+
+static void
+ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_sync_ctx_t   *ctx;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ev->data;
+    mcf->batch->syncing = 0;
+
+    ctx = mcf->batch->sync_task->ctx;
+
+    if (ctx->rc != 0) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "qlm_webhook_store: sync \"%V\" failed: %s",
+                      &mcf->store_path, qlm_store_strerror(ctx->rc));
+    }
+}
+
+#endif
+
+
+/*
+ * Runs in the event loop, or in a thread with sync=on: it touches the
+ * store and the set only, and logs nothing.
+ */
+
+static void
+ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set)
+{
+    int                                rc;
+    ngx_queue_t                       *q;
+    qlm_store_write_t                 *w;
+    ngx_http_qlm_webhook_result_t     *res;
+    ngx_http_qlm_webhook_pending_t    *p;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = set->mcf;
+
+    if (mcf->store == NULL) {
+        rc = QLM_STORE_INVALID;
+        goto failed;
+    }
+
+    rc = qlm_store_write_begin(mcf->store, &w);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+        p->rc = qlm_store_write_enqueue_event(w, p->items, p->nitems,
+                                              p->table, p->rec);
+    }
+
+    for (q = ngx_queue_head(&set->results);
+         q != ngx_queue_sentinel(&set->results);
+         q = ngx_queue_next(q))
+    {
+        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+        res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
+    }
+
+    rc = qlm_store_write_commit(w);
+
+    if (rc == 0) {
+        return;
+    }
+
+    if (set->nevents + set->nresults > 1) {
+        /* a failure of one must not take the others with it */
+        ngx_http_qlm_webhook_batch_one_by_one(set);
+        return;
+    }
+
+failed:
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+        p->rc = rc;
+    }
+
+    for (q = ngx_queue_head(&set->results);
+         q != ngx_queue_sentinel(&set->results);
+         q = ngx_queue_next(q))
+    {
+        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+        res->rc = rc;
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_one_by_one(ngx_http_qlm_webhook_set_t *set)
+{
+    size_t                            i;
+    qlm_store_t                      *st;
+    ngx_queue_t                      *q;
+    ngx_http_qlm_webhook_result_t    *res;
+    ngx_http_qlm_webhook_pending_t   *p;
+
+    st = set->mcf->store;
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+
+        for (i = 0; i < p->nitems; i++) {
+            p->items[i].id = 0;
+            p->items[i].lease = 0;
+        }
+
+        p->rc = qlm_store_enqueue_event(st, p->items, p->nitems, p->table,
+                                        p->rec);
+    }
+
+    for (q = ngx_queue_head(&set->results);
+         q != ngx_queue_sentinel(&set->results);
+         q = ngx_queue_next(q))
+    {
+        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+        res->rc = ngx_http_qlm_webhook_batch_apply(st, NULL, res);
+    }
+}
+
+
+/* a delivery's outcome: in the batch w, or in its own transaction */
+
+static int
+ngx_http_qlm_webhook_batch_apply(qlm_store_t *st, qlm_store_write_t *w,
+    ngx_http_qlm_webhook_result_t *res)
+{
+    switch (res->op) {
+
+    case NGX_HTTP_QLM_WEBHOOK_OP_ACK:
+        return w ? qlm_store_write_ack(w, res->id, res->lease, &res->log)
+                 : qlm_store_ack(st, res->id, res->lease, &res->log);
+
+    case NGX_HTTP_QLM_WEBHOOK_OP_DEAD:
+        return w ? qlm_store_write_dead(w, res->id, res->lease, res->due,
+                                        res->attempt, res->status,
+                                        res->log.error, &res->log)
+                 : qlm_store_dead(st, res->id, res->lease, res->due,
+                                  res->attempt, res->status, res->log.error,
+                                  &res->log);
+
+    default: /* NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE */
+        return w ? qlm_store_write_reschedule(w, res->id, res->lease,
+                                              res->due, res->attempt,
+                                              res->status, res->log.error,
+                                              &res->log)
+                 : qlm_store_reschedule(st, res->id, res->lease, res->due,
+                                        res->attempt, res->status,
+                                        res->log.error, &res->log);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
+{
+    size_t                           i;
+    ngx_str_t                       *name;
+    ngx_uint_t                       kick;
+    ngx_queue_t                     *q;
+    ngx_connection_t                *c;
+    ngx_http_request_t              *r;
+    ngx_http_qlm_webhook_ctx_t      *ctx;
+    ngx_http_qlm_webhook_result_t   *res;
+    ngx_http_qlm_webhook_pending_t  *p;
+    ngx_http_qlm_webhook_batch_t    *b;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = set->mcf;
+    b = mcf->batch;
+    kick = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, b->log, 0,
+                   "qlm webhook: batch of %ui events, %ui results done",
+                   set->nevents, set->nresults);
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+        name = &ngx_http_qlm_webhook_event_names[p->event];
+
+        if (p->rc != 0) {
+            ngx_http_qlm_webhook_count(mcf, p->rc == QLM_STORE_FULL
+                                       ? NGX_HTTP_QLM_WEBHOOK_C_LOST_STORE_FULL
+                                       : NGX_HTTP_QLM_WEBHOOK_C_LOST_OTHER, 1);
+
+            ngx_log_error(NGX_LOG_ERR, b->log, 0,
+                          "qlm webhook: \"%V\" event %V lost: %s",
+                          name, &p->event_id, qlm_store_strerror(p->rc));
+
+        } else if (p->nitems) {
+            ngx_http_qlm_webhook_count_delivery(mcf, name,
+                                                NGX_HTTP_QLM_WEBHOOK_D_STORED,
+                                                0);
+
+            ngx_log_error(NGX_LOG_INFO, b->log, 0,
+                          "qlm webhook: \"%V\" event %V queued for %uz URL%s",
+                          name, &p->event_id, p->nitems,
+                          p->nitems == 1 ? "" : "s");
+        }
+
+        for (i = 0; i < p->nleased; i++) {
+            ngx_http_qlm_webhook_deliver_leased(mcf, p->rc == 0
+                                                     && p->items[i].lease
+                                                     ? &p->items[i] : NULL);
+        }
+
+        if (p->rc == 0 && p->nitems > p->nleased) {
+            kick = 1;
+        }
+
+        /* the answer's end goes on, whatever became of its event */
+
+        r = p->r;
+
+        if (r == NULL) {
+            continue;
+        }
+
+        p->cln->handler = NULL;
+        p->r = NULL;
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+        ctx->pending = NULL;
+
+        if (ctx->held) {
+            c = r->connection;
+            ngx_post_event(c->write, &ngx_posted_events);
+        }
+    }
+
+    for (q = ngx_queue_head(&set->results);
+         q != ngx_queue_sentinel(&set->results);
+         q = ngx_queue_next(q))
+    {
+        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+
+        if (res->rc == QLM_STORE_STALE) {
+            ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_STALE, 1);
+
+            ngx_log_error(NGX_LOG_INFO, b->log, 0,
+                          "qlm webhook: the lease on %s to %s expired, "
+                          "another worker took the delivery over",
+                          res->log.event_id.data, res->log.url.data);
+
+        } else if (res->rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, b->log, 0,
+                          "qlm webhook: recording the attempt of %s to %s "
+                          "failed: %s", res->log.event_id.data,
+                          res->log.url.data, qlm_store_strerror(res->rc));
+        }
+    }
+
+    if (kick) {
+        ngx_http_qlm_webhook_deliver_kick(mcf);
+    }
 }

@@ -534,6 +534,8 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
         task->matched = 0;
         task->scanned = 0;
 
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_TASK_RUNS, 1);
+
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "qlm webhook: task \"%V\" runs", &task->name);
         return NGX_OK;
@@ -719,6 +721,7 @@ ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
     ngx_memcpy(task->cursor, rec->key.data, rec->key.len);
     task->cursor_len = rec->key.len;
     task->scanned++;
+    ngx_http_qlm_webhook_count(ch->mcf, NGX_HTTP_QLM_WEBHOOK_C_TASK_SCANNED, 1);
 
     if (rec->deleted) {
         return 0;
@@ -732,6 +735,7 @@ ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
     }
 
     task->matched++;
+    ngx_http_qlm_webhook_count(ch->mcf, NGX_HTTP_QLM_WEBHOOK_C_TASK_MATCHED, 1);
 
     if (ngx_array_init(&values, ch->pool, rec->nfields + 1,
                        sizeof(ngx_keyval_t))

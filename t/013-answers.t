@@ -1,6 +1,7 @@
 # Upstream answers of every shape: in many buffers, chunked, buffered to a
 # temporary file, larger than the capture size, compressed, malformed.  The
-# client always gets the upstream's bytes; the event is always emitted.
+# client always gets the upstream's bytes; an event goes out only for an
+# answer whose success could be checked (or with error detection off).
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -128,7 +129,7 @@ qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ActivationKey":
 
 
 
-=== TEST 3: an answer larger than qlm_webhook_capture_size
+=== TEST 3: an answer larger than qlm_webhook_capture_size cannot be checked: no event
 --- http_config eval: $::HttpConfig
 --- config
     location = /qlm/GetActivationKey {
@@ -147,16 +148,17 @@ GET /qlm/GetActivationKey?is_email=big%40example.com
 $b
 --- wait: 0.5
 --- error_log eval
+qr/\[warn\] .*qlm webhook: no "license_created" event: the answer is larger than qlm_webhook_capture_size, so its success could not be checked/
+--- no_error_log eval
 [
-qr/\[warn\] .*qlm webhook: "license_created" event without the fields of the answer: the answer is larger than qlm_webhook_capture_size/,
-qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"Email":"big\@example\.com"\}\}$/m,
+qr/\[error\]/,
+qr/^HOOK /m,
+qr/queued for/,
 ]
---- no_error_log
-[error]
 
 
 
-=== TEST 4: a compressed answer is passed on, not parsed
+=== TEST 4: a compressed answer is passed on, not parsed, and emits nothing
 --- http_config eval: $::HttpConfig
 --- config
     location = /qlm/GetActivationKey {
@@ -173,8 +175,33 @@ Content-Encoding: gzip
 <QuickLicenseManager><pckey>GZ</pckey></QuickLicenseManager>
 --- wait: 0.5
 --- error_log eval
+qr/\[warn\] .*no "license_created" event: the answer is compressed \(proxy_set_header Accept-Encoding ""\), so its success could not be checked/
+--- no_error_log eval
 [
-qr/\[warn\] .*the answer is compressed/,
+qr/\[error\]/,
+qr/^HOOK /m,
+]
+
+
+
+=== TEST 5: with error detection off, an unreadable answer emits without its fields
+--- http_config eval: $::HttpConfig
+--- config
+    location = /qlm/GetActivationKey {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/gzip;
+        qlm_webhook_error_detect off;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ActivationKey "xml://pckey";
+        qlm_webhook_field ComputerID $qlm_webhook_arg_is_pcid;
+    }
+--- request
+GET /qlm/GetActivationKey?is_pcid=PC-1
+--- response_body chomp
+<QuickLicenseManager><pckey>GZ</pckey></QuickLicenseManager>
+--- wait: 0.5
+--- error_log eval
+[
+qr/\[warn\] .*"license_created" event without the fields of the answer: the answer is compressed/,
 qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC-1"\}\}$/m,
 ]
 --- no_error_log
@@ -182,7 +209,7 @@ qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC
 
 
 
-=== TEST 5: malformed XML: a warning, the event with the other fields
+=== TEST 6: malformed XML: a warning, the event with the other fields
 --- http_config eval: $::HttpConfig
 --- config
     location = /qlm/GetActivationKey {
@@ -206,7 +233,7 @@ qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC
 
 
 
-=== TEST 6: malformed JSON: a warning, the event with the other fields
+=== TEST 7: malformed JSON: a warning, the event with the other fields
 --- http_config eval: $::HttpConfig
 --- config
     location = /qlm/GetActivationKey {
@@ -231,7 +258,7 @@ qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC
 
 
 
-=== TEST 7: a HEAD request emits from the header alone
+=== TEST 8: a HEAD request emits from the header alone
 --- http_config eval: $::HttpConfig
 --- config
     location = /qlm/GetActivationKey {
@@ -248,3 +275,26 @@ HEAD /qlm/GetActivationKey?is_pcid=PC-4
 qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC-4"\}\}$/m
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: a HEAD request with error detection on: its success cannot be checked, no event
+--- http_config eval: $::HttpConfig
+--- config
+    location = /qlm/GetActivationKey {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/broken;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ComputerID $qlm_webhook_arg_is_pcid;
+    }
+--- request
+HEAD /qlm/GetActivationKey?is_pcid=PC-5
+--- response_body
+--- wait: 0.5
+--- error_log eval
+qr/\[warn\] .*no "license_created" event: the answer has no body, so its success could not be checked/
+--- no_error_log eval
+[
+qr/\[error\]/,
+qr/^HOOK /m,
+]
+

@@ -1,0 +1,176 @@
+# The status page: whole-server counters from shared memory and the
+# store's figures, as JSON or in Prometheus' text format.
+
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_LS_PORT} ||= 1985;
+$ENV{TEST_NGINX_RECEIVER_PORT} ||= 1986;
+
+# /pause answers slowly (limit_rate): time for a delivery to end between
+# two requests of a block
+our $HttpConfig = <<"_EOC_";
+    qlm_webhook_store logs/qlm_store;
+    qlm_webhook_secret "status-secret-123";
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_max_retries 1;
+    qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok;
+    qlm_webhook_url license_activated http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail;
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_LS_PORT};
+        default_type text/xml;
+        access_log off;
+
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K-1</pckey></QuickLicenseManager>';
+        }
+
+        location /err {
+            return 200 '<QuickLicenseManager><error>no such key</error></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT};
+        access_log off;
+
+        location /ok {
+            return 200;
+        }
+
+        location /fail {
+            return 503;
+        }
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/;
+        qlm_webhook_emit license_created method=GetActivationKey;
+        qlm_webhook_emit license_activated method=ActivateKey;
+        qlm_webhook_field ActivationKey "xml://pckey";
+    }
+
+    location /qlm/err/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/err;
+        qlm_webhook_emit license_created;
+    }
+
+    location = /pause {
+        limit_rate_after 0;
+        limit_rate 2k;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+_EOC_
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: JSON: events stored, delivered and retried, by event; answers that emitted nothing
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/GetActivationKey?is_productid=1",
+"GET /qlm/GetActivationKey?is_productid=2",
+"GET /qlm/ActivateKey?is_avkey=K-1",
+"GET /qlm/err/GetActivationKey",
+"GET /pause",
+"GET /status",
+]
+--- response_headers_like eval
+[
+"", "", "", "", "",
+"Content-Type: application/json",
+]
+--- response_body_like eval
+[
+qr/<pckey>K-1</,
+qr/<pckey>K-1</,
+qr/<pckey>K-1</,
+qr/<error>/,
+qr/^[0-9a-f]+$/,
+qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":1,"dead_letters":0,"log_records":3,"next_due":\d+,"map_size":\d+,"map_used":\d+\},"in_flight":0,"deliveries":\{"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\},"license_created":\{"stored":2,"delivered":2,"retry":0,"dead":0\},.*"scheduled_tasks":\{"stored":0,"delivered":0,"retry":0,"dead":0\}\},"counters":\{"answer_error":1,"answer_too_large":0,.*"lost_store_full":0,.*\},"delivery_latency_ms":\{"buckets":\[\[5,\d\],.*\[3600000,2\]\],"count":2,"sum":\d+\}\}$/s,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: Prometheus' text format, by argument and by Accept
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/GetActivationKey?is_productid=1",
+"GET /pause",
+"GET /status?format=prometheus",
+"GET /status",
+]
+--- more_headers eval
+[
+"", "", "",
+"Accept: text/plain;version=0.0.4",
+]
+--- response_headers_like eval
+[
+"", "",
+"Content-Type: text/plain; version=0.0.4; charset=utf-8",
+"Content-Type: text/plain; version=0.0.4; charset=utf-8",
+]
+--- response_body_like eval
+[
+qr/K-1/,
+qr/^[0-9a-f]+$/,
+qr/^# HELP qlm_webhook_up .*\nqlm_webhook_up 1\n.*\nqlm_webhook_queue_items 0\n.*qlm_webhook_deliveries_total\{event="license_created",outcome="stored"\} 1\nqlm_webhook_deliveries_total\{event="license_created",outcome="delivered"\} 1\n.*qlm_webhook_events_total\{what="lost_store_full"\} 0\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="0.005"\} \d\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="\+Inf"\} 1\nqlm_webhook_delivery_latency_seconds_sum \d+\.\d{3}\nqlm_webhook_delivery_latency_seconds_count 1\n$/s,
+qr/^# HELP qlm_webhook_up /,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the secret appears nowhere on the page
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[
+"GET /status",
+"GET /status?format=prometheus",
+]
+--- response_body_unlike eval
+[
+qr/status-secret/,
+qr/status-secret/,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: only GET and HEAD
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /status
+hello
+--- error_code: 405
+
+
+
+=== TEST 5: qlm_webhook_status takes no arguments
+--- http_config eval: $::HttpConfig
+--- config
+    location = /status {
+        qlm_webhook_status json;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid number of arguments in "qlm_webhook_status" directive in \S+nginx\.conf:\d+/
