@@ -249,7 +249,8 @@ int qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb,
 
 /*
  * Back to the queue under the same id, due at now, attempt 0, last status
- * and error kept; id 0 replays every one, in transactions of up to 1024.
+ * and error kept; id 0 replays every one, in transactions of up to 128
+ * (each holds the writer lock about a millisecond: license traffic goes on).
  */
 int qlm_store_dead_replay(qlm_store_t *st, uint64_t id, uint64_t now,
     uint64_t *replayed);

@@ -109,7 +109,7 @@ qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
  * transaction could exceed LMDB's dirty page limit.
  */
 
-#define QLM_STORE_REPLAY_STEP  1024
+#define QLM_STORE_REPLAY_STEP  128     /* items a transaction: ~1 ms */
 
 int
 qlm_store_dead_replay(qlm_store_t *st, uint64_t id, uint64_t now,

@@ -55,7 +55,7 @@
 #define QLM_STORE_MAP_SIZE        (64 * 1024 * 1024)
 #define QLM_STORE_LOG_MAX         100000
 #define QLM_STORE_LOG_STEP        16      /* retention work per append */
-#define QLM_STORE_TRIM_STEP       4096    /* deletions per trim txn */
+#define QLM_STORE_TRIM_STEP       512     /* deletions per trim txn */
 #define QLM_STORE_COUNTER_MAX     200     /* counter name length */
 #define QLM_STORE_RECORD_FIELDS   256     /* fields of a mirror record */
 

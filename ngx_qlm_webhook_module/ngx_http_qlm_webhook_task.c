@@ -20,7 +20,7 @@
 #include "ngx_http_qlm_webhook_module.h"
 
 
-#define NGX_HTTP_QLM_WEBHOOK_CHUNK       256      /* records a turn */
+#define NGX_HTTP_QLM_WEBHOOK_CHUNK       64       /* records a turn */
 #define NGX_HTTP_QLM_WEBHOOK_TICK        1000     /* ms */
 
 
