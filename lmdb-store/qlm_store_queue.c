@@ -5,6 +5,8 @@
  */
 
 
+#include <stdio.h>
+
 #include "qlm_store_int.h"
 
 
@@ -20,6 +22,8 @@ static int qlm_store_enqueue_txn(qlm_store_write_t *w,
 static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
     uint64_t expiry, qlm_store_item_t **out, size_t max, uint64_t *ids,
     size_t *n);
+static int qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
+    uint64_t time, const MDB_val *raw, uint64_t now);
 static int qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     uint64_t lease, qlm_store_item_t *item);
 static int qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id,
@@ -385,26 +389,45 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
             return rc;
         }
 
-        if (rc == MDB_NOTFOUND
-            || qlm_store_item_decode(ids[i], &val, &item) != 0
-            || item.due != times[i])
-        {
-            /*
-             * An entry that cannot be read is set aside and counted, so
-             * that one bad record does not stop every claim for good.
-             */
+        if (rc == MDB_NOTFOUND) {
+            /* a schedule entry without its item: nothing to deliver */
 
             rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
             if (rc != 0) {
                 return rc;
             }
 
-            rc = mdb_del(txn, st->items, &key, NULL);
-            if (rc != 0 && rc != MDB_NOTFOUND) {
+            rc = qlm_store_counter_txn(st, txn, "corrupt", 1);
+            if (rc != 0) {
                 return rc;
             }
 
-            rc = qlm_store_counter_txn(st, txn, "corrupt", 1);
+            continue;
+        }
+
+        if (qlm_store_item_decode(ids[i], &val, &item) != 0) {
+            /*
+             * An item that cannot be read is set aside, as a dead letter
+             * that keeps its bytes and says why, and counted: one bad
+             * record must not stop every claim for good.
+             */
+
+            rc = qlm_store_set_aside(st, txn, ids[i], times[i], &val, now);
+            if (rc != 0) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (item.due != times[i]) {
+            /* a stale schedule entry: the item keeps its own */
+
+            rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
+            if (rc == 0) {
+                rc = qlm_store_sched_put(st, txn, item.due, ids[i]);
+            }
+
             if (rc != 0) {
                 return rc;
             }
@@ -449,6 +472,66 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
     }
 
     return 0;
+}
+
+
+/*
+ * An undecodable queue item becomes a dead letter (event "(undecodable)",
+ * the raw record as its body, the reason as its last error), so that it
+ * can be looked at with "qlm-store dead --body" and is not lost silently.
+ */
+
+static int
+qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
+    uint64_t time, const MDB_val *raw, uint64_t now)
+{
+    int                rc;
+    char               why[96];
+    MDB_val            key;
+    qlm_store_item_t   dead;
+    unsigned char      k[8];
+
+    memset(&dead, 0, sizeof(qlm_store_item_t));
+
+    snprintf(why, sizeof(why),
+             "the queue record could not be decoded (%zu bytes)",
+             raw->mv_size);
+
+    dead.id = id;
+    dead.created = now;
+    dead.updated = now;
+    dead.event.data = "(undecodable)";
+    dead.event.len = sizeof("(undecodable)") - 1;
+    dead.event_id.data = "";
+    dead.url.data = "";
+    dead.headers.data = "";
+    dead.body.data = raw->mv_data;
+    dead.body.len = raw->mv_size;
+    dead.last_error.data = why;
+    dead.last_error.len = strlen(why);
+
+    /* the raw bytes are copied by the write, before the item is deleted */
+
+    rc = qlm_store_item_write(txn, st->dead, &dead, 1);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = qlm_store_sched_del(st, txn, time, id);
+    if (rc != 0) {
+        return rc;
+    }
+
+    qlm_store_be64(k, id);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_del(txn, st->items, &key, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    return qlm_store_counter_txn(st, txn, "corrupt", 1);
 }
 
 

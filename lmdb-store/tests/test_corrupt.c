@@ -70,6 +70,31 @@ count(const qlm_store_item_t *item, void *data)
 }
 
 
+/* the dead letter an undecodable item became */
+typedef struct {
+    size_t            n;
+    uint64_t          id;
+    size_t            body_len;
+    char              event[32];
+    char              error[128];
+} aside_t;
+
+
+static int
+aside(const qlm_store_item_t *item, void *data)
+{
+    aside_t  *a = data;
+
+    a->n++;
+    a->id = item->id;
+    a->body_len = item->body.len;
+    snprintf(a->event, sizeof(a->event), "%s", item->event.data);
+    snprintf(a->error, sizeof(a->error), "%s", item->last_error.data);
+
+    return 0;
+}
+
+
 static int
 count_log(const qlm_store_log_t *rec, void *data)
 {
@@ -84,6 +109,7 @@ static void
 test_item_records(void **state)
 {
     size_t             len, n, seen;
+    aside_t            as;
     uint64_t           due, v;
     MDB_val            good;
     qlm_test_t        *t;
@@ -201,6 +227,22 @@ test_item_records(void **state)
 
     qlm_t_ok(qlm_store_counter_get(t->st, "corrupt", &v));
     assert_int_equal(v, 1);
+
+    /* set aside, not deleted: a dead letter with its bytes and the reason */
+
+    memset(&as, 0, sizeof(aside_t));
+    qlm_t_ok(qlm_store_dead_foreach(t->st, aside, &as));
+    assert_int_equal(as.n, 1);
+    assert_int_equal(as.id, enq[0].id);
+    assert_int_equal(as.body_len, good.mv_size - 3);
+    assert_string_equal(as.event, "(undecodable)");
+    assert_non_null(strstr(as.error, "could not be decoded"));
+
+    /* out of the queue: the two claimed earlier and ev-4 are left */
+
+    seen = 0;
+    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &seen));
+    assert_int_equal(seen, 3);
 
     free(bad);
     free(good.mv_data);
