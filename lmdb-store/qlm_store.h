@@ -81,7 +81,7 @@ typedef struct {
     uint64_t          due;          /* ms: next attempt, or lease expiry */
     uint64_t          created;      /* ms */
     uint64_t          updated;      /* ms: last claim, reschedule or death */
-    uint32_t          attempt;      /* attempts made so far */
+    uint32_t          attempt;      /* attempts claimed so far */
     int32_t           last_status;  /* HTTP status of the last attempt */
     qlm_store_str_t   event_id;     /* stable across retries */
     qlm_store_str_t   event;        /* event or task name */
@@ -197,11 +197,13 @@ int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
  * event_id, event, url, headers and body are used.  An item with
  * lease_until (ms, not 0) is stored already claimed by the caller, as a
  * claim leaves an item: its lease is a new token (set in item->lease), it
- * is due at lease_until (its due is not used) and its attempt is 0, the
- * attempts made so far (claim does not count attempts: reschedule() and
- * dead() record them).  The caller delivers it from memory and acks it with
- * no claim; if the caller dies, the lease expires and a claim gets the item
- * as it was enqueued.  claim() leases up to max due items (due <= now, or
+ * is due at lease_until (its due is not used) and its attempt is 1.
+ * Attempts are counted where they are claimed: a claim adds 1, so that
+ * out[i]->attempt is the number of the attempt it leases the item for,
+ * and an attempt cut short by a dead holder still counts.  The caller
+ * delivers a leased item from memory and acks it with no claim; if the
+ * caller dies, the lease expires and a claim gets the item (attempt 2).
+ * claim() leases up to max due items (due <= now, or
  * an expired lease) for lease_ms, oldest due first; each out[i] is one
  * allocation, freed with qlm_store_item_free(), with out[i]->lease the new
  * token and out[i]->due the lease expiry.  On error *n is 0 and nothing is
@@ -234,6 +236,11 @@ int qlm_store_reschedule(qlm_store_t *st, uint64_t id, uint64_t lease,
 int qlm_store_dead(qlm_store_t *st, uint64_t id, uint64_t lease,
     uint64_t now, uint32_t attempt, int32_t status, qlm_store_str_t error,
     const qlm_store_log_t *log);
+/* an attempt not finished (the process exits): the item is due again at
+ * "due" with its attempt count, last status and error as they were; no
+ * counter moves */
+int qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due);
 /* the earliest due time or lease expiry; 0 (and rc 0) when empty */
 int qlm_store_next_due(qlm_store_t *st, uint64_t *due);
 

@@ -13,6 +13,7 @@
 #define QLM_STORE_ACK          0
 #define QLM_STORE_RESCHEDULE   1
 #define QLM_STORE_TO_DEAD      2
+#define QLM_STORE_RELEASE      3
 
 
 static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
@@ -117,6 +118,9 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
             }
 
             item.due = item.lease_until;
+
+            /* the caller's first attempt is counted now, as by a claim */
+            item.attempt = 1;
         }
 
         ids[n + i] = item.lease;
@@ -446,6 +450,12 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
         item.lease_until = expiry;
         item.updated = now;
 
+        /*
+         * The attempt is counted where it is claimed: a holder that dies
+         * still counts, and the next one sends the next number.
+         */
+        item.attempt++;
+
         /* the copy is made before the write, which may move val */
 
         rc = qlm_store_item_copy(&item, &out[*n]);
@@ -729,6 +739,20 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
         break;
 
+    case QLM_STORE_RELEASE:
+        /* handed back unfinished: due again, its count and error kept */
+        item.lease = 0;
+        item.due = due;
+        item.updated = due;
+
+        rc = qlm_store_item_write(w->txn, st->items, &item, 0);
+
+        if (rc == 0) {
+            rc = qlm_store_sched_put(st, w->txn, due, id);
+        }
+
+        break;
+
     case QLM_STORE_RESCHEDULE:
         item.lease = 0;
         item.due = due;
@@ -859,6 +883,17 @@ qlm_store_ack(qlm_store_t *st, uint64_t id, uint64_t lease,
 
     return qlm_store_finish(st, id, lease, 0, 0, 0, none, log,
                             QLM_STORE_ACK);
+}
+
+
+int
+qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due)
+{
+    qlm_store_str_t  none = { 0, "" };
+
+    return qlm_store_finish(st, id, lease, due, 0, 0, none, NULL,
+                            QLM_STORE_RELEASE);
 }
 
 

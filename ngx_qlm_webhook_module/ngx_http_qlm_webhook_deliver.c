@@ -229,7 +229,6 @@ void
 ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
-    qlm_store_str_t                  none;
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = mcf->deliver;
@@ -252,12 +251,8 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* due again at once rather than at the lease's expiry */
 
-    none.data = "";
-    none.len = 0;
-
-    (void) qlm_store_reschedule(mcf->store, item->id, item->lease,
-                                ngx_http_qlm_webhook_now(), item->attempt,
-                                item->last_status, none, NULL);
+    (void) qlm_store_release(mcf->store, item->id, item->lease,
+                             ngx_http_qlm_webhook_now());
 }
 
 
@@ -444,7 +439,8 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
                 item->event_id.data);
     ngx_qlm_add_header(p);
 
-    ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt + 1);
+    /* counted by the store where the item was claimed (or leased) */
+    ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt);
     ngx_qlm_add_header(p);
 
     if (item->headers.len == sizeof("standard") - 1
@@ -686,7 +682,7 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     now = ngx_http_qlm_webhook_now();
     ms = ngx_current_msec - t->start;
-    attempt = item->attempt + 1;
+    attempt = item->attempt;
 
     if (result != CURLE_OK) {
         p = ngx_snprintf(buf, sizeof(buf), "%s",
@@ -1038,7 +1034,6 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
 {
     uint64_t                          now;
     ngx_queue_t                      *q;
-    qlm_store_str_t                   none;
     ngx_http_qlm_webhook_deliver_t   *d;
     ngx_http_qlm_webhook_transfer_t  *t;
 
@@ -1051,8 +1046,6 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     d->exiting = 1;
 
     now = ngx_http_qlm_webhook_now();
-    none.data = "";
-    none.len = 0;
 
     /* hand unfinished deliveries back at once rather than at lease expiry */
 
@@ -1060,11 +1053,11 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
         q = ngx_queue_head(&d->active);
         t = ngx_queue_data(q, ngx_http_qlm_webhook_transfer_t, queue);
 
+        /* the attempt cut short still counts: the receiver may have it */
+
         if (mcf->store) {
-            (void) qlm_store_reschedule(mcf->store, t->item->id,
-                                        t->item->lease, now,
-                                        t->item->attempt,
-                                        t->item->last_status, none, NULL);
+            (void) qlm_store_release(mcf->store, t->item->id,
+                                     t->item->lease, now);
         }
 
         ngx_http_qlm_webhook_transfer_free(t);

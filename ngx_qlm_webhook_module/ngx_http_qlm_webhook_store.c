@@ -530,6 +530,9 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
             if (i < p->nleased) {
                 items[i].lease_until =
                     now + ngx_http_qlm_webhook_deliver_lease_time(mcf);
+
+                /* the store counts the first attempt so, as a claim would */
+                items[i].attempt = 1;
             }
 
             /* signed at each attempt: the scheme is kept, never a secret */

@@ -250,7 +250,7 @@ test_roundtrip(void **state)
     assert_int_equal(out[0]->due, 1099);
     assert_int_equal(out[0]->updated, 999);
     assert_int_equal(out[0]->created, 500);
-    assert_int_equal(out[0]->attempt, 0);
+    assert_int_equal(out[0]->attempt, 1);      /* counted by the claim */
     assert_true(qlm_t_str_is(out[0]->event_id, "ev-2"));
     assert_true(qlm_t_str_is(out[0]->url, "http://b/2"));
     assert_true(qlm_t_str_is(out[0]->body, "{\"b\":2}"));
@@ -343,7 +343,7 @@ test_roundtrip(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(out[0]->id, 3);
     assert_int_equal(out[1]->id, 1);
-    assert_int_equal(out[1]->attempt, 1);
+    assert_int_equal(out[1]->attempt, 2);      /* its second attempt */
     assert_true(qlm_t_str_is(out[1]->last_error, "HTTP status 500"));
 
     /* item 3 dies */
@@ -615,6 +615,62 @@ test_read_only(void **state)
 }
 
 
+/* an attempt handed back unfinished keeps its count and error */
+
+static void
+test_release(void **state)
+{
+    size_t             n;
+    qlm_test_t        *t;
+    seen_t             s;
+    qlm_store_item_t   item, *out[2];
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    item = qlm_t_item(100, "ev-r", "e", "http://r/", "{}");
+    qlm_t_ok(qlm_store_enqueue(t->st, &item, 1));
+
+    qlm_t_ok(qlm_store_claim(t->st, 100, 1000, out, 2, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->attempt, 1);
+
+    qlm_t_ok(qlm_store_reschedule(t->st, item.id, out[0]->lease, 200, 1,
+                                  503, qlm_t_str("HTTP status 503"), NULL));
+    qlm_store_item_free(out[0]);
+
+    qlm_t_ok(qlm_store_claim(t->st, 200, 1000, out, 2, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->attempt, 2);
+
+    /* the process exits during attempt 2: due again at once */
+
+    assert_int_equal(qlm_store_release(t->st, item.id, out[0]->lease + 1,
+                                       250),
+                     QLM_STORE_STALE);
+    qlm_t_ok(qlm_store_release(t->st, item.id, out[0]->lease, 250));
+    qlm_store_item_free(out[0]);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, collect, &s));
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.items[0].due, 250);
+    assert_int_equal(s.items[0].lease, 0);
+    assert_int_equal(s.items[0].attempt, 2);
+    assert_int_equal(s.items[0].last_status, 503);
+    assert_true(qlm_t_str_is(s.items[0].last_error, "HTTP status 503"));
+
+    /* no retry that did not happen is counted */
+    check_counter(t->st, "retried", 1);
+
+    qlm_t_ok(qlm_store_claim(t->st, 250, 1000, out, 2, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->attempt, 3);
+    qlm_store_item_free(out[0]);
+}
+
+
 int
 main(void)
 {
@@ -626,6 +682,7 @@ main(void)
         QLM_T(test_due_order),
         QLM_T(test_enqueue_invalid),
         QLM_T(test_read_only),
+        QLM_T(test_release),
     };
 
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

@@ -613,7 +613,7 @@ test_leased(void **state)
     assert_int_equal(o.item.lease, a.lease);
     assert_int_equal(o.item.lease_until, 1000);
     assert_int_equal(o.item.due, 1000);
-    assert_int_equal(o.item.attempt, 0);
+    assert_int_equal(o.item.attempt, 1);      /* the caller's attempt */
 
     /* the capturing worker acks it straight away */
 
@@ -642,7 +642,7 @@ test_leased(void **state)
     qlm_t_ok(qlm_store_claim(t->st, 300, 1000, out, 1, &n));
     assert_int_equal(n, 1);
     assert_int_equal(out[0]->id, b.id);
-    assert_int_equal(out[0]->attempt, 1);
+    assert_int_equal(out[0]->attempt, 2);
     assert_true(qlm_t_str_is(out[0]->event_id, "ev-b"));
     qlm_store_item_free(out[0]);
 
@@ -707,7 +707,7 @@ test_leased_expiry(void **state)
         }
 
         if (out[0]->id != c.id || out[0]->lease == c.lease
-            || out[0]->lease == 0 || out[0]->attempt != 0
+            || out[0]->lease == 0 || out[0]->attempt != 2
             || out[0]->lease_until != 2500
             || !qlm_t_str_is(out[0]->event_id, "ev-c")
             || !qlm_t_str_is(out[0]->body, "body-c"))
