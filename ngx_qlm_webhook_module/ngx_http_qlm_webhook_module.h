@@ -149,9 +149,19 @@ typedef struct {
 
     ngx_flag_t                 verify;
     ngx_uint_t                 verify_scheme;
-    ngx_array_t               *verify_secrets;  /* ngx_str_t */
+    ngx_array_t               *verify_secrets;  /* .._verify_secret_t */
+    ngx_array_t               *verify_keys;     /* ngx_str_t, as signed */
     ngx_msec_t                 verify_tolerance;
+    u_char                    *verify_file;     /* of "qlm_webhook_verify" */
+    ngx_uint_t                 verify_line;
 } ngx_http_qlm_webhook_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                  value;     /* as configured, never logged */
+    u_char                    *file;      /* where, for errors */
+    ngx_uint_t                 line;
+} ngx_http_qlm_webhook_verify_secret_t;
 
 
 typedef struct {
@@ -196,6 +206,9 @@ ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
 ngx_http_qlm_webhook_ctx_t *ngx_http_qlm_webhook_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf);
+char *ngx_http_qlm_webhook_verify_merge(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_loc_conf_t *prev,
+    ngx_http_qlm_webhook_loc_conf_t *conf);
 ngx_int_t ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf);
 char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
     ngx_http_qlm_webhook_field_t *field);
@@ -216,6 +229,7 @@ ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
 
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);
+const char *ngx_http_qlm_webhook_std_check(ngx_str_t *secret);
 ngx_int_t ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
     ngx_str_t *key);
 void *ngx_http_qlm_webhook_std_open(ngx_str_t *key, ngx_str_t *id,

@@ -45,9 +45,9 @@ static void ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
     ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r,
-    ngx_array_t *secrets, const char **reason);
+    ngx_array_t *keys, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *keys,
     const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_body_parts(ngx_http_request_t *r,
     ngx_http_qlm_webhook_part_pt handler, void *data);
@@ -60,6 +60,8 @@ static ngx_table_elt_t *ngx_http_qlm_webhook_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qlm_webhook_deny(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_qlm_webhook_conf_error(ngx_conf_t *cf, u_char *file,
+    ngx_uint_t line, const char *name, const char *err, const char *what);
 
 
 static ngx_str_t  ngx_http_qlm_webhook_result_name =
@@ -189,29 +191,17 @@ static ngx_int_t
 ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
     ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason)
 {
-    ngx_array_t                       *secrets, one;
-    ngx_http_qlm_webhook_main_conf_t  *mcf;
-
-    secrets = lcf->verify_secrets;
-
-    if (secrets == NULL) {
-        mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
-
-        one.elts = &mcf->secret;
-        one.nelts = 1;
-        secrets = &one;
-    }
-
     if (lcf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
-        return ngx_http_qlm_webhook_verify_standard(r, lcf, secrets, reason);
+        return ngx_http_qlm_webhook_verify_standard(r, lcf, lcf->verify_keys,
+                                                    reason);
     }
 
-    return ngx_http_qlm_webhook_verify_qlm(r, secrets, reason);
+    return ngx_http_qlm_webhook_verify_qlm(r, lcf->verify_keys, reason);
 }
 
 
 static ngx_int_t
-ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
+ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
     const char **reason)
 {
     u_char                      *p;
@@ -279,9 +269,9 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
     /* sha256(body || secret) for each secret, all compared */
 
     match = 0;
-    secret = secrets->elts;
+    secret = keys->elts;
 
-    for (i = 0; i < secrets->nelts; i++) {
+    for (i = 0; i < keys->nelts; i++) {
         if (EVP_MD_CTX_copy_ex(each, sha.md) != 1
             || EVP_DigestUpdate(each, secret[i].data, secret[i].len) != 1
             || EVP_DigestFinal_ex(each, md, &len) != 1
@@ -327,14 +317,14 @@ done:
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *keys,
     const char **reason)
 {
     int                                sr;
     u_char                            *p, *last, *end, *b64;
     time_t                             ts, now;
     ngx_int_t                          rc, match;
-    ngx_str_t                         *secret, key, id, stamp, sig;
+    ngx_str_t                         *key, id, stamp, sig;
     ngx_uint_t                         i;
     ngx_table_elt_t                   *hid, *hts, *hsig;
     qlm_store_str_t                    seen;
@@ -378,7 +368,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    hm.n = secrets->nelts;
+    hm.n = keys->nelts;
     hm.ctxs = ngx_pcalloc(r->pool, hm.n * sizeof(void *));
     b64 = ngx_pnalloc(r->pool, hm.n * 44);
 
@@ -386,17 +376,11 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    secret = secrets->elts;
+    key = keys->elts;
     rc = NGX_OK;
 
     for (i = 0; i < hm.n; i++) {
-        if (ngx_http_qlm_webhook_std_key(r->pool, &secret[i], &key) != NGX_OK)
-        {
-            /* a secret that is not base64 after "whsec_" matches nothing */
-            continue;
-        }
-
-        hm.ctxs[i] = ngx_http_qlm_webhook_std_open(&key, &id, &stamp);
+        hm.ctxs[i] = ngx_http_qlm_webhook_std_open(&key[i], &id, &stamp);
         if (hm.ctxs[i] == NULL) {
             rc = NGX_ERROR;
         }
@@ -699,4 +683,128 @@ ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A verify location needs a secret that is not empty: a check that anyone
+ * can pass is no check.  The keys are what is signed with: the secrets as
+ * they are (qlm), or the keys that they encode (standard).
+ */
+
+char *
+ngx_http_qlm_webhook_verify_merge(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_loc_conf_t *prev,
+    ngx_http_qlm_webhook_loc_conf_t *conf)
+{
+    ngx_int_t                              rc;
+    ngx_str_t                             *key;
+    ngx_uint_t                             i, n;
+    const char                            *err, *what;
+    ngx_http_qlm_webhook_verify_secret_t  *secret, global;
+    ngx_http_qlm_webhook_main_conf_t      *mcf;
+
+    if (prev->verify_keys
+        && prev->verify_secrets == conf->verify_secrets
+        && prev->verify_scheme == conf->verify_scheme)
+    {
+        conf->verify_keys = prev->verify_keys;
+        return NGX_CONF_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+    if (conf->verify_secrets) {
+        secret = conf->verify_secrets->elts;
+        n = conf->verify_secrets->nelts;
+
+    } else if (mcf->secret_set) {
+        global.value = mcf->secret;
+        global.file = NULL;
+        global.line = 0;
+        secret = &global;
+        n = 1;
+
+    } else {
+        ngx_http_qlm_webhook_conf_error(cf, conf->verify_file,
+                                        conf->verify_line,
+                                        "qlm_webhook_verify",
+                                        "has no secret",
+                                        ": set \"qlm_webhook_verify_secret\" "
+                                        "or \"qlm_webhook_secret\"");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->verify_keys = ngx_array_create(cf->pool, n, sizeof(ngx_str_t));
+    if (conf->verify_keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        key = ngx_array_push(conf->verify_keys);
+        if (key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
+            err = ngx_http_qlm_webhook_std_check(&secret[i].value);
+
+            if (err == NULL) {
+                rc = ngx_http_qlm_webhook_std_key(cf->pool, &secret[i].value,
+                                                  key);
+                if (rc == NGX_ERROR) {
+                    return NGX_CONF_ERROR;
+                }
+
+                if (rc != NGX_OK) {
+                    err = "must be \"whsec_\" followed by base64";
+                }
+            }
+
+        } else {
+            err = secret[i].value.len ? NULL : "is empty";
+            *key = secret[i].value;
+        }
+
+        if (err == NULL) {
+            continue;
+        }
+
+        what = (conf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD)
+               ? " for \"qlm_webhook_verify_scheme standard\"" : "";
+
+        if (secret[i].file) {
+            ngx_http_qlm_webhook_conf_error(cf, secret[i].file,
+                                            secret[i].line,
+                                            "qlm_webhook_verify_secret", err,
+                                            what);
+        } else {
+            ngx_http_qlm_webhook_conf_error(cf, conf->verify_file,
+                                            conf->verify_line,
+                                            "qlm_webhook_secret", err,
+                                            *what ? what : " for "
+                                            "\"qlm_webhook_verify\"");
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* as ngx_conf_log_error(), at the line of the directive concerned */
+
+static void
+ngx_http_qlm_webhook_conf_error(ngx_conf_t *cf, u_char *file,
+    ngx_uint_t line, const char *name, const char *err, const char *what)
+{
+    if (file == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" %s%s",
+                           name, err, what);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "\"%s\" %s%s in %s:%ui",
+                  name, err, what, file, line);
 }

@@ -490,3 +490,143 @@ qr/^VERIFY valid [0-9a-f]{8}-[0-9a-f-]{27}$/m
 VERIFY invalid
 VERIFY missing
 [error]
+
+
+
+=== TEST 21: a verify location without any secret fails nginx -t
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify" has no secret: set "qlm_webhook_verify_secret" or "qlm_webhook_secret" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 22: verify inherited from the server level, without a secret
+--- config
+    qlm_webhook_verify on;
+    location /hook {
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify" has no secret}
+
+
+
+=== TEST 23: an empty qlm_webhook_secret is no secret for a verify location
+--- http_config
+    qlm_webhook_secret "";
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" is empty for "qlm_webhook_verify" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 24: an empty qlm_webhook_verify_secret, among others
+--- http_config
+    qlm_webhook_secret k3y;
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret old-key;
+        qlm_webhook_verify_secret "";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" is empty in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 25: a Standard Webhooks secret with an empty key
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret whsec_;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" has an empty key after "whsec_" for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 26: a secret from an empty file does not pass
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret file=../html/empty.key;
+    }
+--- user_files
+>>> empty.key
+
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" is empty in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 27: without qlm_webhook_verify, or with it off, no secret is needed
+--- config
+    location /open {
+        qlm_webhook_verify off;
+        return 200 "open\n";
+    }
+--- request
+GET /open
+--- response_body
+open
+--- no_error_log
+[error]
+[emerg]
+
+
+
+=== TEST 28: Standard Webhooks: a raw secret fails nginx -t, and is not shown
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret supersecretkey123;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+supersecretkey123
+
+
+
+=== TEST 29: Standard Webhooks: base64 with a character out of its alphabet
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret whsec_c3VwZXJzZWNy-ZXRrZXkxMjM=;
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 30: Standard Webhooks: the global secret, not "whsec_", in a verify location
+--- http_config
+    qlm_webhook_secret k3y;
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+k3y
