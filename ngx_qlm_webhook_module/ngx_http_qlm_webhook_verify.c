@@ -322,7 +322,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
 {
     int                                sr;
     u_char                            *p, *last, *end, *b64;
-    time_t                             ts, now;
+    time_t                             ts, now, diff;
     ngx_int_t                          rc, match;
     ngx_str_t                         *key, id, stamp, sig;
     ngx_uint_t                         i;
@@ -360,9 +360,12 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    now = ngx_time();
+    /* in seconds: a timestamp however far cannot wrap the comparison */
 
-    if ((ngx_msec_t) ngx_abs(now - ts) * 1000 > lcf->verify_tolerance) {
+    now = ngx_time();
+    diff = (ts > now) ? ts - now : now - ts;
+
+    if ((uint64_t) diff > (uint64_t) (lcf->verify_tolerance / 1000)) {
         ngx_str_set(&ctx->verified, "stale");
         *reason = "the webhook-timestamp is outside the tolerance";
         return NGX_DECLINED;

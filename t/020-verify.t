@@ -16,6 +16,13 @@ sub std_sig {
     return "v1,$b64";
 }
 
+# the three Standard Webhooks headers of a message signed with $Key
+sub std_headers {
+    my ($id, $ts, $body) = @_;
+    return "webhook-id: $id\nwebhook-timestamp: $ts\nwebhook-signature: "
+        . std_sig($::Key, $id, $ts, $body);
+}
+
 # the helper itself against a vector from openssl dgst -hmac
 die "std_sig is wrong" unless std_sig('supersecretkey123', 'msg_2p7Q',
     1700000000, '{"a":1}') eq 'v1,8GuT9T1silQfB3YY7DPF0NeXIdaZmcdmtbGH40lFjMg=';
@@ -630,3 +637,254 @@ qr{\[emerg\] .*"qlm_webhook_verify_secret" must be "whsec_" followed by base64 f
 qr{\[emerg\] .*"qlm_webhook_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
 --- no_error_log
 k3y
+
+
+
+=== TEST 31: Standard Webhooks: a timestamp 2^64 ms ahead (1.8e16 s) does not wrap into the tolerance
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+# (ts - now) * 1000 is 2^64 + 384 + 1000 * (100 - the seconds between this
+# line and the request): within the 5m tolerance once wrapped
+my $ts = time + 18446744073709552 + 100;
+"webhook-id: msg_far\nwebhook-timestamp: $ts\nwebhook-signature: "
+    . main::std_sig($::Key, 'msg_far', $ts, '{"a":5}')
+--- request
+POST /hook
+{"a":5}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: the webhook-timestamp is outside the tolerance/,
+qr/^VERIFY stale$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 32: Standard Webhooks: the largest timestamp, far in the future
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+my $ts = '9223372036854775807';
+"webhook-id: msg_max\nwebhook-timestamp: $ts\nwebhook-signature: "
+    . main::std_sig($::Key, 'msg_max', $ts, '{"a":6}')
+--- request
+POST /hook
+{"a":6}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 33: Standard Webhooks, a tolerance of 1h: 59 minutes ahead passes
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t33', time + 3540, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 200
+--- error_log eval
+qr/^VERIFY valid$/m
+
+
+
+=== TEST 34: Standard Webhooks, a tolerance of 1h: 59 minutes behind passes
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t34', time - 3540, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 200
+--- error_log eval
+qr/^VERIFY valid$/m
+
+
+
+=== TEST 35: Standard Webhooks, a tolerance of 1h: 61 minutes ahead is stale
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t35', time + 3660, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+
+
+
+=== TEST 36: Standard Webhooks, a tolerance of 1h: 61 minutes behind is stale
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t36', time - 3660, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+
+
+
+=== TEST 37: Standard Webhooks: a negative timestamp is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t37', '-' . time, '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 38: Standard Webhooks: a timestamp with a plus sign is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t38', '+' . time, '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 39: Standard Webhooks: a timestamp followed by garbage is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t39', time . 'x', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 40: Standard Webhooks: a timestamp in hex is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t40', '0x6553f100', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 41: Standard Webhooks: a timestamp beyond 64 bits is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t41', '99999999999999999999', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 42: Standard Webhooks: an empty timestamp is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t42', '', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
