@@ -171,7 +171,7 @@ typedef struct {
 } ngx_http_qlm_webhook_key_t;
 
 
-/* per request: emission (emit != NULL) and verification */
+/* per request: emission (emit != NULL); verify.c keeps its own */
 
 typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
@@ -179,15 +179,11 @@ typedef struct {
     size_t                        len;
     off_t                         length;   /* Content-Length, or -1 */
     off_t                         seen;
-    ngx_str_t                     verified; /* valid, invalid, missing, ... */
-    ngx_int_t                     verify_rc;
     unsigned                      capture:1;
     unsigned                      overflow:1;
     unsigned                      encoded:1;
     unsigned                      unreadable:1;
     unsigned                      done:1;
-    unsigned                      verify_started:1;
-    unsigned                      verify_done:1;
 } ngx_http_qlm_webhook_ctx_t;
 
 

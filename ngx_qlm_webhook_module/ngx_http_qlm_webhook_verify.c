@@ -29,6 +29,19 @@ typedef ngx_int_t (*ngx_http_qlm_webhook_part_pt)(void *data, u_char *p,
     size_t len);
 
 
+/*
+ * Per request, in a cleanup of the request's pool rather than in the
+ * module's context slot (emission's): found again after an internal
+ * redirect, which clears module contexts, so a request is verified once.
+ */
+
+typedef struct {
+    ngx_str_t                    result;   /* valid, invalid, missing, ... */
+    ngx_int_t                    rc;       /* for the access phase */
+    unsigned                     done:1;
+} ngx_http_qlm_webhook_verify_ctx_t;
+
+
 typedef struct {
     EVP_MD_CTX                  *md;
 } ngx_http_qlm_webhook_sha_t;
@@ -42,13 +55,18 @@ typedef struct {
 
 static ngx_int_t ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r);
 static void ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r);
+static ngx_http_qlm_webhook_verify_ctx_t *ngx_http_qlm_webhook_verify_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_verify_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason);
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r,
-    ngx_array_t *keys, const char **reason);
-static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *keys,
+    ngx_array_t *keys, ngx_http_qlm_webhook_verify_ctx_t *ctx,
     const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_body_parts(ngx_http_request_t *r,
     ngx_http_qlm_webhook_part_pt handler, void *data);
 static ngx_int_t ngx_http_qlm_webhook_sha_part(void *data, u_char *p,
@@ -99,9 +117,10 @@ ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                         rc;
-    ngx_http_qlm_webhook_ctx_t       *ctx;
-    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+    ngx_int_t                           rc;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
 
@@ -109,24 +128,31 @@ ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_qlm_webhook_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
 
-    if (ctx->verify_done) {
-        if (ctx->verify_rc == NGX_HTTP_FORBIDDEN) {
-            return ngx_http_qlm_webhook_deny(r);
+    if (ctx) {
+        if (ctx->done) {
+            if (ctx->rc == NGX_HTTP_FORBIDDEN) {
+                return ngx_http_qlm_webhook_deny(r);
+            }
+
+            return ctx->rc;
         }
 
-        return ctx->verify_rc;
-    }
-
-    if (ctx->verify_started) {
+        /* the body is still being read */
         return NGX_AGAIN;
     }
 
-    ctx->verify_started = 1;
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_qlm_webhook_verify_ctx_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_qlm_webhook_verify_ctx_t));
+
+    cln->handler = ngx_http_qlm_webhook_verify_cleanup;
 
     /* the whole body first, as the mirror module reads it */
 
@@ -146,34 +172,34 @@ ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
 static void
 ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 {
-    ngx_int_t                         rc;
-    const char                       *reason;
-    ngx_http_qlm_webhook_ctx_t       *ctx;
-    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+    ngx_int_t                           rc;
+    const char                         *reason;
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
 
     reason = NULL;
-    rc = ngx_http_qlm_webhook_verify_check(r, lcf, &reason);
+    rc = ngx_http_qlm_webhook_verify_check(r, lcf, ctx, &reason);
 
-    ctx->verify_done = 1;
+    ctx->done = 1;
 
     if (rc == NGX_OK) {
-        ctx->verify_rc = NGX_DECLINED;
+        ctx->rc = NGX_DECLINED;
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: signature verified");
 
     } else if (rc == NGX_ERROR) {
-        ctx->verify_rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "qlm webhook: request refused: %s", reason);
 
         /* the answer goes out from the access phase, run again below */
-        ctx->verify_rc = NGX_HTTP_FORBIDDEN;
+        ctx->rc = NGX_HTTP_FORBIDDEN;
     }
 
     /* the body stays for the content handler (proxy_pass and the like) */
@@ -185,24 +211,46 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 }
 
 
+static ngx_http_qlm_webhook_verify_ctx_t *
+ngx_http_qlm_webhook_verify_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_qlm_webhook_verify_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_qlm_webhook_verify_cleanup(void *data)
+{
+    /* nothing to free: the handler marks the context as verify's */
+}
+
+
 /* NGX_OK: valid; NGX_DECLINED: refused, *reason says why */
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason)
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     if (lcf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
-        return ngx_http_qlm_webhook_verify_standard(r, lcf, lcf->verify_keys,
-                                                    reason);
+        return ngx_http_qlm_webhook_verify_standard(r, lcf, ctx, reason);
     }
 
-    return ngx_http_qlm_webhook_verify_qlm(r, lcf->verify_keys, reason);
+    return ngx_http_qlm_webhook_verify_qlm(r, lcf->verify_keys, ctx, reason);
 }
 
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
-    const char **reason)
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     u_char                      *p;
     ngx_int_t                    rc, match;
@@ -212,21 +260,18 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
     EVP_MD_CTX                  *each;
     ngx_table_elt_t             *h;
     ngx_http_qlm_webhook_sha_t   sha;
-    ngx_http_qlm_webhook_ctx_t  *ctx;
     u_char                       got[64], md[EVP_MAX_MD_SIZE], hex[64];
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
     h = ngx_http_qlm_webhook_header(r, "X-QLM-Signature",
                                     sizeof("X-QLM-Signature") - 1);
 
     if (h == NULL) {
-        ngx_str_set(&ctx->verified, "missing");
+        ngx_str_set(&ctx->result, "missing");
         *reason = "no X-QLM-Signature header";
         return NGX_DECLINED;
     }
 
-    ngx_str_set(&ctx->verified, "invalid");
+    ngx_str_set(&ctx->result, "invalid");
 
     if (h->value.len != 64) {
         *reason = "malformed X-QLM-Signature header";
@@ -287,7 +332,7 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
     }
 
     if (match) {
-        ngx_str_set(&ctx->verified, "valid");
+        ngx_str_set(&ctx->result, "valid");
         rc = NGX_OK;
 
     } else {
@@ -317,8 +362,8 @@ done:
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *keys,
-    const char **reason)
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     int                                sr;
     u_char                            *p, *last, *end, *b64;
@@ -328,27 +373,27 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     ngx_uint_t                         i;
     ngx_table_elt_t                   *hid, *hts, *hsig;
     qlm_store_str_t                    seen;
-    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_array_t                       *keys;
     ngx_http_qlm_webhook_hmacs_t       hm;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     u_char                             digest[EVP_MAX_MD_SIZE];
     unsigned int                       dlen;
     EVP_MD_CTX                        *md;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    keys = lcf->verify_keys;
 
     hid = ngx_http_qlm_webhook_header(r, "webhook-id", 10);
     hts = ngx_http_qlm_webhook_header(r, "webhook-timestamp", 17);
     hsig = ngx_http_qlm_webhook_header(r, "webhook-signature", 17);
 
     if (hid == NULL || hts == NULL || hsig == NULL) {
-        ngx_str_set(&ctx->verified, "missing");
+        ngx_str_set(&ctx->result, "missing");
         *reason = "no webhook-id, webhook-timestamp or webhook-signature "
                   "header";
         return NGX_DECLINED;
     }
 
-    ngx_str_set(&ctx->verified, "invalid");
+    ngx_str_set(&ctx->result, "invalid");
 
     id = hid->value;
     stamp = hts->value;
@@ -366,7 +411,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     diff = (ts > now) ? ts - now : now - ts;
 
     if ((uint64_t) diff > (uint64_t) (lcf->verify_tolerance / 1000)) {
-        ngx_str_set(&ctx->verified, "stale");
+        ngx_str_set(&ctx->result, "stale");
         *reason = "the webhook-timestamp is outside the tolerance";
         return NGX_DECLINED;
     }
@@ -455,7 +500,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: no replay protection: the store is not "
                       "open in this worker");
-        ngx_str_set(&ctx->verified, "valid");
+        ngx_str_set(&ctx->result, "valid");
         return NGX_OK;
     }
 
@@ -484,7 +529,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
                         2 * (uint64_t) lcf->verify_tolerance);
 
     if (sr == QLM_STORE_EXISTS) {
-        ngx_str_set(&ctx->verified, "replayed");
+        ngx_str_set(&ctx->result, "replayed");
         *reason = "the webhook-id was seen before";
         return NGX_DECLINED;
     }
@@ -495,7 +540,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
                       qlm_store_strerror(sr));
     }
 
-    ngx_str_set(&ctx->verified, "valid");
+    ngx_str_set(&ctx->result, "valid");
 
     return NGX_OK;
 }
@@ -670,17 +715,17 @@ static ngx_int_t
 ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_qlm_webhook_ctx_t  *ctx;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
 
-    if (ctx == NULL || ctx->verified.len == 0) {
+    if (ctx == NULL || ctx->result.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = ctx->verified.data;
-    v->len = ctx->verified.len;
+    v->data = ctx->result.data;
+    v->len = ctx->result.len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
