@@ -6,9 +6,10 @@
  * request body (in memory or in a temporary file, as nginx keeps it) and
  * checks its signature before the content handler sees a byte: QLM's
  * X-QLM-Signature, or the Standard Webhooks headers with a timestamp
- * tolerance and replay protection in the store.  A mismatch ends the
- * request with 403 and a short JSON error; the reason goes to the log at
- * info, never a secret or an expected value.
+ * tolerance and replay protection in the store.  A mismatch is a 403
+ * from the access handler, as nginx's access modules answer, so that
+ * "satisfy" and "error_page" apply; the reason goes to the log at info,
+ * never a secret or an expected value.
  */
 
 
@@ -75,7 +76,6 @@ static ngx_int_t ngx_http_qlm_webhook_hmac_part(void *data, u_char *p,
     size_t len);
 static ngx_table_elt_t *ngx_http_qlm_webhook_header(ngx_http_request_t *r,
     const char *name, size_t len);
-static ngx_int_t ngx_http_qlm_webhook_deny(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_qlm_webhook_conf_error(ngx_conf_t *cf, u_char *file,
@@ -132,10 +132,11 @@ ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
 
     if (ctx) {
         if (ctx->done) {
-            if (ctx->rc == NGX_HTTP_FORBIDDEN) {
-                return ngx_http_qlm_webhook_deny(r);
-            }
-
+            /*
+             * NGX_OK or 403 as the access modules answer, for "satisfy":
+             * with "any", a valid signature is enough, and a refusal
+             * leaves the other access handlers their say
+             */
             return ctx->rc;
         }
 
@@ -174,6 +175,7 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
     const char                         *reason;
+    ngx_http_core_loc_conf_t           *clcf;
     ngx_http_qlm_webhook_loc_conf_t    *lcf;
     ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
@@ -186,7 +188,7 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
     ctx->done = 1;
 
     if (rc == NGX_OK) {
-        ctx->rc = NGX_DECLINED;
+        ctx->rc = NGX_OK;
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: signature verified");
@@ -195,10 +197,16 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "qlm webhook: request refused: %s", reason);
+        /* with "satisfy any" another access handler may yet let it in */
 
-        /* the answer goes out from the access phase, run again below */
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: %s: %s",
+                      (clcf->satisfy == NGX_HTTP_SATISFY_ALL)
+                      ? "request refused" : "not verified", reason);
+
+        /* returned from the access phase, run again below */
         ctx->rc = NGX_HTTP_FORBIDDEN;
     }
 
@@ -664,50 +672,6 @@ ngx_http_qlm_webhook_header(ngx_http_request_t *r, const char *name,
             return &h[i];
         }
     }
-}
-
-
-/* 403 with a short JSON error; the request is finalized here */
-
-static ngx_int_t
-ngx_http_qlm_webhook_deny(ngx_http_request_t *r)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    static u_char  body[] = "{\"error\":\"invalid signature\"}\n";
-
-    r->headers_out.status = NGX_HTTP_FORBIDDEN;
-    r->headers_out.content_length_n = sizeof(body) - 1;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
-    }
-
-    b->pos = body;
-    b->last = body + sizeof(body) - 1;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
 }
 
 

@@ -110,7 +110,7 @@ VERIFY valid
 
 
 
-=== TEST 3: a wrong signature: 403 with a JSON error, the application sees nothing
+=== TEST 3: a wrong signature: nginx's 403, the application sees nothing
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- more_headers
@@ -120,9 +120,8 @@ POST /hook
 {"EventType":"x"}
 --- error_code: 403
 --- response_headers
-Content-Type: application/json
---- response_body
-{"error":"invalid signature"}
+Content-Type: text/html
+--- response_body_like: <title>403 Forbidden</title>
 --- error_log eval
 [
 qr/\[info\] .*qlm webhook: request refused: the signature does not match/,
@@ -384,8 +383,8 @@ my $ts = time;
 ["POST /hook\n{\"a\":2}", "POST /hook\n{\"a\":2}"]
 --- error_code eval
 [200, 403]
---- response_body eval
-["app got it\n", "{\"error\":\"invalid signature\"}\n"]
+--- response_body_like eval
+["^app got it\n\$", "403 Forbidden"]
 
 
 
@@ -886,5 +885,138 @@ POST /hook
 qr/request refused: malformed webhook-id or webhook-timestamp header/,
 qr/^VERIFY invalid$/m,
 ]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 43: satisfy any: "allow 127.0.0.1" lets an unsigned request through
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        allow 127.0.0.1;
+        deny all;/r
+--- request
+POST /hook
+{"EventType":"x"}
+--- response_body
+app got it
+--- error_log eval
+[
+qr/\[info\] .*qlm webhook: not verified: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+qr/^APP POST \/hook verified= body=\{"EventType":"x"\}$/m,
+]
+--- no_error_log
+[error]
+request refused
+
+
+
+=== TEST 44: satisfy all: "allow 127.0.0.1" does not let an unsigned request through
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy all;
+        allow 127.0.0.1;
+        deny all;/r
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/\[info\] .*qlm webhook: request refused: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 45: satisfy any: a valid signature is enough, "deny all" or not
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        deny all;/r
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- response_body
+app got it
+--- error_log eval
+qr/^VERIFY valid$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 46: satisfy any: neither a signature nor an allowed address
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        deny all;/r
+--- more_headers
+X-QLM-Signature: 2cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/qlm webhook: not verified: the signature does not match/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 47: satisfy all: a valid signature from a denied address is refused
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        deny 127.0.0.1;/r
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/access forbidden by rule/,
+qr/^VERIFY valid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 48: error_page turns the 403 into a JSON answer
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        error_page 403 = \@refused;/r . q{
+    location @refused {
+        default_type application/json;
+        return 403 '{"error":"invalid signature"}\n';
+    }
+}
+--- more_headers
+X-QLM-Signature: 2cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error":"invalid signature"}
 --- no_error_log eval
 qr/^APP /m
