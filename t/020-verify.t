@@ -1020,3 +1020,75 @@ Content-Type: application/json
 {"error":"invalid signature"}
 --- no_error_log eval
 qr/^APP /m
+
+
+
+=== TEST 49: "return" runs in the rewrite phase, before verification: an unsigned request gets it
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        return 204;
+    }
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 204
+--- response_body
+--- error_log eval
+qr/^VERIFY -$/m
+--- no_error_log
+qlm webhook: request refused
+VERIFY valid
+
+
+
+=== TEST 50: the pattern for an answer from nginx: try_files to a named location, after verification
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        try_files "" @accepted;
+    }
+
+    location @accepted {
+        access_log logs/error.log verified;
+        return 204;
+    }
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 204
+--- response_body
+--- error_log eval
+qr/^VERIFY valid$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 51: the same pattern, unsigned: 403
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        try_files "" @accepted;
+    }
+
+    location @accepted {
+        return 204;
+    }
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/qlm webhook: request refused: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+]
