@@ -45,7 +45,8 @@
 #define QLM_STORE_DEAD          3   /* failed, moved to dead letters */
 
 
-typedef struct qlm_store_s  qlm_store_t;
+typedef struct qlm_store_s        qlm_store_t;
+typedef struct qlm_store_write_s  qlm_store_write_t;
 
 
 typedef struct {
@@ -74,6 +75,8 @@ typedef struct {
 typedef struct {
     uint64_t          id;           /* set by enqueue */
     uint64_t          lease;        /* claim token; 0 when not claimed */
+    uint64_t          lease_until;  /* ms: the lease's expiry; 0: none;
+                                       given to enqueue: stored leased */
     uint64_t          due;          /* ms: next attempt, or lease expiry */
     uint64_t          created;      /* ms */
     uint64_t          updated;      /* ms: last claim, reschedule or death */
@@ -179,8 +182,15 @@ int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
 
 /*
  * Queue.  enqueue() writes n items in one transaction (all or none) and
- * sets their ids; each item's due, created, event_id, event, url, headers
- * and body are used.  claim() leases up to max due items (due <= now, or
+ * sets their ids and leases; each item's due, created, lease_until,
+ * event_id, event, url, headers and body are used.  An item with
+ * lease_until (ms, not 0) is stored already claimed by the caller, as a
+ * claim leaves an item: its lease is a new token (set in item->lease), it
+ * is due at lease_until (its due is not used) and its attempt is 0, the
+ * attempts made so far (claim does not count attempts: reschedule() and
+ * dead() record them).  The caller delivers it from memory and acks it with
+ * no claim; if the caller dies, the lease expires and a claim gets the item
+ * as it was enqueued.  claim() leases up to max due items (due <= now, or
  * an expired lease) for lease_ms, oldest due first; each out[i] is one
  * allocation, freed with qlm_store_item_free(), with out[i]->lease the new
  * token and out[i]->due the lease expiry.  On error *n is 0 and nothing is
@@ -290,6 +300,41 @@ int qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t key,
     qlm_store_record_pt cb, void *data);
 int qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
     size_t max, qlm_store_record_pt cb, void *data, size_t *seen);
+
+/*
+ * The write batch: one LMDB write transaction from write_begin() to
+ * write_commit(), for any number of ops, so that the writes of an event
+ * loop turn cost one commit (and, with sync, one flush).  The ops are those
+ * of the single calls above, with the same arguments and rules:
+ * write_enqueue_event() is enqueue_event(), write_ack() is ack(), and so on.
+ *
+ * Each op returns 0, or a soft error that changed nothing and leaves the
+ * batch usable: QLM_STORE_FULL (the room check of an enqueue),
+ * QLM_STORE_STALE, QLM_STORE_NOTFOUND or QLM_STORE_INVALID.  Any other
+ * error poisons the batch: every later op and the commit return that error,
+ * and nothing of the batch is written.  An op's items get their ids when it
+ * succeeds, but they count only once write_commit() returns 0.  Sequences
+ * and counters are kept in memory and written once, at commit.
+ *
+ * write_commit() and write_abort() free the batch, always.  While a batch
+ * is open this process holds the store's writer lock: keep it short (no
+ * waiting on the network between begin and commit), and use no other
+ * write call of the same store in between (it would wait for itself).
+ */
+int qlm_store_write_begin(qlm_store_t *st, qlm_store_write_t **wp);
+int qlm_store_write_enqueue_event(qlm_store_write_t *w,
+    qlm_store_item_t *items, size_t n, int table,
+    const qlm_store_record_t *rec);
+int qlm_store_write_ack(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    const qlm_store_log_t *log);
+int qlm_store_write_reschedule(qlm_store_write_t *w, uint64_t id,
+    uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
+    qlm_store_str_t error, const qlm_store_log_t *log);
+int qlm_store_write_dead(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t now, uint32_t attempt, int32_t status, qlm_store_str_t error,
+    const qlm_store_log_t *log);
+int qlm_store_write_commit(qlm_store_write_t *w);
+void qlm_store_write_abort(qlm_store_write_t *w);
 
 /*
  * Scheduled tasks: begin() starts a slot once across processes and

@@ -1,0 +1,238 @@
+
+/*
+ * qlm_store: the write batch, one LMDB write transaction from begin to
+ * commit for any number of enqueues, acks, reschedules and deaths.  Its
+ * sequences and counters are kept in memory and written once, at commit.
+ */
+
+
+#include "qlm_store_int.h"
+
+
+static const char  *qlm_store_seq_names[QLM_STORE_NSEQ] = {
+    "seq:id", "seq:lease", "seq:log"
+};
+
+static const char  *qlm_store_counter_names[QLM_STORE_NCOUNTERS] = {
+    "enqueued", "delivered", "retried", "dead", "attempts", "log_dropped"
+};
+
+
+static int qlm_store_write_flush(qlm_store_write_t *w);
+
+
+int
+qlm_store_write_begin(qlm_store_t *st, qlm_store_write_t **wp)
+{
+    int                 rc;
+    qlm_store_write_t  *w;
+
+    if (wp == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    *wp = NULL;
+
+    if (st == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    w = calloc(1, sizeof(qlm_store_write_t));
+    if (w == NULL) {
+        return ENOMEM;
+    }
+
+    w->st = st;
+
+    rc = qlm_store_txn_begin(st, 0, &w->txn);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+
+    *wp = w;
+
+    return 0;
+}
+
+
+int
+qlm_store_write_commit(qlm_store_write_t *w)
+{
+    int  rc;
+
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    rc = w->error;
+
+    if (rc == 0) {
+        rc = qlm_store_write_flush(w);
+    }
+
+    if (rc == 0) {
+        rc = qlm_store_commit(w->txn);
+
+    } else {
+        mdb_txn_abort(w->txn);
+    }
+
+    free(w->merged);
+    free(w);
+
+    return rc;
+}
+
+
+void
+qlm_store_write_abort(qlm_store_write_t *w)
+{
+    if (w == NULL) {
+        return;
+    }
+
+    mdb_txn_abort(w->txn);
+
+    free(w->merged);
+    free(w);
+}
+
+
+/* the sequences and counters of the batch, one put each */
+
+static int
+qlm_store_write_flush(qlm_store_write_t *w)
+{
+    int       rc;
+    unsigned  i;
+
+    for (i = 0; i < QLM_STORE_NSEQ; i++) {
+        if ((w->seq_read & (1u << i)) && w->seq[i] != w->seq_base[i]) {
+            rc = qlm_store_meta_put_u64(w->st, w->txn,
+                                        qlm_store_seq_names[i], w->seq[i]);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    for (i = 0; i < QLM_STORE_NCOUNTERS; i++) {
+        if (w->count[i]) {
+            rc = qlm_store_counter_txn(w->st, w->txn,
+                                       qlm_store_counter_names[i],
+                                       w->count[i]);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* sequences start at 1: 0 means "none" for ids and lease tokens */
+
+int
+qlm_store_write_seq(qlm_store_write_t *w, unsigned seq, uint64_t *value)
+{
+    int  rc;
+
+    if (!(w->seq_read & (1u << seq))) {
+        rc = qlm_store_meta_get_u64(w->st, w->txn, qlm_store_seq_names[seq],
+                                    &w->seq_base[seq]);
+        if (rc != 0) {
+            return rc;
+        }
+
+        w->seq[seq] = w->seq_base[seq];
+        w->seq_read |= 1u << seq;
+    }
+
+    if (++w->seq[seq] == 0) {
+        w->seq[seq] = 1;
+    }
+
+    *value = w->seq[seq];
+
+    return 0;
+}
+
+
+/*
+ * Whether an op may take free pages from the map.  LMDB copies pages on
+ * write, so a claim, an ack or even a delete needs free pages, and a map
+ * filled to the last page could never drain: new items may only take the
+ * map down to a reserve (1/32 of it, 32 to 2048 pages), acks and the like
+ * (div 2) down to half of it.  An op is charged twice its bytes (a tree may
+ * grow by a page per leaf page written, and a split more) and "pages" for
+ * the leaf pages it copies; the batch's charges add up, and the free pages
+ * are counted again only when the last count is not enough; div 0 only
+ * charges.  It is an
+ * estimate: MDB_MAP_FULL remains possible, and poisons the batch.
+ */
+
+int
+qlm_store_write_room(qlm_store_write_t *w, size_t bytes, size_t pages,
+    size_t div)
+{
+    int     rc;
+    size_t  charge, need, reserve, psize;
+
+    psize = w->st->psize;
+
+    if (bytes > SIZE_MAX / 4 || pages > SIZE_MAX / 4 / psize) {
+        return QLM_STORE_INVALID;
+    }
+
+    charge = 2 * bytes + pages * psize;
+
+    if (div == 0) {
+        w->spent += charge;
+        return 0;
+    }
+
+    for ( ;; ) {
+        reserve = w->maxpg / 32;
+
+        if (reserve < 32) {
+            reserve = 32;
+
+        } else if (reserve > 2048) {
+            reserve = 2048;
+        }
+
+        need = reserve / div + (w->spent + charge) / psize + 4;
+
+        if (w->counted && w->room >= need) {
+            w->spent += charge;
+            return 0;
+        }
+
+        if (w->counted && w->counted >= need) {
+            /* counted up to this much already: there is no more */
+            return QLM_STORE_FULL;
+        }
+
+        /* count with headroom, so that a long batch counts a few times */
+
+        rc = qlm_store_free_pages(w->st, 2 * need, &w->room, &w->maxpg);
+        if (rc != 0) {
+            return rc;
+        }
+
+        w->counted = 2 * need;
+    }
+}
+
+
+void
+qlm_store_write_count(qlm_store_write_t *w, unsigned counter, uint64_t n)
+{
+    w->count[counter] += n;
+}
