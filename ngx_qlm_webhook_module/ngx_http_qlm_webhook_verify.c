@@ -25,6 +25,13 @@
 
 #define NGX_HTTP_QLM_WEBHOOK_READ_SIZE    16384
 
+/*
+ * How long a webhook-id stays pending at most while the application
+ * answers: a request that outlives it no longer holds back a copy, and an
+ * id left by a worker that died is free again after it.
+ */
+#define NGX_HTTP_QLM_WEBHOOK_PENDING      60000
+
 
 typedef ngx_int_t (*ngx_http_qlm_webhook_part_pt)(void *data, u_char *p,
     size_t len);
@@ -39,7 +46,12 @@ typedef ngx_int_t (*ngx_http_qlm_webhook_part_pt)(void *data, u_char *p,
 typedef struct {
     ngx_str_t                    result;   /* valid, invalid, missing, ... */
     ngx_int_t                    rc;       /* for the access phase */
+    qlm_store_t                 *store;    /* where the id is pending */
+    uint64_t                     expiry;   /* of the pending mark, in ms */
+    uint64_t                     keep;     /* ms to keep it on success */
+    u_char                       id[32];   /* the webhook-id's SHA-256 */
     unsigned                     done:1;
+    unsigned                     pending:1;
 } ngx_http_qlm_webhook_verify_ctx_t;
 
 
@@ -59,6 +71,11 @@ static void ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r);
 static ngx_http_qlm_webhook_verify_ctx_t *ngx_http_qlm_webhook_verify_ctx(
     ngx_http_request_t *r);
 static void ngx_http_qlm_webhook_verify_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_verify_log(ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_verify_settle(
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_uint_t status,
+    ngx_log_t *log);
+static uint64_t ngx_http_qlm_webhook_verify_now(void);
 static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
     ngx_http_qlm_webhook_loc_conf_t *lcf,
     ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
@@ -109,6 +126,13 @@ ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_qlm_webhook_verify_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qlm_webhook_verify_log;
 
     return NGX_OK;
 }
@@ -234,10 +258,100 @@ ngx_http_qlm_webhook_verify_ctx(ngx_http_request_t *r)
 }
 
 
+/* a request that ends without its log phase counts as a failed one */
+
 static void
 ngx_http_qlm_webhook_verify_cleanup(void *data)
 {
-    /* nothing to free: the handler marks the context as verify's */
+    ngx_http_qlm_webhook_verify_ctx_t *ctx = data;
+
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    if (!ctx->pending) {
+        return;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_qlm_webhook_module);
+
+    if (mcf && mcf->store == ctx->store) {
+        ngx_http_qlm_webhook_verify_settle(ctx, 0, ngx_cycle->log);
+    }
+}
+
+
+/*
+ * Replay protection, second step: the application has answered.  A 2xx
+ * keeps the id for the replay window; anything else (a 5xx, a timeout, a
+ * client that went away) forgets it, so that the sender's retry, with the
+ * same id, passes.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_log(ngx_http_request_t *r)
+{
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    /* only where verification may have run, here or before a redirect */
+
+    if (!lcf->verify && !r->internal) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
+
+    if (ctx && ctx->pending) {
+        ngx_http_qlm_webhook_verify_settle(ctx, r->headers_out.status,
+                                           r->connection->log);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_verify_settle(ngx_http_qlm_webhook_verify_ctx_t *ctx,
+    ngx_uint_t status, ngx_log_t *log)
+{
+    int              sr;
+    uint64_t         to;
+    qlm_store_str_t  id;
+
+    ctx->pending = 0;
+
+    id.data = (const char *) ctx->id;
+    id.len = sizeof(ctx->id);
+
+    to = (status >= 200 && status < 300)
+         ? ngx_http_qlm_webhook_verify_now() + ctx->keep : 0;
+
+    sr = qlm_store_seen_update(ctx->store, id, ctx->expiry, to);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "qlm webhook: status %ui: webhook-id %s: %d",
+                   status, to ? "kept" : "forgotten", sr);
+
+    /* QLM_STORE_EXISTS: another copy took the id since; it decides */
+
+    if (sr != 0 && sr != QLM_STORE_EXISTS) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "qlm webhook: replay protection failed: %s",
+                      qlm_store_strerror(sr));
+    }
+}
+
+
+static uint64_t
+ngx_http_qlm_webhook_verify_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }
 
 
@@ -376,6 +490,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     int                                sr;
     u_char                            *p, *last, *end, *b64;
     time_t                             ts, now, diff;
+    uint64_t                           ms;
     ngx_int_t                          rc, match;
     ngx_str_t                         *key, id, stamp, sig;
     ngx_uint_t                         i;
@@ -500,7 +615,12 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /* a valid message seen before, within the tolerance, is a replay */
+    /*
+     * A valid message accepted before, within the tolerance, is a replay.
+     * The id is pending while the application answers, so that a copy
+     * sent meanwhile is refused too, and the log phase then keeps it or
+     * forgets it.
+     */
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
 
@@ -532,17 +652,24 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     seen.data = (const char *) digest;
     seen.len = dlen;
 
-    sr = qlm_store_seen(mcf->store, seen,
-                        (uint64_t) ngx_time() * 1000,
-                        2 * (uint64_t) lcf->verify_tolerance);
+    ms = ngx_http_qlm_webhook_verify_now();
+
+    sr = qlm_store_seen(mcf->store, seen, ms, NGX_HTTP_QLM_WEBHOOK_PENDING);
 
     if (sr == QLM_STORE_EXISTS) {
         ngx_str_set(&ctx->result, "replayed");
-        *reason = "the webhook-id was seen before";
+        *reason = "the webhook-id was accepted before, or is being answered";
         return NGX_DECLINED;
     }
 
-    if (sr != 0) {
+    if (sr == 0) {
+        ctx->store = mcf->store;
+        ctx->expiry = ms + NGX_HTTP_QLM_WEBHOOK_PENDING;
+        ctx->keep = 2 * (uint64_t) lcf->verify_tolerance;
+        ngx_memcpy(ctx->id, digest, sizeof(ctx->id));
+        ctx->pending = 1;
+
+    } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: replay protection failed: %s",
                       qlm_store_strerror(sr));

@@ -47,6 +47,12 @@ our $HttpConfig = <<"_EOC_";
 
         location / {
             access_log logs/error.log app;
+
+            # an application that fails when asked to
+            if (\$arg_fail = 503) {
+                return 503;
+            }
+
             rewrite ^ /sink break;
             proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_APP_PORT};
         }
@@ -1092,3 +1098,93 @@ POST /hook
 qr/qlm webhook: request refused: no X-QLM-Signature header/,
 qr/^VERIFY missing$/m,
 ]
+
+
+
+=== TEST 52: Standard Webhooks: a retry after a 503 passes, a replay after a 200 does not
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;/r
+--- more_headers eval
+main::std_headers('msg_retry', time, '{"a":9}')
+--- request eval
+["POST /hook?fail=503\n{\"a\":9}", "POST /hook\n{\"a\":9}",
+ "POST /hook\n{\"a\":9}"]
+--- error_code eval
+[503, 200, 403]
+--- response_headers eval
+["X-Verify: valid", "X-Verify: valid", "X-Verify: replayed"]
+--- response_body_like eval
+["503 Service", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 53: Standard Webhooks: a retry after the application could not be reached passes
+--- http_config eval: $::HttpConfig
+--- config eval
+($::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;/r) . "
+    location /down {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;
+        proxy_pass http://127.0.0.1:1;
+    }
+"
+--- more_headers eval
+main::std_headers('msg_down', time, '{"a":10}')
+--- request eval
+["POST /down\n{\"a\":10}", "POST /hook\n{\"a\":10}",
+ "POST /hook\n{\"a\":10}"]
+--- error_code eval
+[502, 200, 403]
+--- response_headers eval
+["X-Verify: valid", "X-Verify: valid", "X-Verify: replayed"]
+--- response_body_like eval
+["502 Bad Gateway", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
+replay protection failed
+
+
+
+=== TEST 54: Standard Webhooks: a copy that comes while the first is being answered is refused, then the id is free again
+--- config eval
+qq{
+    location /outer {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        # the application sends the same message again, at once
+        proxy_pass http://127.0.0.1:\$server_port/inner;
+    }
+
+    location /inner {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;
+        proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_APP_PORT};
+    }
+}
+--- http_config eval: $::HttpConfig
+--- more_headers eval
+main::std_headers('msg_twice', time, '{"a":11}')
+--- request eval
+["POST /outer\n{\"a\":11}", "POST /inner\n{\"a\":11}",
+ "POST /outer\n{\"a\":11}"]
+--- error_code eval
+[403, 200, 403]
+--- response_headers eval
+["X-Verify: replayed", "X-Verify: valid", ""]
+--- response_body_like eval
+["403 Forbidden", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
+[error]
