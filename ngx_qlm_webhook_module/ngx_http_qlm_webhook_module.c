@@ -40,6 +40,7 @@ static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
+static void ngx_http_qlm_webhook_url_redact(ngx_str_t *s);
 static char *ngx_http_qlm_webhook_std_secret(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_uint_t ngx_http_qlm_webhook_has_standard(
@@ -432,6 +433,49 @@ ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
 }
 
 
+/*
+ * A URL that does not parse, shortened in place to what an error may show:
+ * without a userinfo ("user:password@") and a query, where credentials and
+ * tokens are.
+ */
+
+static void
+ngx_http_qlm_webhook_url_redact(ngx_str_t *s)
+{
+    u_char  *a, *at, *e, *q, *f, *last;
+
+    last = s->data + s->len;
+
+    a = ngx_strlcasestrn(s->data, last, (u_char *) "://", 3 - 1);
+    a = (a == NULL) ? s->data : a + 3;
+
+    at = NULL;
+
+    for (e = a; e < last && *e != '/' && *e != '?' && *e != '#'; e++) {
+        if (*e == '@') {
+            at = e;
+        }
+    }
+
+    q = ngx_strlchr(e, last, '?');
+
+    if (q) {
+        f = ngx_strlchr(q, last, '#');
+        f = f ? f : last;
+
+        ngx_memmove(q, f, last - f);
+        last -= f - q;
+    }
+
+    if (at) {
+        ngx_memmove(a, at + 1, last - (at + 1));
+        last -= at + 1 - a;
+    }
+
+    s->len = last - s->data;
+}
+
+
 /* "url[;url...]" as QLM reads it: empty elements and spaces are ignored */
 
 char *
@@ -480,6 +524,7 @@ ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
 
         if (rv != NGX_CONF_OK) {
             if (rv != NGX_CONF_ERROR) {
+                ngx_http_qlm_webhook_url_redact(&s);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid URL \"%V\": %s", &s, rv);
             }

@@ -456,3 +456,16 @@ ok
 [error]
 [emerg]
 c3VwZXJzZWNyZXRrZXkxMjM
+
+
+
+=== TEST 37: credentials and the query never reach the error message of an invalid URL
+--- http_config
+    qlm_webhook_url license_created "https://bob:hunter2@a.example:99999/x?token=abc";
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "https://a\.example:99999/x": has an invalid port in \S+/nginx\.conf:\d+}
+--- no_error_log
+hunter2
+token=abc
