@@ -297,6 +297,15 @@ int qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
     uint64_t ttl_ms);
 
 /*
+ * Then, when the answer is known: changes the record that qlm_store_seen()
+ * made to expire at "expiry" (its now + ttl_ms) to expire at "to" instead,
+ * or removes it when "to" is 0; without a record, "to" makes one.  A record
+ * that another call has made since is left as it is: QLM_STORE_EXISTS.
+ */
+int qlm_store_seen_update(qlm_store_t *st, qlm_store_str_t key,
+    uint64_t expiry, uint64_t to);
+
+/*
  * The license mirror (table QLM_STORE_LICENSES or QLM_STORE_CUSTOMERS):
  * upsert() merges: the fields given with a value overwrite, the others keep
  * theirs; "deleted" and "updated" are the record's as given.  get() calls

@@ -40,6 +40,13 @@ static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
+static void ngx_http_qlm_webhook_url_redact(ngx_str_t *s);
+static char *ngx_http_qlm_webhook_std_secret(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static ngx_uint_t ngx_http_qlm_webhook_has_standard(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static char *ngx_http_qlm_webhook_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf,
@@ -196,7 +203,7 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
 
     { ngx_string("qlm_webhook_verify"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_qlm_webhook_verify,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_loc_conf_t, verify),
       NULL },
@@ -433,6 +440,49 @@ ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
 }
 
 
+/*
+ * A URL that does not parse, shortened in place to what an error may show:
+ * without a userinfo ("user:password@") and a query, where credentials and
+ * tokens are.
+ */
+
+static void
+ngx_http_qlm_webhook_url_redact(ngx_str_t *s)
+{
+    u_char  *a, *at, *e, *q, *f, *last;
+
+    last = s->data + s->len;
+
+    a = ngx_strlcasestrn(s->data, last, (u_char *) "://", 3 - 1);
+    a = (a == NULL) ? s->data : a + 3;
+
+    at = NULL;
+
+    for (e = a; e < last && *e != '/' && *e != '?' && *e != '#'; e++) {
+        if (*e == '@') {
+            at = e;
+        }
+    }
+
+    q = ngx_strlchr(e, last, '?');
+
+    if (q) {
+        f = ngx_strlchr(q, last, '#');
+        f = f ? f : last;
+
+        ngx_memmove(q, f, last - f);
+        last -= f - q;
+    }
+
+    if (at) {
+        ngx_memmove(a, at + 1, last - (at + 1));
+        last -= at + 1 - a;
+    }
+
+    s->len = last - s->data;
+}
+
+
 /* "url[;url...]" as QLM reads it: empty elements and spaces are ignored */
 
 char *
@@ -481,6 +531,7 @@ ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
 
         if (rv != NGX_CONF_OK) {
             if (rv != NGX_CONF_ERROR) {
+                ngx_http_qlm_webhook_url_redact(&s);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid URL \"%V\": %s", &s, rv);
             }
@@ -749,6 +800,15 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
+    /* the format was checked by whichever directive came second */
+
+    if (!mcf->secret_set && ngx_http_qlm_webhook_has_standard(mcf)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"scheme=standard\" of \"qlm_webhook_url\" "
+                           "needs \"qlm_webhook_secret\"");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -809,6 +869,11 @@ ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->verify == NGX_CONF_UNSET) {
+        conf->verify_file = prev->verify_file;
+        conf->verify_line = prev->verify_line;
+    }
+
     ngx_conf_merge_value(conf->verify, prev->verify, 0);
     ngx_conf_merge_uint_value(conf->verify_scheme, prev->verify_scheme,
                               NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM);
@@ -817,6 +882,12 @@ ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->verify_secrets == NULL) {
         conf->verify_secrets = prev->verify_secrets;
+    }
+
+    if (conf->verify
+        && ngx_http_qlm_webhook_verify_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
@@ -961,7 +1032,53 @@ ngx_http_qlm_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mcf->secret_set = 1;
 
+    if (ngx_http_qlm_webhook_has_standard(mcf)) {
+        return ngx_http_qlm_webhook_std_secret(cf, mcf);
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* Standard Webhooks URLs are signed with the key that the secret encodes */
+
+static char *
+ngx_http_qlm_webhook_std_secret(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    const char  *err;
+
+    err = ngx_http_qlm_webhook_std_check(&mcf->secret);
+
+    if (err == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"qlm_webhook_secret\" %s for \"scheme=standard\"",
+                       err);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_http_qlm_webhook_has_standard(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t                   i, j;
+    ngx_http_qlm_webhook_url_t  *u;
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
+        u = mcf->urls[i].elts;
+
+        for (j = 0; j < mcf->urls[i].nelts; j++) {
+            if (u[j].standard) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1037,6 +1154,10 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = first; i < urls->nelts; i++) {
         u[i].standard = standard;
+    }
+
+    if (standard && mcf->secret_set) {
+        return ngx_http_qlm_webhook_std_secret(cf, mcf);
     }
 
     return NGX_CONF_OK;
@@ -1255,6 +1376,28 @@ ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* "on" or "off", and where, for the errors found at merge */
+
+static char *
+ngx_http_qlm_webhook_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    lcf->verify_file = cf->conf_file->file.name.data;
+    lcf->verify_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
 /* several secrets at a time: a key rotation without downtime */
 
 static char *
@@ -1263,12 +1406,14 @@ ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
 
-    ngx_str_t  *value, *secret;
+    ngx_str_t                             *value;
+    ngx_http_qlm_webhook_verify_secret_t  *secret;
 
     value = cf->args->elts;
 
     if (lcf->verify_secrets == NULL) {
-        lcf->verify_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        lcf->verify_secrets = ngx_array_create(cf->pool, 2,
+                                  sizeof(ngx_http_qlm_webhook_verify_secret_t));
         if (lcf->verify_secrets == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -1279,9 +1424,14 @@ ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_qlm_webhook_read_secret(cf, &value[1], secret) != NGX_OK) {
+    if (ngx_http_qlm_webhook_read_secret(cf, &value[1], &secret->value)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
+
+    secret->file = cf->conf_file->file.name.data;
+    secret->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -206,9 +206,19 @@ typedef struct {
 
     ngx_flag_t                 verify;
     ngx_uint_t                 verify_scheme;
-    ngx_array_t               *verify_secrets;  /* ngx_str_t */
+    ngx_array_t               *verify_secrets;  /* .._verify_secret_t */
+    ngx_array_t               *verify_keys;     /* ngx_str_t, as signed */
     ngx_msec_t                 verify_tolerance;
+    u_char                    *verify_file;     /* of "qlm_webhook_verify" */
+    ngx_uint_t                 verify_line;
 } ngx_http_qlm_webhook_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                  value;     /* as configured, never logged */
+    u_char                    *file;      /* where, for errors */
+    ngx_uint_t                 line;
+} ngx_http_qlm_webhook_verify_secret_t;
 
 
 typedef struct {
@@ -218,7 +228,7 @@ typedef struct {
 } ngx_http_qlm_webhook_key_t;
 
 
-/* per request: emission (emit != NULL) and verification */
+/* per request: emission (emit != NULL); verify.c keeps its own */
 
 typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
@@ -229,16 +239,12 @@ typedef struct {
     size_t                        size;     /* of buf */
     off_t                         length;   /* Content-Length, or -1 */
     off_t                         seen;
-    ngx_str_t                     verified; /* valid, invalid, missing, ... */
-    ngx_int_t                     verify_rc;
     unsigned                      capture:1;
     unsigned                      overflow:1;
     unsigned                      encoded:1;
     unsigned                      unreadable:1;
     unsigned                      no_body:1;
     unsigned                      done:1;
-    unsigned                      verify_started:1;
-    unsigned                      verify_done:1;
 } ngx_http_qlm_webhook_ctx_t;
 
 
@@ -257,6 +263,9 @@ ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
 ngx_http_qlm_webhook_ctx_t *ngx_http_qlm_webhook_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf);
+char *ngx_http_qlm_webhook_verify_merge(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_loc_conf_t *prev,
+    ngx_http_qlm_webhook_loc_conf_t *conf);
 ngx_int_t ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf);
 char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
     ngx_http_qlm_webhook_field_t *field);
@@ -277,6 +286,7 @@ ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
 
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);
+const char *ngx_http_qlm_webhook_std_check(ngx_str_t *secret);
 ngx_int_t ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
     ngx_str_t *key);
 void *ngx_http_qlm_webhook_std_open(ngx_str_t *key, ngx_str_t *id,

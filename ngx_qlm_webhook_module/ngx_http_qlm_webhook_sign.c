@@ -48,9 +48,61 @@ ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret, u_char *hex)
 
 
 /*
- * Standard Webhooks: the key is the secret's bytes, or, for a secret
- * written "whsec_<base64>", the bytes it encodes.
+ * Standard Webhooks: a secret is "whsec_" followed by the base64 of the
+ * key (padded, the standard alphabet), as the scheme's libraries read it.
+ * NULL if it is, else why not, in words fit for a directive error: never
+ * the secret itself.
  */
+
+const char *
+ngx_http_qlm_webhook_std_check(ngx_str_t *secret)
+{
+    u_char      c;
+    size_t      i, len, pad;
+    ngx_str_t   src;
+
+    if (secret->len < sizeof("whsec_") - 1
+        || ngx_strncmp(secret->data, "whsec_", sizeof("whsec_") - 1) != 0)
+    {
+        return "must be \"whsec_\" followed by base64";
+    }
+
+    src.data = secret->data + sizeof("whsec_") - 1;
+    src.len = secret->len - (sizeof("whsec_") - 1);
+
+    if (src.len == 0) {
+        return "has an empty key after \"whsec_\"";
+    }
+
+    pad = 0;
+    len = src.len;
+
+    while (pad < 2 && len > 0 && src.data[len - 1] == '=') {
+        pad++;
+        len--;
+    }
+
+    if (src.len % 4 != 0) {
+        return "must be \"whsec_\" followed by base64";
+    }
+
+    for (i = 0; i < len; i++) {
+        c = src.data[i];
+
+        if (!(isalnum(c) || c == '+' || c == '/')) {
+            return "must be \"whsec_\" followed by base64";
+        }
+    }
+
+    if (len == 0) {
+        return "has an empty key after \"whsec_\"";
+    }
+
+    return NULL;
+}
+
+
+/* the key of a secret that ngx_http_qlm_webhook_std_check() accepts */
 
 ngx_int_t
 ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
@@ -58,11 +110,8 @@ ngx_http_qlm_webhook_std_key(ngx_pool_t *pool, ngx_str_t *secret,
 {
     ngx_str_t  src;
 
-    if (secret->len < sizeof("whsec_") - 1
-        || ngx_strncmp(secret->data, "whsec_", sizeof("whsec_") - 1) != 0)
-    {
-        *key = *secret;
-        return NGX_OK;
+    if (ngx_http_qlm_webhook_std_check(secret) != NULL) {
+        return NGX_DECLINED;
     }
 
     src.data = secret->data + sizeof("whsec_") - 1;

@@ -6,9 +6,10 @@
  * request body (in memory or in a temporary file, as nginx keeps it) and
  * checks its signature before the content handler sees a byte: QLM's
  * X-QLM-Signature, or the Standard Webhooks headers with a timestamp
- * tolerance and replay protection in the store.  A mismatch ends the
- * request with 403 and a short JSON error; the reason goes to the log at
- * info, never a secret or an expected value.
+ * tolerance and replay protection in the store.  A mismatch is a 403
+ * from the access handler, as nginx's access modules answer, so that
+ * "satisfy" and "error_page" apply; the reason goes to the log at info,
+ * never a secret or an expected value.
  */
 
 
@@ -24,9 +25,34 @@
 
 #define NGX_HTTP_QLM_WEBHOOK_READ_SIZE    16384
 
+/*
+ * How long a webhook-id stays pending at most while the application
+ * answers: a request that outlives it no longer holds back a copy, and an
+ * id left by a worker that died is free again after it.
+ */
+#define NGX_HTTP_QLM_WEBHOOK_PENDING      60000
+
 
 typedef ngx_int_t (*ngx_http_qlm_webhook_part_pt)(void *data, u_char *p,
     size_t len);
+
+
+/*
+ * Per request, in a cleanup of the request's pool rather than in the
+ * module's context slot (emission's): found again after an internal
+ * redirect, which clears module contexts, so a request is verified once.
+ */
+
+typedef struct {
+    ngx_str_t                    result;   /* valid, invalid, missing, ... */
+    ngx_int_t                    rc;       /* for the access phase */
+    qlm_store_t                 *store;    /* where the id is pending */
+    uint64_t                     expiry;   /* of the pending mark, in ms */
+    uint64_t                     keep;     /* ms to keep it on success */
+    u_char                       id[32];   /* the webhook-id's SHA-256 */
+    unsigned                     done:1;
+    unsigned                     pending:1;
+} ngx_http_qlm_webhook_verify_ctx_t;
 
 
 typedef struct {
@@ -42,13 +68,23 @@ typedef struct {
 
 static ngx_int_t ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r);
 static void ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r);
+static ngx_http_qlm_webhook_verify_ctx_t *ngx_http_qlm_webhook_verify_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_verify_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_verify_log(ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_verify_settle(
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_uint_t status,
+    ngx_log_t *log);
+static uint64_t ngx_http_qlm_webhook_verify_now(void);
 static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason);
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r,
-    ngx_array_t *secrets, const char **reason);
-static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
+    ngx_array_t *keys, ngx_http_qlm_webhook_verify_ctx_t *ctx,
     const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
 static ngx_int_t ngx_http_qlm_webhook_body_parts(ngx_http_request_t *r,
     ngx_http_qlm_webhook_part_pt handler, void *data);
 static ngx_int_t ngx_http_qlm_webhook_sha_part(void *data, u_char *p,
@@ -57,9 +93,10 @@ static ngx_int_t ngx_http_qlm_webhook_hmac_part(void *data, u_char *p,
     size_t len);
 static ngx_table_elt_t *ngx_http_qlm_webhook_header(ngx_http_request_t *r,
     const char *name, size_t len);
-static ngx_int_t ngx_http_qlm_webhook_deny(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_qlm_webhook_conf_error(ngx_conf_t *cf, u_char *file,
+    ngx_uint_t line, const char *name, const char *err, const char *what);
 
 
 static ngx_str_t  ngx_http_qlm_webhook_result_name =
@@ -90,6 +127,13 @@ ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf)
 
     *h = ngx_http_qlm_webhook_verify_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qlm_webhook_verify_log;
+
     return NGX_OK;
 }
 
@@ -97,9 +141,10 @@ ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                         rc;
-    ngx_http_qlm_webhook_ctx_t       *ctx;
-    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+    ngx_int_t                           rc;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
 
@@ -107,24 +152,32 @@ ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_qlm_webhook_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
 
-    if (ctx->verify_done) {
-        if (ctx->verify_rc == NGX_HTTP_FORBIDDEN) {
-            return ngx_http_qlm_webhook_deny(r);
+    if (ctx) {
+        if (ctx->done) {
+            /*
+             * NGX_OK or 403 as the access modules answer, for "satisfy":
+             * with "any", a valid signature is enough, and a refusal
+             * leaves the other access handlers their say
+             */
+            return ctx->rc;
         }
 
-        return ctx->verify_rc;
-    }
-
-    if (ctx->verify_started) {
+        /* the body is still being read */
         return NGX_AGAIN;
     }
 
-    ctx->verify_started = 1;
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_qlm_webhook_verify_ctx_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_qlm_webhook_verify_ctx_t));
+
+    cln->handler = ngx_http_qlm_webhook_verify_cleanup;
 
     /* the whole body first, as the mirror module reads it */
 
@@ -144,34 +197,41 @@ ngx_http_qlm_webhook_verify_handler(ngx_http_request_t *r)
 static void
 ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 {
-    ngx_int_t                         rc;
-    const char                       *reason;
-    ngx_http_qlm_webhook_ctx_t       *ctx;
-    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+    ngx_int_t                           rc;
+    const char                         *reason;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
 
     reason = NULL;
-    rc = ngx_http_qlm_webhook_verify_check(r, lcf, &reason);
+    rc = ngx_http_qlm_webhook_verify_check(r, lcf, ctx, &reason);
 
-    ctx->verify_done = 1;
+    ctx->done = 1;
 
     if (rc == NGX_OK) {
-        ctx->verify_rc = NGX_DECLINED;
+        ctx->rc = NGX_OK;
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: signature verified");
 
     } else if (rc == NGX_ERROR) {
-        ctx->verify_rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "qlm webhook: request refused: %s", reason);
+        /* with "satisfy any" another access handler may yet let it in */
 
-        /* the answer goes out from the access phase, run again below */
-        ctx->verify_rc = NGX_HTTP_FORBIDDEN;
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: %s: %s",
+                      (clcf->satisfy == NGX_HTTP_SATISFY_ALL)
+                      ? "request refused" : "not verified", reason);
+
+        /* returned from the access phase, run again below */
+        ctx->rc = NGX_HTTP_FORBIDDEN;
     }
 
     /* the body stays for the content handler (proxy_pass and the like) */
@@ -183,36 +243,136 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 }
 
 
+static ngx_http_qlm_webhook_verify_ctx_t *
+ngx_http_qlm_webhook_verify_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_qlm_webhook_verify_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a request that ends without its log phase counts as a failed one */
+
+static void
+ngx_http_qlm_webhook_verify_cleanup(void *data)
+{
+    ngx_http_qlm_webhook_verify_ctx_t *ctx = data;
+
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    if (!ctx->pending) {
+        return;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_qlm_webhook_module);
+
+    if (mcf && mcf->store == ctx->store) {
+        ngx_http_qlm_webhook_verify_settle(ctx, 0, ngx_cycle->log);
+    }
+}
+
+
+/*
+ * Replay protection, second step: the application has answered.  A 2xx
+ * keeps the id for the replay window; anything else (a 5xx, a timeout, a
+ * client that went away) forgets it, so that the sender's retry, with the
+ * same id, passes.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_log(ngx_http_request_t *r)
+{
+    ngx_http_qlm_webhook_loc_conf_t    *lcf;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    /* only where verification may have run, here or before a redirect */
+
+    if (!lcf->verify && !r->internal) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
+
+    if (ctx && ctx->pending) {
+        ngx_http_qlm_webhook_verify_settle(ctx, r->headers_out.status,
+                                           r->connection->log);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_verify_settle(ngx_http_qlm_webhook_verify_ctx_t *ctx,
+    ngx_uint_t status, ngx_log_t *log)
+{
+    int              sr;
+    uint64_t         to;
+    qlm_store_str_t  id;
+
+    ctx->pending = 0;
+
+    id.data = (const char *) ctx->id;
+    id.len = sizeof(ctx->id);
+
+    to = (status >= 200 && status < 300)
+         ? ngx_http_qlm_webhook_verify_now() + ctx->keep : 0;
+
+    sr = qlm_store_seen_update(ctx->store, id, ctx->expiry, to);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "qlm webhook: status %ui: webhook-id %s: %d",
+                   status, to ? "kept" : "forgotten", sr);
+
+    /* QLM_STORE_EXISTS: another copy took the id since; it decides */
+
+    if (sr != 0 && sr != QLM_STORE_EXISTS) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "qlm webhook: replay protection failed: %s",
+                      qlm_store_strerror(sr));
+    }
+}
+
+
+static uint64_t
+ngx_http_qlm_webhook_verify_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
 /* NGX_OK: valid; NGX_DECLINED: refused, *reason says why */
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, const char **reason)
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
-    ngx_array_t                       *secrets, one;
-    ngx_http_qlm_webhook_main_conf_t  *mcf;
-
-    secrets = lcf->verify_secrets;
-
-    if (secrets == NULL) {
-        mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
-
-        one.elts = &mcf->secret;
-        one.nelts = 1;
-        secrets = &one;
-    }
-
     if (lcf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
-        return ngx_http_qlm_webhook_verify_standard(r, lcf, secrets, reason);
+        return ngx_http_qlm_webhook_verify_standard(r, lcf, ctx, reason);
     }
 
-    return ngx_http_qlm_webhook_verify_qlm(r, secrets, reason);
+    return ngx_http_qlm_webhook_verify_qlm(r, lcf->verify_keys, ctx, reason);
 }
 
 
 static ngx_int_t
-ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
-    const char **reason)
+ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     u_char                      *p;
     ngx_int_t                    rc, match;
@@ -222,21 +382,18 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
     EVP_MD_CTX                  *each;
     ngx_table_elt_t             *h;
     ngx_http_qlm_webhook_sha_t   sha;
-    ngx_http_qlm_webhook_ctx_t  *ctx;
     u_char                       got[64], md[EVP_MAX_MD_SIZE], hex[64];
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
     h = ngx_http_qlm_webhook_header(r, "X-QLM-Signature",
                                     sizeof("X-QLM-Signature") - 1);
 
     if (h == NULL) {
-        ngx_str_set(&ctx->verified, "missing");
+        ngx_str_set(&ctx->result, "missing");
         *reason = "no X-QLM-Signature header";
         return NGX_DECLINED;
     }
 
-    ngx_str_set(&ctx->verified, "invalid");
+    ngx_str_set(&ctx->result, "invalid");
 
     if (h->value.len != 64) {
         *reason = "malformed X-QLM-Signature header";
@@ -279,9 +436,9 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
     /* sha256(body || secret) for each secret, all compared */
 
     match = 0;
-    secret = secrets->elts;
+    secret = keys->elts;
 
-    for (i = 0; i < secrets->nelts; i++) {
+    for (i = 0; i < keys->nelts; i++) {
         if (EVP_MD_CTX_copy_ex(each, sha.md) != 1
             || EVP_DigestUpdate(each, secret[i].data, secret[i].len) != 1
             || EVP_DigestFinal_ex(each, md, &len) != 1
@@ -297,7 +454,7 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *secrets,
     }
 
     if (match) {
-        ngx_str_set(&ctx->verified, "valid");
+        ngx_str_set(&ctx->result, "valid");
         rc = NGX_OK;
 
     } else {
@@ -327,38 +484,39 @@ done:
 
 static ngx_int_t
 ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_array_t *secrets,
-    const char **reason)
+    ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     int                                sr;
     u_char                            *p, *last, *end, *b64;
-    time_t                             ts, now;
+    time_t                             ts, now, diff;
+    uint64_t                           ms;
     ngx_int_t                          rc, match;
-    ngx_str_t                         *secret, key, id, stamp, sig;
+    ngx_str_t                         *key, id, stamp, sig;
     ngx_uint_t                         i;
     ngx_table_elt_t                   *hid, *hts, *hsig;
     qlm_store_str_t                    seen;
-    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_array_t                       *keys;
     ngx_http_qlm_webhook_hmacs_t       hm;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     u_char                             digest[EVP_MAX_MD_SIZE];
     unsigned int                       dlen;
     EVP_MD_CTX                        *md;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    keys = lcf->verify_keys;
 
     hid = ngx_http_qlm_webhook_header(r, "webhook-id", 10);
     hts = ngx_http_qlm_webhook_header(r, "webhook-timestamp", 17);
     hsig = ngx_http_qlm_webhook_header(r, "webhook-signature", 17);
 
     if (hid == NULL || hts == NULL || hsig == NULL) {
-        ngx_str_set(&ctx->verified, "missing");
+        ngx_str_set(&ctx->result, "missing");
         *reason = "no webhook-id, webhook-timestamp or webhook-signature "
                   "header";
         return NGX_DECLINED;
     }
 
-    ngx_str_set(&ctx->verified, "invalid");
+    ngx_str_set(&ctx->result, "invalid");
 
     id = hid->value;
     stamp = hts->value;
@@ -370,15 +528,18 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    now = ngx_time();
+    /* in seconds: a timestamp however far cannot wrap the comparison */
 
-    if ((ngx_msec_t) ngx_abs(now - ts) * 1000 > lcf->verify_tolerance) {
-        ngx_str_set(&ctx->verified, "stale");
+    now = ngx_time();
+    diff = (ts > now) ? ts - now : now - ts;
+
+    if ((uint64_t) diff > (uint64_t) (lcf->verify_tolerance / 1000)) {
+        ngx_str_set(&ctx->result, "stale");
         *reason = "the webhook-timestamp is outside the tolerance";
         return NGX_DECLINED;
     }
 
-    hm.n = secrets->nelts;
+    hm.n = keys->nelts;
     hm.ctxs = ngx_pcalloc(r->pool, hm.n * sizeof(void *));
     b64 = ngx_pnalloc(r->pool, hm.n * 44);
 
@@ -386,17 +547,11 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    secret = secrets->elts;
+    key = keys->elts;
     rc = NGX_OK;
 
     for (i = 0; i < hm.n; i++) {
-        if (ngx_http_qlm_webhook_std_key(r->pool, &secret[i], &key) != NGX_OK)
-        {
-            /* a secret that is not base64 after "whsec_" matches nothing */
-            continue;
-        }
-
-        hm.ctxs[i] = ngx_http_qlm_webhook_std_open(&key, &id, &stamp);
+        hm.ctxs[i] = ngx_http_qlm_webhook_std_open(&key[i], &id, &stamp);
         if (hm.ctxs[i] == NULL) {
             rc = NGX_ERROR;
         }
@@ -460,7 +615,12 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /* a valid message seen before, within the tolerance, is a replay */
+    /*
+     * A valid message accepted before, within the tolerance, is a replay.
+     * The id is pending while the application answers, so that a copy
+     * sent meanwhile is refused too, and the log phase then keeps it or
+     * forgets it.
+     */
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
 
@@ -468,7 +628,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: no replay protection: the store is not "
                       "open in this worker");
-        ngx_str_set(&ctx->verified, "valid");
+        ngx_str_set(&ctx->result, "valid");
         return NGX_OK;
     }
 
@@ -492,23 +652,30 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     seen.data = (const char *) digest;
     seen.len = dlen;
 
-    sr = qlm_store_seen(mcf->store, seen,
-                        (uint64_t) ngx_time() * 1000,
-                        2 * (uint64_t) lcf->verify_tolerance);
+    ms = ngx_http_qlm_webhook_verify_now();
+
+    sr = qlm_store_seen(mcf->store, seen, ms, NGX_HTTP_QLM_WEBHOOK_PENDING);
 
     if (sr == QLM_STORE_EXISTS) {
-        ngx_str_set(&ctx->verified, "replayed");
-        *reason = "the webhook-id was seen before";
+        ngx_str_set(&ctx->result, "replayed");
+        *reason = "the webhook-id was accepted before, or is being answered";
         return NGX_DECLINED;
     }
 
-    if (sr != 0) {
+    if (sr == 0) {
+        ctx->store = mcf->store;
+        ctx->expiry = ms + NGX_HTTP_QLM_WEBHOOK_PENDING;
+        ctx->keep = 2 * (uint64_t) lcf->verify_tolerance;
+        ngx_memcpy(ctx->id, digest, sizeof(ctx->id));
+        ctx->pending = 1;
+
+    } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: replay protection failed: %s",
                       qlm_store_strerror(sr));
     }
 
-    ngx_str_set(&ctx->verified, "valid");
+    ngx_str_set(&ctx->result, "valid");
 
     return NGX_OK;
 }
@@ -635,68 +802,148 @@ ngx_http_qlm_webhook_header(ngx_http_request_t *r, const char *name,
 }
 
 
-/* 403 with a short JSON error; the request is finalized here */
-
-static ngx_int_t
-ngx_http_qlm_webhook_deny(ngx_http_request_t *r)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    static u_char  body[] = "{\"error\":\"invalid signature\"}\n";
-
-    r->headers_out.status = NGX_HTTP_FORBIDDEN;
-    r->headers_out.content_length_n = sizeof(body) - 1;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
-    }
-
-    b->pos = body;
-    b->last = body + sizeof(body) - 1;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
-}
-
-
 static ngx_int_t
 ngx_http_qlm_webhook_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_qlm_webhook_ctx_t  *ctx;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
 
-    if (ctx == NULL || ctx->verified.len == 0) {
+    if (ctx == NULL || ctx->result.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = ctx->verified.data;
-    v->len = ctx->verified.len;
+    v->data = ctx->result.data;
+    v->len = ctx->result.len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A verify location needs a secret that is not empty: a check that anyone
+ * can pass is no check.  The keys are what is signed with: the secrets as
+ * they are (qlm), or the keys that they encode (standard).
+ */
+
+char *
+ngx_http_qlm_webhook_verify_merge(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_loc_conf_t *prev,
+    ngx_http_qlm_webhook_loc_conf_t *conf)
+{
+    ngx_int_t                              rc;
+    ngx_str_t                             *key;
+    ngx_uint_t                             i, n;
+    const char                            *err, *what;
+    ngx_http_qlm_webhook_verify_secret_t  *secret, global;
+    ngx_http_qlm_webhook_main_conf_t      *mcf;
+
+    if (prev->verify_keys
+        && prev->verify_secrets == conf->verify_secrets
+        && prev->verify_scheme == conf->verify_scheme)
+    {
+        conf->verify_keys = prev->verify_keys;
+        return NGX_CONF_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+    if (conf->verify_secrets) {
+        secret = conf->verify_secrets->elts;
+        n = conf->verify_secrets->nelts;
+
+    } else if (mcf->secret_set) {
+        global.value = mcf->secret;
+        global.file = NULL;
+        global.line = 0;
+        secret = &global;
+        n = 1;
+
+    } else {
+        ngx_http_qlm_webhook_conf_error(cf, conf->verify_file,
+                                        conf->verify_line,
+                                        "qlm_webhook_verify",
+                                        "has no secret",
+                                        ": set \"qlm_webhook_verify_secret\" "
+                                        "or \"qlm_webhook_secret\"");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->verify_keys = ngx_array_create(cf->pool, n, sizeof(ngx_str_t));
+    if (conf->verify_keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        key = ngx_array_push(conf->verify_keys);
+        if (key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD) {
+            err = ngx_http_qlm_webhook_std_check(&secret[i].value);
+
+            if (err == NULL) {
+                rc = ngx_http_qlm_webhook_std_key(cf->pool, &secret[i].value,
+                                                  key);
+                if (rc == NGX_ERROR) {
+                    return NGX_CONF_ERROR;
+                }
+
+                if (rc != NGX_OK) {
+                    err = "must be \"whsec_\" followed by base64";
+                }
+            }
+
+        } else {
+            err = secret[i].value.len ? NULL : "is empty";
+            *key = secret[i].value;
+        }
+
+        if (err == NULL) {
+            continue;
+        }
+
+        what = (conf->verify_scheme == NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD)
+               ? " for \"qlm_webhook_verify_scheme standard\"" : "";
+
+        if (secret[i].file) {
+            ngx_http_qlm_webhook_conf_error(cf, secret[i].file,
+                                            secret[i].line,
+                                            "qlm_webhook_verify_secret", err,
+                                            what);
+        } else {
+            ngx_http_qlm_webhook_conf_error(cf, conf->verify_file,
+                                            conf->verify_line,
+                                            "qlm_webhook_secret", err,
+                                            *what ? what : " for "
+                                            "\"qlm_webhook_verify\"");
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* as ngx_conf_log_error(), at the line of the directive concerned */
+
+static void
+ngx_http_qlm_webhook_conf_error(ngx_conf_t *cf, u_char *file,
+    ngx_uint_t line, const char *name, const char *err, const char *what)
+{
+    if (file == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" %s%s",
+                           name, err, what);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "\"%s\" %s%s in %s:%ui",
+                  name, err, what, file, line);
 }

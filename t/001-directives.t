@@ -385,3 +385,87 @@ ok
 --- no_error_log
 [emerg]
 [alert]
+
+
+
+=== TEST 32: scheme=standard with a secret that is not "whsec_" + base64
+--- http_config
+    qlm_webhook_secret raw-s3cr3t-bytes;
+    qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" must be "whsec_" followed by base64 for "scheme=standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+raw-s3cr3t-bytes
+
+
+
+=== TEST 33: the same, the secret after the URL, and base64 without its padding
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
+    qlm_webhook_secret whsec_c3VwZXJzZWNyZXRrZXkxMjM;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" must be "whsec_" followed by base64 for "scheme=standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+c3VwZXJzZWNyZXRrZXkxMjM
+
+
+
+=== TEST 34: scheme=standard without any secret
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"scheme=standard" of "qlm_webhook_url" needs "qlm_webhook_secret" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 35: scheme=standard with "whsec_" and nothing after it
+--- http_config
+    qlm_webhook_secret whsec_;
+    qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" has an empty key after "whsec_" for "scheme=standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 36: scheme=standard with a "whsec_" secret from a file; other URLs need none
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+    qlm_webhook_secret file=../html/std.secret;
+    qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
+    qlm_webhook_url license_deleted http://127.0.0.1:1985/b;
+--- user_files
+>>> std.secret
+whsec_c3VwZXJzZWNyZXRrZXkxMjM=
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+[emerg]
+c3VwZXJzZWNyZXRrZXkxMjM
+
+
+
+=== TEST 37: credentials and the query never reach the error message of an invalid URL
+--- http_config
+    qlm_webhook_url license_created "https://bob:hunter2@a.example:99999/x?token=abc";
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "https://a\.example:99999/x": has an invalid port in \S+/nginx\.conf:\d+}
+--- no_error_log
+hunter2
+token=abc

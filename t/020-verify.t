@@ -16,6 +16,13 @@ sub std_sig {
     return "v1,$b64";
 }
 
+# the three Standard Webhooks headers of a message signed with $Key
+sub std_headers {
+    my ($id, $ts, $body) = @_;
+    return "webhook-id: $id\nwebhook-timestamp: $ts\nwebhook-signature: "
+        . std_sig($::Key, $id, $ts, $body);
+}
+
 # the helper itself against a vector from openssl dgst -hmac
 die "std_sig is wrong" unless std_sig('supersecretkey123', 'msg_2p7Q',
     1700000000, '{"a":1}') eq 'v1,8GuT9T1silQfB3YY7DPF0NeXIdaZmcdmtbGH40lFjMg=';
@@ -40,6 +47,12 @@ our $HttpConfig = <<"_EOC_";
 
         location / {
             access_log logs/error.log app;
+
+            # an application that fails when asked to
+            if (\$arg_fail = 503) {
+                return 503;
+            }
+
             rewrite ^ /sink break;
             proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_APP_PORT};
         }
@@ -103,7 +116,7 @@ VERIFY valid
 
 
 
-=== TEST 3: a wrong signature: 403 with a JSON error, the application sees nothing
+=== TEST 3: a wrong signature: nginx's 403, the application sees nothing
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- more_headers
@@ -113,9 +126,8 @@ POST /hook
 {"EventType":"x"}
 --- error_code: 403
 --- response_headers
-Content-Type: application/json
---- response_body
-{"error":"invalid signature"}
+Content-Type: text/html
+--- response_body_like: <title>403 Forbidden</title>
 --- error_log eval
 [
 qr/\[info\] .*qlm webhook: request refused: the signature does not match/,
@@ -377,8 +389,8 @@ my $ts = time;
 ["POST /hook\n{\"a\":2}", "POST /hook\n{\"a\":2}"]
 --- error_code eval
 [200, 403]
---- response_body eval
-["app got it\n", "{\"error\":\"invalid signature\"}\n"]
+--- response_body_like eval
+["^app got it\n\$", "403 Forbidden"]
 
 
 
@@ -489,4 +501,690 @@ qr/^VERIFY valid [0-9a-f]{8}-[0-9a-f-]{27}$/m
 --- no_error_log
 VERIFY invalid
 VERIFY missing
+[error]
+
+
+
+=== TEST 21: a verify location without any secret fails nginx -t
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify" has no secret: set "qlm_webhook_verify_secret" or "qlm_webhook_secret" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 22: verify inherited from the server level, without a secret
+--- config
+    qlm_webhook_verify on;
+    location /hook {
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify" has no secret}
+
+
+
+=== TEST 23: an empty qlm_webhook_secret is no secret for a verify location
+--- http_config
+    qlm_webhook_secret "";
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" is empty for "qlm_webhook_verify" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 24: an empty qlm_webhook_verify_secret, among others
+--- http_config
+    qlm_webhook_secret k3y;
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret old-key;
+        qlm_webhook_verify_secret "";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" is empty in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 25: a Standard Webhooks secret with an empty key
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret whsec_;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" has an empty key after "whsec_" for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 26: a secret from an empty file does not pass
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret file=../html/empty.key;
+    }
+--- user_files
+>>> empty.key
+
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" is empty in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 27: without qlm_webhook_verify, or with it off, no secret is needed
+--- config
+    location /open {
+        qlm_webhook_verify off;
+        return 200 "open\n";
+    }
+--- request
+GET /open
+--- response_body
+open
+--- no_error_log
+[error]
+[emerg]
+
+
+
+=== TEST 28: Standard Webhooks: a raw secret fails nginx -t, and is not shown
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret supersecretkey123;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+supersecretkey123
+
+
+
+=== TEST 29: Standard Webhooks: base64 with a character out of its alphabet
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_secret whsec_c3VwZXJzZWNy-ZXRrZXkxMjM=;
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_verify_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 30: Standard Webhooks: the global secret, not "whsec_", in a verify location
+--- http_config
+    qlm_webhook_secret k3y;
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_secret" must be "whsec_" followed by base64 for "qlm_webhook_verify_scheme standard" in \S+/nginx\.conf:\d+}
+--- no_error_log
+k3y
+
+
+
+=== TEST 31: Standard Webhooks: a timestamp 2^64 ms ahead (1.8e16 s) does not wrap into the tolerance
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+# (ts - now) * 1000 is 2^64 + 384 + 1000 * (100 - the seconds between this
+# line and the request): within the 5m tolerance once wrapped
+my $ts = time + 18446744073709552 + 100;
+"webhook-id: msg_far\nwebhook-timestamp: $ts\nwebhook-signature: "
+    . main::std_sig($::Key, 'msg_far', $ts, '{"a":5}')
+--- request
+POST /hook
+{"a":5}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: the webhook-timestamp is outside the tolerance/,
+qr/^VERIFY stale$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 32: Standard Webhooks: the largest timestamp, far in the future
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+my $ts = '9223372036854775807';
+"webhook-id: msg_max\nwebhook-timestamp: $ts\nwebhook-signature: "
+    . main::std_sig($::Key, 'msg_max', $ts, '{"a":6}')
+--- request
+POST /hook
+{"a":6}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 33: Standard Webhooks, a tolerance of 1h: 59 minutes ahead passes
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t33', time + 3540, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 200
+--- error_log eval
+qr/^VERIFY valid$/m
+
+
+
+=== TEST 34: Standard Webhooks, a tolerance of 1h: 59 minutes behind passes
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t34', time - 3540, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 200
+--- error_log eval
+qr/^VERIFY valid$/m
+
+
+
+=== TEST 35: Standard Webhooks, a tolerance of 1h: 61 minutes ahead is stale
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t35', time + 3660, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+
+
+
+=== TEST 36: Standard Webhooks, a tolerance of 1h: 61 minutes behind is stale
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_tolerance 1h;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t36', time - 3660, '{"a":7}')
+--- request
+POST /hook
+{"a":7}
+--- error_code: 403
+--- error_log eval
+qr/^VERIFY stale$/m
+
+
+
+=== TEST 37: Standard Webhooks: a negative timestamp is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t37', '-' . time, '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 38: Standard Webhooks: a timestamp with a plus sign is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t38', '+' . time, '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 39: Standard Webhooks: a timestamp followed by garbage is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t39', time . 'x', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 40: Standard Webhooks: a timestamp in hex is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t40', '0x6553f100', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 41: Standard Webhooks: a timestamp beyond 64 bits is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t41', '99999999999999999999', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 42: Standard Webhooks: an empty timestamp is malformed
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;/r
+--- more_headers eval
+main::std_headers('msg_t42', '', '{"a":8}')
+--- request
+POST /hook
+{"a":8}
+--- error_code: 403
+--- error_log eval
+[
+qr/request refused: malformed webhook-id or webhook-timestamp header/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 43: satisfy any: "allow 127.0.0.1" lets an unsigned request through
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        allow 127.0.0.1;
+        deny all;/r
+--- request
+POST /hook
+{"EventType":"x"}
+--- response_body
+app got it
+--- error_log eval
+[
+qr/\[info\] .*qlm webhook: not verified: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+qr/^APP POST \/hook verified= body=\{"EventType":"x"\}$/m,
+]
+--- no_error_log
+[error]
+request refused
+
+
+
+=== TEST 44: satisfy all: "allow 127.0.0.1" does not let an unsigned request through
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy all;
+        allow 127.0.0.1;
+        deny all;/r
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/\[info\] .*qlm webhook: request refused: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 45: satisfy any: a valid signature is enough, "deny all" or not
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        deny all;/r
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- response_body
+app got it
+--- error_log eval
+qr/^VERIFY valid$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 46: satisfy any: neither a signature nor an allowed address
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        satisfy any;
+        deny all;/r
+--- more_headers
+X-QLM-Signature: 2cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/qlm webhook: not verified: the signature does not match/,
+qr/^VERIFY invalid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 47: satisfy all: a valid signature from a denied address is refused
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        deny 127.0.0.1;/r
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/access forbidden by rule/,
+qr/^VERIFY valid$/m,
+]
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 48: error_page turns the 403 into a JSON answer
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        error_page 403 = \@refused;/r . q{
+    location @refused {
+        default_type application/json;
+        return 403 '{"error":"invalid signature"}\n';
+    }
+}
+--- more_headers
+X-QLM-Signature: 2cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error":"invalid signature"}
+--- no_error_log eval
+qr/^APP /m
+
+
+
+=== TEST 49: "return" runs in the rewrite phase, before verification: an unsigned request gets it
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        return 204;
+    }
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 204
+--- response_body
+--- error_log eval
+qr/^VERIFY -$/m
+--- no_error_log
+qlm webhook: request refused
+VERIFY valid
+
+
+
+=== TEST 50: the pattern for an answer from nginx: try_files to a named location, after verification
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        try_files "" @accepted;
+    }
+
+    location @accepted {
+        access_log logs/error.log verified;
+        return 204;
+    }
+--- more_headers
+X-QLM-Signature: 1cd3bd42a3feaf152a88bfaf655a62af82833d0e57140cf8bfbbc62c92478a9d
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 204
+--- response_body
+--- error_log eval
+qr/^VERIFY valid$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 51: the same pattern, unsigned: 403
+--- http_config eval: $::HttpConfig
+--- config
+    location /hook {
+        qlm_webhook_verify on;
+        access_log logs/error.log verified;
+        try_files "" @accepted;
+    }
+
+    location @accepted {
+        return 204;
+    }
+--- request
+POST /hook
+{"EventType":"x"}
+--- error_code: 403
+--- error_log eval
+[
+qr/qlm webhook: request refused: no X-QLM-Signature header/,
+qr/^VERIFY missing$/m,
+]
+
+
+
+=== TEST 52: Standard Webhooks: a retry after a 503 passes, a replay after a 200 does not
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;/r
+--- more_headers eval
+main::std_headers('msg_retry', time, '{"a":9}')
+--- request eval
+["POST /hook?fail=503\n{\"a\":9}", "POST /hook\n{\"a\":9}",
+ "POST /hook\n{\"a\":9}"]
+--- error_code eval
+[503, 200, 403]
+--- response_headers eval
+["X-Verify: valid", "X-Verify: valid", "X-Verify: replayed"]
+--- response_body_like eval
+["503 Service", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 53: Standard Webhooks: a retry after the application could not be reached passes
+--- http_config eval: $::HttpConfig
+--- config eval
+($::Config =~ s/qlm_webhook_verify on;/qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;/r) . "
+    location /down {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;
+        proxy_pass http://127.0.0.1:1;
+    }
+"
+--- more_headers eval
+main::std_headers('msg_down', time, '{"a":10}')
+--- request eval
+["POST /down\n{\"a\":10}", "POST /hook\n{\"a\":10}",
+ "POST /hook\n{\"a\":10}"]
+--- error_code eval
+[502, 200, 403]
+--- response_headers eval
+["X-Verify: valid", "X-Verify: valid", "X-Verify: replayed"]
+--- response_body_like eval
+["502 Bad Gateway", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
+replay protection failed
+
+
+
+=== TEST 54: Standard Webhooks: a copy that comes while the first is being answered is refused, then the id is free again
+--- config eval
+qq{
+    location /outer {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        # the application sends the same message again, at once
+        proxy_pass http://127.0.0.1:\$server_port/inner;
+    }
+
+    location /inner {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret $::Secret;
+        add_header X-Verify \$qlm_webhook_verify_result always;
+        proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_APP_PORT};
+    }
+}
+--- http_config eval: $::HttpConfig
+--- more_headers eval
+main::std_headers('msg_twice', time, '{"a":11}')
+--- request eval
+["POST /outer\n{\"a\":11}", "POST /inner\n{\"a\":11}",
+ "POST /outer\n{\"a\":11}"]
+--- error_code eval
+[403, 200, 403]
+--- response_headers eval
+["X-Verify: replayed", "X-Verify: valid", ""]
+--- response_body_like eval
+["403 Forbidden", "^app got it\n\$", "403 Forbidden"]
+--- no_error_log
 [error]
