@@ -74,6 +74,8 @@ struct ngx_http_qlm_webhook_batch_s {
     ngx_http_qlm_webhook_set_t        *set;      /* filling */
     ngx_event_t                        flush;
     ngx_log_t                         *log;
+    time_t                             lost_logged;
+    ngx_uint_t                         lost;     /* since lost_logged */
 #if (NGX_THREADS)
     /* sync=on: commits (each flushed) run in nginx's thread pool */
     ngx_thread_pool_t                 *tp;
@@ -998,9 +1000,20 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                                        ? NGX_HTTP_QLM_WEBHOOK_C_LOST_STORE_FULL
                                        : NGX_HTTP_QLM_WEBHOOK_C_LOST_OTHER, 1);
 
-            ngx_log_error(NGX_LOG_ERR, b->log, 0,
-                          "qlm webhook: \"%V\" event %V lost: %s",
-                          name, &p->event_id, qlm_store_strerror(p->rc));
+            /* a full store loses many: one line every 10 s, and a count */
+
+            if (ngx_time() >= b->lost_logged + 10) {
+                ngx_log_error(NGX_LOG_ERR, b->log, 0,
+                              "qlm webhook: \"%V\" event %V lost: %s "
+                              "(%ui more lost since the last such line)",
+                              name, &p->event_id, qlm_store_strerror(p->rc),
+                              b->lost);
+                b->lost_logged = ngx_time();
+                b->lost = 0;
+
+            } else {
+                b->lost++;
+            }
 
         } else if (p->nitems) {
             ngx_http_qlm_webhook_count_delivery(mcf, name,

@@ -224,3 +224,46 @@ qr/\[error\] .*qlm webhook: "license_created" event \S+ lost: .*full/
 HOOK
 [alert]
 [crit]
+
+
+
+=== TEST 6: a full store: lost events are counted, and said once per 10 s, not once each
+--- http_config eval
+$::HttpConfig =~ s/qlm_webhook_store logs\/qlm_store;/qlm_webhook_store logs\/qlm_store max_size=1m;/r . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook;
+}
+--- config
+    location = /qlm/huge.json {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/huge.json;
+        qlm_webhook_capture_size 4m;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Rows json:;
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+--- user_files eval
+">>> huge.json\n$::Huge\n$::Files"
+--- request eval
+[
+"GET /qlm/huge.json",
+"GET /qlm/huge.json",
+"GET /qlm/huge.json",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/^\{"rows"/,
+qr/^\{"rows"/,
+qr/^\{"rows"/,
+qr/"lost_store_full":3,/,
+]
+--- wait: 0.5
+--- grep_error_log: lost: store is full (map size reached) (0 more lost
+--- grep_error_log_out
+lost: store is full (map size reached) (0 more lost
+--- no_error_log
+HOOK
+[alert]
+[crit]
