@@ -32,12 +32,14 @@
 #define CMD_TRIM      5
 #define CMD_MIRROR    6
 #define CMD_IMPORT    7
+#define CMD_RECOVER   8
 
 /* which options each command takes */
 #define OPT_LIMIT     0x001
 #define OPT_BODY      0x002
 #define OPT_LOGF      0x004     /* --since, --until, ... --newest-first */
 #define OPT_TRIM      0x008
+#define OPT_SINCE     0x010
 
 
 typedef struct {
@@ -51,9 +53,10 @@ typedef struct {
 static const command_t  commands[] = {
     { "summary", CMD_SUMMARY, 0, 0 },
     { "queue", CMD_QUEUE, OPT_LIMIT | OPT_BODY, 0 },
-    { "log", CMD_LOG, OPT_LIMIT | OPT_LOGF, 0 },
+    { "log", CMD_LOG, OPT_LIMIT | OPT_LOGF | OPT_SINCE, 0 },
     { "dead", CMD_DEAD, OPT_LIMIT | OPT_BODY, 0 },
     { "replay", CMD_REPLAY, 0, 1 },
+    { "recover", CMD_RECOVER, OPT_SINCE, 1 },
     { "trim", CMD_TRIM, OPT_TRIM, 1 },
     { "licenses", CMD_MIRROR, OPT_LIMIT, 0 },
     { "customers", CMD_MIRROR, OPT_LIMIT, 0 },
@@ -81,6 +84,7 @@ typedef struct {
     uint64_t                 now;
     table_t                  table;
     qlm_store_log_filter_t   filter;
+    qlm_store_str_t          url;
 } ctx_t;
 
 
@@ -107,6 +111,10 @@ static void table_print(table_t *t);
 static void table_free(table_t *t);
 static int print_item(const qlm_store_item_t *item, void *data);
 static int print_log(const qlm_store_log_t *rec, void *data);
+static int print_log_key(const qlm_store_log_t *rec,
+    const qlm_store_log_key_t *key, void *data);
+static int cmd_log(qlm_store_t *st, ctx_t *ctx);
+static int cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since);
 static int print_counter(const char *name, uint64_t value, void *data);
 static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
 static int print_record(const qlm_store_record_t *rec, void *data);
@@ -129,12 +137,14 @@ usage(FILE *f)
         "                       queued deliveries, in due order\n"
         "  log [--since TIME] [--until TIME] [--event NAME] "
         "[--event-id ID]\n"
-        "      [--outcome delivered|retry|dead] [--limit N] "
-        "[--newest-first]\n"
+        "      [--url URL] [--outcome delivered|retry|dead] [--limit N]\n"
+        "      [--newest-first]\n"
         "                       the invocation log\n"
         "  dead [--limit N] [--body]\n"
         "                       dead letters\n"
         "  replay ID|all        dead letters back to the queue, due now\n"
+        "  recover --since TIME dead letters that failed at or after TIME\n"
+        "                       back to the queue, due now\n"
         "  trim [--log-max-records N] [--log-max-age SECONDS]\n"
         "                       apply the log retention now\n"
         "  licenses [--limit N], customers [--limit N]\n"
@@ -143,8 +153,9 @@ usage(FILE *f)
         "                       load a JSON array or JSON lines of QLM's\n"
         "                       records into the mirror\n"
         "\n"
-        "TIME: YYYY-MM-DDTHH:MM:SS (local time), seconds since the epoch,\n"
-        "or relative to now: -30s, -15m, -1h, -2d.\n"
+        "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
+        "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
+        "-1h, -2d.\n"
         "Reading commands open the store read-only.  --map-size (as\n"
         "qlm_webhook_store's max_size, e.g. 1g) is for commands that write\n"
         "to a new store or one that nginx runs with a larger size.\n",
@@ -214,7 +225,8 @@ parse_u64(const char *s, uint64_t *v)
 static int
 parse_time(const char *s, uint64_t now, uint64_t *ms)
 {
-    int         len;
+    int         len, zone;
+    long        offset;
     uint64_t    n, unit;
     struct tm   tm;
     time_t      t;
@@ -268,17 +280,45 @@ parse_time(const char *s, uint64_t now, uint64_t *ms)
     len = 0;
 
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &len) != 6
-        || s[len] != '\0')
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &len) != 6)
     {
         len = 0;
 
         if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                   &len) != 3
-            || s[len] != '\0')
+                   &len) != 3)
         {
             return -1;
         }
+    }
+
+    /* ISO 8601's zone: Z, or +HH:MM / -HH:MM; none: local time */
+
+    zone = 0;
+    offset = 0;
+
+    if (s[len] == 'Z' && s[len + 1] == '\0') {
+        zone = 1;
+
+    } else if ((s[len] == '+' || s[len] == '-')
+               && isdigit((unsigned char) s[len + 1])
+               && isdigit((unsigned char) s[len + 2]) && s[len + 3] == ':'
+               && isdigit((unsigned char) s[len + 4])
+               && isdigit((unsigned char) s[len + 5]) && s[len + 6] == '\0')
+    {
+        zone = 1;
+        offset = ((s[len + 1] - '0') * 10 + (s[len + 2] - '0')) * 3600
+                 + ((s[len + 4] - '0') * 10 + (s[len + 5] - '0')) * 60;
+
+        if (offset > 14 * 3600) {
+            return -1;
+        }
+
+        if (s[len] == '+') {
+            offset = -offset;
+        }
+
+    } else if (s[len] != '\0') {
+        return -1;
     }
 
     if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
@@ -292,7 +332,7 @@ parse_time(const char *s, uint64_t now, uint64_t *ms)
     tm.tm_mon -= 1;
     tm.tm_isdst = -1;
 
-    t = mktime(&tm);
+    t = zone ? timegm(&tm) + offset : mktime(&tm);
 
     if (t == (time_t) -1 || t < 0) {
         return -1;
@@ -741,6 +781,100 @@ print_log(const qlm_store_log_t *rec, void *data)
 
 
 static int
+print_log_key(const qlm_store_log_t *rec, const qlm_store_log_key_t *key,
+    void *data)
+{
+    return print_log(rec, data);
+}
+
+
+/*
+ * The log, in steps of LOG_STEP records read, each its own read
+ * transaction resuming where the last one stopped: the admin API's walk.
+ */
+
+#define LOG_STEP  10000
+
+static int
+cmd_log(qlm_store_t *st, ctx_t *ctx)
+{
+    int                   rc;
+    unsigned              more;
+    qlm_store_log_key_t   after;
+
+    if (ctx->json) {
+        putchar('[');
+
+    } else {
+        table_init(&ctx->table, 10, "TIME", "OUTCOME", "STATUS",
+                   "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
+                   "URL", "ERROR");
+    }
+
+    after.time = 0;
+    after.seq = 0;
+
+    do {
+        ctx->filter.limit = ctx->limit ? ctx->limit - ctx->count : 0;
+
+        rc = qlm_store_log_page(st, &ctx->filter, ctx->url, &after, LOG_STEP,
+                                print_log_key, ctx, &after, &more);
+
+    } while (rc == 0 && more && !(ctx->limit && ctx->count >= ctx->limit));
+
+    if (ctx->json) {
+        printf("%s]\n", ctx->count ? "\n" : "");
+
+    } else {
+        table_print(&ctx->table);
+        table_free(&ctx->table);
+    }
+
+    if (rc != 0) {
+        return fail("qlm_store_log_page", rc);
+    }
+
+    return 0;
+}
+
+
+/* recover: the admin API's, in the same steps (up to 256 a transaction) */
+
+static int
+cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since)
+{
+    int        rc;
+    uint64_t   after, n, total;
+    unsigned   more;
+
+    after = 0;
+    total = 0;
+
+    do {
+        rc = qlm_store_dead_replay_step(st, after, since, ctx->now, 0, 0, &n,
+                                        &after, &more);
+        total += n;
+
+    } while (rc == 0 && more);
+
+    if (rc != 0) {
+        fprintf(stderr, "%s: replayed %" PRIu64 " before the error\n",
+                progname, total);
+        return fail("qlm_store_dead_replay_step", rc);
+    }
+
+    if (ctx->json) {
+        printf("{\"replayed\":%" PRIu64 "}\n", total);
+
+    } else {
+        printf("replayed %" PRIu64 "\n", total);
+    }
+
+    return 0;
+}
+
+
+static int
 print_counter(const char *name, uint64_t value, void *data)
 {
     ctx_t  *ctx;
@@ -850,6 +984,7 @@ main(int argc, char **argv)
         { "event", required_argument, NULL, 'e' },
         { "event-id", required_argument, NULL, 'i' },
         { "outcome", required_argument, NULL, 'o' },
+        { "url", required_argument, NULL, 'U' },
         { "newest-first", no_argument, NULL, 'r' },
         { "log-max-records", required_argument, NULL, 'R' },
         { "log-max-age", required_argument, NULL, 'A' },
@@ -953,7 +1088,7 @@ main(int argc, char **argv)
             ctx.body = 1;
             continue;
         case 's':
-            seen |= OPT_LOGF;
+            seen |= OPT_SINCE;
             since = 1;
             since_s = optarg;
             continue;
@@ -971,6 +1106,11 @@ main(int argc, char **argv)
             seen |= OPT_LOGF;
             ctx.filter.event_id.data = optarg;
             ctx.filter.event_id.len = strlen(optarg);
+            continue;
+        case 'U':
+            seen |= OPT_LOGF;
+            ctx.url.data = optarg;
+            ctx.url.len = strlen(optarg);
             continue;
         case 'o':
             seen |= OPT_LOGF;
@@ -1024,6 +1164,10 @@ main(int argc, char **argv)
 
     if (until && ctx.filter.to == 0) {
         die_usage("bad --until \"%s\"", until_s);
+    }
+
+    if (cmd->cmd == CMD_RECOVER && !since) {
+        die_usage("recover takes --since TIME");
     }
 
     id = 0;
@@ -1107,31 +1251,11 @@ main(int argc, char **argv)
         break;
 
     case CMD_LOG:
-        ctx.filter.limit = ctx.limit;
+        status = cmd_log(st, &ctx);
+        break;
 
-        if (ctx.json) {
-            putchar('[');
-
-        } else {
-            table_init(&ctx.table, 10, "TIME", "OUTCOME", "STATUS",
-                       "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
-                       "URL", "ERROR");
-        }
-
-        rc = qlm_store_log_foreach(st, &ctx.filter, print_log, &ctx);
-
-        if (ctx.json) {
-            printf("%s]\n", ctx.count ? "\n" : "");
-
-        } else {
-            table_print(&ctx.table);
-            table_free(&ctx.table);
-        }
-
-        if (rc != 0) {
-            status = fail("qlm_store_log_foreach", rc);
-        }
-
+    case CMD_RECOVER:
+        status = cmd_recover(st, &ctx, ctx.filter.from);
         break;
 
     case CMD_REPLAY:

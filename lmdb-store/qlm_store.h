@@ -389,4 +389,54 @@ int qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name,
     unsigned done, qlm_store_item_t *items, size_t n);
 
 
+/*
+ * Admin: bounded steps over the log and the dead letters, for pages and
+ * for work spread over several calls (an event loop's turns).
+ *
+ * log_page() walks as log_foreach() does (the filter's range, order,
+ * event, event_id, outcome and limit; url too when its len is not 0),
+ * resuming after the record "after" when after is not NULL, and reads at
+ * most "examine" records (0: no bound).  *last is the key of the last
+ * record read ({0, 0} if none), where the next step resumes; *more is 1
+ * when the range holds records past it.  cb gets each record's key.
+ *
+ * dead_page() passes up to max dead letters (0: no bound) to cb, by id,
+ * newest (highest id) first unless oldest_first, after id "after" when
+ * not 0; *last is the last id passed, *more as above.
+ *
+ * dead_replay_step() is one write transaction: the dead letters with an id
+ * above "after" whose failure ("updated") is at or after "since" go back to
+ * the queue as dead_replay() puts them, up to max (0: 256) replayed and
+ * examine (0: 4096) read.  *last is the last id read (the next step's
+ * after), *more 1 when dead letters past it may remain; ids only grow, so
+ * a walk sees each one once, even one that dies again meanwhile.
+ *
+ * item_where() says where a delivery is: QLM_STORE_IN_QUEUE,
+ * QLM_STORE_IN_DEAD, or QLM_STORE_NOTFOUND.
+ */
+
+#define QLM_STORE_IN_QUEUE      1
+#define QLM_STORE_IN_DEAD       2
+
+typedef struct {
+    uint64_t          time;
+    uint64_t          seq;
+} qlm_store_log_key_t;
+
+typedef int (*qlm_store_log_key_pt)(const qlm_store_log_t *rec,
+    const qlm_store_log_key_t *key, void *data);
+
+int qlm_store_log_page(qlm_store_t *st, const qlm_store_log_filter_t *filter,
+    qlm_store_str_t url, const qlm_store_log_key_t *after, size_t examine,
+    qlm_store_log_key_pt cb, void *data, qlm_store_log_key_t *last,
+    unsigned *more);
+int qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
+    unsigned oldest_first, qlm_store_item_pt cb, void *data, uint64_t *last,
+    unsigned *more);
+int qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after,
+    uint64_t since, uint64_t now, size_t max, size_t examine,
+    uint64_t *replayed, uint64_t *last, unsigned *more);
+int qlm_store_item_where(qlm_store_t *st, uint64_t id, int *where);
+
+
 #endif /* _QLM_STORE_H_INCLUDED_ */

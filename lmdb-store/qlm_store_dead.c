@@ -7,10 +7,6 @@
 #include "qlm_store_int.h"
 
 
-static int qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
-    const MDB_val *val, uint64_t now);
-
-
 int
 qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 {
@@ -66,7 +62,9 @@ qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 }
 
 
-static int
+/* shared with qlm_store_admin.c */
+
+int
 qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     const MDB_val *val, uint64_t now)
 {

@@ -181,6 +181,11 @@ int qlm_store_write_items(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, int table,
     const qlm_store_record_t *rec, uint64_t **ids);
 
+/* qlm_store_dead.c */
+
+int qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
+    const MDB_val *val, uint64_t now);
+
 /* qlm_store_log.c */
 
 int qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log);

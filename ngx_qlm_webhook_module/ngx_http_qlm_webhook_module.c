@@ -243,6 +243,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       0,
       NULL },
 
+    { ngx_string("qlm_webhook_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qlm_webhook_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 

@@ -312,6 +312,8 @@ ngx_int_t ngx_http_qlm_webhook_status_zone(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 char *ngx_http_qlm_webhook_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_qlm_webhook_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 void ngx_http_qlm_webhook_count_delivery(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *event, ngx_uint_t what,
     uint64_t latency);

@@ -169,6 +169,15 @@ is_deeply(log_ids('--since', $since), [ 2, 1, 4 ], 'log: local time');
 is_deeply(log_ids('--limit', '2', '--newest-first'), [ 4, 1 ],
           'log --limit');
 is_deeply(log_ids('--event', 'nothing'), [], 'log: no match, empty array');
+is_deeply(log_ids('--url', 'https://hooks.example/in'), [ 3, 2, 1, 4 ],
+          'log --url');
+is_deeply(log_ids('--url', 'https://other.example/in'), [],
+          'log --url: another URL');
+$since = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($now - 2 * 3600 - 1));
+is_deeply(log_ids('--since', $since), [ 2, 1, 4 ], 'log: UTC, with Z');
+$since = strftime('%Y-%m-%dT%H:%M:%S', gmtime($now - 2 * 3600 - 1 + 5400))
+         . '+01:30';
+is_deeply(log_ids('--since', $since), [ 2, 1, 4 ], 'log: a zone offset');
 
 $doc = json_run('-j', $store, 'log', '--outcome', 'dead');
 is($doc->[0]{outcome}, 'dead', 'log json: outcome');
@@ -214,6 +223,36 @@ is_deeply(log_ids(), [ 2, 1, 4 ], 'trim: the oldest went');
 is(ok_run($store, 'trim', '--log-max-age', '3600'), "removed 1\n",
    'trim --log-max-age');
 is_deeply(log_ids(), [ 1, 4 ], 'trim by age');
+
+# recover: the dead letters that failed since a time, in a store of its own
+
+{
+    my $store2 = "$dir/store2";
+    system($mkstore, $store2, $now * 1000) == 0
+        or BAIL_OUT("mkstore failed");
+
+    # id 1 died 200 s ago
+    my ($rc, $out, $err) = run($store2, 'recover');
+    is($rc, 2, 'recover without --since: usage error');
+    like($err, qr/recover takes --since TIME/, 'recover: message');
+
+    ($rc) = run($store2, 'recover', '--since', 'soon');
+    is($rc, 2, 'recover --since soon: usage error');
+
+    ($rc) = run($store2, 'recover', '--since', '-1m', '--limit', '1');
+    is($rc, 2, 'recover takes no --limit');
+
+    is(ok_run($store2, 'recover', '--since', '-1m'), "replayed 0\n",
+       'recover --since -1m: none failed since');
+    is(json_run('-j', $store2, 'summary')->{dead}, 1, 'recover: still dead');
+
+    my $doc = json_run('-j', $store2, 'recover', '--since', '-10m');
+    is($doc->{replayed}, 1, 'recover --since -10m: replayed');
+    $doc = json_run('-j', $store2, 'summary');
+    is($doc->{dead}, 0, 'recover: no dead letter left');
+    is($doc->{queued}, 4, 'recover: queued again');
+    is($doc->{counters}{replayed}, 1, 'recover: counted');
+}
 
 # errors
 

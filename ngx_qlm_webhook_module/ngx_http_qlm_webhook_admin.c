@@ -1,0 +1,1557 @@
+
+/*
+ * ngx_qlm_webhook_module: the admin API, JSON in and out.
+ *
+ *   GET  .../log          the invocation log, filtered, newest first, paged
+ *   GET  .../dead         dead letters, newest first, paged
+ *   POST .../dead/ID/replay, .../dead/replay, .../recover?since=T
+ *   POST .../test?event=E&url=U    a test event through the normal queue
+ *
+ * The location is guarded by nginx's own allow/deny and auth directives:
+ * the handler trusts whoever reaches it.  Every request does bounded
+ * work in one event-loop turn: a page reads at most ADMIN_EXAMINE records
+ * and answers with a cursor to go on; a replay of many dead letters runs
+ * in steps of ADMIN_STEP, each its own short write transaction, one step
+ * a turn, and answers when it is done.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_LIMIT    100     /* records a page */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_MAX      1000
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_EXAMINE  10000   /* read a request */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP     256     /* replayed a step */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP_READ  4096  /* read a step */
+
+
+typedef enum {
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG = 0,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST
+} ngx_http_qlm_webhook_admin_e;
+
+
+/* an answer in the making: a chain of buffers */
+typedef struct {
+    ngx_http_request_t                *r;
+    ngx_chain_t                       *out;
+    ngx_chain_t                      **last;
+    ngx_buf_t                         *b;
+    ngx_uint_t                         n;        /* records written */
+    ngx_uint_t                         body:1;
+    ngx_uint_t                         failed:1;
+} ngx_http_qlm_webhook_admin_out_t;
+
+
+/* a replay of all, or a recover: steps across event-loop turns */
+typedef struct {
+    ngx_http_request_t                *r;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    ngx_event_t                        ev;
+    uint64_t                           since;
+    uint64_t                           after;    /* the last id read */
+    uint64_t                           replayed;
+    ngx_uint_t                         steps;
+    ngx_uint_t                         recover:1;
+    ngx_uint_t                         done:1;
+} ngx_http_qlm_webhook_admin_job_t;
+
+
+static ngx_int_t ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qlm_webhook_admin_route(ngx_http_request_t *r,
+    ngx_uint_t *what, uint64_t *id);
+static ngx_int_t ngx_http_qlm_webhook_admin_log(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static int ngx_http_qlm_webhook_admin_log_record(const qlm_store_log_t *rec,
+    const qlm_store_log_key_t *key, void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_dead(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static int ngx_http_qlm_webhook_admin_dead_item(const qlm_store_item_t *item,
+    void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t id);
+static ngx_int_t ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover);
+static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static ngx_int_t ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
+    ngx_http_qlm_webhook_url_t *u, ngx_str_t *task);
+static ngx_int_t ngx_http_qlm_webhook_admin_test_body(ngx_pool_t *pool,
+    ngx_uint_t event, ngx_str_t *event_id, ngx_str_t *body);
+
+static ngx_int_t ngx_http_qlm_webhook_admin_arg(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_qlm_webhook_admin_number(ngx_str_t *v,
+    uint64_t *n);
+static ngx_int_t ngx_http_qlm_webhook_admin_limit(ngx_http_request_t *r,
+    size_t *limit);
+static ngx_int_t ngx_http_qlm_webhook_admin_time(ngx_str_t *v, uint64_t now,
+    uint64_t *ms);
+static void ngx_http_qlm_webhook_admin_log_url(ngx_pool_t *pool,
+    ngx_str_t *url, ngx_str_t *log_url);
+
+static u_char *ngx_http_qlm_webhook_admin_reserve(
+    ngx_http_qlm_webhook_admin_out_t *o, size_t size);
+static void ngx_http_qlm_webhook_admin_printf(
+    ngx_http_qlm_webhook_admin_out_t *o, size_t size, const char *fmt, ...);
+static void ngx_http_qlm_webhook_admin_string(
+    ngx_http_qlm_webhook_admin_out_t *o, const char *data, size_t len);
+static void ngx_http_qlm_webhook_admin_time_iso(
+    ngx_http_qlm_webhook_admin_out_t *o, const char *name, uint64_t ms);
+static ngx_int_t ngx_http_qlm_webhook_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_qlm_webhook_admin_out_t *o);
+static ngx_int_t ngx_http_qlm_webhook_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+
+
+static char  *ngx_http_qlm_webhook_admin_outcomes[] = {
+    "", "delivered", "retry", "dead"
+};
+
+
+char *
+ngx_http_qlm_webhook_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_qlm_webhook_admin_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_qlm_webhook_admin_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+    mcf->store_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r)
+{
+    uint64_t                           id;
+    ngx_int_t                          rc;
+    ngx_uint_t                         what, read;
+    ngx_table_elt_t                   *h;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_qlm_webhook_admin_route(r, &what, &id) != NGX_OK) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no such endpoint");
+    }
+
+    read = (what == NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG
+            || what == NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD);
+
+    if (!(r->method & (read ? (NGX_HTTP_GET|NGX_HTTP_HEAD) : NGX_HTTP_POST)))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+
+        if (read) {
+            ngx_str_set(&h->value, "GET, HEAD");
+
+        } else {
+            ngx_str_set(&h->value, "POST");
+        }
+
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_ALLOWED,
+                                                read ? "use GET"
+                                                     : "use POST");
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+    if (mcf->store == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "the store is not open");
+    }
+
+    switch (what) {
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG:
+        return ngx_http_qlm_webhook_admin_log(r, mcf);
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD:
+        return ngx_http_qlm_webhook_admin_dead(r, mcf);
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE:
+        return ngx_http_qlm_webhook_admin_replay_one(r, mcf, id);
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL:
+        return ngx_http_qlm_webhook_admin_replay(r, mcf, 0);
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER:
+        return ngx_http_qlm_webhook_admin_replay(r, mcf, 1);
+
+    default: /* NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST */
+        return ngx_http_qlm_webhook_admin_test(r, mcf);
+    }
+}
+
+
+/*
+ * The endpoint is the part of the URI after a prefix location's name:
+ * "log", "dead", "dead/ID/replay", "dead/replay", "recover", "test".
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_route(ngx_http_request_t *r, ngx_uint_t *what,
+    uint64_t *id)
+{
+    u_char                    *p, *last, *seg[4];
+    size_t                     len[4];
+    ngx_str_t                  s;
+    ngx_uint_t                 n;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    last = r->uri.data + r->uri.len;
+
+    if (
+#if (NGX_PCRE)
+        clcf->regex == NULL &&
+#endif
+        !clcf->exact_match
+        && r->uri.len >= clcf->name.len
+        && ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    /* up to three segments, empty ones skipped */
+
+    n = 0;
+
+    while (p < last) {
+        if (*p == '/') {
+            p++;
+            continue;
+        }
+
+        if (n == 3) {
+            return NGX_DECLINED;
+        }
+
+        seg[n] = p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        len[n] = p - seg[n];
+        n++;
+    }
+
+#define ngx_qlm_seg(i, text)                                                  \
+    (len[i] == sizeof(text) - 1                                               \
+     && ngx_strncmp(seg[i], text, sizeof(text) - 1) == 0)
+
+    if (n == 1 && ngx_qlm_seg(0, "log")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG;
+
+    } else if (n == 1 && ngx_qlm_seg(0, "dead")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD;
+
+    } else if (n == 2 && ngx_qlm_seg(0, "dead") && ngx_qlm_seg(1, "replay"))
+    {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL;
+
+    } else if (n == 3 && ngx_qlm_seg(0, "dead") && ngx_qlm_seg(2, "replay"))
+    {
+        s.data = seg[1];
+        s.len = len[1];
+
+        if (ngx_http_qlm_webhook_admin_number(&s, id) != NGX_OK || *id == 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE;
+
+    } else if (n == 1 && ngx_qlm_seg(0, "recover")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER;
+
+    } else if (n == 1 && ngx_qlm_seg(0, "test")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+#undef ngx_qlm_seg
+
+    return NGX_OK;
+}
+
+
+/* GET log?event=&event_id=&url=&outcome=&since=&until=&limit=&after= */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_log(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int                                rc;
+    u_char                            *dash;
+    uint64_t                           now;
+    unsigned                           more;
+    ngx_str_t                          v, url;
+    qlm_store_str_t                    surl;
+    qlm_store_log_key_t                after, last;
+    qlm_store_log_filter_t             f;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    ngx_memzero(&f, sizeof(qlm_store_log_filter_t));
+    ngx_memzero(&after, sizeof(qlm_store_log_key_t));
+    ngx_str_null(&url);
+
+    f.newest_first = 1;
+    now = ngx_http_qlm_webhook_now();
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "event", &v) == NGX_OK) {
+        f.event.data = (char *) v.data;
+        f.event.len = v.len;
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "event_id", &v) == NGX_OK) {
+        f.event_id.data = (char *) v.data;
+        f.event_id.len = v.len;
+    }
+
+    /* the log keeps URLs without credentials: compare in that form */
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "url", &v) == NGX_OK) {
+        ngx_http_qlm_webhook_admin_log_url(r->pool, &v, &url);
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "outcome", &v) == NGX_OK) {
+        for (f.outcome = QLM_STORE_DELIVERED;
+             f.outcome <= QLM_STORE_DEAD;
+             f.outcome++)
+        {
+            if (v.len == ngx_strlen(
+                             ngx_http_qlm_webhook_admin_outcomes[f.outcome])
+                && ngx_strncmp(v.data,
+                               ngx_http_qlm_webhook_admin_outcomes[f.outcome],
+                               v.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (f.outcome > QLM_STORE_DEAD) {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                       "outcome must be \\\"delivered\\\", \\\"retry\\\" "
+                       "or \\\"dead\\\"");
+        }
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "since", &v) == NGX_OK
+        && ngx_http_qlm_webhook_admin_time(&v, now, &f.from) != NGX_OK)
+    {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid \\\"since\\\"");
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "until", &v) == NGX_OK
+        && (ngx_http_qlm_webhook_admin_time(&v, now, &f.to) != NGX_OK
+            || f.to == 0))
+    {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid \\\"until\\\"");
+    }
+
+    if (ngx_http_qlm_webhook_admin_limit(r, &f.limit) != NGX_OK) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "\\\"limit\\\" must be 1 to "
+                                                "1000");
+    }
+
+    /* the cursor: a record's key, "time-seq", as "next" gave it */
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "after", &v) == NGX_OK) {
+        dash = ngx_strlchr(v.data, v.data + v.len, '-');
+
+        if (dash == NULL) {
+            goto bad_after;
+        }
+
+        {
+            ngx_str_t  t, s;
+
+            t.data = v.data;
+            t.len = dash - v.data;
+            s.data = dash + 1;
+            s.len = v.data + v.len - s.data;
+
+            if (ngx_http_qlm_webhook_admin_number(&t, &after.time) != NGX_OK
+                || ngx_http_qlm_webhook_admin_number(&s, &after.seq)
+                   != NGX_OK)
+            {
+                goto bad_after;
+            }
+        }
+    }
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"records\":[");
+
+    surl.data = (char *) url.data;
+    surl.len = url.len;
+
+    rc = qlm_store_log_page(mcf->store, &f, surl, &after,
+                            NGX_HTTP_QLM_WEBHOOK_ADMIN_EXAMINE,
+                            ngx_http_qlm_webhook_admin_log_record, &o, &last,
+                            &more);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: admin: reading the log failed: %s",
+                      qlm_store_strerror(rc));
+
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "reading the log failed: %s",
+                                           qlm_store_strerror(rc));
+    }
+
+    if (more) {
+        ngx_http_qlm_webhook_admin_printf(&o, 64, "],\"next\":\"%uL-%uL\"}\n",
+                                          last.time, last.seq);
+
+    } else {
+        ngx_http_qlm_webhook_admin_printf(&o, 16, "],\"next\":null}\n");
+    }
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+
+bad_after:
+
+    return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid \\\"after\\\": "
+                                            "use \\\"next\\\" of the "
+                                            "previous page");
+}
+
+
+static int
+ngx_http_qlm_webhook_admin_log_record(const qlm_store_log_t *rec,
+    const qlm_store_log_key_t *key, void *data)
+{
+    ngx_http_qlm_webhook_admin_out_t  *o = data;
+
+    ngx_http_qlm_webhook_admin_printf(o, 64, "%s{\"key\":\"%uL-%uL\",",
+                                      o->n ? "," : "", key->time, key->seq);
+    ngx_http_qlm_webhook_admin_time_iso(o, "time", rec->time);
+    ngx_http_qlm_webhook_admin_printf(o, 160,
+                                      ",\"outcome\":\"%s\",\"status\":%D,"
+                                      "\"attempt\":%uD,\"duration_ms\":%uD,"
+                                      "\"item_id\":%uL,\"event\":",
+                                      rec->outcome <= QLM_STORE_DEAD
+                                      ? ngx_http_qlm_webhook_admin_outcomes[
+                                            rec->outcome]
+                                      : "",
+                                      rec->status, rec->attempt,
+                                      rec->duration, rec->item_id);
+    ngx_http_qlm_webhook_admin_string(o, rec->event.data, rec->event.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"event_id\":");
+    ngx_http_qlm_webhook_admin_string(o, rec->event_id.data,
+                                      rec->event_id.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"url\":");
+    ngx_http_qlm_webhook_admin_string(o, rec->url.data, rec->url.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"error\":");
+    ngx_http_qlm_webhook_admin_string(o, rec->error.data, rec->error.len);
+    ngx_http_qlm_webhook_admin_printf(o, 4, "}");
+
+    o->n++;
+
+    return o->failed;
+}
+
+
+/* GET dead?limit=&after=&body=1 */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_dead(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int                                rc;
+    size_t                             limit;
+    uint64_t                           after, last;
+    unsigned                           more;
+    ngx_str_t                          v;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    after = 0;
+
+    if (ngx_http_qlm_webhook_admin_limit(r, &limit) != NGX_OK) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "\\\"limit\\\" must be 1 to "
+                                                "1000");
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "after", &v) == NGX_OK
+        && ngx_http_qlm_webhook_admin_number(&v, &after) != NGX_OK)
+    {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid \\\"after\\\": "
+                                                "use \\\"next\\\" of the "
+                                                "previous page");
+    }
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "body", &v) == NGX_OK
+        && v.len == 1 && v.data[0] == '1')
+    {
+        o.body = 1;
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"dead_letters\":[");
+
+    rc = qlm_store_dead_page(mcf->store, after, limit, 0,
+                             ngx_http_qlm_webhook_admin_dead_item, &o, &last,
+                             &more);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: admin: reading dead letters failed: %s",
+                      qlm_store_strerror(rc));
+
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "reading dead letters failed: %s",
+                                           qlm_store_strerror(rc));
+    }
+
+    if (more) {
+        ngx_http_qlm_webhook_admin_printf(&o, 48, "],\"next\":\"%uL\"}\n",
+                                          last);
+
+    } else {
+        ngx_http_qlm_webhook_admin_printf(&o, 16, "],\"next\":null}\n");
+    }
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+}
+
+
+static int
+ngx_http_qlm_webhook_admin_dead_item(const qlm_store_item_t *item,
+    void *data)
+{
+    ngx_http_qlm_webhook_admin_out_t  *o = data;
+
+    ngx_str_t  url, log_url;
+
+    /* the configured URL may carry credentials: never shown */
+
+    url.data = (u_char *) item->url.data;
+    url.len = item->url.len;
+
+    ngx_http_qlm_webhook_admin_log_url(o->r->pool, &url, &log_url);
+
+    ngx_http_qlm_webhook_admin_printf(o, 64, "%s{\"id\":%uL,",
+                                      o->n ? "," : "", item->id);
+    ngx_http_qlm_webhook_admin_time_iso(o, "created", item->created);
+    ngx_http_qlm_webhook_admin_printf(o, 4, ",");
+    ngx_http_qlm_webhook_admin_time_iso(o, "updated", item->updated);
+    ngx_http_qlm_webhook_admin_printf(o, 96,
+                                      ",\"attempt\":%uD,\"last_status\":%D,"
+                                      "\"last_error\":",
+                                      item->attempt, item->last_status);
+    ngx_http_qlm_webhook_admin_string(o, item->last_error.data,
+                                      item->last_error.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"event\":");
+    ngx_http_qlm_webhook_admin_string(o, item->event.data, item->event.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"event_id\":");
+    ngx_http_qlm_webhook_admin_string(o, item->event_id.data,
+                                      item->event_id.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"url\":");
+    ngx_http_qlm_webhook_admin_string(o, (char *) log_url.data, log_url.len);
+
+    if (o->body) {
+        ngx_http_qlm_webhook_admin_printf(o, 16, ",\"body\":");
+        ngx_http_qlm_webhook_admin_string(o, item->body.data, item->body.len);
+    }
+
+    ngx_http_qlm_webhook_admin_printf(o, 4, "}");
+
+    o->n++;
+
+    return o->failed;
+}
+
+
+/* POST dead/ID/replay */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t id)
+{
+    int                                rc, where;
+    uint64_t                           n;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    rc = qlm_store_dead_replay(mcf->store, id, ngx_http_qlm_webhook_now(),
+                               &n);
+
+    if (rc == QLM_STORE_NOTFOUND) {
+        if (qlm_store_item_where(mcf->store, id, &where) == 0
+            && where == QLM_STORE_IN_QUEUE)
+        {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_CONFLICT,
+                                                    "delivery %uL is in the "
+                                                    "queue, not a dead "
+                                                    "letter", id);
+        }
+
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no dead letter %uL", id);
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: admin: replaying %uL failed: %s",
+                      id, qlm_store_strerror(rc));
+
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "replaying failed: %s",
+                                           qlm_store_strerror(rc));
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "qlm webhook: admin: dead letter %uL replayed", id);
+
+    ngx_http_qlm_webhook_deliver_kick(mcf);
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"replayed\":%uL}\n", n);
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+}
+
+
+/*
+ * POST dead/replay, and recover?since=T: steps of up to ADMIN_STEP
+ * replays in one short write transaction each, one step an event-loop
+ * turn (the next step is posted behind the turn's other events), and an
+ * answer when the walk is over.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover)
+{
+    ngx_str_t                          v;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_admin_job_t));
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (recover) {
+        if (ngx_http_qlm_webhook_admin_arg(r, "since", &v) != NGX_OK) {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                    "recover needs "
+                                                    "\\\"since\\\"");
+        }
+
+        if (ngx_http_qlm_webhook_admin_time(&v, ngx_http_qlm_webhook_now(),
+                                            &job->since)
+            != NGX_OK)
+        {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                    "invalid \\\"since\\\"");
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_qlm_webhook_admin_job_cleanup;
+    cln->data = job;
+
+    job->r = r;
+    job->mcf = mcf;
+    job->recover = recover;
+
+    job->ev.handler = ngx_http_qlm_webhook_admin_step;
+    job->ev.data = job;
+    job->ev.log = r->connection->log;
+
+    r->main->count++;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_post_event(&job->ev, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_step(ngx_event_t *ev)
+{
+    int                                rc;
+    uint64_t                           n;
+    unsigned                           more;
+    ngx_int_t                          ret;
+    ngx_http_request_t                *r;
+    ngx_http_qlm_webhook_admin_out_t   o;
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = ev->data;
+    r = job->r;
+
+    rc = job->mcf->store
+         ? qlm_store_dead_replay_step(job->mcf->store, job->after,
+                                      job->since, ngx_http_qlm_webhook_now(),
+                                      NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP,
+                                      NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP_READ,
+                                      &n, &job->after, &more)
+         : QLM_STORE_INVALID;
+
+    if (rc == 0) {
+        job->replayed += n;
+        job->steps++;
+
+        if (n) {
+            ngx_http_qlm_webhook_deliver_kick(job->mcf);
+        }
+
+        if (more) {
+            /* after the connections and the deliveries had their turn */
+            ngx_post_event(ev, &ngx_posted_next_events);
+            return;
+        }
+    }
+
+    job->done = 1;
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "qlm webhook: admin: %s stopped after %uL dead "
+                      "letters: %s", job->recover ? "recover" : "replay",
+                      job->replayed, qlm_store_strerror(rc));
+
+        ret = ngx_http_qlm_webhook_admin_error(r,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "replaying failed after %uL: %s",
+                                          job->replayed,
+                                          qlm_store_strerror(rc));
+        ngx_http_finalize_request(r, ret);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "qlm webhook: admin: %s: %uL dead letters replayed in %ui "
+                  "step%s", job->recover ? "recover" : "replay",
+                  job->replayed, job->steps, job->steps == 1 ? "" : "s");
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"replayed\":%uL}\n",
+                                      job->replayed);
+
+    ngx_http_finalize_request(r, ngx_http_qlm_webhook_admin_send(r,
+                                                                 NGX_HTTP_OK,
+                                                                 &o));
+}
+
+
+/* the request went away: its next step is not taken */
+
+static void
+ngx_http_qlm_webhook_admin_job_cleanup(void *data)
+{
+    ngx_http_qlm_webhook_admin_job_t  *job = data;
+
+    if (job->ev.posted) {
+        ngx_delete_posted_event(&job->ev);
+    }
+}
+
+
+/*
+ * POST test?event=E&url=U: a test event, signed and delivered as a real
+ * one through the queue; only to URLs that are configured.
+ */
+
+typedef struct {
+    ngx_http_qlm_webhook_url_t  *url;
+    ngx_str_t                    task;     /* a task's URL: its secret */
+} ngx_http_qlm_webhook_admin_target_t;
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int                                   rc;
+    u_char                               *p;
+    uint64_t                              now;
+    ngx_int_t                             event;
+    ngx_str_t                             v, want, name, event_id, body;
+    ngx_uint_t                            i, k, e, matched;
+    ngx_array_t                           targets;
+    qlm_store_item_t                     *items;
+    ngx_http_qlm_webhook_url_t           *u;
+    ngx_http_qlm_webhook_task_t          *task;
+    ngx_http_qlm_webhook_admin_out_t      o;
+    ngx_http_qlm_webhook_admin_target_t  *t;
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "event", &v) == NGX_OK) {
+        event = ngx_http_qlm_webhook_event_by_name(&v);
+
+        if (event == NGX_ERROR) {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                    "unknown event");
+        }
+
+    } else {
+        event = NGX_HTTP_QLM_WEBHOOK_LICENSE_CREATED;
+    }
+
+    name = ngx_http_qlm_webhook_event_names[event];
+
+    if (ngx_array_init(&targets, r->pool, 4,
+                       sizeof(ngx_http_qlm_webhook_admin_target_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "url", &want) != NGX_OK) {
+
+        /* every URL subscribed to the event */
+
+        u = mcf->urls[event].elts;
+
+        for (i = 0; i < mcf->urls[event].nelts; i++) {
+            if (ngx_http_qlm_webhook_admin_target(&targets, &u[i], NULL)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (targets.nelts == 0) {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                    "no URL is subscribed "
+                                                    "to \\\"%V\\\"", &name);
+        }
+
+    } else {
+
+        /*
+         * A configured URL only, as written or as logged (no credentials,
+         * no query); the event's own settings first, then the others'.
+         */
+
+        matched = 0;
+
+        for (k = 0; k < NGX_HTTP_QLM_WEBHOOK_NEVENTS && !matched; k++) {
+            /* k = 0: the event; then the others, in order */
+            e = (k == 0) ? (ngx_uint_t) event
+                         : (k <= (ngx_uint_t) event) ? k - 1 : k;
+
+            u = mcf->urls[e].elts;
+
+            for (i = 0; i < mcf->urls[e].nelts; i++) {
+                if ((want.len == u[i].url.len
+                     && ngx_strncmp(want.data, u[i].url.data, want.len) == 0)
+                    || (want.len == u[i].log_url.len
+                        && ngx_strncmp(want.data, u[i].log_url.data,
+                                       want.len)
+                           == 0))
+                {
+                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i],
+                                                          NULL)
+                        != NGX_OK)
+                    {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    }
+
+                    matched = 1;
+                }
+            }
+        }
+
+        task = mcf->tasks ? mcf->tasks->elts : NULL;
+
+        for (k = 0; !matched && mcf->tasks && k < mcf->tasks->nelts; k++) {
+            u = task[k].urls.elts;
+
+            for (i = 0; i < task[k].urls.nelts; i++) {
+                if ((want.len == u[i].url.len
+                     && ngx_strncmp(want.data, u[i].url.data, want.len) == 0)
+                    || (want.len == u[i].log_url.len
+                        && ngx_strncmp(want.data, u[i].log_url.data,
+                                       want.len)
+                           == 0))
+                {
+                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i],
+                                                          &task[k].name)
+                        != NGX_OK)
+                    {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    }
+
+                    matched = 1;
+                }
+            }
+        }
+
+        if (!matched) {
+            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                    "not a configured URL: "
+                                                    "a test event goes only "
+                                                    "to a URL of "
+                                                    "qlm_webhook_url or of a "
+                                                    "task");
+        }
+    }
+
+    if (ngx_http_qlm_webhook_event_id(r->pool, &event_id) != NGX_OK
+        || ngx_http_qlm_webhook_admin_test_body(r->pool, event, &event_id,
+                                                &body)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    items = ngx_pcalloc(r->pool, targets.nelts * sizeof(qlm_store_item_t));
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_http_qlm_webhook_now();
+    t = targets.elts;
+
+    for (i = 0; i < targets.nelts; i++) {
+        items[i].due = now;
+        items[i].created = now;
+        items[i].event_id.data = (char *) event_id.data;
+        items[i].event_id.len = event_id.len;
+        items[i].event.data = (char *) name.data;
+        items[i].event.len = name.len;
+        items[i].url.data = (char *) t[i].url->url.data;
+        items[i].url.len = t[i].url->url.len;
+        items[i].body.data = (char *) body.data;
+        items[i].body.len = body.len;
+
+        /* signed at each attempt as the real ones: the same marks */
+
+        if (t[i].task.len) {
+            p = ngx_pnalloc(r->pool, 5 + t[i].task.len);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(p, "task:", 5);
+            ngx_memcpy(p + 5, t[i].task.data, t[i].task.len);
+
+            items[i].headers.data = (char *) p;
+            items[i].headers.len = 5 + t[i].task.len;
+
+        } else if (t[i].url->standard) {
+            items[i].headers.data = "standard";
+            items[i].headers.len = sizeof("standard") - 1;
+        }
+    }
+
+    rc = qlm_store_enqueue(mcf->store, items, targets.nelts);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: admin: queueing a test event failed: %s",
+                      qlm_store_strerror(rc));
+
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "queueing failed: %s",
+                                           qlm_store_strerror(rc));
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "qlm webhook: admin: test \"%V\" event %V queued for %ui "
+                  "URL%s", &name, &event_id, targets.nelts,
+                  targets.nelts == 1 ? "" : "s");
+
+    ngx_http_qlm_webhook_deliver_kick(mcf);
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"event\":");
+    ngx_http_qlm_webhook_admin_string(&o, (char *) name.data, name.len);
+    ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"event_id\":");
+    ngx_http_qlm_webhook_admin_string(&o, (char *) event_id.data,
+                                      event_id.len);
+    ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"deliveries\":[");
+
+    for (i = 0; i < targets.nelts; i++) {
+        ngx_http_qlm_webhook_admin_printf(&o, 48, "%s{\"id\":%uL,\"url\":",
+                                          i ? "," : "", items[i].id);
+        ngx_http_qlm_webhook_admin_string(&o, (char *) t[i].url->log_url.data,
+                                          t[i].url->log_url.len);
+        ngx_http_qlm_webhook_admin_printf(&o, 4, "}");
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 8, "]}\n");
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_ACCEPTED, &o);
+}
+
+
+/* a URL once, however many events it is configured for */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
+    ngx_http_qlm_webhook_url_t *u, ngx_str_t *task)
+{
+    ngx_uint_t                            i;
+    ngx_http_qlm_webhook_admin_target_t  *t;
+
+    t = targets->elts;
+
+    for (i = 0; i < targets->nelts; i++) {
+        if (t[i].url->url.len == u->url.len
+            && ngx_strncmp(t[i].url->url.data, u->url.data, u->url.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    t = ngx_array_push(targets);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->url = u;
+
+    if (task) {
+        t->task = *task;
+
+    } else {
+        ngx_str_null(&t->task);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the event's payload with made-up fields, marked "Test":true */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_test_body(ngx_pool_t *pool, ngx_uint_t event,
+    ngx_str_t *event_id, ngx_str_t *body)
+{
+    u_char        *p;
+    ngx_str_t      payload;
+    ngx_uint_t     i;
+    ngx_array_t   *values;
+    ngx_keyval_t  *kv;
+
+    static ngx_keyval_t  license[] = {
+        { ngx_string("ActivationKey"), ngx_string("TEST-0000-0000-0000") },
+        { ngx_string("Email"), ngx_string("test@example.com") },
+        { ngx_string("FullName"), ngx_string("Test User") },
+        { ngx_string("ProductID"), ngx_string("1") },
+        { ngx_string("MajorVersion"), ngx_string("1") },
+        { ngx_string("MinorVersion"), ngx_string("0") },
+        { ngx_string("NumLicenses"), ngx_string("1") },
+        { ngx_string("CustomerID"), ngx_string("1") },
+        { ngx_string("Company"), ngx_string("Example") },
+        { ngx_null_string, ngx_null_string }
+    };
+
+    values = ngx_array_create(pool, 10, sizeof(ngx_keyval_t));
+    if (values == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; license[i].key.len; i++) {
+        kv = ngx_array_push(values);
+        if (kv == NULL) {
+            return NGX_ERROR;
+        }
+
+        *kv = license[i];
+    }
+
+    if (ngx_http_qlm_webhook_event_payload(pool, event, event_id, ngx_time(),
+                                           values, &payload)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* "{...}" becomes "{"Test":true,...}" */
+
+    p = ngx_pnalloc(pool, payload.len + sizeof("\"Test\":true,") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    *p++ = '{';
+    p = ngx_cpymem(p, "\"Test\":true,", sizeof("\"Test\":true,") - 1);
+    p = ngx_cpymem(p, payload.data + 1, payload.len - 1);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/* an argument of the query string, URL-decoded; NGX_DECLINED: absent */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len + 1);
+    if (dst == NULL) {
+        return NGX_DECLINED;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+
+    value->len = dst - value->data;
+    *dst = '\0';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_number(ngx_str_t *v, uint64_t *n)
+{
+    size_t  i;
+
+    if (v->len == 0 || v->len > 19) {
+        return NGX_ERROR;
+    }
+
+    *n = 0;
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] < '0' || v->data[i] > '9') {
+            return NGX_ERROR;
+        }
+
+        *n = *n * 10 + (v->data[i] - '0');
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_limit(ngx_http_request_t *r, size_t *limit)
+{
+    uint64_t   n;
+    ngx_str_t  v;
+
+    *limit = NGX_HTTP_QLM_WEBHOOK_ADMIN_LIMIT;
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "limit", &v) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_qlm_webhook_admin_number(&v, &n) != NGX_OK
+        || n == 0 || n > NGX_HTTP_QLM_WEBHOOK_ADMIN_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    *limit = (size_t) n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A time, as qlm-store reads it: seconds since the epoch; relative to now,
+ * "-30s", "-15m", "-1h", "-2d"; or ISO 8601, YYYY-MM-DD[THH:MM:SS] in the
+ * server's local time, or with "Z" or "+HH:MM" in that zone.  In ms.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_time(ngx_str_t *v, uint64_t now, uint64_t *ms)
+{
+    u_char     *p, *last;
+    time_t      t;
+    uint64_t    n, unit;
+    ngx_int_t   offset, zone;
+    ngx_str_t   s;
+    struct tm   tm;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    if (v->len > 2 && *p == '-') {
+        switch (last[-1]) {
+        case 's':
+            unit = 1000;
+            break;
+        case 'm':
+            unit = 60 * 1000;
+            break;
+        case 'h':
+            unit = 3600 * 1000;
+            break;
+        case 'd':
+            unit = 86400 * 1000;
+            break;
+        default:
+            return NGX_ERROR;
+        }
+
+        s.data = p + 1;
+        s.len = v->len - 2;
+
+        if (ngx_http_qlm_webhook_admin_number(&s, &n) != NGX_OK
+            || n > now / unit)
+        {
+            return NGX_ERROR;
+        }
+
+        *ms = now - n * unit;
+        return NGX_OK;
+    }
+
+    if (ngx_http_qlm_webhook_admin_number(v, &n) == NGX_OK) {
+        if (n > NGX_MAX_UINT32_VALUE * 1000ULL) {
+            return NGX_ERROR;
+        }
+
+        *ms = n * 1000;
+        return NGX_OK;
+    }
+
+    /* YYYY-MM-DD */
+
+#define ngx_qlm_digits(p, n)  ngx_atoi(p, n)
+
+    if (v->len < 10 || p[4] != '-' || p[7] != '-') {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+
+    tm.tm_year = ngx_qlm_digits(p, 4);
+    tm.tm_mon = ngx_qlm_digits(p + 5, 2);
+    tm.tm_mday = ngx_qlm_digits(p + 8, 2);
+    p += 10;
+
+    if (p < last && *p == 'T') {
+        if (last - p < 9 || p[3] != ':' || p[6] != ':') {
+            return NGX_ERROR;
+        }
+
+        tm.tm_hour = ngx_qlm_digits(p + 1, 2);
+        tm.tm_min = ngx_qlm_digits(p + 4, 2);
+        tm.tm_sec = ngx_qlm_digits(p + 7, 2);
+        p += 9;
+    }
+
+    zone = 0;
+    offset = 0;
+
+    if (p < last && *p == 'Z' && p + 1 == last) {
+        zone = 1;
+
+    } else if (last - p == 6 && (*p == '+' || *p == '-') && p[3] == ':') {
+        zone = 1;
+        offset = ngx_qlm_digits(p + 1, 2) * 3600
+                 + ngx_qlm_digits(p + 4, 2) * 60;
+
+        if (ngx_qlm_digits(p + 1, 2) == NGX_ERROR
+            || ngx_qlm_digits(p + 4, 2) == NGX_ERROR
+            || offset > 14 * 3600)
+        {
+            return NGX_ERROR;
+        }
+
+        if (*p == '+') {
+            offset = -offset;
+        }
+
+    } else if (p != last) {
+        return NGX_ERROR;
+    }
+
+#undef ngx_qlm_digits
+
+    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12
+        || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0
+        || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59
+        || tm.tm_sec < 0 || tm.tm_sec > 60)
+    {
+        return NGX_ERROR;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+
+    t = zone ? timegm(&tm) + offset : mktime(&tm);
+
+    if (t == (time_t) -1 || t < 0) {
+        return NGX_ERROR;
+    }
+
+    *ms = (uint64_t) t * 1000;
+
+    return NGX_OK;
+}
+
+
+/* a URL as the log keeps it: without credentials and query */
+
+static void
+ngx_http_qlm_webhook_admin_log_url(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_str_t *log_url)
+{
+    ngx_http_qlm_webhook_url_t  u;
+
+    if (ngx_http_qlm_webhook_parse_url(pool, url, &u) == NGX_CONF_OK) {
+        *log_url = u.log_url;
+
+    } else {
+        ngx_str_set(log_url, "(invalid URL)");
+    }
+}
+
+
+/* room for size bytes at the end of the answer */
+
+static u_char *
+ngx_http_qlm_webhook_admin_reserve(ngx_http_qlm_webhook_admin_out_t *o,
+    size_t size)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (o->failed) {
+        return NULL;
+    }
+
+    if (o->b && (size_t) (o->b->end - o->b->last) >= size) {
+        return o->b->last;
+    }
+
+    b = ngx_create_temp_buf(o->r->pool, ngx_max(size, 8192));
+    cl = ngx_alloc_chain_link(o->r->pool);
+
+    if (b == NULL || cl == NULL) {
+        o->failed = 1;
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    *o->last = cl;
+    o->last = &cl->next;
+    o->b = b;
+
+    return b->last;
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_printf(ngx_http_qlm_webhook_admin_out_t *o,
+    size_t size, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    p = ngx_http_qlm_webhook_admin_reserve(o, size);
+    if (p == NULL) {
+        return;
+    }
+
+    va_start(args, fmt);
+    o->b->last = ngx_vslprintf(p, p + size, fmt, args);
+    va_end(args);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_string(ngx_http_qlm_webhook_admin_out_t *o,
+    const char *data, size_t len)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    s.data = (u_char *) data;
+    s.len = len;
+
+    p = ngx_http_qlm_webhook_admin_reserve(o,
+                                   ngx_http_qlm_webhook_json_string_len(&s));
+    if (p == NULL) {
+        return;
+    }
+
+    o->b->last = ngx_http_qlm_webhook_json_string(p, &s);
+}
+
+
+/* "name":ms,"name_iso":"2026-11-23T08:30:00.123Z", as qlm-store -j has it */
+
+static void
+ngx_http_qlm_webhook_admin_time_iso(ngx_http_qlm_webhook_admin_out_t *o,
+    const char *name, uint64_t ms)
+{
+    ngx_tm_t  tm;
+
+    if (ms == 0) {
+        ngx_http_qlm_webhook_admin_printf(o, 64, "\"%s\":0,\"%s_iso\":null",
+                                          name, name);
+        return;
+    }
+
+    ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    ngx_http_qlm_webhook_admin_printf(o, 96,
+                                      "\"%s\":%uL,\"%s_iso\":"
+                                      "\"%4d-%02d-%02dT%02d:%02d:%02d."
+                                      "%03uLZ\"",
+                                      name, ms, name,
+                                      tm.ngx_tm_year, tm.ngx_tm_mon,
+                                      tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                      tm.ngx_tm_min, tm.ngx_tm_sec,
+                                      ms % 1000);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_qlm_webhook_admin_out_t *o)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
+
+    if (o->failed || o->out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = 0;
+
+    for (cl = o->out; cl; cl = cl->next) {
+        r->headers_out.content_length_n += ngx_buf_size(cl->buf);
+        cl->buf->last_buf = (cl->next == NULL && r == r->main);
+        cl->buf->last_in_chain = (cl->next == NULL);
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, o->out);
+}
+
+
+/* {"error":"..."}: fmt is JSON-safe text, its arguments are escaped */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char                            *p;
+    va_list                            args;
+    ngx_str_t                          msg;
+    ngx_http_qlm_webhook_admin_out_t   o;
+    u_char                             text[512];
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
+    va_end(args);
+
+    msg.data = text;
+    msg.len = p - text;
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"error\":\"");
+
+    p = ngx_http_qlm_webhook_admin_reserve(&o, msg.len);
+
+    if (p) {
+        o.b->last = ngx_cpymem(p, msg.data, msg.len);
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "\"}\n");
+
+    return ngx_http_qlm_webhook_admin_send(r, status, &o);
+}
