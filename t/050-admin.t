@@ -15,7 +15,7 @@ $ENV{TEST_NGINX_APP_PORT} ||= 1987;
 # block.
 our $HttpConfig = <<"_EOC_";
     qlm_webhook_store logs/qlm_store;
-    qlm_webhook_secret "admin-secret-123";
+    qlm_webhook_secret "whsec_YWRtaW4tc2VjcmV0LTEyMw==";
     qlm_webhook_max_retries 0;
     qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/flaky;
     qlm_webhook_url license_activated http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/hook;
@@ -359,16 +359,16 @@ qr/"outcome":"dead"/,
 ]
 --- response_body_unlike eval
 [
-qr/hunter2|s3cr3t|admin-secret/, qr/hunter2|s3cr3t|admin-secret/,
-qr/hunter2|s3cr3t|admin-secret/, qr/hunter2|s3cr3t|admin-secret/,
-qr/hunter2|s3cr3t|admin-secret/, qr/hunter2|s3cr3t|admin-secret/,
-qr/hunter2|s3cr3t|admin-secret/, qr/hunter2|s3cr3t|admin-secret/,
-qr/hunter2|s3cr3t|admin-secret/,
+qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/, qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/,
+qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/, qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/,
+qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/, qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/,
+qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/, qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/,
+qr/hunter2|s3cr3t|admin-secret|YWRtaW4tc2VjcmV0/,
 ]
 --- no_error_log
 hunter2
 s3cr3t
-admin-secret
+YWRtaW4tc2VjcmV0
 [error]
 
 
