@@ -154,13 +154,6 @@ typedef struct {
 } ngx_http_qlm_webhook_loc_conf_t;
 
 
-typedef struct {
-    ngx_str_t                  name;
-    ngx_uint_t                 type;
-    ngx_uint_t                 objects;
-} ngx_http_qlm_webhook_key_t;
-
-
 /* per request: emission (emit != NULL) and verification */
 
 typedef struct {
@@ -209,10 +202,6 @@ ngx_int_t ngx_http_qlm_webhook_task_payload(ngx_pool_t *pool,
 ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r,
     ngx_uint_t version, ngx_str_t *id);
-u_char *ngx_http_qlm_webhook_json_string(u_char *p, ngx_str_t *s);
-size_t ngx_http_qlm_webhook_json_string_len(ngx_str_t *s);
-ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
-    ngx_str_t *value, ngx_str_t *out);
 
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);
