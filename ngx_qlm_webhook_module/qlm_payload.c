@@ -25,15 +25,15 @@
 #define K(name)  name, sizeof(name) - 1
 
 
-/* LicenseInfo in QLM's order, then the rest of QLM's customer object */
+/* LicenseInfo, in QLM's order (its scheduled-task example) */
 
-const qlm_payload_key_t  qlm_payload_keys[] = {
+const qlm_payload_key_t  qlm_payload_license_keys[] = {
     { K("LicenseUpdatedOnServer"), B, L },
     { K("ActivationKey"), S, L },
-    { K("FullName"), S, L|C },
-    { K("Country"), S, L|C },
+    { K("FullName"), S, L },
+    { K("Country"), S, L },
     { K("AffiliateID"), S, L },
-    { K("Email"), S, L|C },
+    { K("Email"), S, L },
     { K("Duration"), I, L },
     { K("ExpiryDate"), D, L },
     { K("UsesAdminEncryption"), B, L },
@@ -53,7 +53,7 @@ const qlm_payload_key_t  qlm_payload_keys[] = {
     { K("NewFloatingSeats"), I, L },
     { K("ComputerID"), S, L },
     { K("ComputerName"), S, L },
-    { K("Comment"), S, L|C },
+    { K("Comment"), S, L },
     { K("LegacyKey"), S, L },
     { K("AvailableLicenses"), I, L },
     { K("OrderDate"), D, L },
@@ -63,17 +63,40 @@ const qlm_payload_key_t  qlm_payload_keys[] = {
     { K("MaxReleaseCount"), I, L },
     { K("MaxReleasePeriodInDays"), I, L },
     { K("OrganizationID"), I, L },
+    { NULL, 0, 0, 0 }
+};
 
+
+/*
+ * CustomerInfo: the customer object's identity, then its fields in the
+ * order of QLM's UpdateUserEx3 arguments, then its other properties
+ * (IQlmCustomerInfo).
+ */
+
+const qlm_payload_key_t  qlm_payload_customer_keys[] = {
     { K("CustomerID"), I, C },
+    { K("FullName"), S, C },
+    { K("Email"), S, C },
     { K("Company"), S, C },
     { K("Address1"), S, C },
     { K("Address2"), S, C },
     { K("City"), S, C },
     { K("State"), S, C },
     { K("Zip"), S, C },
+    { K("Country"), S, C },
     { K("Phone"), S, C },
     { K("Fax"), S, C },
-    { K("ContactID"), I, C },
+    { K("Mobile"), S, C },
+    { K("IpAddress"), S, C },
+    { K("Notes"), S, C },
+    { K("IncludeInMailList"), B, C },
+    { K("AffiliateID"), S, C },
+    { K("PrivacyConsent"), B, C },
+    { K("OrganizationID"), I, C },
+    { K("UserData"), S, C },
+    { K("ExternalID"), S, C },
+    { K("CreationDate"), D, C },
+    { K("ModifiedDate"), D, C },
     { NULL, 0, 0, 0 }
 };
 
@@ -97,11 +120,14 @@ static size_t qlm_payload_member(unsigned char *out, size_t at, int first,
 
 
 const qlm_payload_key_t *
-qlm_payload_key(const unsigned char *name, size_t len)
+qlm_payload_key(unsigned kind, const unsigned char *name, size_t len)
 {
     const qlm_payload_key_t  *k;
 
-    for (k = qlm_payload_keys; k->name; k++) {
+    k = (kind == QLM_PAYLOAD_CUSTOMER) ? qlm_payload_customer_keys
+                                       : qlm_payload_license_keys;
+
+    for ( /* void */ ; k->name; k++) {
         if (k->len == len && memcmp(k->name, name, len) == 0) {
             return k;
         }
@@ -395,19 +421,21 @@ qlm_payload_object(unsigned char *out, unsigned kind,
 {
     int                       first, done;
     size_t                    len, i, j;
+    unsigned                  other;
     qlm_payload_str_t         name;
-    const qlm_payload_key_t  *k, *fk;
+    const qlm_payload_key_t  *k;
 
     len = qlm_payload_put(out, 0, "{", 1);
     first = 1;
+    other = (kind == QLM_PAYLOAD_CUSTOMER) ? QLM_PAYLOAD_LICENSE
+                                           : QLM_PAYLOAD_CUSTOMER;
 
     /* QLM's keys in QLM's order: the first field of each name */
 
-    for (k = qlm_payload_keys; k->name; k++) {
-        if (!(k->objects & kind)) {
-            continue;
-        }
+    k = (kind == QLM_PAYLOAD_CUSTOMER) ? qlm_payload_customer_keys
+                                       : qlm_payload_license_keys;
 
+    for ( /* void */ ; k->name; k++) {
         name.data = (const unsigned char *) k->name;
         name.len = k->len;
 
@@ -429,12 +457,13 @@ qlm_payload_object(unsigned char *out, unsigned kind,
         first = 0;
     }
 
-    /* other keys, in the order given, each name once */
+    /* keys QLM does not define, in the order given, each name once */
 
     for (i = 0; i < n; i++) {
-        fk = qlm_payload_key(fields[i].name.data, fields[i].name.len);
-
-        if (fk) {
+        if (qlm_payload_key(kind, fields[i].name.data, fields[i].name.len)
+            || qlm_payload_key(other, fields[i].name.data,
+                               fields[i].name.len))
+        {
             continue;
         }
 

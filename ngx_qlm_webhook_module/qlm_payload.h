@@ -22,9 +22,10 @@
  *   dates     the forms qlm_payload_date() reads -> "yyyy-MM-ddTHH:mm:ss",
  *             else a string.
  *
- * Objects list QLM's keys in QLM's order, then other keys in the order
- * given; a key given twice is written once (the first).  Known keys of the
- * other object (a customer key in LicenseInfo) are left out.
+ * Objects list QLM's keys in QLM's order, then keys QLM does not define
+ * (as strings) in the order given; a key given twice is written once (the
+ * first).  Keys only the other object has (Company in LicenseInfo,
+ * ActivationKey in CustomerInfo) are left out.
  */
 
 
@@ -64,12 +65,14 @@ typedef struct {
 } qlm_payload_key_t;
 
 
-/* LicenseInfo in QLM's order, then the rest of CustomerInfo; NULL name */
-extern const qlm_payload_key_t  qlm_payload_keys[];
+/* each object's keys in QLM's order, up to a NULL name */
+extern const qlm_payload_key_t  qlm_payload_license_keys[];
+extern const qlm_payload_key_t  qlm_payload_customer_keys[];
 
 
-const qlm_payload_key_t *qlm_payload_key(const unsigned char *name,
-    size_t len);
+/* the key of the object kind, or NULL */
+const qlm_payload_key_t *qlm_payload_key(unsigned kind,
+    const unsigned char *name, size_t len);
 
 /* a JSON string, quotes included */
 size_t qlm_payload_string(unsigned char *out, const unsigned char *s,
