@@ -125,19 +125,20 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                 event;
-    ngx_str_t                  method;    /* empty: any */
-    ngx_http_complex_value_t  *cond;      /* NULL: always */
-} ngx_http_qlm_webhook_emit_t;
-
-
-typedef struct {
     ngx_str_t                  name;
     ngx_uint_t                 source;
     ngx_http_complex_value_t  *value;
     ngx_str_t                  path;      /* XPath or JSON pointer */
     void                      *xpath;     /* compiled XPath */
 } ngx_http_qlm_webhook_field_t;
+
+
+typedef struct {
+    ngx_uint_t                     event;
+    ngx_str_t                      method;  /* empty: any */
+    ngx_http_complex_value_t      *cond;    /* NULL: always */
+    ngx_http_qlm_webhook_field_t  *answer;  /* if=xml:/json:, or NULL */
+} ngx_http_qlm_webhook_emit_t;
 
 
 typedef struct {
