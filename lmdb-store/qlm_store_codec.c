@@ -1,0 +1,513 @@
+
+/*
+ * qlm_store: the record formats: items, log records, mirror records and task
+ * slots, encoded and decoded with bounds checks.
+ */
+
+
+#include "qlm_store_int.h"
+
+
+static void qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s);
+static void qlm_store_item_encode(const qlm_store_item_t *item,
+    unsigned char *p);
+
+
+void
+qlm_store_put_u32(unsigned char **p, uint32_t v)
+{
+    unsigned char  *b;
+
+    b = *p;
+
+    b[0] = (unsigned char) v;
+    b[1] = (unsigned char) (v >> 8);
+    b[2] = (unsigned char) (v >> 16);
+    b[3] = (unsigned char) (v >> 24);
+
+    *p = b + 4;
+}
+
+
+void
+qlm_store_put_u64(unsigned char **p, uint64_t v)
+{
+    qlm_store_put_u32(p, (uint32_t) v);
+    qlm_store_put_u32(p, (uint32_t) (v >> 32));
+}
+
+
+void
+qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s)
+{
+    qlm_store_put_u32(p, (uint32_t) s->len);
+
+    if (s->len) {
+        memcpy(*p, s->data, s->len);
+        *p += s->len;
+    }
+
+    **p = '\0';
+    *p += 1;
+}
+
+
+uint32_t
+qlm_store_get_u32(qlm_store_buf_t *b)
+{
+    uint32_t  v;
+
+    if (b->error || b->end - b->pos < 4) {
+        b->error = 1;
+        return 0;
+    }
+
+    v = (uint32_t) b->pos[0]
+        | (uint32_t) b->pos[1] << 8
+        | (uint32_t) b->pos[2] << 16
+        | (uint32_t) b->pos[3] << 24;
+
+    b->pos += 4;
+
+    return v;
+}
+
+
+uint64_t
+qlm_store_get_u64(qlm_store_buf_t *b)
+{
+    uint64_t  lo, hi;
+
+    lo = qlm_store_get_u32(b);
+    hi = qlm_store_get_u32(b);
+
+    return lo | hi << 32;
+}
+
+
+static void
+qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s)
+{
+    uint32_t  len;
+
+    len = qlm_store_get_u32(b);
+
+    s->len = 0;
+    s->data = "";
+
+    if (b->error) {
+        return;
+    }
+
+    if ((size_t) (b->end - b->pos) < (size_t) len + 1
+        || b->pos[len] != '\0')
+    {
+        b->error = 1;
+        return;
+    }
+
+    s->len = len;
+    s->data = (const char *) b->pos;
+
+    b->pos += (size_t) len + 1;
+}
+
+
+void
+qlm_store_be64(unsigned char *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) v;
+        v >>= 8;
+    }
+}
+
+
+uint64_t
+qlm_store_get_be64(const unsigned char *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+
+    return v;
+}
+
+
+int
+qlm_store_str_ok(const qlm_store_str_t *s)
+{
+    return (s->len == 0 || s->data != NULL) && s->len < UINT32_MAX;
+}
+
+
+int
+qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
+{
+    size_t                  n;
+    unsigned                i;
+    const qlm_store_str_t  *s[6];
+
+    s[0] = &item->event_id;
+    s[1] = &item->event;
+    s[2] = &item->url;
+    s[3] = &item->headers;
+    s[4] = &item->body;
+    s[5] = &item->last_error;
+
+    n = QLM_STORE_ITEM_FIXED;
+
+    for (i = 0; i < 6; i++) {
+        if (!qlm_store_str_ok(s[i])
+            || s[i]->len > SIZE_MAX / 2 - n - QLM_STORE_STR_OVERHEAD)
+        {
+            return QLM_STORE_INVALID;
+        }
+
+        n += s[i]->len + QLM_STORE_STR_OVERHEAD;
+    }
+
+    *size = n;
+
+    return 0;
+}
+
+
+static void
+qlm_store_item_encode(const qlm_store_item_t *item, unsigned char *p)
+{
+    *p++ = QLM_STORE_ITEM_V1;
+
+    qlm_store_put_u64(&p, item->lease);
+    qlm_store_put_u64(&p, item->due);
+    qlm_store_put_u64(&p, item->created);
+    qlm_store_put_u64(&p, item->updated);
+    qlm_store_put_u32(&p, item->attempt);
+    qlm_store_put_u32(&p, (uint32_t) item->last_status);
+    qlm_store_put_str(&p, &item->event_id);
+    qlm_store_put_str(&p, &item->event);
+    qlm_store_put_str(&p, &item->url);
+    qlm_store_put_str(&p, &item->headers);
+    qlm_store_put_str(&p, &item->body);
+    qlm_store_put_str(&p, &item->last_error);
+}
+
+
+int
+qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
+{
+    qlm_store_buf_t  b;
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    if (val->mv_size < QLM_STORE_ITEM_FIXED || *b.pos != QLM_STORE_ITEM_V1) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    b.pos++;
+
+    item->id = id;
+    item->lease = qlm_store_get_u64(&b);
+    item->due = qlm_store_get_u64(&b);
+    item->created = qlm_store_get_u64(&b);
+    item->updated = qlm_store_get_u64(&b);
+    item->attempt = qlm_store_get_u32(&b);
+    item->last_status = (int32_t) qlm_store_get_u32(&b);
+    qlm_store_get_str(&b, &item->event_id);
+    qlm_store_get_str(&b, &item->event);
+    qlm_store_get_str(&b, &item->url);
+    qlm_store_get_str(&b, &item->headers);
+    qlm_store_get_str(&b, &item->body);
+    qlm_store_get_str(&b, &item->last_error);
+
+    if (b.error || b.pos != b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    return 0;
+}
+
+
+/*
+ * With "reserve" the item is encoded straight into the page; that is only
+ * safe when its strings are not in the map: a put may move or free the
+ * page a value read in the same txn lives in.  Otherwise it is encoded
+ * into a buffer first.
+ */
+
+int
+qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
+    unsigned reserve)
+{
+    int             rc;
+    size_t          size;
+    MDB_val         key, val;
+    unsigned char   id[8], *buf;
+
+    rc = qlm_store_item_size(item, &size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    qlm_store_be64(id, item->id);
+
+    key.mv_data = id;
+    key.mv_size = sizeof(id);
+    val.mv_size = size;
+
+    if (reserve) {
+        val.mv_data = NULL;
+
+        rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE);
+        if (rc != 0) {
+            return qlm_store_rc(rc);
+        }
+
+        qlm_store_item_encode(item, val.mv_data);
+
+        return 0;
+    }
+
+    buf = malloc(size);
+    if (buf == NULL) {
+        return ENOMEM;
+    }
+
+    qlm_store_item_encode(item, buf);
+
+    val.mv_data = buf;
+
+    rc = mdb_put(txn, dbi, &key, &val, 0);
+
+    free(buf);
+
+    return qlm_store_rc(rc);
+}
+
+
+/* one allocation: the struct, then each string with its NUL */
+
+int
+qlm_store_item_copy(const qlm_store_item_t *item, qlm_store_item_t **out)
+{
+    char                   *p;
+    size_t                  size;
+    unsigned                i;
+    qlm_store_item_t       *copy;
+    qlm_store_str_t        *d[6];
+    const qlm_store_str_t  *s[6];
+
+    size = sizeof(qlm_store_item_t);
+
+    s[0] = &item->event_id;
+    s[1] = &item->event;
+    s[2] = &item->url;
+    s[3] = &item->headers;
+    s[4] = &item->body;
+    s[5] = &item->last_error;
+
+    for (i = 0; i < 6; i++) {
+        size += s[i]->len + 1;
+    }
+
+    copy = malloc(size);
+    if (copy == NULL) {
+        return ENOMEM;
+    }
+
+    *copy = *item;
+
+    d[0] = &copy->event_id;
+    d[1] = &copy->event;
+    d[2] = &copy->url;
+    d[3] = &copy->headers;
+    d[4] = &copy->body;
+    d[5] = &copy->last_error;
+
+    p = (char *) (copy + 1);
+
+    for (i = 0; i < 6; i++) {
+        if (s[i]->len) {
+            memcpy(p, s[i]->data, s[i]->len);
+        }
+
+        p[s[i]->len] = '\0';
+
+        d[i]->data = p;
+        d[i]->len = s[i]->len;
+
+        p += s[i]->len + 1;
+    }
+
+    *out = copy;
+
+    return 0;
+}
+
+
+void
+qlm_store_item_free(qlm_store_item_t *item)
+{
+    free(item);
+}
+
+
+int
+qlm_store_log_size(const qlm_store_log_t *log, size_t *size)
+{
+    size_t                  n;
+    unsigned                i;
+    const qlm_store_str_t  *s[4];
+
+    s[0] = &log->event_id;
+    s[1] = &log->event;
+    s[2] = &log->url;
+    s[3] = &log->error;
+
+    n = QLM_STORE_LOG_FIXED;
+
+    for (i = 0; i < 4; i++) {
+        if (!qlm_store_str_ok(s[i])
+            || s[i]->len > SIZE_MAX / 2 - n - QLM_STORE_STR_OVERHEAD)
+        {
+            return QLM_STORE_INVALID;
+        }
+
+        n += s[i]->len + QLM_STORE_STR_OVERHEAD;
+    }
+
+    *size = n;
+
+    return 0;
+}
+
+
+int
+qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
+    qlm_store_log_t *log)
+{
+    qlm_store_buf_t  b;
+
+    if (key->mv_size != 16) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    if (val->mv_size < QLM_STORE_LOG_FIXED || *b.pos != QLM_STORE_LOG_V1) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    b.pos++;
+
+    log->time = qlm_store_get_be64(key->mv_data);
+    log->item_id = qlm_store_get_u64(&b);
+    log->attempt = qlm_store_get_u32(&b);
+    log->status = (int32_t) qlm_store_get_u32(&b);
+    log->duration = qlm_store_get_u32(&b);
+    log->outcome = qlm_store_get_u32(&b);
+    qlm_store_get_str(&b, &log->event_id);
+    qlm_store_get_str(&b, &log->event);
+    qlm_store_get_str(&b, &log->url);
+    qlm_store_get_str(&b, &log->error);
+
+    if (b.error || b.pos != b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    return 0;
+}
+
+
+int
+qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+
+/* a mirror record: its fields point into val, into the map */
+
+int
+qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
+    qlm_store_record_t *rec, qlm_store_field_t *fields)
+{
+    uint32_t         i, n;
+    qlm_store_buf_t  b;
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    if (val->mv_size < 2 + 8 + 4 || b.pos[0] != QLM_STORE_RECORD_VERSION) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    rec->deleted = b.pos[1];
+    b.pos += 2;
+
+    rec->updated = qlm_store_get_u64(&b);
+    n = qlm_store_get_u32(&b);
+
+    if (b.error || n > QLM_STORE_RECORD_FIELDS) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    for (i = 0; i < n; i++) {
+        qlm_store_get_str(&b, &fields[i].name);
+        qlm_store_get_str(&b, &fields[i].value);
+    }
+
+    if (b.error || b.pos != b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    rec->key.data = key->mv_data;
+    rec->key.len = key->mv_size;
+    rec->fields = fields;
+    rec->nfields = n;
+
+    return 0;
+}
+
+
+/* a task slot: its cursor points into val, into the map */
+
+int
+qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task)
+{
+    qlm_store_buf_t  b;
+
+    b.pos = val->mv_data;
+    b.end = b.pos + val->mv_size;
+    b.error = 0;
+
+    task->slot = qlm_store_get_u64(&b);
+    task->started = qlm_store_get_u64(&b);
+    task->last_run = qlm_store_get_u64(&b);
+
+    if (b.error || b.pos >= b.end) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    task->done = *b.pos++;
+
+    qlm_store_get_str(&b, &task->cursor);
+
+    if (b.error || b.pos != b.end || task->cursor.len > 400) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    return 0;
+}

@@ -1,0 +1,628 @@
+
+/*
+ * qlm_store: the environment: open, close, sync, stat, transactions, the room
+ * checks, meta values and sequences.
+ */
+
+
+#include "qlm_store_int.h"
+
+
+static int qlm_store_init(qlm_store_t *st);
+
+
+const char *
+qlm_store_strerror(int rc)
+{
+    switch (rc) {
+
+    case 0:
+        return "success";
+
+    case QLM_STORE_NOTFOUND:
+        return "no such item";
+
+    case QLM_STORE_FULL:
+        return "store is full (map size reached)";
+
+    case QLM_STORE_STALE:
+        return "the lease is no longer held";
+
+    case QLM_STORE_CORRUPT:
+        return "store record is corrupt";
+
+    case QLM_STORE_INCOMPATIBLE:
+        return "store was written in an incompatible format";
+
+    case QLM_STORE_INVALID:
+        return "invalid argument";
+
+    case QLM_STORE_EXISTS:
+        return "seen already";
+    }
+
+    /* mdb_strerror() falls back to strerror() for errno values */
+
+    return mdb_strerror(rc);
+}
+
+
+int
+qlm_store_open(qlm_store_t **stp, const char *path,
+    const qlm_store_options_t *opts)
+{
+    int                   rc;
+    mode_t                mode;
+    unsigned              flags;
+    MDB_stat              ms;
+    qlm_store_t          *st;
+    qlm_store_options_t   defaults;
+
+    if (stp == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    *stp = NULL;
+
+    if (path == NULL || *path == '\0') {
+        return QLM_STORE_INVALID;
+    }
+
+    if (opts == NULL) {
+        memset(&defaults, 0, sizeof(qlm_store_options_t));
+        opts = &defaults;
+    }
+
+    st = calloc(1, sizeof(qlm_store_t));
+    if (st == NULL) {
+        return ENOMEM;
+    }
+
+    st->no_sync = opts->no_sync ? 1 : 0;
+    st->read_only = opts->read_only ? 1 : 0;
+    st->log_max_records = opts->log_max_records ? opts->log_max_records
+                                                : QLM_STORE_LOG_MAX;
+    st->log_max_age = opts->log_max_age;
+
+    mode = opts->mode ? opts->mode : 0600;
+
+    if (!st->read_only && mkdir(path, 0700) == -1 && errno != EEXIST) {
+        rc = errno;
+        free(st);
+        return rc;
+    }
+
+    rc = mdb_env_create(&st->env);
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+
+    rc = mdb_env_set_maxdbs(st->env, 12);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = mdb_env_set_mapsize(st->env, opts->map_size ? opts->map_size
+                                                     : QLM_STORE_MAP_SIZE);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    /*
+     * MDB_NOTLS: reader slots belong to txns, not threads, so a handle
+     * may be used from any thread (nginx thread pools), one call at a time.
+     */
+
+    flags = MDB_NOTLS;
+
+    if (st->no_sync) {
+        flags |= MDB_NOSYNC;
+    }
+
+    if (st->read_only) {
+        flags |= MDB_RDONLY;
+    }
+
+    rc = mdb_env_open(st->env, path, flags, mode);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    /* reader slots left by killed processes pin old pages forever */
+
+    rc = mdb_reader_check(st->env, NULL);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = qlm_store_init(st);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = mdb_env_stat(st->env, &ms);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    st->psize = ms.ms_psize;
+
+    *stp = st;
+
+    return 0;
+
+failed:
+
+    mdb_env_close(st->env);
+    free(st);
+
+    return qlm_store_rc(rc);
+}
+
+
+static int
+qlm_store_init(qlm_store_t *st)
+{
+    int               rc;
+    MDB_val           key, val;
+    MDB_dbi          *dbis[10];
+    MDB_txn          *txn;
+    unsigned          i, create;
+    uint32_t          format;
+    qlm_store_buf_t   b;
+
+    static const char  *names[] = { "meta", "items", "sched", "dead", "log",
+                                    "seen", "seenx", "licenses", "customers",
+                                    "tasks" };
+
+    dbis[0] = &st->meta;
+    dbis[1] = &st->items;
+    dbis[2] = &st->sched;
+    dbis[3] = &st->dead;
+    dbis[4] = &st->log;
+    dbis[5] = &st->seen;
+    dbis[6] = &st->seenx;
+    dbis[7] = &st->mirror[QLM_STORE_LICENSES];
+    dbis[8] = &st->mirror[QLM_STORE_CUSTOMERS];
+    dbis[9] = &st->tasks;
+
+    create = st->read_only ? 0 : MDB_CREATE;
+
+    rc = qlm_store_txn_begin(st, st->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    for (i = 0; i < 10; i++) {
+        rc = mdb_dbi_open(txn, names[i], create, dbis[i]);
+
+        if (rc == MDB_NOTFOUND) {
+            /* read-only, and not a store of ours */
+            rc = QLM_STORE_INCOMPATIBLE;
+        }
+
+        if (rc != 0) {
+            goto failed;
+        }
+    }
+
+    key.mv_data = "format";
+    key.mv_size = sizeof("format") - 1;
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+
+    if (rc == 0) {
+        if (val.mv_size != 4) {
+            rc = QLM_STORE_INCOMPATIBLE;
+            goto failed;
+        }
+
+        b.pos = val.mv_data;
+        b.end = b.pos + val.mv_size;
+        b.error = 0;
+
+        format = qlm_store_get_u32(&b);
+
+        if (format != QLM_STORE_FORMAT) {
+            rc = QLM_STORE_INCOMPATIBLE;
+            goto failed;
+        }
+
+    } else if (rc == MDB_NOTFOUND && !st->read_only) {
+        unsigned char   buf[4], *p;
+
+        p = buf;
+        qlm_store_put_u32(&p, QLM_STORE_FORMAT);
+
+        val.mv_data = buf;
+        val.mv_size = sizeof(buf);
+
+        rc = mdb_put(txn, st->meta, &key, &val, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+
+    } else {
+        if (rc == MDB_NOTFOUND) {
+            rc = QLM_STORE_INCOMPATIBLE;
+        }
+
+        goto failed;
+    }
+
+    /* committing keeps the DB handles, for a read txn too */
+
+    return qlm_store_commit(txn);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+void
+qlm_store_close(qlm_store_t *st)
+{
+    if (st == NULL) {
+        return;
+    }
+
+    if (st->no_sync && !st->read_only) {
+        (void) mdb_env_sync(st->env, 1);
+    }
+
+    mdb_env_close(st->env);
+    free(st);
+}
+
+
+int
+qlm_store_sync(qlm_store_t *st)
+{
+    if (st == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return 0;
+    }
+
+    return mdb_env_sync(st->env, 1);
+}
+
+
+int
+qlm_store_reader_check(qlm_store_t *st, int *dead)
+{
+    if (st == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return mdb_reader_check(st->env, dead);
+}
+
+
+int
+qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn)
+{
+    int  rc;
+
+    rc = mdb_txn_begin(st->env, NULL, flags, txn);
+
+    if (rc == MDB_MAP_RESIZED) {
+        /* another process grew the map: adopt its size */
+
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc != 0) {
+            return rc;
+        }
+
+        rc = mdb_txn_begin(st->env, NULL, flags, txn);
+    }
+
+    return qlm_store_rc(rc);
+}
+
+
+int
+qlm_store_rc(int rc)
+{
+    return (rc == MDB_MAP_FULL) ? QLM_STORE_FULL : rc;
+}
+
+
+/* a failed commit frees the txn: nothing was written */
+
+int
+qlm_store_commit(MDB_txn *txn)
+{
+    return qlm_store_rc(mdb_txn_commit(txn));
+}
+
+
+/* meta values */
+
+int
+qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t *value)
+{
+    int              rc;
+    MDB_val          key, val;
+    qlm_store_buf_t  b;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        *value = 0;
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size != 8) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    b.pos = val.mv_data;
+    b.end = b.pos + 8;
+    b.error = 0;
+
+    *value = qlm_store_get_u64(&b);
+
+    return 0;
+}
+
+
+int
+qlm_store_meta_put_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t value)
+{
+    MDB_val         key, val;
+    unsigned char   buf[8], *p;
+
+    p = buf;
+    qlm_store_put_u64(&p, value);
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = buf;
+    val.mv_size = sizeof(buf);
+
+    return qlm_store_rc(mdb_put(txn, st->meta, &key, &val, 0));
+}
+
+
+/* sequences start at 1: 0 means "none" for ids and lease tokens */
+
+int
+qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t *value)
+{
+    int       rc;
+    uint64_t  v;
+
+    rc = qlm_store_meta_get_u64(st, txn, name, &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    v++;
+
+    if (v == 0) {
+        v = 1;
+    }
+
+    rc = qlm_store_meta_put_u64(st, txn, name, v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    *value = v;
+
+    return 0;
+}
+
+
+/*
+ * New items may only take the map down to a reserve of free pages: LMDB
+ * copies pages on write, so a claim, an ack or even a delete needs free
+ * pages, and a map filled to the last page could never drain.  Free pages
+ * are those past the last used one plus those on the freelist; the
+ * freelist is walked only when the tail alone is not enough, in a read txn
+ * (LMDB allows no cursor on it in a write txn).  It is an estimate made
+ * before the write txn: another process may write in between.
+ */
+
+int
+qlm_store_room(qlm_store_t *st, size_t bytes, size_t div)
+{
+    int           rc;
+    size_t        maxpg, used, room, reserve, need;
+    MDB_val       key, val;
+    MDB_txn      *txn;
+    MDB_envinfo   info;
+    MDB_cursor   *cur;
+
+    rc = mdb_env_info(st->env, &info);
+    if (rc != 0) {
+        return rc;
+    }
+
+    maxpg = info.me_mapsize / st->psize;
+    used = info.me_last_pgno + 1;
+    room = (maxpg > used) ? maxpg - used : 0;
+
+    reserve = maxpg / 32;
+
+    if (reserve < 32) {
+        reserve = 32;
+
+    } else if (reserve > 2048) {
+        reserve = 2048;
+    }
+
+    /* a tree may grow by a page per leaf page written, and a split more */
+
+    need = reserve / div + 2 * (bytes / st->psize) + 4;
+
+    if (room >= need) {
+        return 0;
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, QLM_STORE_FREE_DBI, &cur);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0 && room < need;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (val.mv_size >= sizeof(size_t)) {
+            room += *(size_t *) val.mv_data;
+        }
+    }
+
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    return (room >= need) ? 0 : QLM_STORE_FULL;
+}
+
+
+int
+qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat)
+{
+    int                rc;
+    MDB_val            key, val;
+    MDB_txn           *txn;
+    MDB_stat           ms;
+    MDB_envinfo        info;
+    MDB_cursor        *cur;
+    qlm_store_item_t   item;
+
+    if (st == NULL || stat == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    memset(stat, 0, sizeof(qlm_store_stat_t));
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_stat(txn, st->items, &ms);
+    if (rc != 0) {
+        goto done;
+    }
+
+    stat->queued = ms.ms_entries;
+
+    rc = mdb_stat(txn, st->dead, &ms);
+    if (rc != 0) {
+        goto done;
+    }
+
+    stat->dead = ms.ms_entries;
+
+    rc = mdb_stat(txn, st->log, &ms);
+    if (rc != 0) {
+        goto done;
+    }
+
+    stat->log_records = ms.ms_entries;
+
+    rc = mdb_cursor_open(txn, st->sched, &cur);
+    if (rc != 0) {
+        goto done;
+    }
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+
+    if (rc == 0 && key.mv_size == 16) {
+        stat->next_due = qlm_store_get_be64(key.mv_data);
+
+    } else if (rc == 0) {
+        rc = QLM_STORE_CORRUPT;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        goto done;
+    }
+
+    /* an expired lease counts as due: the item is claimable */
+
+    rc = mdb_cursor_open(txn, st->items, &cur);
+    if (rc != 0) {
+        goto done;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size != 8) {
+            rc = QLM_STORE_CORRUPT;
+            break;
+        }
+
+        rc = qlm_store_item_decode(qlm_store_get_be64(key.mv_data), &val,
+                                   &item);
+        if (rc != 0) {
+            break;
+        }
+
+        if (item.due <= now) {
+            stat->due++;
+
+        } else if (item.lease) {
+            stat->leased++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        goto done;
+    }
+
+    rc = mdb_env_info(st->env, &info);
+    if (rc != 0) {
+        goto done;
+    }
+
+    rc = mdb_env_stat(st->env, &ms);
+    if (rc != 0) {
+        goto done;
+    }
+
+    stat->map_size = info.me_mapsize;
+    stat->map_used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
+
+done:
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}

@@ -1,0 +1,166 @@
+
+/*
+ * qlm_store's internals, shared by its files; not installed.
+ *
+ * Layout, all in one environment:
+ *
+ *   meta       "format" -> u32; "seq:id", "seq:lease", "seq:log" -> u64;
+ *              "c:<name>" -> u64 counters
+ *   items      be64 id -> item record
+ *   sched      be64 time | be64 id -> empty; time is the due time of an
+ *              unclaimed item and the lease expiry of a claimed one
+ *   dead       be64 id -> item record
+ *   log        be64 time | be64 seq -> log record
+ *   seen       key -> be64 expiry
+ *   seenx      be64 expiry | key -> empty
+ *   licenses, customers
+ *              key -> mirror record:
+ *              u8 version, u8 deleted, u64 updated, u32 n,
+ *              n x (str name, str value)
+ *   tasks      name -> u64 slot, u64 started, u64 last_run, u8 done,
+ *              str cursor
+ *
+ * Keys are big-endian so LMDB's default memcmp() order is numeric order.
+ * Records are little-endian, versioned by their first byte; strings are a
+ * u32 length, the bytes and a NUL, so that strings handed out from the map
+ * are NUL-terminated too.
+ *
+ * A write operation X is qlm_store_X_txn(st, txn, ...), which works inside
+ * an open write transaction, and the public qlm_store_X(), which begins the
+ * transaction, calls it and commits.
+ */
+
+#ifndef _QLM_STORE_INT_H_INCLUDED_
+#define _QLM_STORE_INT_H_INCLUDED_
+
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <lmdb.h>
+
+#include "qlm_store.h"
+
+
+#define QLM_STORE_FORMAT          1
+#define QLM_STORE_ITEM_V1         1
+#define QLM_STORE_LOG_V1          1
+#define QLM_STORE_RECORD_VERSION  1
+
+#define QLM_STORE_MAP_SIZE        (64 * 1024 * 1024)
+#define QLM_STORE_LOG_MAX         100000
+#define QLM_STORE_LOG_STEP        16      /* retention work per append */
+#define QLM_STORE_TRIM_STEP       4096    /* deletions per trim txn */
+#define QLM_STORE_COUNTER_MAX     200     /* counter name length */
+#define QLM_STORE_RECORD_FIELDS   256     /* fields of a mirror record */
+
+/*
+ * LMDB's freelist DB: key txnid, value an ID list whose first word is its
+ * length (the layout mdb_stat reads); the handle is always 0.
+ */
+#define QLM_STORE_FREE_DBI        0
+
+#define QLM_STORE_ITEM_FIXED      (1 + 4 * 8 + 2 * 4)
+#define QLM_STORE_LOG_FIXED       (1 + 8 + 4 * 4)
+#define QLM_STORE_STR_OVERHEAD    (4 + 1)
+
+
+struct qlm_store_s {
+    MDB_env          *env;
+    MDB_dbi           meta;
+    MDB_dbi           items;
+    MDB_dbi           sched;
+    MDB_dbi           dead;
+    MDB_dbi           log;
+    MDB_dbi           seen;       /* key -> expiry */
+    MDB_dbi           seenx;      /* expiry || key -> nothing */
+    MDB_dbi           mirror[2];  /* licenses, customers: key -> record */
+    MDB_dbi           tasks;      /* task name -> slot state */
+    size_t            psize;
+    unsigned          no_sync;
+    unsigned          read_only;
+    uint64_t          log_max_records;
+    uint64_t          log_max_age;
+};
+
+
+/* a bounds-checked reader over one record */
+typedef struct {
+    const unsigned char  *pos;
+    const unsigned char  *end;
+    int                   error;
+} qlm_store_buf_t;
+
+
+/* more work of the same transaction as an enqueue */
+typedef int (*qlm_store_also_pt)(qlm_store_t *st, MDB_txn *txn, void *data);
+
+
+/* qlm_store_env.c */
+
+int qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn);
+int qlm_store_rc(int rc);
+int qlm_store_commit(MDB_txn *txn);
+int qlm_store_room(qlm_store_t *st, size_t bytes, size_t div);
+int qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t *value);
+int qlm_store_meta_put_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t value);
+int qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t *value);
+
+/* qlm_store_codec.c */
+
+void qlm_store_put_u32(unsigned char **p, uint32_t v);
+void qlm_store_put_u64(unsigned char **p, uint64_t v);
+void qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s);
+uint32_t qlm_store_get_u32(qlm_store_buf_t *b);
+uint64_t qlm_store_get_u64(qlm_store_buf_t *b);
+void qlm_store_be64(unsigned char *p, uint64_t v);
+uint64_t qlm_store_get_be64(const unsigned char *p);
+int qlm_store_str_ok(const qlm_store_str_t *s);
+int qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b);
+int qlm_store_item_size(const qlm_store_item_t *item, size_t *size);
+int qlm_store_item_decode(uint64_t id, const MDB_val *val,
+    qlm_store_item_t *item);
+int qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi,
+    const qlm_store_item_t *item, unsigned reserve);
+int qlm_store_item_copy(const qlm_store_item_t *item,
+    qlm_store_item_t **out);
+int qlm_store_log_size(const qlm_store_log_t *log, size_t *size);
+int qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
+    qlm_store_log_t *log);
+int qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
+    qlm_store_record_t *rec, qlm_store_field_t *fields);
+int qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task);
+
+/* qlm_store_queue.c */
+
+int qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
+    uint64_t id);
+int qlm_store_enqueue_also(qlm_store_t *st, qlm_store_item_t *items,
+    size_t n, qlm_store_also_pt also, void *data);
+
+/* qlm_store_log.c */
+
+int qlm_store_log_txn(qlm_store_t *st, MDB_txn *txn,
+    const qlm_store_log_t *log);
+int qlm_store_log_room(qlm_store_t *st, const qlm_store_log_t **log);
+int qlm_store_log_done(qlm_store_t *st, MDB_txn *txn,
+    const qlm_store_log_t *log, int room);
+
+/* qlm_store_counter.c */
+
+int qlm_store_counter_txn(qlm_store_t *st, MDB_txn *txn, const char *name,
+    uint64_t delta);
+
+/* qlm_store_mirror.c */
+
+int qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
+    const qlm_store_record_t *rec, qlm_store_field_t *merged);
+
+
+#endif /* _QLM_STORE_INT_H_INCLUDED_ */

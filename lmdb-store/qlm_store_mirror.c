@@ -1,0 +1,323 @@
+
+/*
+ * qlm_store: the license mirror: one record a license (by ActivationKey)
+ * or customer, its fields merged event after event.
+ */
+
+
+#include "qlm_store_int.h"
+
+
+static int qlm_store_field_find(const qlm_store_field_t *fields, size_t n,
+    const qlm_store_str_t *name);
+
+
+static int
+qlm_store_field_find(const qlm_store_field_t *fields, size_t n,
+    const qlm_store_str_t *name)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (qlm_store_str_eq(&fields[i].name, name)) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+int
+qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
+    const qlm_store_record_t *rec, qlm_store_field_t *merged)
+{
+    int                 rc, k;
+    size_t              i, n, size;
+    MDB_val             key, val;
+    unsigned char      *buf, *p;
+    qlm_store_record_t  old;
+
+    if (rec->key.len == 0 || rec->key.len > 400
+        || rec->nfields > QLM_STORE_RECORD_FIELDS)
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    key.mv_data = (void *) rec->key.data;
+    key.mv_size = rec->key.len;
+
+    n = 0;
+
+    rc = mdb_get(txn, st->mirror[table], &key, &val);
+
+    if (rc == 0) {
+        rc = qlm_store_record_decode(&key, &val, &old, merged);
+        if (rc != 0) {
+            return rc;
+        }
+
+        n = old.nfields;
+
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    /* a later event's fields overwrite, the others keep their value */
+
+    for (i = 0; i < rec->nfields; i++) {
+        if (rec->fields[i].name.len == 0 || rec->fields[i].value.len == 0) {
+            continue;
+        }
+
+        k = qlm_store_field_find(merged, n, &rec->fields[i].name);
+
+        if (k >= 0) {
+            merged[k].value = rec->fields[i].value;
+
+        } else if (n < QLM_STORE_RECORD_FIELDS) {
+            merged[n++] = rec->fields[i];
+        }
+    }
+
+    size = 2 + 8 + 4;
+
+    for (i = 0; i < n; i++) {
+        size += 2 * (4 + 1) + merged[i].name.len + merged[i].value.len;
+    }
+
+    /* old values point into the map: the new record is built aside */
+
+    buf = malloc(size);
+    if (buf == NULL) {
+        return ENOMEM;
+    }
+
+    p = buf;
+    *p++ = QLM_STORE_RECORD_VERSION;
+    *p++ = rec->deleted ? 1 : 0;
+    qlm_store_put_u64(&p, rec->updated);
+    qlm_store_put_u32(&p, (uint32_t) n);
+
+    for (i = 0; i < n; i++) {
+        qlm_store_put_str(&p, &merged[i].name);
+        qlm_store_put_str(&p, &merged[i].value);
+    }
+
+    val.mv_data = buf;
+    val.mv_size = size;
+
+    rc = mdb_put(txn, st->mirror[table], &key, &val, 0);
+
+    free(buf);
+
+    return rc;
+}
+
+
+int
+qlm_store_mirror_upsert(qlm_store_t *st, int table,
+    const qlm_store_record_t *rec)
+{
+    if (rec == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_mirror_upsert_batch(st, table, rec, 1);
+}
+
+
+/* n records in one transaction: all or none */
+
+int
+qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
+    const qlm_store_record_t *recs, size_t n)
+{
+    int                 rc;
+    size_t              i;
+    MDB_txn            *txn;
+    qlm_store_field_t  *merged;
+
+    if (st == NULL || (recs == NULL && n) || (table != QLM_STORE_LICENSES
+                                             && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    merged = malloc(2 * QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (merged == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        free(merged);
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = qlm_store_mirror_upsert_txn(st, txn, table, &recs[i], merged);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            free(merged);
+            return qlm_store_rc(rc);
+        }
+    }
+
+    free(merged);
+
+    return qlm_store_commit(txn);
+}
+
+
+int
+qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
+    qlm_store_record_pt cb, void *data)
+{
+    int                  rc;
+    MDB_val              key, val;
+    MDB_txn             *txn;
+    qlm_store_record_t   rec;
+    qlm_store_field_t   *fields;
+
+    if (st == NULL || cb == NULL || k.len == 0 || k.len > 400
+        || (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        free(fields);
+        return rc;
+    }
+
+    key.mv_data = (void *) k.data;
+    key.mv_size = k.len;
+
+    rc = mdb_get(txn, st->mirror[table], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        rc = QLM_STORE_NOTFOUND;
+
+    } else if (rc == 0) {
+        rc = qlm_store_record_decode(&key, &val, &rec, fields);
+
+        if (rc == 0) {
+            (void) cb(&rec, data);
+        }
+    }
+
+    mdb_txn_abort(txn);
+    free(fields);
+
+    return rc;
+}
+
+
+/*
+ * Records whose key sorts after "after" (all when its len is 0), at most
+ * max of them, in key order: a scan goes on from the last key it saw, one
+ * bounded read transaction at a time.
+ */
+
+int
+qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
+    size_t max, qlm_store_record_pt cb, void *data, size_t *seen)
+{
+    int                  rc;
+    size_t               n;
+    MDB_val              key, val;
+    MDB_txn             *txn;
+    MDB_cursor          *cur;
+    MDB_cursor_op        op;
+    qlm_store_record_t   rec;
+    qlm_store_field_t   *fields;
+
+    if (seen) {
+        *seen = 0;
+    }
+
+    if (st == NULL || cb == NULL
+        || (table != QLM_STORE_LICENSES && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        return ENOMEM;
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        free(fields);
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->mirror[table], &cur);
+    if (rc != 0) {
+        goto done;
+    }
+
+    if (after.len) {
+        key.mv_data = (void *) after.data;
+        key.mv_size = after.len;
+        op = MDB_SET_RANGE;
+
+    } else {
+        op = MDB_FIRST;
+    }
+
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, op);
+         rc == 0 && n < max;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        /* SET_RANGE lands on "after" itself when it still exists */
+
+        if (after.len && key.mv_size == after.len
+            && memcmp(key.mv_data, after.data, after.len) == 0)
+        {
+            continue;
+        }
+
+        rc = qlm_store_record_decode(&key, &val, &rec, fields);
+        if (rc != 0) {
+            break;
+        }
+
+        n++;
+
+        if (cb(&rec, data) != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (seen) {
+        *seen = n;
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+
+done:
+
+    mdb_txn_abort(txn);
+    free(fields);
+
+    return rc;
+}
