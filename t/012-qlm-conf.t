@@ -704,3 +704,45 @@ GET /qlmLicenseServer/qlmservice.asmx/AnalyticsUpdateLastAccessedDateHttp?is_ins
 HOOK
 queued for
 [error]
+
+
+
+=== TEST 45: an if= on the answer with a bad XPath fails at nginx -t
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit customer_created "if=xml:boolean(//result[";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid XPath "boolean\(//result\[" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 46: an if= on the answer with a bad JSON pointer fails at nginx -t
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit customer_created if=json:created;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid JSON pointer "created", it must be empty or start with "/" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 47: an unknown event name fails at nginx -t
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit nothing method=X;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid event name "nothing" in \S+/nginx\.conf:\d+}
