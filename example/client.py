@@ -13,13 +13,19 @@ Each call is printed with the license server's answer.  The calls:
     GetActivationKey (GET)                 license_created    key 1
     GetActivationKeyWithExpiryDate (POST)  license_created    key 2
     ActivateKey key 1 (GET)                license_activated  key 1
-    ValidateLicenseHttp key 1 (GET)        nothing: a plain validation
-    ValidateLicenseHttp key 2 is_activate=true (POST)
-                                           license_activated  key 2
+    ValidateLicenseHttp key 1 is_activate=false (GET)
+                                           nothing: a plain validation
+    ValidateLicenseHttp key 1 is_pckey (GET)
+                                           nothing: the computer key of an
+                                           earlier activation
+    ValidateLicenseHttp key 2 (POST)       license_activated  key 2
+                                           (is_activate is true by default)
     ActivateKey of an unknown key (GET)    nothing: QLM answers <error>
     ReleaseLicenseHttp key 1 (GET)         license_released   key 1
     RenewSubscriptionHttp key 2 (POST)     license_modified   key 2
-    UpdateUserInformation (POST)           customer_modified  jane@...
+    UpdateUserInformation (POST, Regnow's fields)
+                                           customer_created   jane@...
+    UpdateUserInformation (POST, again)    customer_modified  jane@...
     DeleteLicense key 1 (GET)              license_deleted    key 1
     DeleteUser (GET)                       customer_deleted   jane@...
 
@@ -130,13 +136,16 @@ def scenario(c):
                               "is_computer_name": "JANE-LAPTOP"}):
         c.expect("license_activated", "ActivationKey", key1)
 
-    c.call("ValidateLicenseHttp", {"is_avkey": key1,
-                                   "is_pcid": "PC-JANE-01"})
+    # validations that change nothing
+    c.call("ValidateLicenseHttp", {"is_avkey": key1, "is_pcid": "PC-JANE-01",
+                                   "is_activate": "false"})
+    c.call("ValidateLicenseHttp", {"is_avkey": key1, "is_pcid": "PC-JANE-01",
+                                   "is_pckey": "C" + key1[1:]})
 
+    # QLM's default: is_activate is true when not given
     if c.call("ValidateLicenseHttp", {
             "is_avkey": key2, "is_pcid": "PC-BOB-01",
-            "is_computer_name": "BOB-DESKTOP", "is_activate": "true"},
-            post=True):
+            "is_computer_name": "BOB-DESKTOP"}, post=True):
         c.expect("license_activated", "ActivationKey", key2)
 
     # the one failing call: QLM answers <error> with status 200, and
@@ -155,12 +164,17 @@ def scenario(c):
             .isoformat()}, post=True):
         c.expect("license_modified", "ActivationKey", key2)
 
-    # a customer
-    if c.call("UpdateUserInformation", {
-            "is_email": jane, "is_fullname": "Jane Doe",
-            "is_company": "Example & Co", "is_phone": "+1 555 0100",
-            "is_address1": "1 Main Street", "is_city": "Springfield",
-            "is_country": "US"}, post=True):
+    # a customer, as an e-commerce provider (Regnow) sends it: created,
+    # then updated (QLM's answer tells them apart)
+    customer = {"email": jane, "name": "Jane Doe",
+                "company": "Example & Co", "phone": "+1 555 0100",
+                "addr1": "1 Main Street", "city": "Springfield",
+                "state": "IL", "zip": "62701", "country": "US"}
+    if c.call("UpdateUserInformation?is_vendor=regnow", customer, post=True):
+        c.expect("customer_created", "Email", jane)
+
+    customer["phone"] = "+1 555 0199"
+    if c.call("UpdateUserInformation?is_vendor=regnow", customer, post=True):
         c.expect("customer_modified", "Email", jane)
 
     if c.call("DeleteLicense", {"is_avkey": key1}):

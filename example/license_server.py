@@ -43,10 +43,11 @@ ActivateKey
     revoked or expired key, no activation left.  Activating again on the
     same computer succeeds.
 ValidateLicenseHttp
-    is_avkey, is_pcid, is_activate.  With is_activate true (anything but
-    empty, 0 or false, as the module's if= reads it), as ActivateKey.
-    Without, a plain validation that changes nothing: <result>valid</result>
-    with the status, or an error for an unknown, revoked or expired key.
+    is_avkey, is_pcid, is_activate, is_pckey.  As QLM, is_activate is true
+    when not given: then, as ActivateKey.  With is_activate false (or 0),
+    or with is_pckey (the computer key of an earlier activation), a plain
+    validation that changes nothing: <result>valid</result> with the
+    status, or an error for an unknown, revoked or expired key.
 ReleaseLicenseHttp
     is_avkey, is_pcid.  Releases (deactivates) the key on the computer;
     error when the key is not activated there.
@@ -60,10 +61,12 @@ UpdateLicenseHttp
     is_avkey and any of is_email, is_userdata1, is_features, is_quantity,
     is_affiliateid, is_expdate, is_majorversion, is_minorversion.
 UpdateUserInformation
-    is_email (required: identifies the customer), is_fullname,
-    is_company, is_phone, is_address1, is_city, is_country.  Creates the
-    customer or updates it: <result>created</result> or
-    <result>updated</result> with <customerId>.
+    The customer from the POST fields of an e-commerce provider, as QLM
+    documents them (email, name, company, addr1, ... for Regnow; payer_email,
+    first_name, last_name, ... for PayPal; CustomerCompany, AddressStreet1,
+    ... for FastSpring).  Creates the customer (by e-mail) or updates it;
+    answers as QLM: <result>Customer NAME was added successfully.</result>
+    or "... was updated successfully.".
 DeleteLicense
     is_avkey.  Deletes the license; error for an unknown key.
 DeleteUser
@@ -265,7 +268,10 @@ class Api:
 
     def ValidateLicenseHttp(self, args):
         lic = self._license(args)
-        if is_true(args.get("is_activate", "")):
+        # QLM activates unless is_activate is false; a call with the
+        # computer key of an earlier activation only validates
+        if (is_true(args.get("is_activate", "true"))
+                and args.get("is_pckey", "").strip() == ""):
             return self._activate(lic, args)
         self._usable(lic)
         pcid = args.get("is_pcid", "").strip()
@@ -338,23 +344,47 @@ class Api:
                           ("updated", ",".join(changed)),
                           ("status", self._status(lic)))
 
+    # the customer's fields by e-commerce provider, as QLM documents them
+    # (a few of them: Regnow's and Bluesnap's, FastSpring's, PayPal's)
+    CUSTOMER_FIELDS = (
+        ("email", ("email", "payer_email", "is_email")),
+        ("name", ("name",)),
+        ("company", ("company", "customercompany", "payer_business_name")),
+        ("address1", ("addr1", "addressstreet1", "address_street")),
+        ("address2", ("addr2", "addressstreet2", "cust_address2")),
+        ("city", ("city", "addresscity", "address_city")),
+        ("state", ("state", "addressregion", "address_state")),
+        ("zip", ("zip", "addresspostalcode", "address_zip")),
+        ("country", ("country", "addresscountry", "address_country_code")),
+        ("phone", ("phone", "customerphone", "cust_phone")),
+    )
+
     def UpdateUserInformation(self, args):
-        email = args.get("is_email", "").strip()
+        values = {}
+        for field, names in self.CUSTOMER_FIELDS:
+            for name in names:
+                if args.get(name, "").strip():
+                    values[field] = args[name].strip()
+                    break
+        if "name" not in values:
+            first = args.get("first_name", args.get("firstname", ""))
+            last = args.get("last_name", args.get("lastname", ""))
+            if (first + last).strip():
+                values["name"] = (first + " " + last).strip()
+        email = values.get("email", "")
         if email == "":
-            raise QlmError("is_email is required.")
+            raise QlmError("The customer's email address is required.")
         cust = self.store.customers.get(email.lower())
         result = "updated"
         if cust is None:
-            cust = {"id": self.store.next_customer_id, "email": email}
+            cust = {"id": self.store.next_customer_id}
             self.store.next_customer_id += 1
             self.store.customers[email.lower()] = cust
-            result = "created"
-        for arg in ("is_fullname", "is_company", "is_phone", "is_address1",
-                    "is_city", "is_country"):
-            if arg in args:
-                cust[arg[3:]] = args[arg]
-        return xml_answer(("result", result), ("customerId", cust["id"]),
-                          ("email", cust["email"]))
+            result = "added"
+        cust.update(values)
+        # QLM's answers (AddUserEx3, UpdateUserEx3)
+        return xml_answer(("result", "Customer %s was %s successfully."
+                           % (cust.get("name") or email, result)))
 
     def DeleteLicense(self, args):
         lic = self._license(args)

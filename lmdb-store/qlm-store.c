@@ -20,6 +20,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "qlm_store.h"
 
@@ -150,8 +152,10 @@ usage(FILE *f)
         "  licenses [--limit N], customers [--limit N]\n"
         "                       the license mirror of the scheduled tasks\n"
         "  import licenses|customers FILE\n"
-        "                       load a JSON array or JSON lines of QLM's\n"
-        "                       records into the mirror\n"
+        "                       load QLM's records into the mirror: a JSON\n"
+        "                       array or JSON lines, QLM's data set XML\n"
+        "                       (GetDataSetEx), or the management console's\n"
+        "                       CSV export (a header row of column names)\n"
         "\n"
         "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
         "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
@@ -1611,6 +1615,261 @@ import_flush(qlm_store_t *st, batch_t *b, int table, size_t *loaded)
 }
 
 
+/*
+ * QLM's data set XML, as GetDataSetEx returns it and .NET's DataSet writes
+ * it: a root (NewDataSet) whose element children are the records (one
+ * element a row, named after the table) and whose grandchildren are the
+ * columns; an inline schema (xs:schema) is skipped; an empty element is an
+ * empty value.  Each record becomes a JSON object of strings.
+ */
+
+static json_t *
+import_xml(const char *text, size_t size, const char **why)
+{
+    json_t      *all, *rec;
+    xmlChar     *content;
+    xmlDocPtr    doc;
+    xmlNodePtr   root, row, col;
+
+    /* no network, no entities: a file is data, not instructions */
+
+    doc = xmlReadMemory(text, (int) size, NULL, NULL,
+                        XML_PARSE_NONET|XML_PARSE_NOERROR|XML_PARSE_NOWARNING
+                        |XML_PARSE_NOCDATA|XML_PARSE_NOBLANKS);
+    if (doc == NULL) {
+        *why = "not well-formed XML";
+        return NULL;
+    }
+
+    root = xmlDocGetRootElement(doc);
+    all = json_array();
+
+    for (row = root ? root->children : NULL; row; row = row->next) {
+        if (row->type != XML_ELEMENT_NODE
+            || xmlStrcmp(row->name, (const xmlChar *) "schema") == 0)
+        {
+            continue;
+        }
+
+        rec = json_object();
+
+        for (col = row->children; col; col = col->next) {
+            if (col->type != XML_ELEMENT_NODE) {
+                continue;
+            }
+
+            content = xmlNodeGetContent(col);
+
+            json_object_set_new(rec, (const char *) col->name,
+                                json_string(content ? (const char *) content
+                                                    : ""));
+            xmlFree(content);
+        }
+
+        json_array_append_new(all, rec);
+    }
+
+    xmlFreeDoc(doc);
+
+    return all;
+}
+
+
+/*
+ * The management console's CSV export (RFC 4180): a header row, then one
+ * row a record; fields may be quoted, "" is a quote inside one, a quoted
+ * field may hold line breaks.  Column names are read without their spaces
+ * ("Activation Key" is ActivationKey).  Each row becomes a JSON object of
+ * strings, kept as they are (the payload writer replaces what is not
+ * UTF-8).
+ */
+
+static int
+csv_field(const char **pp, const char *last, char **out, int *eol)
+{
+    size_t       len, cap;
+    char        *buf, *next;
+    const char  *p;
+
+    p = *pp;
+    buf = NULL;
+    len = 0;
+    cap = 0;
+    *eol = 0;
+
+#define CSV_PUT(c)                                                            \
+    do {                                                                      \
+        if (len + 2 > cap) {                                                  \
+            cap = cap ? 2 * cap : 64;                                         \
+            next = realloc(buf, cap);                                         \
+            if (next == NULL) {                                               \
+                free(buf);                                                    \
+                return -1;                                                    \
+            }                                                                 \
+            buf = next;                                                       \
+        }                                                                     \
+        buf[len++] = (c);                                                     \
+    } while (0)
+
+    if (p < last && *p == '"') {
+        for (p++; p < last; p++) {
+            if (*p == '"') {
+                if (p + 1 < last && p[1] == '"') {
+                    CSV_PUT('"');
+                    p++;
+                    continue;
+                }
+
+                p++;
+                break;
+            }
+
+            CSV_PUT(*p);
+        }
+    }
+
+    /* unquoted, or what follows a closing quote up to the separator */
+
+    while (p < last && *p != ',' && *p != '\n' && *p != '\r') {
+        CSV_PUT(*p);
+        p++;
+    }
+
+#undef CSV_PUT
+
+    if (p == last) {
+        *eol = 1;
+
+    } else if (*p == ',') {
+        p++;
+
+    } else {
+        *eol = 1;
+        p += (*p == '\r' && p + 1 < last && p[1] == '\n') ? 2 : 1;
+    }
+
+    if (buf == NULL) {
+        buf = strdup("");
+        if (buf == NULL) {
+            return -1;
+        }
+
+    } else {
+        buf[len] = '\0';
+    }
+
+    *pp = p;
+    *out = buf;
+
+    return 0;
+}
+
+
+static json_t *
+import_csv(const char *text, size_t size, const char **why)
+{
+    int          eol, blank;
+    char        *field, *q, **names;
+    size_t       n, i, nnames;
+    json_t      *all, *rec;
+    const char  *p, *last;
+
+    p = text;
+    last = text + size;
+
+    if (size >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+        p += 3;
+    }
+
+    names = NULL;
+    nnames = 0;
+    all = json_array();
+
+    /* the header */
+
+    do {
+        if (csv_field(&p, last, &field, &eol) != 0) {
+            goto nomem;
+        }
+
+        /* names without their spaces */
+
+        for (q = field, i = 0; field[i]; i++) {
+            if (!isspace((unsigned char) field[i])) {
+                *q++ = field[i];
+            }
+        }
+
+        *q = '\0';
+
+        names = realloc(names, (nnames + 1) * sizeof(char *));
+        if (names == NULL) {
+            free(field);
+            goto nomem;
+        }
+
+        names[nnames++] = field;
+
+    } while (!eol);
+
+    while (p < last) {
+        rec = json_object();
+        n = 0;
+        blank = 1;
+
+        do {
+            if (csv_field(&p, last, &field, &eol) != 0) {
+                json_decref(rec);
+                goto nomem;
+            }
+
+            if (field[0] || n) {
+                blank = 0;
+            }
+
+            /* bytes as they are: the payload writer makes them UTF-8 */
+
+            if (n < nnames && names[n][0]) {
+                json_object_set_new(rec, names[n],
+                                    json_stringn_nocheck(field,
+                                                         strlen(field)));
+            }
+
+            free(field);
+            n++;
+
+        } while (!eol);
+
+        if (blank) {
+            json_decref(rec);
+            continue;
+        }
+
+        json_array_append_new(all, rec);
+    }
+
+    for (i = 0; i < nnames; i++) {
+        free(names[i]);
+    }
+
+    free(names);
+
+    return all;
+
+nomem:
+
+    for (i = 0; i < nnames; i++) {
+        free(names[i]);
+    }
+
+    free(names);
+    json_decref(all);
+    *why = "out of memory";
+
+    return NULL;
+}
+
+
 static int
 cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
 {
@@ -1683,7 +1942,32 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
     skipped = 0;
     rc = 0;
 
-    all = json_loadb(text, size, JSON_DECODE_ANY, &err);
+    /* the format from the first character: [ or { JSON, < XML, else CSV */
+
+    i = strspn(text, " \t\r\n");
+
+    if (size - i >= 3 && memcmp(text + i, "\xef\xbb\xbf", 3) == 0) {
+        i += 3 + strspn(text + i + 3, " \t\r\n");
+    }
+
+    why = NULL;
+
+    if (text[i] == '<') {
+        all = import_xml(text, size, &why);
+
+    } else if (text[i] != '[' && text[i] != '{' && text[i] != '\0') {
+        all = import_csv(text, size, &why);
+
+    } else {
+        all = json_loadb(text, size, JSON_DECODE_ANY, &err);
+    }
+
+    if (why) {
+        fprintf(stderr, "%s: import \"%s\": %s\n", progname, file, why);
+        free(b);
+        free(text);
+        return 1;
+    }
 
     if (all && json_is_array(all)) {
         for (i = 0; i < json_array_size(all) && rc == 0; i++) {

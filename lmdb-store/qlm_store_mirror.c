@@ -73,7 +73,9 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     /* a later event's fields overwrite, the others keep their value */
 
     for (i = 0; i < rec->nfields; i++) {
-        if (rec->fields[i].name.len == 0 || rec->fields[i].value.len == 0) {
+        /* an empty value is a value: QLM's empty fields, a cleared one */
+
+        if (rec->fields[i].name.len == 0) {
             continue;
         }
 

@@ -21,6 +21,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_qlm_webhook_module.h"
+#include "qlm_payload.h"
 
 
 #define NGX_HTTP_QLM_WEBHOOK_ADMIN_LIMIT    100     /* records a page */
@@ -1442,19 +1443,17 @@ static void
 ngx_http_qlm_webhook_admin_string(ngx_http_qlm_webhook_admin_out_t *o,
     const char *data, size_t len)
 {
-    u_char     *p;
-    ngx_str_t   s;
+    u_char  *p;
 
-    s.data = (u_char *) data;
-    s.len = len;
+    /* the payloads' writer: valid JSON whatever the bytes */
 
     p = ngx_http_qlm_webhook_admin_reserve(o,
-                                   ngx_http_qlm_webhook_json_string_len(&s));
+                          qlm_payload_string(NULL, (u_char *) data, len));
     if (p == NULL) {
         return;
     }
 
-    o->b->last = ngx_http_qlm_webhook_json_string(p, &s);
+    o->b->last = p + qlm_payload_string(p, (u_char *) data, len);
 }
 
 

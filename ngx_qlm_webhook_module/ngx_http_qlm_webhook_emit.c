@@ -46,7 +46,9 @@ static ngx_int_t ngx_http_qlm_webhook_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_success(
     ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_uint_t status);
 static ngx_http_qlm_webhook_emit_t *ngx_http_qlm_webhook_choose(
-    ngx_http_request_t *r, ngx_http_qlm_webhook_loc_conf_t *lcf);
+    ngx_http_request_t *r, ngx_http_qlm_webhook_loc_conf_t *lcf,
+    ngx_http_qlm_webhook_answer_t *a);
+static ngx_int_t ngx_http_qlm_webhook_true(ngx_str_t *v);
 static void ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b);
 static ngx_int_t ngx_http_qlm_webhook_capture_grow(ngx_http_request_t *r,
@@ -178,9 +180,9 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    emit = ngx_http_qlm_webhook_choose(r, lcf);
+    emit = ngx_http_qlm_webhook_choose(r, lcf, NULL);
 
-    if (emit == NULL) {
+    if (emit == NULL || emit->event == NGX_HTTP_QLM_WEBHOOK_NEVENTS) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -190,7 +192,7 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
     }
 
     ctx->emit = emit;
-    ctx->capture = lcf->error_detect;
+    ctx->capture = lcf->error_detect || emit->answer;
     ctx->length = r->headers_out.content_length_n;
 
     if (lcf->fields) {
@@ -400,12 +402,15 @@ ngx_http_qlm_webhook_success(ngx_http_qlm_webhook_loc_conf_t *lcf,
 
 /*
  * The first qlm_webhook_emit whose method= matches the last segment of
- * the path (qlmservice.asmx/ActivateKey) and whose if= holds.
+ * the path (qlmservice.asmx/ActivateKey) and whose if= holds.  An if= on
+ * the answer (xml:, json:) can only be read at the answer's end: without
+ * the answer (a == NULL, the header filter) it is taken as holding, and
+ * the choice is made again with the answer before the event is built.
  */
 
 static ngx_http_qlm_webhook_emit_t *
 ngx_http_qlm_webhook_choose(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_loc_conf_t *lcf)
+    ngx_http_qlm_webhook_loc_conf_t *lcf, ngx_http_qlm_webhook_answer_t *a)
 {
     u_char                       *p;
     ngx_str_t                     method, v;
@@ -438,11 +443,21 @@ ngx_http_qlm_webhook_choose(ngx_http_request_t *r,
                 return NULL;
             }
 
-            if (v.len == 0
-                || (v.len == 1 && v.data[0] == '0')
-                || (v.len == 5
-                    && ngx_strncasecmp(v.data, (u_char *) "false", 5) == 0))
+            if (!ngx_http_qlm_webhook_true(&v)) {
+                continue;
+            }
+        }
+
+        if (e[i].answer && a) {
+            if (ngx_http_qlm_webhook_field_value(a, e[i].answer, &v)
+                == NGX_ERROR)
             {
+                return NULL;
+            }
+
+            /* an answer that cannot be read does not hold */
+
+            if (!ngx_http_qlm_webhook_true(&v)) {
                 continue;
             }
         }
@@ -451,6 +466,23 @@ ngx_http_qlm_webhook_choose(ngx_http_request_t *r,
     }
 
     return NULL;
+}
+
+
+/* false: empty, "0", "false" (any case) */
+
+static ngx_int_t
+ngx_http_qlm_webhook_true(ngx_str_t *v)
+{
+    if (v->len == 0
+        || (v->len == 1 && v->data[0] == '0')
+        || (v->len == 5
+            && ngx_strncasecmp(v->data, (u_char *) "false", 5) == 0))
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -586,6 +618,21 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
             ngx_http_qlm_webhook_skip(r, mcf, ctx->emit->event, cause);
             goto done;
         }
+    }
+
+    if (ctx->emit->answer) {
+        ctx->emit = ngx_http_qlm_webhook_choose(r, lcf, &a);
+
+        if (ctx->emit == NULL
+            || ctx->emit->event == NGX_HTTP_QLM_WEBHOOK_NEVENTS)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "qlm webhook: no event, no \"qlm_webhook_emit\" "
+                          "holds for the answer");
+            goto done;
+        }
+
+        event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
     }
 
     if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK)
@@ -849,7 +896,26 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     switch (f->source) {
 
     case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
-        return ngx_http_complex_value(a->r, f->value, value);
+        if (ngx_http_complex_value(a->r, f->value, value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* "$first $last" of two missing arguments is missing, not " " */
+
+        while (value->len && (value->data[0] == ' '
+                              || value->data[0] == '\t'))
+        {
+            value->data++;
+            value->len--;
+        }
+
+        while (value->len && (value->data[value->len - 1] == ' '
+                              || value->data[value->len - 1] == '\t'))
+        {
+            value->len--;
+        }
+
+        return NGX_OK;
 
     case NGX_HTTP_QLM_WEBHOOK_FIELD_XML:
         doc = ngx_http_qlm_webhook_xml(a);

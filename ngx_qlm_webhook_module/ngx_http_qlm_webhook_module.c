@@ -36,6 +36,8 @@ static char *ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qlm_webhook_field_source(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_http_qlm_webhook_field_t *f);
 static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
@@ -1192,13 +1194,14 @@ ngx_http_qlm_webhook_complex_value(ngx_conf_t *cf, ngx_str_t *value)
 }
 
 
-/* qlm_webhook_emit EVENT [method=NAME] [if=VALUE] */
+/* qlm_webhook_emit EVENT|none [method=NAME] [if=VALUE|xml:XPATH|json:PTR] */
 
 static char *
 ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qlm_webhook_loc_conf_t *lcf = conf;
 
+    char                                *rv;
     ngx_int_t                            ev;
     ngx_str_t                           *value, s;
     ngx_uint_t                           i;
@@ -1206,7 +1209,14 @@ ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    ev = ngx_http_qlm_webhook_event_by_name(&value[1]);
+    /* "none": a rule that matches and emits nothing, for exceptions */
+
+    if (value[1].len == 4 && ngx_strncmp(value[1].data, "none", 4) == 0) {
+        ev = NGX_HTTP_QLM_WEBHOOK_NEVENTS;
+
+    } else {
+        ev = ngx_http_qlm_webhook_event_by_name(&value[1]);
+    }
 
     if (ev == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1254,6 +1264,27 @@ ngx_http_qlm_webhook_emit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (s.len == 0) {
                 return "has an empty \"if=\"";
+            }
+
+            /* xml: and json: read the answer: decided at its end */
+
+            if (ngx_strncmp(s.data, "xml:", 4) == 0
+                || ngx_strncmp(s.data, "json:", 5) == 0)
+            {
+                e->answer = ngx_pcalloc(cf->pool,
+                                        sizeof(ngx_http_qlm_webhook_field_t));
+                if (e->answer == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                ngx_str_set(&e->answer->name, "if");
+
+                rv = ngx_http_qlm_webhook_field_source(cf, &s, e->answer);
+                if (rv != NGX_CONF_OK) {
+                    return rv;
+                }
+
+                continue;
             }
 
             e->cond = ngx_http_qlm_webhook_complex_value(cf, &s);
@@ -1315,12 +1346,20 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(f, sizeof(ngx_http_qlm_webhook_field_t));
     f->name = value[1];
 
-    if (ngx_strncmp(value[2].data, "xml:", 4) == 0) {
-        f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_XML;
+    return ngx_http_qlm_webhook_field_source(cf, &value[2], f);
+}
 
-        /* NUL-terminated for libxml2: the argument is */
-        f->path.data = value[2].data + 4;
-        f->path.len = value[2].len - 4;
+
+/* VALUE | xml:XPATH | json:POINTER, NUL-terminated as arguments are */
+
+static char *
+ngx_http_qlm_webhook_field_source(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_field_t *f)
+{
+    if (ngx_strncmp(value->data, "xml:", 4) == 0) {
+        f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_XML;
+        f->path.data = value->data + 4;
+        f->path.len = value->len - 4;
 
         if (f->path.len == 0) {
             return "has an empty XPath";
@@ -1329,10 +1368,10 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return ngx_http_qlm_webhook_compile_xpath(cf, f);
     }
 
-    if (ngx_strncmp(value[2].data, "json:", 5) == 0) {
+    if (ngx_strncmp(value->data, "json:", 5) == 0) {
         f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_JSON;
-        f->path.data = value[2].data + 5;
-        f->path.len = value[2].len - 5;
+        f->path.data = value->data + 5;
+        f->path.len = value->len - 5;
 
         if (f->path.len && f->path.data[0] != '/') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1346,7 +1385,7 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE;
 
-    f->value = ngx_http_qlm_webhook_complex_value(cf, &value[2]);
+    f->value = ngx_http_qlm_webhook_complex_value(cf, value);
 
     return f->value ? NGX_CONF_OK : NGX_CONF_ERROR;
 }

@@ -182,19 +182,20 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                 event;
-    ngx_str_t                  method;    /* empty: any */
-    ngx_http_complex_value_t  *cond;      /* NULL: always */
-} ngx_http_qlm_webhook_emit_t;
-
-
-typedef struct {
     ngx_str_t                  name;
     ngx_uint_t                 source;
     ngx_http_complex_value_t  *value;
     ngx_str_t                  path;      /* XPath or JSON pointer */
     void                      *xpath;     /* compiled XPath */
 } ngx_http_qlm_webhook_field_t;
+
+
+typedef struct {
+    ngx_uint_t                     event;
+    ngx_str_t                      method;  /* empty: any */
+    ngx_http_complex_value_t      *cond;    /* NULL: always */
+    ngx_http_qlm_webhook_field_t  *answer;  /* if=xml:/json:, or NULL */
+} ngx_http_qlm_webhook_emit_t;
 
 
 typedef struct {
@@ -219,13 +220,6 @@ typedef struct {
     u_char                    *file;      /* where, for errors */
     ngx_uint_t                 line;
 } ngx_http_qlm_webhook_verify_secret_t;
-
-
-typedef struct {
-    ngx_str_t                  name;
-    ngx_uint_t                 type;
-    ngx_uint_t                 objects;
-} ngx_http_qlm_webhook_key_t;
 
 
 /* per request: emission (emit != NULL); verify.c keeps its own */
@@ -279,10 +273,6 @@ ngx_int_t ngx_http_qlm_webhook_task_payload(ngx_pool_t *pool,
 ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r,
     ngx_uint_t version, ngx_str_t *id);
-u_char *ngx_http_qlm_webhook_json_string(u_char *p, ngx_str_t *s);
-size_t ngx_http_qlm_webhook_json_string_len(ngx_str_t *s);
-ngx_int_t ngx_http_qlm_webhook_json_value(ngx_pool_t *pool, ngx_uint_t type,
-    ngx_str_t *value, ngx_str_t *out);
 
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);

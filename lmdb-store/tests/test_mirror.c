@@ -106,9 +106,9 @@ test_merge(void **state)
     qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
                                   collect, &s));
 
-    /* known fields overwritten, an empty value keeps the old one */
+    /* fields given overwrite, an empty value too (it clears) */
     assert_string_equal(s.text, "ActivationKey=K-1;Email=new@b.c;"
-                                "ProductID=7;ComputerID=PC-1;");
+                                "ProductID=;ComputerID=PC-1;");
     assert_int_equal(s.deleted, 0);
 
     /* deleted: marked, fields kept */
@@ -120,7 +120,7 @@ test_merge(void **state)
                                   collect, &s));
     assert_int_equal(s.deleted, 1);
     assert_string_equal(s.text, "ActivationKey=K-1;Email=new@b.c;"
-                                "ProductID=7;ComputerID=PC-1;");
+                                "ProductID=;ComputerID=PC-1;");
 
     /* tables are apart */
 
