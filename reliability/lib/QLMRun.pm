@@ -3,6 +3,10 @@ package QLMRun;
 # A real nginx with a master and workers in a prefix of its own, for the
 # tests that signal, kill or restart it.  Loopback only; every wait is
 # bounded.
+#
+# Ports: a test uses base_port() and the next few (base + 1, + 2...);
+# QLM_RELIABILITY_PORT moves the base so that two people can run the suite
+# on one machine (2984 by default).
 
 use strict;
 use warnings;
@@ -13,6 +17,11 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
+sub base_port { $ENV{QLM_RELIABILITY_PORT} || 2984 }
+
+# the port "base + n"
+sub port_at { base_port() + $_[-1] }
+
 sub new {
     my ($class, %args) = @_;
 
@@ -21,7 +30,7 @@ sub new {
         modules => [split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || ''],
         prefix  => tempdir('qlm-rel-XXXXXX', TMPDIR => 1,
                            CLEANUP => !$ENV{QLM_KEEP}),
-        port    => $args{port} || 2984,
+        port    => $args{port} || base_port(),
         workers => $args{workers} || 2,
     }, $class;
 
