@@ -275,7 +275,6 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_str_t                           url, body;
     ngx_pool_t                         *pool;
     struct curl_slist                  *h, *hl;
-    ngx_http_qlm_webhook_url_t          u;
     ngx_http_qlm_webhook_transfer_t    *t;
     ngx_http_qlm_webhook_main_conf_t   *mcf;
     u_char                              sig[64];
@@ -300,12 +299,7 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     url.data = (u_char *) item->url.data;
     url.len = item->url.len;
 
-    if (ngx_http_qlm_webhook_parse_url(pool, &url, &u) == NGX_CONF_OK) {
-        t->log_url = u.log_url;
-
-    } else {
-        ngx_str_set(&t->log_url, "(invalid URL)");
-    }
+    ngx_http_qlm_webhook_log_url(mcf, pool, &url, &t->log_url);
 
     body.data = (u_char *) item->body.data;
     body.len = item->body.len;
