@@ -55,7 +55,8 @@ typedef struct {
 
 
 typedef struct {
-    size_t            map_size;         /* bytes; 0: 64 MiB */
+    size_t            map_size;         /* bytes; 0: the store's own,
+                                           64 MiB for a new store */
     unsigned          no_sync;          /* no fsync per commit */
     unsigned          read_only;
     mode_t            mode;             /* 0: 0600 */
