@@ -1150,19 +1150,9 @@ ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_qlm_webhook_store_init_process(cycle, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* deliveries and tasks start once the store is open, maybe later */
 
-    if (mcf->store == NULL) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
+    return ngx_http_qlm_webhook_store_init_process(cycle, mcf);
 }
 
 
@@ -1179,8 +1169,5 @@ ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_qlm_webhook_deliver_exit_process(cycle, mcf);
-
-    if (mcf->store) {
-        ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
-    }
+    ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
 }

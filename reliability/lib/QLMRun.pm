@@ -32,6 +32,7 @@ sub new {
                            CLEANUP => !$ENV{QLM_KEEP}),
         port    => $args{port} || base_port(),
         workers => $args{workers} || 2,
+        user    => $args{user},
     }, $class;
 
     make_path("$self->{prefix}/conf", "$self->{prefix}/logs");
@@ -49,7 +50,10 @@ sub write_conf {
     $http =~ s/\bPORT\b/$self->{port}/g;
     $http =~ s/\bPREFIX\b/$self->{prefix}/g;
 
-    my $user = $> == 0 ? "user root;\n" : "";
+    # as root the workers run as root too, unless a test asks for a user
+    my $user = $> != 0 ? ""
+             : $self->{user} ? "user $self->{user};\n"
+             : "user root;\n";
 
     # a sanitizer runtime preloaded by a wrapper (make asan) must reach
     # the new binary of an upgrade; nginx keeps only the variables named
