@@ -405,11 +405,25 @@ ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
     if (ngx_http_qlm_webhook_emit_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_qlm_webhook_verify_init(cf);
+    if (ngx_http_qlm_webhook_verify_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+    /* the store is checked here, where a failed reload is harmless */
+
+    if (mcf->store_used) {
+        return ngx_http_qlm_webhook_store_check(cf, mcf);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -246,6 +246,8 @@ ngx_str_t *ngx_http_qlm_webhook_task_secret(
 char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
     ngx_array_t *urls);
 
+ngx_int_t ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,

@@ -30,12 +30,13 @@
 
 static void ngx_http_qlm_webhook_store_options(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_options_t *opts);
-static ngx_int_t ngx_http_qlm_webhook_store_reachable(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf);
+static ngx_int_t ngx_http_qlm_webhook_store_reachable(ngx_log_t *log,
+    ngx_uint_t level, ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uid_t uid,
+    ngx_gid_t gid);
 static ngx_uint_t ngx_http_qlm_webhook_store_perm(ngx_file_info_t *fi,
     ngx_uid_t uid, gid_t *groups, int ngroups);
 static ngx_int_t ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf);
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t level);
 static ngx_int_t ngx_http_qlm_webhook_store_open(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
@@ -62,16 +63,51 @@ ngx_http_qlm_webhook_store_options(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/*
+ * At configuration time (nginx -t, start, reload): the user can reach the
+ * store, which is created and opened once.  Done here rather than in
+ * init_module, whose failure at a reload would end the master (nginx calls
+ * exit() there) and orphan the workers; here a reload is refused and the
+ * old configuration runs on.
+ */
+
 ngx_int_t
-ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
+ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     int                   rc;
     ngx_err_t             err;
+    ngx_uid_t             uid;
+    ngx_gid_t             gid;
     qlm_store_t          *st;
+    struct group         *grp;
+    struct passwd        *pwd;
+    ngx_core_conf_t      *ccf;
     qlm_store_options_t   opts;
 
-    if (ngx_http_qlm_webhook_store_reachable(cycle, mcf) != NGX_OK) {
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    uid = ccf->user;
+    gid = ccf->group;
+
+    /* no "user" (yet): nginx's default, as the core module sets it later */
+
+    if (uid == (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0) {
+        pwd = getpwnam(NGX_USER);
+        grp = getgrnam(NGX_GROUP);
+
+        if (pwd != NULL && grp != NULL) {
+            uid = pwd->pw_uid;
+            gid = grp->gr_gid;
+        }
+    }
+
+    if (ccf->master != 0
+        && ngx_http_qlm_webhook_store_reachable(cf->log, NGX_LOG_EMERG, mcf,
+                                                uid, gid)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -79,7 +115,7 @@ ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
         err = ngx_errno;
 
         if (err != NGX_EEXIST) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+            ngx_log_error(NGX_LOG_EMERG, cf->log, err,
                           "qlm_webhook_store: " ngx_create_dir_n
                           " \"%V\" failed", &mcf->store_path);
             return NGX_ERROR;
@@ -91,7 +127,7 @@ ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     rc = qlm_store_open(&st, (char *) mcf->store_path.data, &opts);
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "qlm_webhook_store: cannot open \"%V\": %s",
                       &mcf->store_path, qlm_store_strerror(rc));
         return NGX_ERROR;
@@ -99,7 +135,39 @@ ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
 
     qlm_store_close(st);
 
-    return ngx_http_qlm_webhook_store_chown(cycle, mcf);
+    return NGX_OK;
+}
+
+
+/*
+ * The configuration is final: the store goes to the workers' user.  At a
+ * reload a failure is only an alert (see above): the workers retry.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t        level;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    level = (ngx_process == NGX_PROCESS_MASTER) ? NGX_LOG_ALERT
+                                                : NGX_LOG_EMERG;
+
+    /* "user" after http{}: checked again with the final user */
+
+    if ((ccf->master
+         && ngx_http_qlm_webhook_store_reachable(cycle->log, level, mcf,
+                                                 ccf->user, ccf->group)
+            != NGX_OK)
+        || ngx_http_qlm_webhook_store_chown(cycle, mcf, level) != NGX_OK)
+    {
+        return (level == NGX_LOG_ALERT) ? NGX_OK : NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -111,45 +179,39 @@ ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
  */
 
 static ngx_int_t
-ngx_http_qlm_webhook_store_reachable(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf)
+ngx_http_qlm_webhook_store_reachable(ngx_log_t *log, ngx_uint_t level,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uid_t uid, ngx_gid_t gid)
 {
     int               ngroups;
     u_char           *name, *user, *path;
     size_t            i, n, len;
     mode_t            m;
     struct passwd    *pw;
-    ngx_core_conf_t  *ccf;
     ngx_file_info_t   fi;
     gid_t             groups[NGX_HTTP_QLM_WEBHOOK_MAX_GROUPS];
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    /* not root, or workers as root: nobody else to check for */
 
-    /* without a master nginx never changes user */
-
-    if (geteuid() != 0 || !ccf->master
-        || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT
-        || ccf->user == 0)
-    {
+    if (geteuid() != 0 || uid == (ngx_uid_t) NGX_CONF_UNSET_UINT || uid == 0) {
         return NGX_OK;
     }
 
     user = (u_char *) "?";
     ngroups = 0;
 
-    pw = getpwuid(ccf->user);
+    pw = getpwuid(uid);
 
     if (pw != NULL) {
         user = (u_char *) pw->pw_name;
         ngroups = NGX_HTTP_QLM_WEBHOOK_MAX_GROUPS;
 
-        if (getgrouplist(pw->pw_name, ccf->group, groups, &ngroups) == -1) {
+        if (getgrouplist(pw->pw_name, gid, groups, &ngroups) == -1) {
             ngroups = 0;
         }
     }
 
     if (ngroups == 0) {
-        groups[0] = ccf->group;
+        groups[0] = gid;
         ngroups = 1;
     }
 
@@ -160,7 +222,7 @@ ngx_http_qlm_webhook_store_reachable(ngx_cycle_t *cycle,
         len--;
     }
 
-    name = ngx_pnalloc(cycle->pool, len + 1);
+    name = ngx_alloc(len + 1, log);
     if (name == NULL) {
         return NGX_ERROR;
     }
@@ -183,18 +245,16 @@ ngx_http_qlm_webhook_store_reachable(ngx_cycle_t *cycle,
 
         if (ngx_file_info(name, &fi) == NGX_FILE_ERROR || !ngx_is_dir(&fi)) {
             /* the master's mkdir or open says what is wrong */
-            return NGX_OK;
+            break;
         }
 
-        if (ngx_http_qlm_webhook_store_perm(&fi, ccf->user, groups, ngroups)
-            & 1)
-        {
+        if (ngx_http_qlm_webhook_store_perm(&fi, uid, groups, ngroups) & 1) {
             continue;
         }
 
         m = fi.st_mode;
 
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+        ngx_log_error(level, log, 0,
                       "qlm_webhook_store: user \"%s\" cannot reach \"%V\": "
                       "no search permission on directory \"%s\" "
                       "(mode %ui%ui%ui%ui, owner %uL:%uL)",
@@ -202,8 +262,11 @@ ngx_http_qlm_webhook_store_reachable(ngx_cycle_t *cycle,
                       (ngx_uint_t) (m >> 9) & 7, (ngx_uint_t) (m >> 6) & 7,
                       (ngx_uint_t) (m >> 3) & 7, (ngx_uint_t) m & 7,
                       (uint64_t) fi.st_uid, (uint64_t) fi.st_gid);
+        ngx_free(name);
         return NGX_ERROR;
     }
+
+    ngx_free(name);
 
     return NGX_OK;
 }
@@ -235,7 +298,7 @@ ngx_http_qlm_webhook_store_perm(ngx_file_info_t *fi, ngx_uid_t uid,
 
 static ngx_int_t
 ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf)
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t level)
 {
     u_char            *name;
     ngx_uint_t         i;
@@ -264,7 +327,7 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
         ngx_sprintf(name, "%V%s%Z", &mcf->store_path, files[i]);
 
         if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+            ngx_log_error(level, cycle->log, ngx_errno,
                           "qlm_webhook_store: " ngx_file_info_n
                           " \"%s\" failed", name);
             return NGX_ERROR;
@@ -275,7 +338,7 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
         }
 
         if (chown((const char *) name, ccf->user, ccf->group) == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+            ngx_log_error(level, cycle->log, ngx_errno,
                           "qlm_webhook_store: chown(\"%s\", %d) failed",
                           name, ccf->user);
             return NGX_ERROR;

@@ -4,7 +4,7 @@
 # that cannot open the store all the same (the permissions changed after
 # the master's check, then the worker was respawned) says so once, serves
 # license traffic, retries the open with backoff, and delivers again once
-# it can.
+# it can.  A reload refused for it leaves the master running.
 
 use strict;
 use warnings;
@@ -158,14 +158,24 @@ ok($run->wait_log(qr/^HOOK /m, 10, 10), 'their 5 deliveries arrived');
 chmod 0700, $private or die "chmod $private: $!";
 
 my $before = $run->count($reach);
+my $master = $run->master_pid;
+my ($worker) = $run->worker_pids;
+
 ok($run->signal('HUP'), 'HUP sent');
 ok($run->wait_log($reach, $before + 1, 5),
    'the reload is refused and names the directory');
 
+# a failure in init_module at a reload would end the master (nginx exits
+# there), leaving its workers behind: the check runs before, at parse time
+sleep 0.5;
+ok(kill(0, $master), 'the master runs on after the refused reload');
 is(send_events(5), 5, 'the old worker still answers');
 
 chmod 0711, $private;
 
 $run->stop;
+
+ok(!kill(0, $master), 'the master stopped');
+ok(!kill(0, $worker), 'its worker stopped with it, none left behind');
 
 done_testing();

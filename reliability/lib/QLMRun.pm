@@ -243,10 +243,122 @@ sub get {
     return ($status || 0, $body // '');
 }
 
+# A receiver outside nginx: answers each webhook after $delay seconds,
+# one process a connection (keep-alive honoured), for at most $life
+# seconds.  Appends "GOT id attempt" when a request arrives and "ANS id
+# attempt" once the answer is written, to $log.  Returns its pid.
+sub receiver {
+    my ($self, %args) = @_;
+
+    my $port = $args{port};
+    my $delay = $args{delay} || 0;
+    my $life = $args{life} || 60;
+    my $log = $args{log};
+
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 256,
+                                    ReuseAddr => 1, Proto => 'tcp',
+                                    Timeout => 1)
+        or die "listen $port: $!";
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid) {
+        close $srv;
+        push @{ $self->{receivers} }, $pid;
+        return $pid;
+    }
+
+    # one process group: stop_receivers() ends the connections' too
+    setpgrp(0, 0);
+    $SIG{CHLD} = 'IGNORE';
+    $SIG{PIPE} = 'IGNORE';
+    my $deadline = time + $life;
+
+    while (time < $deadline) {
+        my $c = $srv->accept or next;
+
+        my $child = fork;
+        next unless defined $child;
+
+        if ($child) {
+            close $c;
+            next;
+        }
+
+        close $srv;
+        _serve($c, $delay, $log, $deadline);
+        POSIX::_exit(0);
+    }
+
+    POSIX::_exit(0);
+}
+
+sub _note {
+    my ($log, $line) = @_;
+
+    open my $fh, '>>', $log or return;
+    syswrite $fh, "$line\n";
+    close $fh;
+}
+
+sub _serve {
+    my ($c, $delay, $log, $deadline) = @_;
+
+    my $buf = '';
+
+    while (time < $deadline) {
+        my $end = index($buf, "\r\n\r\n");
+
+        if ($end < 0) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            return unless $n;
+            next;
+        }
+
+        my $head = substr($buf, 0, $end);
+        my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+        $len //= 0;
+
+        while (length($buf) < $end + 4 + $len) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            return unless $n;
+        }
+
+        substr($buf, 0, $end + 4 + $len) = '';
+
+        my ($id) = $head =~ /^x-qlm-event-id:\s*(\S+)/mi;
+        my ($attempt) = $head =~ /^x-qlm-delivery-attempt:\s*(\d+)/mi;
+        $id //= '-';
+        $attempt //= 0;
+
+        _note($log, "GOT $id $attempt");
+        sleep $delay if $delay;
+
+        my $w = syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        return unless $w;
+
+        _note($log, "ANS $id $attempt");
+    }
+}
+
+sub stop_receivers {
+    my $self = shift;
+
+    for my $pid (@{ $self->{receivers} || [] }) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+    }
+
+    $self->{receivers} = [];
+}
+
 sub DESTROY {
     my $self = shift;
     local $?;
     $self->stop;
+    $self->stop_receivers;
 }
 
 1;
