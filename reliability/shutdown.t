@@ -78,7 +78,7 @@ sub wait_for {
 
     while (time < $deadline) {
         return 1 if $cond->();
-        sleep 0.1;
+        sleep 0.02;
     }
 
     return $cond->();
@@ -106,7 +106,7 @@ for my $sig (qw(QUIT TERM)) {
     my $t0 = time;
     kill $sig, $master;
 
-    my $gone = wait_for(15, sub { !kill 0, $master });
+    my $gone = wait_for(15, sub { !$run->alive($master) });
     my $took = time - $t0;
     ok($gone, "$sig: nginx exited");
 

@@ -139,6 +139,19 @@ sub stop {
     }
 }
 
+# a process that runs: not gone, not a zombie waiting for its parent
+# (daemons are reaped by pid 1, which some containers do late)
+sub alive {
+    my ($self, $pid) = @_;
+
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh>;
+    close $fh;
+
+    return 0 unless defined $stat;
+    return $stat =~ /^\d+ \(.*\) ([A-Za-z])/ && $1 ne 'Z' && $1 ne 'X';
+}
+
 sub worker_pids {
     my $self = shift;
 
