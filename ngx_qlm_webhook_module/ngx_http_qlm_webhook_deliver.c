@@ -186,6 +186,7 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     int                                rc;
     size_t                             i, n, max;
     uint64_t                           now, due;
+    ngx_uint_t                         room, reserve;
     ngx_msec_t                         delay;
     qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_http_qlm_webhook_deliver_t    *d;
@@ -208,9 +209,20 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     n = 0;
     rc = 0;
 
-    if (d->nactive < mcf->concurrency) {
+    /*
+     * libcurl's sockets are nginx connections: a quarter of
+     * worker_connections stays for the traffic that nginx serves, or
+     * deliveries to a slow receiver would take the last ones
+     */
+
+    reserve = ngx_cycle->connection_n / 4;
+    room = (ngx_cycle->free_connection_n > reserve)
+           ? ngx_cycle->free_connection_n - reserve : 0;
+
+    if (d->nactive < mcf->concurrency && room > 0) {
         max = ngx_min(mcf->concurrency - d->nactive,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
+        max = ngx_min(max, room);
 
         /* long enough for one attempt; short, so a dead worker's items
          * come back soon */
@@ -242,13 +254,13 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         /* a store that fails is not asked again at once */
 
     } else if (n == NGX_HTTP_QLM_WEBHOOK_BATCH
-               && d->nactive < mcf->concurrency)
+               && d->nactive < mcf->concurrency && room > n)
     {
         delay = 0;
 
     } else if (qlm_store_next_due(mcf->store, &due) == 0 && due) {
         if (due <= now) {
-            delay = (d->nactive < mcf->concurrency) ? 1 : delay;
+            delay = (d->nactive < mcf->concurrency && room > n) ? 1 : delay;
 
         } else if (due - now < delay) {
             delay = (ngx_msec_t) (due - now);

@@ -33,6 +33,7 @@ sub new {
         port    => $args{port} || base_port(),
         workers => $args{workers} || 2,
         user    => $args{user},
+        worker_connections => $args{worker_connections} || 256,
     }, $class;
 
     make_path("$self->{prefix}/conf", "$self->{prefix}/logs");
@@ -69,7 +70,7 @@ error_log logs/error.log debug;
 pid logs/nginx.pid;
 
 events {
-    worker_connections 256;
+    worker_connections $self->{worker_connections};
 }
 
 http {
