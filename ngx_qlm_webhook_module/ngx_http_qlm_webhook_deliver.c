@@ -394,6 +394,17 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION,
                      (long) CURL_HTTP_VERSION_1_1);
+
+#if (LIBCURL_VERSION_NUM >= 0x075700)
+    /*
+     * A name whose DNS server never answers: at the attempt's timeout
+     * libcurl would join its resolver thread, blocking this worker until
+     * getaddrinfo() gives up (seconds); with QUICK_EXIT it leaves the
+     * thread to end and free itself
+     */
+    curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
+
 #if (LIBCURL_VERSION_NUM >= 0x075500)
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
