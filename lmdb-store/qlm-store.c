@@ -160,9 +160,10 @@ usage(FILE *f)
         "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
         "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
         "-1h, -2d.\n"
-        "Reading commands open the store read-only.  --map-size (as\n"
-        "qlm_webhook_store's max_size, e.g. 1g) is for commands that write\n"
-        "to a new store or one that nginx runs with a larger size.\n",
+        "Reading commands open the store read-only.  A store opens with\n"
+        "the size it was last written with (nginx's max_size), a new one\n"
+        "with 64m; --map-size (as max_size, e.g. 1g) sets another.\n"
+        "URLs are shown without their credentials and query.\n",
         progname);
 }
 
@@ -678,6 +679,89 @@ field(qlm_store_str_t s)
 }
 
 
+/*
+ * A receiver URL as shown: without the userinfo (credentials) and the
+ * query string (often a token), as nginx writes URLs to its log.  The
+ * store keeps the URL whole, since deliveries need it.
+ */
+
+static qlm_store_str_t
+url_shown(qlm_store_str_t u, char *buf)
+{
+    size_t            i, host, rest, at, end;
+    qlm_store_str_t   r;
+
+    host = 0;
+
+    for (i = 0; i + 2 < u.len; i++) {
+        if (u.data[i] == ':' && u.data[i + 1] == '/' && u.data[i + 2] == '/') {
+            host = i + 3;
+            break;
+        }
+    }
+
+    for (rest = host; rest < u.len; rest++) {
+        if (u.data[rest] == '/' || u.data[rest] == '?' || u.data[rest] == '#') {
+            break;
+        }
+    }
+
+    for (at = rest; at > host; at--) {
+        if (u.data[at - 1] == '@') {
+            break;
+        }
+    }
+
+    for (end = rest; end < u.len; end++) {
+        if (u.data[end] == '?' || u.data[end] == '#') {
+            break;
+        }
+    }
+
+    /* buf has room for u.len bytes: the result is never longer */
+
+    memcpy(buf, u.data, host);
+    memcpy(buf + host, u.data + at, end - at);
+
+    r.data = buf;
+    r.len = host + end - at;
+
+    return r;
+}
+
+
+static char *
+url_field(qlm_store_str_t u)
+{
+    char             *buf, *f;
+    qlm_store_str_t   shown;
+
+    if (u.len == 0) {
+        return dup_field("-", 1);
+    }
+
+    buf = dup_field(u.data, u.len);
+    shown = url_shown(u, buf);
+    f = dup_field(shown.data, shown.len);
+    free(buf);
+
+    return f;
+}
+
+
+static void
+json_url(qlm_store_str_t u)
+{
+    char             *buf;
+    qlm_store_str_t   shown;
+
+    buf = dup_field(u.data, u.len);
+    shown = url_shown(u, buf);
+    json_str(shown.data, shown.len);
+    free(buf);
+}
+
+
 static int
 print_item(const qlm_store_item_t *item, void *data)
 {
@@ -700,7 +784,7 @@ print_item(const qlm_store_item_t *item, void *data)
                   item->last_status ? snum(item->last_status)
                                     : dup_field("-", 1),
                   field(item->event), field(item->event_id),
-                  field(item->url), field(item->last_error),
+                  url_field(item->url), field(item->last_error),
                   ctx->body ? field(item->body) : NULL);
 
         ctx->count++;
@@ -723,7 +807,7 @@ print_item(const qlm_store_item_t *item, void *data)
     fputs(",\"event_id\":", stdout);
     json_str(item->event_id.data, item->event_id.len);
     fputs(",\"url\":", stdout);
-    json_str(item->url.data, item->url.len);
+    json_url(item->url);
 
     if (ctx->body) {
         fputs(",\"headers\":", stdout);
@@ -757,7 +841,7 @@ print_log(const qlm_store_log_t *rec, void *data)
                   rec->status ? snum(rec->status) : dup_field("-", 1),
                   num(rec->attempt), dup_field(buf, strlen(buf)),
                   num(rec->item_id), field(rec->event), field(rec->event_id),
-                  field(rec->url), field(rec->error));
+                  url_field(rec->url), field(rec->error));
 
         ctx->count++;
         return 0;
@@ -773,7 +857,7 @@ print_log(const qlm_store_log_t *rec, void *data)
     fputs(",\"event_id\":", stdout);
     json_str(rec->event_id.data, rec->event_id.len);
     fputs(",\"url\":", stdout);
-    json_str(rec->url.data, rec->url.len);
+    json_url(rec->url);
     fputs(",\"error\":", stdout);
     json_str(rec->error.data, rec->error.len);
     putchar('}');

@@ -56,7 +56,8 @@ typedef struct {
 
 
 typedef struct {
-    size_t            map_size;         /* bytes; 0: 64 MiB */
+    size_t            map_size;         /* bytes; 0: the store's own,
+                                           64 MiB for a new store */
     unsigned          no_sync;          /* no fsync per commit */
     unsigned          read_only;
     unsigned          write_map;        /* MDB_WRITEMAP, see open() */

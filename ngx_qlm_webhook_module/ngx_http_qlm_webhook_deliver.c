@@ -62,6 +62,8 @@ struct ngx_http_qlm_webhook_deliver_s {
 
 
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_qlm_webhook_room(
+    ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item);
 static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
@@ -193,13 +195,39 @@ ngx_http_qlm_webhook_deliver_lease_time(ngx_http_qlm_webhook_main_conf_t *mcf)
 }
 
 
+/*
+ * Attempts this worker may start now: its qlm_webhook_concurrency less
+ * those in flight or promised to leased items, and no more than nginx can
+ * spare: libcurl's sockets are nginx connections, and a quarter of
+ * worker_connections stays for the traffic that nginx serves, or
+ * deliveries to a slow receiver would take the last ones.
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
+{
+    ngx_uint_t  busy, reserve, conns;
+
+    busy = d->nactive + d->reserved;
+
+    if (busy >= d->mcf->concurrency) {
+        return 0;
+    }
+
+    reserve = ngx_cycle->connection_n / 4;
+    conns = (ngx_cycle->free_connection_n > reserve)
+            ? ngx_cycle->free_connection_n - reserve : 0;
+
+    return ngx_min(d->mcf->concurrency - busy, conns);
+}
+
+
 /* slots for up to n deliveries that a commit will hand over leased */
 
 ngx_uint_t
 ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t n)
 {
-    ngx_uint_t                       busy;
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = mcf->deliver;
@@ -210,13 +238,7 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
         return 0;
     }
 
-    busy = d->nactive + d->reserved;
-
-    if (busy >= mcf->concurrency) {
-        return 0;
-    }
-
-    n = ngx_min(n, mcf->concurrency - busy);
+    n = ngx_min(n, ngx_http_qlm_webhook_room(d));
     d->reserved += n;
 
     return n;
@@ -262,6 +284,7 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     int                                rc;
     size_t                             i, n, max;
     uint64_t                           now, due;
+    ngx_uint_t                         room;
     ngx_msec_t                         delay;
     qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_http_qlm_webhook_deliver_t    *d;
@@ -285,12 +308,12 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     /* the writer lock is taken only when something is due */
 
+    room = ngx_http_qlm_webhook_room(d);
+
     rc = qlm_store_next_due(mcf->store, &due);
 
-    if (rc == 0 && due && due <= now
-        && d->nactive + d->reserved < mcf->concurrency)
-    {
-        max = ngx_min(mcf->concurrency - d->nactive - d->reserved,
+    if (rc == 0 && due && due <= now && room > 0) {
+        max = ngx_min(room,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
 
         rc = qlm_store_claim(mcf->store, now,
@@ -318,15 +341,14 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         /* a store that fails is not asked again at once */
 
     } else if (n == NGX_HTTP_QLM_WEBHOOK_BATCH
-               && d->nactive + d->reserved < mcf->concurrency)
+               && ngx_http_qlm_webhook_room(d) > 0)
     {
         delay = 0;
 
     } else if ((n == 0 || qlm_store_next_due(mcf->store, &due) == 0) && due)
     {
         if (due <= now) {
-            delay = (d->nactive + d->reserved < mcf->concurrency)
-                    ? 1 : delay;
+            delay = (ngx_http_qlm_webhook_room(d) > 0) ? 1 : delay;
 
         } else if (due - now < delay) {
             delay = (ngx_msec_t) (due - now);
@@ -353,7 +375,6 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_str_t                           url, body;
     ngx_pool_t                         *pool;
     struct curl_slist                  *h, *hl;
-    ngx_http_qlm_webhook_url_t          u;
     ngx_http_qlm_webhook_transfer_t    *t;
     ngx_http_qlm_webhook_main_conf_t   *mcf;
     u_char                              sig[64];
@@ -387,12 +408,7 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     url.data = (u_char *) item->url.data;
     url.len = item->url.len;
 
-    if (ngx_http_qlm_webhook_parse_url(pool, &url, &u) == NGX_CONF_OK) {
-        t->log_url = u.log_url;
-
-    } else {
-        ngx_str_set(&t->log_url, "(invalid URL)");
-    }
+    ngx_http_qlm_webhook_log_url(mcf, pool, &url, &t->log_url);
 
     body.data = (u_char *) item->body.data;
     body.len = item->body.len;
@@ -476,6 +492,17 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION,
                      (long) CURL_HTTP_VERSION_1_1);
+
+#if (LIBCURL_VERSION_NUM >= 0x075700)
+    /*
+     * A name whose DNS server never answers: at the attempt's timeout
+     * libcurl would join its resolver thread, blocking this worker until
+     * getaddrinfo() gives up (seconds); with QUICK_EXIT it leaves the
+     * thread to end and free itself
+     */
+    curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
+
 #if (LIBCURL_VERSION_NUM >= 0x075500)
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

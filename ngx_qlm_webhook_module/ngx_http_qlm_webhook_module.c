@@ -42,7 +42,6 @@ static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
-static void ngx_http_qlm_webhook_url_redact(ngx_str_t *s);
 static char *ngx_http_qlm_webhook_std_secret(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_uint_t ngx_http_qlm_webhook_has_standard(
@@ -306,273 +305,6 @@ ngx_http_qlm_webhook_event_by_name(ngx_str_t *name)
 }
 
 
-/*
- * A webhook URL: "http://" or "https://", a host (name, IPv4 or [IPv6]),
- * an optional port, then any path and query.  Credentials and the query
- * are left out of log_url, the form written to logs.
- */
-
-char *
-ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_http_qlm_webhook_url_t *u)
-{
-    u_char     *p, *last, *host, *host_end, *port, *rest;
-    size_t      skip, len;
-    ngx_int_t   n;
-
-    ngx_memzero(u, sizeof(ngx_http_qlm_webhook_url_t));
-
-    u->url = *s;
-    last = s->data + s->len;
-
-    if (s->len > 7 && ngx_strncasecmp(s->data, (u_char *) "http://", 7) == 0) {
-        skip = 7;
-        u->port = 80;
-
-    } else if (s->len > 8
-               && ngx_strncasecmp(s->data, (u_char *) "https://", 8) == 0)
-    {
-        skip = 8;
-        u->port = 443;
-        u->https = 1;
-
-    } else {
-        return "must start with \"http://\" or \"https://\"";
-    }
-
-    for (p = s->data; p < last; p++) {
-        if (*p <= ' ' || *p == 0x7f) {
-            return "contains a space or a control character";
-        }
-
-        if (*p == '#') {
-            return "must not contain a fragment";
-        }
-    }
-
-    host = s->data + skip;
-
-    for (rest = host; rest < last; rest++) {
-        if (*rest == '/' || *rest == '?') {
-            break;
-        }
-    }
-
-    /* userinfo, if any, ends at the last "@" of the authority */
-
-    for (p = rest; p > host; p--) {
-        if (p[-1] == '@') {
-            host = p;
-            break;
-        }
-    }
-
-    port = NULL;
-
-    if (host < rest && *host == '[') {
-        host_end = ngx_strlchr(host, rest, ']');
-
-        if (host_end == NULL || host_end == host + 1) {
-            return "has an invalid IPv6 address";
-        }
-
-        for (p = host + 1; p < host_end; p++) {
-            if (!(isxdigit(*p) || *p == ':' || *p == '.')) {
-                return "has an invalid IPv6 address";
-            }
-        }
-
-        host_end++;
-
-        if (host_end < rest) {
-            if (*host_end != ':') {
-                return "has an invalid host";
-            }
-
-            port = host_end + 1;
-        }
-
-    } else {
-        host_end = ngx_strlchr(host, rest, ':');
-
-        if (host_end == NULL) {
-            host_end = rest;
-
-        } else {
-            port = host_end + 1;
-        }
-
-        for (p = host; p < host_end; p++) {
-            if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == '_')) {
-                return "has an invalid host";
-            }
-        }
-    }
-
-    if (host_end == host) {
-        return "has no host";
-    }
-
-    if (port) {
-        n = ngx_atoi(port, rest - port);
-
-        if (n < 1 || n > 65535) {
-            return "has an invalid port";
-        }
-
-        u->port = (in_port_t) n;
-    }
-
-    u->host.data = host;
-    u->host.len = host_end - host;
-
-    for (p = rest; p < last; p++) {
-        if (*p == '?') {
-            break;
-        }
-    }
-
-    len = skip + ((port ? rest : host_end) - host) + (p - rest);
-
-    u->log_url.data = ngx_pnalloc(pool, len);
-    if (u->log_url.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    u->log_url.len = len;
-
-    p = ngx_cpymem(u->log_url.data, s->data, skip);
-    p = ngx_cpymem(p, host, (port ? rest : host_end) - host);
-    ngx_memcpy(p, rest, u->log_url.data + len - p);
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * A URL that does not parse, shortened in place to what an error may show:
- * without a userinfo ("user:password@") and a query, where credentials and
- * tokens are.
- */
-
-static void
-ngx_http_qlm_webhook_url_redact(ngx_str_t *s)
-{
-    u_char  *a, *at, *e, *q, *f, *last;
-
-    last = s->data + s->len;
-
-    a = ngx_strlcasestrn(s->data, last, (u_char *) "://", 3 - 1);
-    a = (a == NULL) ? s->data : a + 3;
-
-    at = NULL;
-
-    for (e = a; e < last && *e != '/' && *e != '?' && *e != '#'; e++) {
-        if (*e == '@') {
-            at = e;
-        }
-    }
-
-    q = ngx_strlchr(e, last, '?');
-
-    if (q) {
-        f = ngx_strlchr(q, last, '#');
-        f = f ? f : last;
-
-        ngx_memmove(q, f, last - f);
-        last -= f - q;
-    }
-
-    if (at) {
-        ngx_memmove(a, at + 1, last - (at + 1));
-        last -= at + 1 - a;
-    }
-
-    s->len = last - s->data;
-}
-
-
-/* "url[;url...]" as QLM reads it: empty elements and spaces are ignored */
-
-char *
-ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
-    ngx_array_t *urls)
-{
-    u_char                      *p, *start, *end, *last;
-    char                        *rv;
-    ngx_str_t                    s;
-    ngx_uint_t                   i, n;
-    ngx_http_qlm_webhook_url_t  *u, *old;
-
-    n = 0;
-    last = list->data + list->len;
-
-    for (start = list->data; start < last; start = end + 1) {
-
-        end = ngx_strlchr(start, last, ';');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end;
-
-        while (start < p && (*start == ' ' || *start == '\t')) {
-            start++;
-        }
-
-        while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
-            p--;
-        }
-
-        if (p == start) {
-            continue;
-        }
-
-        s.data = start;
-        s.len = p - start;
-
-        u = ngx_array_push(urls);
-        if (u == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rv = ngx_http_qlm_webhook_parse_url(cf->pool, &s, u);
-
-        if (rv != NGX_CONF_OK) {
-            if (rv != NGX_CONF_ERROR) {
-                ngx_http_qlm_webhook_url_redact(&s);
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid URL \"%V\": %s", &s, rv);
-            }
-
-            return NGX_CONF_ERROR;
-        }
-
-        old = urls->elts;
-
-        for (i = 0; i < urls->nelts - 1; i++) {
-            if (old[i].url.len == s.len
-                && ngx_strncmp(old[i].url.data, s.data, s.len) == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "duplicate URL \"%V\"", &u->log_url);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        n++;
-    }
-
-    if (n == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty URL list \"%V\"", list);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /* a secret as written: "STRING", or "file=PATH" */
 
 ngx_int_t
@@ -697,14 +429,25 @@ ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
+    if (ngx_http_qlm_webhook_emit_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_qlm_webhook_verify_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qlm_webhook_module);
+
+    if (!mcf->store_used) {
+        return NGX_OK;
+    }
 
 #if (NGX_THREADS)
 
     /* flushes of the store run in nginx's default thread pool */
 
-    if (mcf->store_used
-        && mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_OFF
+    if (mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_OFF
         && ngx_thread_pool_add(cf, NULL) == NULL)
     {
         return NGX_ERROR;
@@ -712,17 +455,13 @@ ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf)
 
 #endif
 
-    if (mcf->store_used
-        && ngx_http_qlm_webhook_status_zone(cf, mcf) != NGX_OK)
-    {
+    if (ngx_http_qlm_webhook_status_zone(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_qlm_webhook_emit_init(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* the store is checked here, where a failed reload is harmless */
 
-    return ngx_http_qlm_webhook_verify_init(cf);
+    return ngx_http_qlm_webhook_store_check(cf, mcf);
 }
 
 
@@ -1599,19 +1338,9 @@ ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_qlm_webhook_store_init_process(cycle, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* deliveries and tasks start once the store is open, maybe later */
 
-    if (mcf->store == NULL) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
+    return ngx_http_qlm_webhook_store_init_process(cycle, mcf);
 }
 
 
@@ -1632,8 +1361,5 @@ ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
     ngx_http_qlm_webhook_batch_exit(mcf);
 
     ngx_http_qlm_webhook_deliver_exit_process(cycle, mcf);
-
-    if (mcf->store) {
-        ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
-    }
+    ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
 }

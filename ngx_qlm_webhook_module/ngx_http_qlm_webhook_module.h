@@ -251,6 +251,9 @@ ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *secret);
 char *ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
     ngx_http_qlm_webhook_url_t *u);
+ngx_str_t ngx_http_qlm_webhook_url_display(ngx_pool_t *pool, ngx_str_t *s);
+void ngx_http_qlm_webhook_log_url(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_pool_t *pool, ngx_str_t *url, ngx_str_t *log_url);
 ngx_uint_t ngx_http_qlm_webhook_event_object(ngx_uint_t event);
 
 ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
@@ -340,6 +343,8 @@ ngx_str_t *ngx_http_qlm_webhook_task_secret(
 char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
     ngx_array_t *urls);
 
+ngx_int_t ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,

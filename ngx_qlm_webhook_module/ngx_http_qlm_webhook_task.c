@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_qlm_webhook_module.h"
+#include "qlm_slot.h"
 
 
 #define NGX_HTTP_QLM_WEBHOOK_CHUNK       64       /* records a turn */
@@ -426,7 +427,7 @@ ngx_http_qlm_webhook_sched_init_process(ngx_cycle_t *cycle,
 static uint64_t
 ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task, time_t now)
 {
-    time_t      anchor, off, k;
+    time_t      anchor, off;
     ngx_tm_t    tm;
 
     anchor = 0;
@@ -440,17 +441,12 @@ ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task, time_t now)
         off = ngx_cached_time->gmtoff * 60;
 #endif
 
-        anchor = now + off;
-        anchor = anchor - anchor % 86400 + task->at * 60 - off;
+        /* today's at=HH:MM: local midnight, then the minutes */
+
+        anchor = qlm_slot_start(now + off, 0, 86400) + task->at * 60 - off;
     }
 
-    k = (now - anchor) / task->every;
-
-    if (now < anchor) {
-        k--;
-    }
-
-    return (uint64_t) (anchor + k * task->every);
+    return (uint64_t) qlm_slot_start(now, anchor, task->every);
 }
 
 

@@ -16,10 +16,10 @@ my $store = ($ENV{QLM_STORE_BUILD} || 'build/lmdb-store') . '/qlm-store';
 
 plan skip_all => "no $store" unless -x $store;
 
-my $ls = 2985;
+my $ls = QLMRun::port_at(1);
 my $root = "$FindBin::Bin/..";
 
-my $run = QLMRun->new(workers => 2, port => 2984);
+my $run = QLMRun->new(workers => 2, port => QLMRun::base_port());
 
 $run->write_conf(<<"_EOC_");
     qlm_webhook_store PREFIX/store;

@@ -15,9 +15,9 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use QLMRun;
 
-my ($ls, $rcv, $hold) = (2985, 2986, 2987);
+my ($ls, $rcv, $hold) = map { QLMRun::port_at($_) } 1 .. 3;
 
-my $run = QLMRun->new(workers => 2, port => 2984);
+my $run = QLMRun->new(workers => 2, port => QLMRun::base_port());
 
 sub conf {
     my ($answer, $url) = @_;

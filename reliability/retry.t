@@ -16,9 +16,9 @@ my $store = ($ENV{QLM_STORE_BUILD} || 'build/lmdb-store') . '/qlm-store';
 
 plan skip_all => "no $store" unless -x $store;
 
-my ($ls, $rcv) = (2985, 2986);
+my ($ls, $rcv) = (QLMRun::port_at(1), QLMRun::port_at(2));
 
-my $run = QLMRun->new(workers => 2, port => 2984);
+my $run = QLMRun->new(workers => 2, port => QLMRun::base_port());
 my $path = $run->prefix . '/store';
 
 sub conf {

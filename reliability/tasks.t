@@ -17,9 +17,9 @@ my $store = ($ENV{QLM_STORE_BUILD} || 'build/lmdb-store') . '/qlm-store';
 
 plan skip_all => "no $store" unless -x $store;
 
-my $rcv = 2986;
+my $rcv = QLMRun::port_at(2);
 
-my $run = QLMRun->new(workers => 2, port => 2984);
+my $run = QLMRun->new(workers => 2, port => QLMRun::base_port());
 my $path = $run->prefix . '/store';
 
 sub day { strftime('%Y-%m-%d', localtime(time + $_[0] * 86400)) }

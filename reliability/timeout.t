@@ -15,9 +15,9 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use QLMRun;
 
-my ($ls, $hold) = (2985, 2988);
+my ($ls, $hold) = (QLMRun::port_at(1), QLMRun::port_at(4));
 
-my $run = QLMRun->new(workers => 1, port => 2984);
+my $run = QLMRun->new(workers => 1, port => QLMRun::base_port());
 
 # the silent receiver: accepts, reads, never answers; counts connections
 my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $hold,

@@ -9,14 +9,22 @@ run_tests();
 __DATA__
 
 === TEST 1: loaded, no directive: plain traffic is served, no store opened
+The default store would be the directory qlm_webhook under the prefix (the
+server root here): it must not exist after a request.
 --- config
     location = /t {
         return 200 "hello\n";
     }
---- request
-GET /t
---- response_body
-hello
+    location ^~ /qlm_webhook/ {
+        root .;
+        log_not_found off;
+    }
+--- request eval
+["GET /t", "GET /qlm_webhook/data.mdb", "GET /qlm_webhook/"]
+--- error_code eval
+[200, 404, 404]
+--- response_body_like eval
+['^hello\n\z', '404 Not Found', '404 Not Found']
 --- no_error_log
 [error]
 [alert]
@@ -26,6 +34,8 @@ qlm webhook store
 
 
 === TEST 2: a store is opened by the worker when a URL is configured
+The probe that finds no store in TEST 1 finds this one's data file (one
+request: error_log is checked after each request of a block).
 --- http_config
     qlm_webhook_store logs/qlm_webhook;
     qlm_webhook_url license_created http://127.0.0.1:1985/hook;
@@ -33,10 +43,12 @@ qlm webhook store
     location = /t {
         return 200 "ok\n";
     }
+    location ^~ /logs/qlm_webhook/ {
+        root .;
+    }
 --- request
-GET /t
+HEAD /logs/qlm_webhook/data.mdb
 --- response_body
-ok
 --- error_log eval
 qr/qlm webhook store "\S+\/qlm_webhook" opened/
 --- no_error_log

@@ -469,3 +469,73 @@ qr{\[emerg\] .*invalid URL "https://a\.example:99999/x": has an invalid port in 
 --- no_error_log
 hunter2
 token=abc
+
+
+
+=== TEST 38: port 0, which libcurl's parser takes, is refused
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1:0/x;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "http://127\.0\.0\.1:0/x": has an invalid port in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 39: an invalid URL is shown without its credentials and query
+--- http_config
+    qlm_webhook_url license_created "http://bob:hunter2@a.example:99999/x?token=abc";
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "http://a\.example:99999/x": has an invalid port in \S+/nginx\.conf:\d+}
+--- no_error_log eval
+[qr/hunter2/, qr/token/]
+
+
+
+=== TEST 40: a host name with a character libcurl refuses
+--- http_config
+    qlm_webhook_url license_created http://a,b.example/x;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "http://a,b\.example/x": has an invalid host in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 41: libcurl's own words for what it cannot parse
+--- http_config
+    qlm_webhook_url license_created http:a.example/x;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "http:a\.example/x": unsupported number of slashes following scheme in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 42: a scheme libcurl knows but webhooks do not use
+--- http_config
+    qlm_webhook_url license_created file:///etc/passwd;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URL "file:///etc/passwd": must start with "http://" or "https://" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 43: an IPv6 address with a port, userinfo and a query are accepted
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+    qlm_webhook_url license_created "http://u:p@[::1]:8080/x?a=1;HTTP://[2001:db8::1]/y";
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[emerg]
+[error]

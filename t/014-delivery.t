@@ -267,3 +267,49 @@ lost: store is full (map size reached) (0 more lost
 HOOK
 [alert]
 [crit]
+
+
+
+=== TEST 7: an IPv6 address with a port and a query; logged without the query
+--- http_config eval
+$::HttpConfig =~ s/(listen 127\.0\.0\.1:$ENV{TEST_NGINX_RECEIVER_PORT};)/$1\n        listen [::1]:$ENV{TEST_NGINX_RECEIVER_PORT};/r . q{
+    qlm_webhook_url license_created "http://[::1]:$TEST_NGINX_RECEIVER_PORT/hook?token=s3cr3t";
+}
+--- config eval: $::Config
+--- user_files eval: $::Files
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey
+--- wait: 0.5
+--- error_log eval
+[
+qr/^HOOK http \/hook args=token=s3cr3t auth= event=license_created$/m,
+qr/qlm webhook: "license_created" event \S+ to http:\/\/\[::1\]:\d+\/hook delivered: status 200/,
+]
+--- no_error_log eval
+[
+qr/qlm webhook:.*token/,
+qr/\[error\]/,
+]
+
+
+
+=== TEST 8: percent-encoded credentials are decoded as libcurl reads them
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created "HTTP://bob%40x:p%3Aw@127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook";
+}
+--- config eval: $::Config
+--- user_files eval: $::Files
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey
+--- wait: 0.5
+--- error_log eval
+[
+qr/^HOOK http \/hook args= auth=Basic Ym9iQHg6cDp3 event=license_created$/m,
+qr/qlm webhook: "license_created" event \S+ to http:\/\/127\.0\.0\.1:\d+\/hook delivered: status 200/,
+]
+--- no_error_log eval
+[
+qr/qlm webhook:.*(bob|p%3Aw)/,
+qr/\[error\]/,
+]

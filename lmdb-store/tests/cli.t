@@ -112,6 +112,17 @@ my @at = map { index($_, 'https://') } @rows;
 is_deeply([ @at ], [ ($at[0]) x 3 ], 'queue: aligned');
 is(index((split /\n/, $out)[0], 'URL'), $at[0], 'queue: header aligned');
 
+# receiver URLs are shown without credentials and query
+
+like($rows[2], qr{\shttps://c\.example/hook\s}, 'queue: URL without secrets');
+unlike($out, qr/hunter2|bob|t0k/, 'queue: no credentials, no query');
+
+$doc = json_run($store, 'queue', '--json');
+is($doc->[2]{url}, 'https://c.example/hook',
+   'queue json: URL without credentials and query');
+$out = ok_run('--json', $store, 'queue', '--body');
+unlike($out, qr/hunter2|t0k/, 'queue json --body: no credentials, no query');
+
 $doc = json_run($store, 'queue', '--json');
 is(ref $doc, 'ARRAY', 'queue json: an array');
 is(scalar @$doc, 3, 'queue json: 3 items');
@@ -338,6 +349,33 @@ like($o, qr/^usage: qlm-store/, '--help: usage');
 
     ($rc, $out, $err) = run($store, 'import', 'things', $array);
     is($rc, 2, 'import of an unknown table: usage error');
+}
+
+# a store that nginx runs with max_size=4g: qlm-store, given no size, shows
+# and keeps that size (it used to shrink the map to the pages in use, show
+# "used 100%" and write the smaller size back on its first commit)
+
+{
+    my $big = "$dir/big";
+    my $empty = "$dir/empty.json";
+
+    open my $fh, '>', $empty or die $!;
+    print $fh "[]\n";
+    close $fh;
+
+    ok_run('--map-size', '4g', $big, 'import', 'licenses', $empty);
+
+    my $out = ok_run($big, 'summary');
+    like($out, qr/^map size\s+4\.0 GiB$/m, 'summary: the store\'s own map size');
+    like($out, qr/^map used\s+\d+\.\d KiB \(0\.0%\)$/m,
+         'summary: used, a small share of it');
+
+    ok_run($big, 'import', 'licenses', $empty);
+    my $doc = json_run('-j', $big, 'summary');
+    is($doc->{map_size}, 4 * 1024 * 1024 * 1024,
+       'summary json: the size is kept across a write without --map-size');
+    ok($doc->{map_used} > 0 && $doc->{map_used} < 1024 * 1024,
+       'summary json: map_used');
 }
 
 done_testing();

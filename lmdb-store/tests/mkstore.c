@@ -5,7 +5,8 @@
  *   id 1  dead: HTTP status 500 after 5 attempts
  *   id 2  leased until NOW + 10 min
  *   id 3  due at NOW - 1 min
- *   id 4  waiting, due at NOW + 1 h, an event id that needs escaping
+ *   id 4  waiting, due at NOW + 1 h, an event id that needs escaping,
+ *         a URL with credentials and a query
  *   log   NOW - 3 h delivered, - 2 h retry, - 30 min dead,
  *         - 10 min delivered (license.renewed)
  */
@@ -118,7 +119,8 @@ main(int argc, char **argv)
     it[0] = item(now - 60000, "license.expired", "ev-1",
                  "https://a.example/hook", "{\"n\":3}");
     it[1] = item(now + 3600000, "license.renewed", "ev-\"q\"\t\\x",
-                 "https://c.example/hook", "{\"n\":4}");
+                 "https://bob:hunter2@c.example/hook?token=t0k",
+                 "{\"n\":4}");
     check("qlm_store_enqueue", qlm_store_enqueue(st, it, 2));
 
     logrec(st, now - 3 * 3600000, 3, QLM_STORE_DELIVERED, 200,

@@ -3,6 +3,10 @@ package QLMRun;
 # A real nginx with a master and workers in a prefix of its own, for the
 # tests that signal, kill or restart it.  Loopback only; every wait is
 # bounded.
+#
+# Ports: a test uses base_port() and the next few (base + 1, + 2...);
+# QLM_RELIABILITY_PORT moves the base so that two people can run the suite
+# on one machine (2984 by default).
 
 use strict;
 use warnings;
@@ -13,6 +17,11 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
+sub base_port { $ENV{QLM_RELIABILITY_PORT} || 2984 }
+
+# the port "base + n"
+sub port_at { base_port() + $_[-1] }
+
 sub new {
     my ($class, %args) = @_;
 
@@ -21,8 +30,10 @@ sub new {
         modules => [split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || ''],
         prefix  => tempdir('qlm-rel-XXXXXX', TMPDIR => 1,
                            CLEANUP => !$ENV{QLM_KEEP}),
-        port    => $args{port} || 2984,
+        port    => $args{port} || base_port(),
         workers => $args{workers} || 2,
+        user    => $args{user},
+        worker_connections => $args{worker_connections} || 256,
     }, $class;
 
     make_path("$self->{prefix}/conf", "$self->{prefix}/logs");
@@ -40,7 +51,10 @@ sub write_conf {
     $http =~ s/\bPORT\b/$self->{port}/g;
     $http =~ s/\bPREFIX\b/$self->{prefix}/g;
 
-    my $user = $> == 0 ? "user root;\n" : "";
+    # as root the workers run as root too, unless a test asks for a user
+    my $user = $> != 0 ? ""
+             : $self->{user} ? "user $self->{user};\n"
+             : "user root;\n";
 
     # a sanitizer runtime preloaded by a wrapper (make asan) must reach
     # the new binary of an upgrade; nginx keeps only the variables named
@@ -56,7 +70,7 @@ error_log logs/error.log debug;
 pid logs/nginx.pid;
 
 events {
-    worker_connections 256;
+    worker_connections $self->{worker_connections};
 }
 
 http {
@@ -124,6 +138,19 @@ sub stop {
             sleep 0.05;
         }
     }
+}
+
+# a process that runs: not gone, not a zombie waiting for its parent
+# (daemons are reaped by pid 1, which some containers do late)
+sub alive {
+    my ($self, $pid) = @_;
+
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh>;
+    close $fh;
+
+    return 0 unless defined $stat;
+    return $stat =~ /^\d+ \(.*\) ([A-Za-z])/ && $1 ne 'Z' && $1 ne 'X';
 }
 
 sub worker_pids {
@@ -230,10 +257,122 @@ sub get {
     return ($status || 0, $body // '');
 }
 
+# A receiver outside nginx: answers each webhook after $delay seconds,
+# one process a connection (keep-alive honoured), for at most $life
+# seconds.  Appends "GOT id attempt" when a request arrives and "ANS id
+# attempt" once the answer is written, to $log.  Returns its pid.
+sub receiver {
+    my ($self, %args) = @_;
+
+    my $port = $args{port};
+    my $delay = $args{delay} || 0;
+    my $life = $args{life} || 60;
+    my $log = $args{log};
+
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 256,
+                                    ReuseAddr => 1, Proto => 'tcp',
+                                    Timeout => 1)
+        or die "listen $port: $!";
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid) {
+        close $srv;
+        push @{ $self->{receivers} }, $pid;
+        return $pid;
+    }
+
+    # one process group: stop_receivers() ends the connections' too
+    setpgrp(0, 0);
+    $SIG{CHLD} = 'IGNORE';
+    $SIG{PIPE} = 'IGNORE';
+    my $deadline = time + $life;
+
+    while (time < $deadline) {
+        my $c = $srv->accept or next;
+
+        my $child = fork;
+        next unless defined $child;
+
+        if ($child) {
+            close $c;
+            next;
+        }
+
+        close $srv;
+        _serve($c, $delay, $log, $deadline);
+        POSIX::_exit(0);
+    }
+
+    POSIX::_exit(0);
+}
+
+sub _note {
+    my ($log, $line) = @_;
+
+    open my $fh, '>>', $log or return;
+    syswrite $fh, "$line\n";
+    close $fh;
+}
+
+sub _serve {
+    my ($c, $delay, $log, $deadline) = @_;
+
+    my $buf = '';
+
+    while (time < $deadline) {
+        my $end = index($buf, "\r\n\r\n");
+
+        if ($end < 0) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            return unless $n;
+            next;
+        }
+
+        my $head = substr($buf, 0, $end);
+        my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+        $len //= 0;
+
+        while (length($buf) < $end + 4 + $len) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            return unless $n;
+        }
+
+        substr($buf, 0, $end + 4 + $len) = '';
+
+        my ($id) = $head =~ /^x-qlm-event-id:\s*(\S+)/mi;
+        my ($attempt) = $head =~ /^x-qlm-delivery-attempt:\s*(\d+)/mi;
+        $id //= '-';
+        $attempt //= 0;
+
+        _note($log, "GOT $id $attempt");
+        sleep $delay if $delay;
+
+        my $w = syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        return unless $w;
+
+        _note($log, "ANS $id $attempt");
+    }
+}
+
+sub stop_receivers {
+    my $self = shift;
+
+    for my $pid (@{ $self->{receivers} || [] }) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+    }
+
+    $self->{receivers} = [];
+}
+
 sub DESTROY {
     my $self = shift;
     local $?;
     $self->stop;
+    $self->stop_receivers;
 }
 
 1;
