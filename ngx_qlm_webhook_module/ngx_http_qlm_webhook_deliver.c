@@ -56,6 +56,8 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_queue_t                        active;
     ngx_uint_t                         nactive;
     ngx_uint_t                         reserved;  /* leased, not started */
+    time_t                             claim_logged;
+    ngx_uint_t                         claim_failed;
     ngx_log_t                         *log;
     unsigned                           exiting:1;
 };
@@ -321,9 +323,20 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
                              items, max, &n);
 
         if (rc != 0) {
-            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                          "qlm webhook: claiming deliveries failed: %s",
-                          qlm_store_strerror(rc));
+            /* a full disk fails every claim: said once every 10 s */
+
+            if (ngx_time() >= d->claim_logged + 10) {
+                ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                              "qlm webhook: claiming deliveries failed: %s "
+                              "(%ui more failures since the last such line)",
+                              qlm_store_strerror(rc), d->claim_failed);
+                d->claim_logged = ngx_time();
+                d->claim_failed = 0;
+
+            } else {
+                d->claim_failed++;
+            }
+
             n = 0;
         }
 
