@@ -146,13 +146,27 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_qlm_webhook_curl_socket);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_qlm_webhook_curl_timer);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 256L);
+    /*
+     * The connection cache must not shrink with the number of handles
+     * (its default): kept-alive connections to the receivers are reused
+     */
+
+    if (curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION,
+                          ngx_http_qlm_webhook_curl_socket) != CURLM_OK
+        || curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d) != CURLM_OK
+        || curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION,
+                             ngx_http_qlm_webhook_curl_timer) != CURLM_OK
+        || curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d) != CURLM_OK
+        || curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 256L)
+           != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "qlm webhook: curl_multi_setopt() failed, webhooks "
+                      "are not delivered by this worker");
+        curl_multi_cleanup(d->multi);
+        d->multi = NULL;
+        return NGX_OK;
+    }
 
     d->timer.handler = ngx_http_qlm_webhook_curl_timer_handler;
     d->timer.data = d;
@@ -486,25 +500,32 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     t->headers = hl;
 
+#define ngx_qlm_setopt(opt, val)                                              \
+    if (curl_easy_setopt(t->easy, opt, val) != CURLE_OK) {                    \
+        ngx_log_error(NGX_LOG_ERR, d->log, 0,                                 \
+                    "qlm webhook: curl_easy_setopt(" #opt ") failed");     \
+        goto failed;                                                          \
+    }
+
     /* the store keeps its strings NUL-terminated */
 
-    curl_easy_setopt(t->easy, CURLOPT_URL, item->url.data);
-    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, item->body.data);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t) item->body.len);
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(t->easy, CURLOPT_USERAGENT,
-                     "ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION);
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long) mcf->timeout);
-    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_qlm_webhook_curl_discard);
-    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION,
-                     (long) CURL_HTTP_VERSION_1_1);
+    ngx_qlm_setopt(CURLOPT_URL, item->url.data);
+    ngx_qlm_setopt(CURLOPT_PRIVATE, t);
+    ngx_qlm_setopt(CURLOPT_ERRORBUFFER, t->error);
+    ngx_qlm_setopt(CURLOPT_NOSIGNAL, 1L);
+    ngx_qlm_setopt(CURLOPT_POST, 1L);
+    ngx_qlm_setopt(CURLOPT_POSTFIELDS, item->body.data);
+    ngx_qlm_setopt(CURLOPT_POSTFIELDSIZE_LARGE,
+                   (curl_off_t) item->body.len);
+    ngx_qlm_setopt(CURLOPT_HTTPHEADER, t->headers);
+    ngx_qlm_setopt(CURLOPT_USERAGENT,
+                   "ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION);
+    ngx_qlm_setopt(CURLOPT_TIMEOUT_MS, (long) mcf->timeout);
+    ngx_qlm_setopt(CURLOPT_WRITEFUNCTION,
+                   ngx_http_qlm_webhook_curl_discard);
+    ngx_qlm_setopt(CURLOPT_FOLLOWLOCATION, 0L);
+    ngx_qlm_setopt(CURLOPT_HTTP_VERSION,
+                   (long) CURL_HTTP_VERSION_1_1);
 
 #if (LIBCURL_VERSION_NUM >= 0x075700)
     /*
@@ -513,24 +534,26 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
      * getaddrinfo() gives up (seconds); with QUICK_EXIT it leaves the
      * thread to end and free itself
      */
-    curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+    ngx_qlm_setopt(CURLOPT_QUICK_EXIT, 1L);
 #endif
 
 #if (LIBCURL_VERSION_NUM >= 0x075500)
-    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    ngx_qlm_setopt(CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS,
-                     (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
+    ngx_qlm_setopt(CURLOPT_PROTOCOLS,
+                   (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
 #endif
-    curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER,
-                     mcf->ssl_verify ? 1L : 0L);
-    curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST,
-                     mcf->ssl_verify ? 2L : 0L);
+    ngx_qlm_setopt(CURLOPT_SSL_VERIFYPEER,
+                   mcf->ssl_verify ? 1L : 0L);
+    ngx_qlm_setopt(CURLOPT_SSL_VERIFYHOST,
+                   mcf->ssl_verify ? 2L : 0L);
 
     if (mcf->ssl_trusted_certificate.len) {
-        curl_easy_setopt(t->easy, CURLOPT_CAINFO,
-                         mcf->ssl_trusted_certificate.data);
+        ngx_qlm_setopt(CURLOPT_CAINFO,
+                     mcf->ssl_trusted_certificate.data);
     }
+
+#undef ngx_qlm_setopt
 
     t->start = ngx_current_msec;
 
@@ -998,9 +1021,14 @@ ngx_http_qlm_webhook_curl_timer(CURLM *multi, long timeout_ms, void *userp)
         return 0;
     }
 
+    /*
+     * "At once": in the next turn of the event loop, not in this one, or
+     * libcurl asking again and again would keep this turn from ending
+     */
+
     if (timeout_ms == 0) {
         if (!d->timer.posted) {
-            ngx_post_event(&d->timer, &ngx_posted_events);
+            ngx_post_event(&d->timer, &ngx_posted_next_events);
         }
 
         return 0;
@@ -1045,9 +1073,16 @@ static void
 ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
     curl_socket_t s, int action)
 {
-    int  running;
+    int        running;
+    CURLMcode  rc;
 
-    curl_multi_socket_action(d->multi, s, action, &running);
+    rc = curl_multi_socket_action(d->multi, s, action, &running);
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ERR, d->log, 0,
+                      "qlm webhook: curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(rc));
+    }
 
     /*
      * libcurl's TLS failures leave entries in OpenSSL's error queue, which
