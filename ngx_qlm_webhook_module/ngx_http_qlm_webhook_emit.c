@@ -30,6 +30,7 @@ typedef struct {
     ngx_http_request_t           *r;
     ngx_http_qlm_webhook_ctx_t   *ctx;
     xmlDocPtr                     doc;
+    xmlXPathContextPtr            xc;       /* one for all the fields */
     json_t                       *json;
     unsigned                      xml_tried:1;
     unsigned                      json_tried:1;
@@ -714,6 +715,10 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
 done:
 
+    if (a.xc) {
+        xmlXPathFreeContext(a.xc);
+    }
+
     if (a.doc) {
         xmlFreeDoc(a.doc);
     }
@@ -889,7 +894,6 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     xmlDocPtr            doc;
     ngx_int_t            rc;
     xmlXPathObjectPtr    obj;
-    xmlXPathContextPtr   xc;
 
     ngx_str_null(value);
 
@@ -923,14 +927,18 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
             return NGX_DECLINED;
         }
 
-        xc = xmlXPathNewContext(doc);
-        if (xc == NULL) {
-            return NGX_ERROR;
+        /* a context registers libxml2's every XPath function: once */
+
+        if (a->xc == NULL) {
+            a->xc = xmlXPathNewContext(doc);
+            if (a->xc == NULL) {
+                return NGX_ERROR;
+            }
+
+            a->xc->error = ngx_http_qlm_webhook_xml_error;
         }
 
-        xc->error = ngx_http_qlm_webhook_xml_error;
-
-        obj = xmlXPathCompiledEval(f->xpath, xc);
+        obj = xmlXPathCompiledEval(f->xpath, a->xc);
         rc = NGX_DECLINED;
 
         if (obj) {
@@ -954,7 +962,6 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
             xmlXPathFreeObject(obj);
         }
 
-        xmlXPathFreeContext(xc);
         return rc;
 
     default: /* NGX_HTTP_QLM_WEBHOOK_FIELD_JSON */

@@ -33,7 +33,6 @@ local conf = {
 
 local methods = {
     ActivateKey = "license_activated",
-    ActivateLicense = "license_activated",
     GetActivationKey = "license_created",
     GetActivationKeyWithExpiryDate = "license_created",
     ReleaseLicenseHttp = "license_released",
