@@ -76,6 +76,8 @@ static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
     int *table);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static void ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s);
@@ -1259,7 +1261,7 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     name.data = var->data + sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1;
     name.len = var->len - (sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1);
 
-    if (ngx_http_arg(r, name.data, name.len, &value) != NGX_OK
+    if (ngx_http_qlm_webhook_query_arg(r, &name, &value) != NGX_OK
         && ngx_http_qlm_webhook_form_arg(r, &name, &value) != NGX_OK)
     {
         v->not_found = 1;
@@ -1275,6 +1277,73 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The query string is split once a request (qlm.conf reads some thirty
+ * arguments of one call): the first argument of a name wins, the name
+ * compared without case, as ngx_http_arg() does.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char                      *p, *last, *end, *eq;
+    ngx_uint_t                   i;
+    ngx_keyval_t                *kv;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_qlm_webhook_get_ctx(r);
+    if (ctx == NULL) {
+        return ngx_http_arg(r, name->data, name->len, value);
+    }
+
+    if (ctx->args == NULL) {
+        ctx->args = ngx_array_create(r->pool, 8, sizeof(ngx_keyval_t));
+        if (ctx->args == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = r->args.data + r->args.len;
+
+        for (p = r->args.data; p < last; p = end + 1) {
+
+            end = ngx_strlchr(p, last, '&');
+            if (end == NULL) {
+                end = last;
+            }
+
+            eq = ngx_strlchr(p, end, '=');
+            if (eq == NULL || eq == p) {
+                continue;
+            }
+
+            kv = ngx_array_push(ctx->args);
+            if (kv == NULL) {
+                return NGX_ERROR;
+            }
+
+            kv->key.data = p;
+            kv->key.len = eq - p;
+            kv->value.data = eq + 1;
+            kv->value.len = end - (eq + 1);
+        }
+    }
+
+    kv = ctx->args->elts;
+
+    for (i = 0; i < ctx->args->nelts; i++) {
+        if (kv[i].key.len == name->len
+            && ngx_strncasecmp(kv[i].key.data, name->data, name->len) == 0)
+        {
+            *value = kv[i].value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

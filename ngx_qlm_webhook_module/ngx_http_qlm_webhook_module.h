@@ -228,6 +228,7 @@ typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
     ngx_http_qlm_webhook_pending_t  *pending;  /* commit not done yet */
     ngx_chain_t                  *held;     /* the answer's end, meanwhile */
+    ngx_array_t                  *args;     /* the query's, split once */
     u_char                       *buf;
     size_t                        len;
     size_t                        size;     /* of buf */
