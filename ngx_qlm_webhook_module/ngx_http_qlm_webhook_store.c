@@ -854,12 +854,10 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
                 items[i].attempt = 1;
             }
 
-            /* signed at each attempt: the scheme is kept, never a secret */
+            /* signed at each attempt: the signer's id, never a secret */
 
-            if (u[i].standard) {
-                items[i].headers.data = "standard";
-                items[i].headers.len = sizeof("standard") - 1;
-            }
+            items[i].headers.data = (char *) u[i].signer.data;
+            items[i].headers.len = u[i].signer.len;
         }
     }
 
