@@ -58,19 +58,6 @@ static ngx_int_t ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle);
 static void ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle);
 
 
-ngx_str_t  ngx_http_qlm_webhook_event_names[] = {
-    ngx_string("license_activated"),
-    ngx_string("license_created"),
-    ngx_string("license_deleted"),
-    ngx_string("license_released"),
-    ngx_string("license_modified"),
-    ngx_string("customer_created"),
-    ngx_string("customer_deleted"),
-    ngx_string("customer_modified"),
-    ngx_null_string
-};
-
-
 static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_max_retries_bounds = {
     ngx_http_qlm_webhook_num_bounds, 0, NGX_HTTP_QLM_WEBHOOK_MAX_RETRIES
 };
@@ -280,25 +267,6 @@ ngx_module_t  ngx_http_qlm_webhook_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-ngx_int_t
-ngx_http_qlm_webhook_event_by_name(ngx_str_t *name)
-{
-    ngx_int_t  i;
-
-    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
-        if (name->len == ngx_http_qlm_webhook_event_names[i].len
-            && ngx_strncmp(name->data, ngx_http_qlm_webhook_event_names[i].data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
-}
 
 
 static ngx_int_t
