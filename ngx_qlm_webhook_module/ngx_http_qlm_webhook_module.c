@@ -55,6 +55,8 @@ static char *ngx_http_qlm_webhook_positive_msec(ngx_conf_t *cf, void *post,
 
 static ngx_int_t ngx_http_qlm_webhook_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 static void ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle);
 
 
@@ -1221,7 +1223,20 @@ ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
 
     /* deliveries and tasks start once the store is open, maybe later */
 
-    return ngx_http_qlm_webhook_store_init_process(cycle, mcf);
+    return ngx_http_qlm_webhook_store_init_process(cycle, mcf,
+                                           ngx_http_qlm_webhook_worker_start);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
 }
 
 

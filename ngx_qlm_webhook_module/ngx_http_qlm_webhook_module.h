@@ -200,6 +200,11 @@ typedef struct {
 } ngx_http_qlm_webhook_main_conf_t;
 
 
+/* what a worker starts once its store is open, maybe after retries */
+typedef ngx_int_t (*ngx_http_qlm_webhook_opened_pt)(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+
+
 typedef struct {
     ngx_str_t                  name;
     ngx_uint_t                 source;
@@ -372,7 +377,8 @@ ngx_int_t ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
 ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf);
+    ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_opened_pt opened);
 void ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 
