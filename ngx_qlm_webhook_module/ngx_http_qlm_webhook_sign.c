@@ -149,25 +149,14 @@ ngx_http_qlm_webhook_signer_add(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *id, ngx_uint_t scheme,
     ngx_str_t *secret)
 {
-    ngx_uint_t                      i;
     ngx_http_qlm_webhook_signer_t  *s;
+
+    /* ids are unique: "", "standard", and "task:" with a task's name */
 
     if (mcf->signers == NULL) {
         mcf->signers = ngx_array_create(cf->pool, 4,
                                         sizeof(ngx_http_qlm_webhook_signer_t));
         if (mcf->signers == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    s = mcf->signers->elts;
-
-    for (i = 0; i < mcf->signers->nelts; i++) {
-        if (s[i].id.len == id->len
-            && ngx_strncmp(s[i].id.data, id->data, id->len) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate signer \"%V\"", id);
             return NGX_ERROR;
         }
     }
