@@ -87,7 +87,7 @@ static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
-    ngx_http_qlm_webhook_url_t *u, ngx_str_t *task);
+    ngx_http_qlm_webhook_url_t *u);
 static ngx_int_t ngx_http_qlm_webhook_admin_test_body(ngx_pool_t *pool,
     ngx_uint_t event, ngx_str_t *event_id, ngx_str_t *body);
 
@@ -824,7 +824,6 @@ ngx_http_qlm_webhook_admin_job_cleanup(void *data)
 
 typedef struct {
     ngx_http_qlm_webhook_url_t  *url;
-    ngx_str_t                    task;     /* a task's URL: its secret */
 } ngx_http_qlm_webhook_admin_target_t;
 
 
@@ -833,7 +832,6 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     int                                   rc;
-    u_char                               *p;
     uint64_t                              now;
     ngx_int_t                             event;
     ngx_str_t                             v, want, name, event_id, body;
@@ -873,8 +871,7 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
         u = mcf->urls[event].elts;
 
         for (i = 0; i < mcf->urls[event].nelts; i++) {
-            if (ngx_http_qlm_webhook_admin_target(&targets, &u[i], NULL)
-                != NGX_OK)
+            if (ngx_http_qlm_webhook_admin_target(&targets, &u[i]) != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -910,8 +907,7 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
                                        want.len)
                            == 0))
                 {
-                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i],
-                                                          NULL)
+                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i])
                         != NGX_OK)
                     {
                         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -935,8 +931,7 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
                                        want.len)
                            == 0))
                 {
-                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i],
-                                                          &task[k].name)
+                    if (ngx_http_qlm_webhook_admin_target(&targets, &u[i])
                         != NGX_OK)
                     {
                         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -985,24 +980,10 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
         items[i].body.data = (char *) body.data;
         items[i].body.len = body.len;
 
-        /* signed at each attempt as the real ones: the same marks */
+        /* signed at each attempt as the real ones: the same signer */
 
-        if (t[i].task.len) {
-            p = ngx_pnalloc(r->pool, 5 + t[i].task.len);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(p, "task:", 5);
-            ngx_memcpy(p + 5, t[i].task.data, t[i].task.len);
-
-            items[i].headers.data = (char *) p;
-            items[i].headers.len = 5 + t[i].task.len;
-
-        } else if (t[i].url->standard) {
-            items[i].headers.data = "standard";
-            items[i].headers.len = sizeof("standard") - 1;
-        }
+        items[i].headers.data = (char *) t[i].url->signer.data;
+        items[i].headers.len = t[i].url->signer.len;
     }
 
     rc = qlm_store_enqueue(mcf->store, items, targets.nelts);
@@ -1054,7 +1035,7 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
-    ngx_http_qlm_webhook_url_t *u, ngx_str_t *task)
+    ngx_http_qlm_webhook_url_t *u)
 {
     ngx_uint_t                            i;
     ngx_http_qlm_webhook_admin_target_t  *t;
@@ -1075,13 +1056,6 @@ ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
     }
 
     t->url = u;
-
-    if (task) {
-        t->task = *task;
-
-    } else {
-        ngx_str_null(&t->task);
-    }
 
     return NGX_OK;
 }

@@ -87,8 +87,6 @@ static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
     curl_socket_t s, int action);
 static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
-static struct curl_slist *ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool,
-    struct curl_slist *hl, qlm_store_item_t *item, ngx_str_t *secret);
 
 
 uint64_t
@@ -399,12 +397,14 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 {
     u_char                             *p;
     CURLMcode                           mrc;
-    ngx_str_t                           url, body;
+    ngx_str_t                           url, *sig;
+    ngx_uint_t                          i;
     ngx_pool_t                         *pool;
+    ngx_array_t                        *sh;
     struct curl_slist                  *h, *hl;
+    ngx_http_qlm_webhook_signer_t      *signer;
     ngx_http_qlm_webhook_transfer_t    *t;
     ngx_http_qlm_webhook_main_conf_t   *mcf;
-    u_char                              sig[64];
 
     mcf = d->mcf;
 
@@ -437,18 +437,18 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_http_qlm_webhook_log_url(mcf, pool, &url, &t->log_url);
 
-    body.data = (u_char *) item->body.data;
-    body.len = item->body.len;
-
-    ngx_http_qlm_webhook_sign(&body,
-                              ngx_http_qlm_webhook_task_secret(mcf,
-                                                               &item->headers),
-                              sig);
-
     hl = NULL;
 
-    p = ngx_pnalloc(pool, sizeof("X-QLM-Signature: ") - 1 + 64
-                          + sizeof("X-QLM-Event: ") - 1 + item->event.len
+    /* the item's "headers" field names its signer */
+
+    signer = ngx_http_qlm_webhook_signer_find(mcf, &item->headers);
+
+    sh = ngx_http_qlm_webhook_signer_headers(pool, signer, item);
+    if (sh == NULL) {
+        goto failed;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("X-QLM-Event: ") - 1 + item->event.len
                           + sizeof("X-QLM-Event-Id: ") - 1
                           + item->event_id.len
                           + sizeof("X-QLM-Delivery-Attempt: ") - 1
@@ -472,8 +472,11 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_qlm_add_header("Content-Type: application/json");
     ngx_qlm_add_header("Expect:");
 
-    ngx_sprintf(p, "X-QLM-Signature: %*s%Z", (size_t) 64, sig);
-    ngx_qlm_add_header(p);
+    sig = sh->elts;
+
+    for (i = 0; i < sh->nelts; i++) {
+        ngx_qlm_add_header(sig[i].data);
+    }
 
     ngx_sprintf(p, "X-QLM-Event: %*s%Z", item->event.len, item->event.data);
     ngx_qlm_add_header(p);
@@ -485,16 +488,6 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     /* counted by the store where the item was claimed (or leased) */
     ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt);
     ngx_qlm_add_header(p);
-
-    if (item->headers.len == sizeof("standard") - 1
-        && ngx_strncmp(item->headers.data, "standard", item->headers.len)
-           == 0)
-    {
-        hl = ngx_http_qlm_webhook_std_headers(pool, hl, item, &mcf->secret);
-        if (hl == NULL) {
-            goto failed;
-        }
-    }
 
 #undef ngx_qlm_add_header
 
@@ -636,83 +629,6 @@ ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool, qlm_store_item_t *item)
     }
 
     return copy;
-}
-
-
-/*
- * Standard Webhooks headers: webhook-id (the event id, stable across
- * attempts), webhook-timestamp (this attempt), webhook-signature.
- */
-
-static struct curl_slist *
-ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool, struct curl_slist *hl,
-    qlm_store_item_t *item, ngx_str_t *secret)
-{
-    u_char              *p;
-    void                *ctx;
-    ngx_str_t            key, id, ts;
-    struct curl_slist   *h;
-    u_char               b64[44];
-    u_char               stamp[NGX_TIME_T_LEN];
-
-    if (ngx_http_qlm_webhook_std_key(pool, secret, &key) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                      "qlm webhook: the secret is not base64 after "
-                      "\"whsec_\"");
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-
-    id.data = (u_char *) item->event_id.data;
-    id.len = item->event_id.len;
-
-    ts.data = stamp;
-    ts.len = ngx_sprintf(stamp, "%T", ngx_time()) - stamp;
-
-    ctx = ngx_http_qlm_webhook_std_open(&key, &id, &ts);
-
-    if (ctx == NULL
-        || ngx_http_qlm_webhook_std_update(ctx, (u_char *) item->body.data,
-                                           item->body.len)
-           != NGX_OK
-        || ngx_http_qlm_webhook_std_close(ctx, b64) != NGX_OK)
-    {
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-
-    p = ngx_pnalloc(pool, sizeof("webhook-signature: v1,") - 1 + 44
-                          + sizeof("webhook-id: ") - 1 + id.len
-                          + NGX_TIME_T_LEN + 32);
-    if (p == NULL) {
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-
-    ngx_sprintf(p, "webhook-id: %V%Z", &id);
-    h = curl_slist_append(hl, (char *) p);
-    if (h == NULL) {
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-    hl = h;
-
-    ngx_sprintf(p, "webhook-timestamp: %V%Z", &ts);
-    h = curl_slist_append(hl, (char *) p);
-    if (h == NULL) {
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-    hl = h;
-
-    ngx_sprintf(p, "webhook-signature: v1,%*s%Z", (size_t) 44, b64);
-    h = curl_slist_append(hl, (char *) p);
-    if (h == NULL) {
-        curl_slist_free_all(hl);
-        return NULL;
-    }
-
-    return h;
 }
 
 

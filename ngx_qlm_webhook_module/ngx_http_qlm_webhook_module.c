@@ -11,12 +11,8 @@
 #include "ngx_http_qlm_webhook_module.h"
 
 
-#define NGX_HTTP_QLM_WEBHOOK_SECRET_MAX       4096
 #define NGX_HTTP_QLM_WEBHOOK_MAX_RETRIES      1000
 
-
-static ngx_int_t ngx_http_qlm_webhook_read_secret_file(ngx_conf_t *cf,
-    ngx_str_t *name, ngx_str_t *secret);
 
 static ngx_int_t ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_qlm_webhook_postconfiguration(ngx_conf_t *cf);
@@ -59,20 +55,9 @@ static char *ngx_http_qlm_webhook_positive_msec(ngx_conf_t *cf, void *post,
 
 static ngx_int_t ngx_http_qlm_webhook_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 static void ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle);
-
-
-ngx_str_t  ngx_http_qlm_webhook_event_names[] = {
-    ngx_string("license_activated"),
-    ngx_string("license_created"),
-    ngx_string("license_deleted"),
-    ngx_string("license_released"),
-    ngx_string("license_modified"),
-    ngx_string("customer_created"),
-    ngx_string("customer_deleted"),
-    ngx_string("customer_modified"),
-    ngx_null_string
-};
 
 
 static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_max_retries_bounds = {
@@ -286,137 +271,6 @@ ngx_module_t  ngx_http_qlm_webhook_module = {
 };
 
 
-ngx_int_t
-ngx_http_qlm_webhook_event_by_name(ngx_str_t *name)
-{
-    ngx_int_t  i;
-
-    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
-        if (name->len == ngx_http_qlm_webhook_event_names[i].len
-            && ngx_strncmp(name->data, ngx_http_qlm_webhook_event_names[i].data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
-/* a secret as written: "STRING", or "file=PATH" */
-
-ngx_int_t
-ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_str_t *secret)
-{
-    ngx_str_t  name;
-
-    if (ngx_strncmp(value->data, "file=", 5) != 0) {
-        *secret = *value;
-        return NGX_OK;
-    }
-
-    name.data = value->data + 5;
-    name.len = value->len - 5;
-
-    if (name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty secret file name in \"%V\"", value);
-        return NGX_ERROR;
-    }
-
-    return ngx_http_qlm_webhook_read_secret_file(cf, &name, secret);
-}
-
-
-/* "file=PATH": the secret is the file's content less one final newline */
-
-static ngx_int_t
-ngx_http_qlm_webhook_read_secret_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *secret)
-{
-    u_char           *buf;
-    size_t            size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_int_t         rc;
-    ngx_file_info_t   fi;
-
-    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", name);
-        goto done;
-    }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    if (size > NGX_HTTP_QLM_WEBHOOK_SECRET_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "secret file \"%V\" is larger than %d bytes",
-                           name, NGX_HTTP_QLM_WEBHOOK_SECRET_MAX);
-        goto done;
-    }
-
-    buf = ngx_pnalloc(cf->pool, size + 1);
-    if (buf == NULL) {
-        goto done;
-    }
-
-    n = ngx_read_fd(fd, buf, size);
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%V\" failed", name);
-        goto done;
-    }
-
-    if ((size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           ngx_read_fd_n " \"%V\" returned only %z bytes "
-                           "instead of %uz", name, n, size);
-        goto done;
-    }
-
-    if (n > 0 && buf[n - 1] == LF) {
-        n--;
-
-        if (n > 0 && buf[n - 1] == CR) {
-            n--;
-        }
-    }
-
-    secret->data = buf;
-    secret->len = n;
-
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%V\" failed", name);
-    }
-
-    return rc;
-}
-
-
 static ngx_int_t
 ngx_http_qlm_webhook_preconfiguration(ngx_conf_t *cf)
 {
@@ -503,6 +357,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
+    ngx_str_t   id;
     ngx_uint_t  i;
 
     if (mcf->store_path.data == NULL) {
@@ -533,6 +388,28 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     mcf->store_used |= mcf->store_set;
+
+    /* the global secret's signers, one a scheme; tasks add their own */
+
+    ngx_str_null(&id);
+
+    if (ngx_http_qlm_webhook_signer_add(cf, mcf, &id,
+                                        NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM,
+                                        &mcf->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&id, "standard");
+
+    if (ngx_http_qlm_webhook_signer_add(cf, mcf, &id,
+                                        NGX_HTTP_QLM_WEBHOOK_SCHEME_STANDARD,
+                                        &mcf->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->tasks) {
         if (ngx_http_qlm_webhook_tasks_init(cf, mcf) != NGX_CONF_OK) {
@@ -900,8 +777,14 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u = urls->elts;
 
+    /* the id of the signer that their queue items name (sign.c) */
+
     for (i = first; i < urls->nelts; i++) {
         u[i].standard = standard;
+
+        if (standard) {
+            ngx_str_set(&u[i].signer, "standard");
+        }
     }
 
     if (standard && mcf->secret_set) {
@@ -1340,7 +1223,20 @@ ngx_http_qlm_webhook_init_process(ngx_cycle_t *cycle)
 
     /* deliveries and tasks start once the store is open, maybe later */
 
-    return ngx_http_qlm_webhook_store_init_process(cycle, mcf);
+    return ngx_http_qlm_webhook_store_init_process(cycle, mcf,
+                                           ngx_http_qlm_webhook_worker_start);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
 }
 
 

@@ -110,9 +110,27 @@ typedef struct {
     ngx_str_t                 log_url;    /* without userinfo and query */
     ngx_str_t                 host;
     in_port_t                 port;
+    ngx_str_t                 signer;     /* its signer's id, see sign.c */
     unsigned                  https:1;
     unsigned                  standard:1;   /* Standard Webhooks headers */
 } ngx_http_qlm_webhook_url_t;
+
+
+/*
+ * A scheme and a secret, found by the id that queue items store in their
+ * opaque "headers" field: "" (the global secret, QLM's scheme),
+ * "standard" (the global secret, Standard Webhooks), "task:NAME" (a task's
+ * own secret).  Ids are names, so an item queued before a reload finds its
+ * signer in the new configuration.
+ */
+
+typedef struct {
+    ngx_str_t                 id;
+    ngx_uint_t                scheme;
+    ngx_str_t                 secret;     /* as configured, never logged */
+    ngx_str_t                 key;        /* standard: the decoded key */
+    unsigned                  bad_key:1;  /* standard: not "whsec_" base64 */
+} ngx_http_qlm_webhook_signer_t;
 
 
 typedef struct {
@@ -164,6 +182,7 @@ typedef struct {
 
     ngx_array_t              *searches;  /* ngx_http_qlm_webhook_search_t */
     ngx_array_t              *tasks;     /* ngx_http_qlm_webhook_task_t */
+    ngx_array_t              *signers;   /* ngx_http_qlm_webhook_signer_t */
 
     ngx_shm_zone_t           *shm_zone;
     ngx_http_qlm_webhook_shctx_t  *sh;      /* NULL until init_zone */
@@ -179,6 +198,11 @@ typedef struct {
     unsigned                  secret_set:1;
     unsigned                  store_used:1;
 } ngx_http_qlm_webhook_main_conf_t;
+
+
+/* what a worker starts once its store is open, maybe after retries */
+typedef ngx_int_t (*ngx_http_qlm_webhook_opened_pt)(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 
 
 typedef struct {
@@ -248,8 +272,6 @@ extern ngx_str_t     ngx_http_qlm_webhook_event_names[];
 
 
 ngx_int_t ngx_http_qlm_webhook_event_by_name(ngx_str_t *name);
-ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_str_t *secret);
 char *ngx_http_qlm_webhook_parse_url(ngx_pool_t *pool, ngx_str_t *s,
     ngx_http_qlm_webhook_url_t *u);
 ngx_str_t ngx_http_qlm_webhook_url_display(ngx_pool_t *pool, ngx_str_t *s);
@@ -278,6 +300,15 @@ ngx_int_t ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r,
     ngx_uint_t version, ngx_str_t *id);
 
+ngx_int_t ngx_http_qlm_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *secret);
+ngx_int_t ngx_http_qlm_webhook_signer_add(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *id, ngx_uint_t scheme,
+    ngx_str_t *secret);
+ngx_http_qlm_webhook_signer_t *ngx_http_qlm_webhook_signer_find(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *id);
+ngx_array_t *ngx_http_qlm_webhook_signer_headers(ngx_pool_t *pool,
+    ngx_http_qlm_webhook_signer_t *signer, qlm_store_item_t *item);
 void ngx_http_qlm_webhook_sign(ngx_str_t *body, ngx_str_t *secret,
     u_char *hex);
 const char *ngx_http_qlm_webhook_std_check(ngx_str_t *secret);
@@ -339,8 +370,6 @@ char *ngx_http_qlm_webhook_tasks_init(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_sched_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
-ngx_str_t *ngx_http_qlm_webhook_task_secret(
-    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *headers);
 char *ngx_http_qlm_webhook_parse_url_list(ngx_conf_t *cf, ngx_str_t *list,
     ngx_array_t *urls);
 
@@ -349,7 +378,8 @@ ngx_int_t ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
 ngx_int_t ngx_http_qlm_webhook_store_init_module(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf);
+    ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_opened_pt opened);
 void ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 

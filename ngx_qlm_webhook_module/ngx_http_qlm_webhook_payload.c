@@ -1,6 +1,8 @@
 
 /*
- * ngx_qlm_webhook_module: payloads.
+ * ngx_qlm_webhook_module: events and payloads.
+ *
+ * The events by name, and the objects they are about.
  *
  * Bodies are compact JSON with QLM's PascalCase keys, in QLM's order, and
  * dates as yyyy-MM-ddTHH:mm:ss without a zone (the server's local time).
@@ -21,6 +23,38 @@
 
 static ngx_int_t ngx_http_qlm_webhook_fields(ngx_pool_t *pool,
     ngx_array_t *values, qlm_payload_field_t **fields);
+
+
+ngx_str_t  ngx_http_qlm_webhook_event_names[] = {
+    ngx_string("license_activated"),
+    ngx_string("license_created"),
+    ngx_string("license_deleted"),
+    ngx_string("license_released"),
+    ngx_string("license_modified"),
+    ngx_string("customer_created"),
+    ngx_string("customer_deleted"),
+    ngx_string("customer_modified"),
+    ngx_null_string
+};
+
+
+ngx_int_t
+ngx_http_qlm_webhook_event_by_name(ngx_str_t *name)
+{
+    ngx_int_t  i;
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NEVENTS; i++) {
+        if (name->len == ngx_http_qlm_webhook_event_names[i].len
+            && ngx_strncmp(name->data, ngx_http_qlm_webhook_event_names[i].data,
+                           name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
 
 
 ngx_uint_t

@@ -47,6 +47,7 @@ static void ngx_http_qlm_webhook_store_sync_handler(ngx_event_t *ev);
 
 /* per worker: the open retried after a failure */
 static ngx_event_t  ngx_http_qlm_webhook_store_retry;
+static ngx_http_qlm_webhook_opened_pt  ngx_http_qlm_webhook_store_started;
 static ngx_msec_t   ngx_http_qlm_webhook_store_retry_delay;
 static ngx_uint_t   ngx_http_qlm_webhook_store_retries;
 
@@ -443,9 +444,12 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
 
 ngx_int_t
 ngx_http_qlm_webhook_store_init_process(ngx_cycle_t *cycle,
-    ngx_http_qlm_webhook_main_conf_t *mcf)
+    ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_opened_pt opened)
 {
     ngx_event_t  *ev;
+
+    ngx_http_qlm_webhook_store_started = opened;
 
     if (ngx_http_qlm_webhook_store_open(cycle, mcf) == NGX_OK) {
         return ngx_http_qlm_webhook_store_opened(cycle, mcf);
@@ -539,7 +543,7 @@ ngx_http_qlm_webhook_store_retry_handler(ngx_event_t *ev)
 }
 
 
-/* the store is open in this worker: its timers, deliveries and tasks */
+/* the store is open in this worker: its timers, then the caller's work */
 
 static ngx_int_t
 ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
@@ -623,11 +627,7 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
         ngx_add_timer(ev, mcf->store_sync_interval);
     }
 
-    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
+    return ngx_http_qlm_webhook_store_started(cycle, mcf);
 }
 
 
@@ -854,12 +854,10 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
                 items[i].attempt = 1;
             }
 
-            /* signed at each attempt: the scheme is kept, never a secret */
+            /* signed at each attempt: the signer's id, never a secret */
 
-            if (u[i].standard) {
-                items[i].headers.data = "standard";
-                items[i].headers.len = sizeof("standard") - 1;
-            }
+            items[i].headers.data = (char *) u[i].signer.data;
+            items[i].headers.len = u[i].signer.len;
         }
     }
 

@@ -38,6 +38,8 @@ typedef struct {
 
 
 static void ngx_http_qlm_webhook_search_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_task_signer(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *t);
 static uint64_t ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task,
     time_t now);
 static void ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev);
@@ -357,40 +359,55 @@ ngx_http_qlm_webhook_tasks_init(ngx_conf_t *cf,
                                &t[i].name, &t[i].search_name);
             return NGX_CONF_ERROR;
         }
+
+        if (ngx_http_qlm_webhook_task_signer(cf, mcf, &t[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
 }
 
 
-/* the secret for a delivery's "headers" mark: "task:NAME", else global */
+/*
+ * A task's deliveries name the signer "task:NAME", the form queue items
+ * have always stored: the task's own secret, or without one (or once the
+ * task is gone from the configuration) the global secret.
+ */
 
-ngx_str_t *
-ngx_http_qlm_webhook_task_secret(ngx_http_qlm_webhook_main_conf_t *mcf,
-    qlm_store_str_t *headers)
+static ngx_int_t
+ngx_http_qlm_webhook_task_signer(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *t)
 {
-    size_t                        len;
-    ngx_uint_t                    i;
-    ngx_http_qlm_webhook_task_t  *t;
+    ngx_str_t                    id;
+    ngx_uint_t                   i;
+    ngx_http_qlm_webhook_url_t  *u;
 
-    if (mcf->tasks == NULL || headers->len <= 5
-        || ngx_strncmp(headers->data, "task:", 5) != 0)
+    id.len = sizeof("task:") - 1 + t->name.len;
+    id.data = ngx_pnalloc(cf->pool, id.len);
+    if (id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(id.data, "task:", sizeof("task:") - 1),
+               t->name.data, t->name.len);
+
+    if (t->has_secret
+        && ngx_http_qlm_webhook_signer_add(cf, mcf, &id,
+                                           NGX_HTTP_QLM_WEBHOOK_SCHEME_QLM,
+                                           &t->secret)
+           != NGX_OK)
     {
-        return &mcf->secret;
+        return NGX_ERROR;
     }
 
-    len = headers->len - 5;
-    t = mcf->tasks->elts;
+    u = t->urls.elts;
 
-    for (i = 0; i < mcf->tasks->nelts; i++) {
-        if (t[i].has_secret && t[i].name.len == len
-            && ngx_strncmp(t[i].name.data, headers->data + 5, len) == 0)
-        {
-            return &t[i].secret;
-        }
+    for (i = 0; i < t->urls.nelts; i++) {
+        u[i].signer = id;
     }
 
-    return &mcf->secret;
+    return NGX_OK;
 }
 
 
@@ -796,17 +813,10 @@ ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
         item->body.data = (char *) payload.data;
         item->body.len = payload.len;
 
-        /* "task:NAME": signed with the task's secret at each attempt */
+        /* signed at each attempt by the signer it names, "task:NAME" */
 
-        item->headers.data = ngx_pnalloc(ch->pool, 5 + task->name.len);
-        if (item->headers.data == NULL) {
-            goto failed;
-        }
-
-        ngx_memcpy((u_char *) item->headers.data, "task:", 5);
-        ngx_memcpy((u_char *) item->headers.data + 5, task->name.data,
-                   task->name.len);
-        item->headers.len = 5 + task->name.len;
+        item->headers.data = (char *) u[i].signer.data;
+        item->headers.len = u[i].signer.len;
     }
 
     return 0;

@@ -194,3 +194,19 @@ qr{\[emerg\] .*task "t" uses search "c" over customers; tasks send licenses}
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*duplicate search "s" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 12: a task without secret= signs with qlm_webhook_secret
+--- http_config eval
+$::HttpConfig =~ s/secret=task-secret //r
+              =~ s/verify_secret task-secret;/verify_secret global-secret;/r
+--- config eval: $::Config
+--- request eval
+"GET /qlm/qlmservice.asmx/GetActivationKey?is_avkey=K-T12&is_email=jane%40example.com&is_expdate=" . main::day(10)
+--- wait: 2.5
+--- error_log eval
+qr/^HOOK \/renewals event=renewals verified=valid body=\{"Name":"renewals","WebHookUserData":"crm-42","LicenseInfo":\{"ActivationKey":"K-T12",/m
+--- no_error_log
+[error]
+verified=invalid
