@@ -136,6 +136,20 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         goto failed;
     }
 
+    /*
+     * No size given (qlm-store): take the one the store was last written
+     * with (nginx's max_size); LMDB would otherwise shrink the map to the
+     * pages in use, the store would look full, and a commit here would
+     * write that size back.
+     */
+
+    if (opts->map_size == 0) {
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+    }
+
     /* reader slots left by killed processes pin old pages forever */
 
     rc = mdb_reader_check(st->env, NULL);
