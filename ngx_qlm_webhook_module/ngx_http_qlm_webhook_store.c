@@ -917,6 +917,59 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/*
+ * The mirror records this worker has queued and not yet committed for key
+ * (the batch being committed, then the one filling), in the order they
+ * will be applied: an event built now sees the events before it, as the
+ * store will once they are committed.
+ */
+
+void
+ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
+    int table, ngx_str_t *key, qlm_store_record_pt cb, void *data)
+{
+    ngx_uint_t                       i, n;
+    ngx_queue_t                     *q;
+    qlm_store_record_t              *rec;
+    ngx_http_qlm_webhook_set_t      *sets[2];
+    ngx_http_qlm_webhook_pending_t  *p;
+
+    if (mcf->batch == NULL) {
+        return;
+    }
+
+    n = 0;
+
+#if (NGX_THREADS)
+    /* its thread only reads the set, as this does */
+    if (mcf->batch->committing) {
+        sets[n++] = mcf->batch->committing;
+    }
+#endif
+
+    if (mcf->batch->set) {
+        sets[n++] = mcf->batch->set;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        for (q = ngx_queue_head(&sets[i]->events);
+             q != ngx_queue_sentinel(&sets[i]->events);
+             q = ngx_queue_next(q))
+        {
+            p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+            rec = p->rec;
+
+            if (rec && p->table == table && rec->key.len == key->len
+                && ngx_memcmp(rec->key.data, key->data, key->len) == 0)
+            {
+                (void) cb(rec, data);
+            }
+        }
+    }
+}
+
+
 /* the request is gone before the commit: its event is stored all the same */
 
 static void
