@@ -77,7 +77,7 @@ static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
     json_t *root, ngx_str_t *pointer, ngx_str_t *value);
 static void ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_array_t *values);
+    ngx_array_t *values, ngx_str_t *previous);
 static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_str_t *event_id, ngx_str_t *payload, qlm_store_record_t *rec,
@@ -90,7 +90,11 @@ static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
     int *table);
 static ngx_int_t ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table,
-    qlm_store_record_t *rec, ngx_array_t *values, ngx_array_t *full);
+    qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
+    ngx_array_t *full);
+static void ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table, qlm_store_str_t key,
+    ngx_http_qlm_webhook_known_t *known);
 static int ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec,
     void *data);
 static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
@@ -609,7 +613,7 @@ static void
 ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx)
 {
-    ngx_str_t                          value, event, *key;
+    ngx_str_t                          value, event, previous, *key;
     ngx_uint_t                         i, j, found, cause, akey;
     ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
@@ -749,7 +753,35 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
                                    1);
     }
 
-    ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values);
+    /*
+     * PreviousEmail is not a field: it names the customer's record before
+     * this call (QLM's is_previousemail), which moves to the new e-mail
+     */
+
+    ngx_str_null(&previous);
+    kv = values.elts;
+
+    for (i = 0; i < values.nelts; i++) {
+        if (kv[i].key.len == sizeof("PreviousEmail") - 1
+            && ngx_strncmp(kv[i].key.data, "PreviousEmail",
+                           sizeof("PreviousEmail") - 1) == 0)
+        {
+            previous = kv[i].value;
+
+            ngx_memmove(&kv[i], &kv[i + 1],
+                        (values.nelts - i - 1) * sizeof(ngx_keyval_t));
+            values.nelts--;
+
+            if (akey != NGX_CONF_UNSET_UINT && akey > i) {
+                akey--;
+            }
+
+            break;
+        }
+    }
+
+    ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
+                                  &previous);
 
     if (keys.nelts && akey != NGX_CONF_UNSET_UINT) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -761,7 +793,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         for (i = 0; i < keys.nelts; i++) {
             kv[akey].value = key[i];
-            ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values);
+            ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
+                                          &previous);
         }
     }
 
@@ -1177,13 +1210,14 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
 static void
 ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_array_t *values)
+    ngx_array_t *values, ngx_str_t *previous)
 {
     int                  table;
     ngx_str_t            id, payload;
     ngx_int_t            mirror;
+    ngx_uint_t           move;
     ngx_array_t          full;
-    qlm_store_record_t   rec;
+    qlm_store_record_t   rec, old;
 
     mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
 
@@ -1191,21 +1225,56 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         goto failed;
     }
 
+    /* a customer whose e-mail changes: its record moves to the new one */
+
+    move = mirror == NGX_OK && table == QLM_STORE_CUSTOMERS
+           && previous->len && previous->len <= 400
+           && (previous->len != rec.key.len
+               || ngx_strncmp(previous->data, rec.key.data, previous->len)
+                  != 0);
+
     /* without a URL the payload is not kept: no need to read */
 
-    if (mirror == NGX_OK && mcf->store && mcf->urls[event].nelts) {
-        if (ngx_http_qlm_webhook_known(r, mcf, table, &rec, values, &full)
+    if (mirror == NGX_OK && mcf->store
+        && (mcf->urls[event].nelts || move))
+    {
+        if (ngx_http_qlm_webhook_known(r, mcf, table, &rec,
+                                       move ? previous : NULL, values, &full)
             != NGX_OK)
         {
             goto failed;
         }
 
         values = &full;
+
+        /* the new record is the whole one; the old one is marked deleted */
+
+        if (move) {
+            if (ngx_http_qlm_webhook_mirror(r, event, &full, &rec, &table)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            old = rec;
+            old.key.data = (char *) previous->data;
+            old.key.len = previous->len;
+            old.deleted = 1;
+            old.nfields = 0;
+        }
     }
 
     if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
         || ngx_http_qlm_webhook_event_payload(r->pool, event, &id,
                                               ngx_time(), values, &payload)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (move && mcf->store
+        && ngx_http_qlm_webhook_batch_event(mcf, NULL, event, &id, NULL,
+                                            table, &old)
            != NGX_OK)
     {
         goto failed;
@@ -1226,22 +1295,21 @@ failed:
 
 /*
  * The record of rec's key as it will be once this worker's queued events
- * are committed, with values over it.  A record deleted and then named
- * again by an event that is not a deletion starts afresh, as in the store.
+ * are committed (over the record of previous, the key before this call,
+ * if given), with values over it.  A record deleted and then named again
+ * by an event that is not a deletion starts afresh, as in the store.
  */
 
 static ngx_int_t
 ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table,
-    qlm_store_record_t *rec, ngx_array_t *values, ngx_array_t *full)
+    qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
+    ngx_array_t *full)
 {
-    int                            rc;
-    ngx_str_t                      key;
     ngx_uint_t                     i;
     ngx_keyval_t                  *kv;
+    qlm_store_str_t                key;
     ngx_http_qlm_webhook_known_t   known;
-
-    static time_t                  logged;
 
     if (ngx_array_init(full, r->pool, 48, sizeof(ngx_keyval_t)) != NGX_OK) {
         return NGX_ERROR;
@@ -1252,30 +1320,14 @@ ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     known.deleted = 0;
     known.error = 0;
 
-    /* a read transaction: no writer lock, never waits for a commit */
+    if (previous) {
+        key.data = (char *) previous->data;
+        key.len = previous->len;
 
-    rc = qlm_store_mirror_get(mcf->store, table, rec->key,
-                              ngx_http_qlm_webhook_known_record, &known);
-
-    if (rc != 0 && rc != QLM_STORE_NOTFOUND && !known.error) {
-        full->nelts = 0;
-        known.deleted = 0;
-
-        if (ngx_time() >= logged + 60) {
-            logged = ngx_time();
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "qlm webhook: the license mirror could not be "
-                          "read (%s): events carry the call's fields only "
-                          "(said once a minute)", qlm_store_strerror(rc));
-        }
+        ngx_http_qlm_webhook_known_read(r, mcf, table, key, &known);
     }
 
-    key.data = (u_char *) rec->key.data;
-    key.len = rec->key.len;
-
-    ngx_http_qlm_webhook_batch_record(mcf, table, &key,
-                                      ngx_http_qlm_webhook_known_record,
-                                      &known);
+    ngx_http_qlm_webhook_known_read(r, mcf, table, rec->key, &known);
 
     if (known.error) {
         return NGX_ERROR;
@@ -1297,6 +1349,42 @@ ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* the mirror's record of key, then this worker's uncommitted ones */
+
+static void
+ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table, qlm_store_str_t key,
+    ngx_http_qlm_webhook_known_t *known)
+{
+    int            rc;
+    ngx_str_t      k;
+
+    static time_t  logged;
+
+    /* a read transaction: no writer lock, never waits for a commit */
+
+    rc = qlm_store_mirror_get(mcf->store, table, key,
+                              ngx_http_qlm_webhook_known_record, known);
+
+    if (rc != 0 && rc != QLM_STORE_NOTFOUND && !known->error
+        && ngx_time() >= logged + 60)
+    {
+        logged = ngx_time();
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qlm webhook: the license mirror could not be read "
+                      "(%s): events lack the fields it holds (said once a "
+                      "minute)", qlm_store_strerror(rc));
+    }
+
+    k.data = (u_char *) key.data;
+    k.len = key.len;
+
+    ngx_http_qlm_webhook_batch_record(mcf, table, &k,
+                                      ngx_http_qlm_webhook_known_record,
+                                      known);
 }
 
 

@@ -771,9 +771,10 @@ ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool, qlm_store_str_t *dst,
 
 /*
  * Queues an event's deliveries and mirror record for this turn's commit;
- * with r, the answer's end waits for it (ctx->pending).  The deliveries
- * this worker has free slots for are stored already leased to it, and are
- * started from memory once committed: no claim for them.
+ * without a payload, the mirror record only (a customer's old record,
+ * when it moves); with r, the answer's end waits for it (ctx->pending).
+ * The deliveries this worker has free slots for are stored already leased
+ * to it, and are started from memory once committed: no claim for them.
  */
 
 ngx_int_t
@@ -811,9 +812,11 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     if (ngx_http_qlm_webhook_str_copy(pool, &id, (char *) event_id->data,
                                       event_id->len)
         != NGX_OK
-        || ngx_http_qlm_webhook_str_copy(pool, &body, (char *) payload->data,
-                                         payload->len)
-           != NGX_OK)
+        || (payload
+            && ngx_http_qlm_webhook_str_copy(pool, &body,
+                                             (char *) payload->data,
+                                             payload->len)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -822,7 +825,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     p->event_id.data = (u_char *) id.data;
     p->event_id.len = id.len;
     p->table = table;
-    p->nitems = urls->nelts;
+    p->nitems = payload ? urls->nelts : 0;
 
     if (p->nitems) {
         items = ngx_pcalloc(pool, p->nitems * sizeof(qlm_store_item_t));

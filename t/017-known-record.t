@@ -163,6 +163,27 @@ our $Config = <<"_EOC_";
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/qlmLicenseServer/qlmservice.asmx/ActivateKey?is_avkey=$Key&is_pcid=PC-7&is_computer_name=HOST-7;
     }
 
+    # a customer's e-mail changes, then a call for each address
+    location = /move-chain {
+        auth_request /mc2;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/qlmLicenseServer/qlmservice.asmx/UpdatePrivacyConsentHttp?is_email=jane\@example.com&is_consent=true;
+    }
+
+    location = /mc2 {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/move-chain2;
+    }
+
+    location = /move-chain2 {
+        auth_request /mc1;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/qlmLicenseServer/qlmservice.asmx/UpdatePrivacyConsentHttp?is_email=jane.new\@example.com&is_consent=true;
+    }
+
+    location = /mc1 {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/qlmLicenseServer/qlmservice.asmx/UpdateUserInformation?is_vendor=regnow&is_previousemail=jane\@example.com&email=jane.new\@example.com&phone=555;
+    }
+
     location = /second {
         internal;
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/held/qlmservice.asmx/UpdateLicenseHttp?is_avkey=$Key&is_userdata1=both;
@@ -267,3 +288,22 @@ GET /qlmLicenseServer/qlmservice.asmx/GetActivationKey?is_productid=1&is_majorve
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 7: a customer's e-mail changes (is_previousemail): the record moves to the new address, the old one is deleted
+--- http_config eval: "qlm_webhook_store $ENV{TEST_NGINX_QLM_STORE_7};\n" . $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /move-chain
+--- wait: 0.5
+--- error_log eval
+my $ev = '^HOOK /hook/customer_modified body=\{"EventType":"customer_modified","EventId":"[0-9a-f-]{36}","Timestamp":"[0-9T:-]{19}","CustomerInfo":';
+my $info = sub { my $s = quotemeta(shift); qr/$ev$s\}$/m };
+[$info->('{"FullName":"Jane Doe","Email":"jane.new@example.com","Company":"ACME","City":"Montreal","Phone":"555","PrivacyConsent":false}'),
+ $info->('{"FullName":"Jane Doe","Email":"jane.new@example.com","Company":"ACME","City":"Montreal","Phone":"555","PrivacyConsent":true}'),
+ $info->('{"Email":"jane@example.com","PrivacyConsent":true}')]
+--- no_error_log
+[error]
+[warn]
+PreviousEmail
