@@ -43,6 +43,7 @@ typedef struct {
     ngx_array_t                  *fields;      /* ngx_keyval_t */
     ngx_uint_t                    deleted;
     ngx_uint_t                    error;
+    ngx_uint_t                    records;     /* read so far */
 } ngx_http_qlm_webhook_known_t;
 
 
@@ -91,7 +92,7 @@ static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table,
     qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
-    ngx_array_t *full);
+    ngx_array_t *full, ngx_uint_t *moved);
 static void ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table, qlm_store_str_t key,
     ngx_http_qlm_webhook_known_t *known);
@@ -1239,7 +1240,8 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         && (mcf->urls[event].nelts || move))
     {
         if (ngx_http_qlm_webhook_known(r, mcf, table, &rec,
-                                       move ? previous : NULL, values, &full)
+                                       move ? previous : NULL, values, &full,
+                                       &move)
             != NGX_OK)
         {
             goto failed;
@@ -1304,7 +1306,7 @@ static ngx_int_t
 ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table,
     qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
-    ngx_array_t *full)
+    ngx_array_t *full, ngx_uint_t *moved)
 {
     ngx_uint_t                     i;
     ngx_keyval_t                  *kv;
@@ -1319,12 +1321,17 @@ ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     known.fields = full;
     known.deleted = 0;
     known.error = 0;
+    known.records = 0;
 
     if (previous) {
         key.data = (char *) previous->data;
         key.len = previous->len;
 
         ngx_http_qlm_webhook_known_read(r, mcf, table, key, &known);
+
+        /* nothing known under the old e-mail: nothing to move */
+
+        *moved = (known.records != 0);
     }
 
     ngx_http_qlm_webhook_known_read(r, mcf, table, rec->key, &known);
@@ -1403,6 +1410,7 @@ ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec, void *data)
     }
 
     known->deleted = rec->deleted;
+    known->records++;
 
     for (i = 0; i < rec->nfields; i++) {
         name.data = (u_char *) rec->fields[i].name.data;
