@@ -12,6 +12,9 @@ Each call is printed with the license server's answer.  The calls:
 
     GetActivationKey (GET)                 license_created    key 1
     GetActivationKeyWithExpiryDate (POST)  license_created    key 2
+    GetActivationKey is_quantity=2 is_usemultipleactivationskey=false
+                                           license_created    keys 3, 4
+                                           (one event a key)
     ActivateKey key 1 (GET)                license_activated  key 1
     ValidateLicenseHttp key 1 is_activate=false (GET)
                                            nothing: a plain validation
@@ -79,12 +82,16 @@ class Client:
             sys.exit(2)
 
         elements = {}
+        self.keys = []          # every <pckey>: an answer may list several
         try:
             root = ET.fromstring(body)
             for el in root.iter():
                 if el is not root:
                     # QLM may put its elements in a default namespace
-                    elements[el.tag.rsplit("}", 1)[-1]] = el.text or ""
+                    tag = el.tag.rsplit("}", 1)[-1]
+                    elements[tag] = el.text or ""
+                    if tag == "pckey":
+                        self.keys.append(el.text or "")
         except ET.ParseError:
             pass
 
@@ -126,6 +133,15 @@ def scenario(c):
         post=True)
     key2 = a and a.get("pckey")
     c.expect("license_created", "ActivationKey", key2)
+
+    # two licenses of one activation each, in one order: one event a key
+    if c.call("GetActivationKey", {
+            "is_productid": "1", "is_majorversion": "2",
+            "is_minorversion": "0", "is_quantity": "2",
+            "is_usemultipleactivationskey": "false",
+            "is_email": "carol@example.com"}):
+        for key in c.keys:
+            c.expect("license_created", "ActivationKey", key)
 
     if not key1 or not key2:
         print("no license keys: stopping the scenario")

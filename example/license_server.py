@@ -31,8 +31,12 @@ Methods:
 GetActivationKey
     is_productid (required, a number), is_majorversion, is_minorversion,
     is_quantity (default 1), is_email, is_userdata1, is_features,
-    is_affiliateid, is_expduration (days).  Creates a license; answers
-    <pckey>.
+    is_affiliateid, is_expduration (days), is_usemultipleactivationskey
+    (default true), is_numberofactivationsperkey (default 1).  Creates a
+    license for is_quantity activations, answers <pckey>; with
+    is_usemultipleactivationskey false, is_quantity licenses of
+    is_numberofactivationsperkey activations each, one <pckey> a key
+    (QLM does not document how its answer lists several keys).
 GetActivationKeyWithExpiryDate
     as GetActivationKey, and is_expdate (required: yyyy-mm-dd, optionally
     with a time, or m/d/yyyy).  Answers <pckey>.
@@ -219,23 +223,35 @@ class Api:
         if expiry is None and duration:
             expiry = (datetime.datetime.now()
                       + datetime.timedelta(days=duration))
-        key = self.store.new_key()
-        self.store.licenses[key] = {
-            "key": key,
-            "product": product,
-            "major": parse_int(args, "is_majorversion", default=1),
-            "minor": parse_int(args, "is_minorversion", default=0),
-            "quantity": quantity,
-            "email": args.get("is_email", ""),
-            "userdata": args.get("is_userdata1", ""),
-            "features": args.get("is_features", ""),
-            "affiliate": args.get("is_affiliateid", ""),
-            "expiry": expiry,
-            "revoked": False,
-            "activations": {},      # computer id -> computer name
-            "created": datetime.datetime.now(),
-        }
-        return xml_answer(("pckey", key))
+        # one key for all, or one key a license ordered
+        keys = 1
+        if not is_true(args.get("is_usemultipleactivationskey", "true")):
+            keys = quantity
+            quantity = parse_int(args, "is_numberofactivationsperkey",
+                                 default=1)
+            if quantity < 1:
+                raise QlmError("is_numberofactivationsperkey must be at "
+                               "least 1.")
+        created = []
+        for _ in range(keys):
+            key = self.store.new_key()
+            created.append(("pckey", key))
+            self.store.licenses[key] = {
+                "key": key,
+                "product": product,
+                "major": parse_int(args, "is_majorversion", default=1),
+                "minor": parse_int(args, "is_minorversion", default=0),
+                "quantity": quantity,
+                "email": args.get("is_email", ""),
+                "userdata": args.get("is_userdata1", ""),
+                "features": args.get("is_features", ""),
+                "affiliate": args.get("is_affiliateid", ""),
+                "expiry": expiry,
+                "revoked": False,
+                "activations": {},      # computer id -> computer name
+                "created": datetime.datetime.now(),
+            }
+        return xml_answer(*created)
 
     def _activate(self, lic, args):
         pcid = args.get("is_pcid", "").strip()

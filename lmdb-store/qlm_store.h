@@ -310,7 +310,8 @@ int qlm_store_seen_update(qlm_store_t *st, qlm_store_str_t key,
  * The license mirror (table QLM_STORE_LICENSES or QLM_STORE_CUSTOMERS):
  * upsert() merges: the fields given overwrite (an empty value too: it is
  * kept as empty, as QLM's records have them), the others keep theirs;
- * "deleted" and "updated" are the record's as given.  get() calls
+ * "deleted" and "updated" are the record's as given; a record that is
+ * not deleted, given over a deleted one, replaces it.  get() calls
  * back once (QLM_STORE_NOTFOUND if absent); scan() calls back for up to
  * max records whose key sorts after "after" (from the start when its len
  * is 0), deleted ones included, in one read transaction: a long scan is

@@ -64,7 +64,9 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
             return rc;
         }
 
-        n = old.nfields;
+        /* made again after its deletion: a new record, not the old one */
+
+        n = (old.deleted && !rec->deleted) ? 0 : old.nfields;
 
     } else if (rc != MDB_NOTFOUND) {
         return rc;

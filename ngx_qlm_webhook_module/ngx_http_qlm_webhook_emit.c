@@ -38,6 +38,16 @@ typedef struct {
 } ngx_http_qlm_webhook_answer_t;
 
 
+/* the record the module knows of a license or customer, being built */
+typedef struct {
+    ngx_pool_t                   *pool;
+    ngx_array_t                  *fields;      /* ngx_keyval_t */
+    ngx_uint_t                    deleted;
+    ngx_uint_t                    error;
+    ngx_uint_t                    records;     /* read so far */
+} ngx_http_qlm_webhook_known_t;
+
+
 static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -62,18 +72,35 @@ static xmlDocPtr ngx_http_qlm_webhook_xml(ngx_http_qlm_webhook_answer_t *a);
 static json_t *ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a);
 static ngx_int_t ngx_http_qlm_webhook_field_value(
     ngx_http_qlm_webhook_answer_t *a, ngx_http_qlm_webhook_field_t *f,
-    ngx_str_t *value);
+    ngx_str_t *value, ngx_array_t *more);
+static ngx_int_t ngx_http_qlm_webhook_more(ngx_pool_t *pool,
+    xmlNodeSetPtr set, ngx_array_t *more);
 static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
     json_t *root, ngx_str_t *pointer, ngx_str_t *value);
+static void ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_array_t *values, ngx_str_t *previous);
 static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values);
+    ngx_str_t *event_id, ngx_str_t *payload, qlm_store_record_t *rec,
+    int table);
 static void ngx_http_qlm_webhook_skip(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_uint_t cause);
 static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
     ngx_uint_t event, ngx_array_t *values, qlm_store_record_t *rec,
     int *table);
+static ngx_int_t ngx_http_qlm_webhook_known(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table,
+    qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
+    ngx_array_t *full, ngx_uint_t *moved);
+static void ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table, qlm_store_str_t key,
+    ngx_http_qlm_webhook_known_t *known);
+static int ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec,
+    void *data);
+static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
+    ngx_array_t *fields, ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r,
@@ -452,7 +479,7 @@ ngx_http_qlm_webhook_choose(ngx_http_request_t *r,
         }
 
         if (e[i].answer && a) {
-            if (ngx_http_qlm_webhook_field_value(a, e[i].answer, &v)
+            if (ngx_http_qlm_webhook_field_value(a, e[i].answer, &v, NULL)
                 == NGX_ERROR)
             {
                 return NULL;
@@ -590,9 +617,9 @@ static void
 ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx)
 {
-    ngx_str_t                          value, id, payload, event;
-    ngx_uint_t                         i, j, found, cause;
-    ngx_array_t                        values;
+    ngx_str_t                          value, event, previous, *key;
+    ngx_uint_t                         i, j, found, cause, akey;
+    ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
     ngx_http_qlm_webhook_field_t      *f;
     ngx_http_qlm_webhook_answer_t      a;
@@ -638,10 +665,13 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
         event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
     }
 
-    if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK)
+    if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK
+        || ngx_array_init(&keys, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK)
     {
         goto done;
     }
+
+    akey = NGX_CONF_UNSET_UINT;
 
     f = lcf->fields ? lcf->fields->elts : NULL;
 
@@ -666,10 +696,36 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_qlm_webhook_field_value(&a, &f[i], &value) != NGX_OK
+        /*
+         * an answer that lists several new keys (GetActivationKey with a
+         * quantity) gives one event a key
+         */
+
+        more = NULL;
+
+        if (f[i].source == NGX_HTTP_QLM_WEBHOOK_FIELD_XML
+            && ngx_http_qlm_webhook_event_object(ctx->emit->event)
+               == NGX_HTTP_QLM_WEBHOOK_LICENSE
+            && f[i].name.len == sizeof("ActivationKey") - 1
+            && ngx_strncmp(f[i].name.data, "ActivationKey",
+                           sizeof("ActivationKey") - 1) == 0)
+        {
+            more = &keys;
+        }
+
+        if (ngx_http_qlm_webhook_field_value(&a, &f[i], &value, more)
+            != NGX_OK
             || value.len == 0)
         {
+            if (more) {
+                keys.nelts = 0;
+            }
+
             continue;
+        }
+
+        if (more) {
+            akey = values.nelts;
         }
 
         kv = ngx_array_push(&values);
@@ -701,19 +757,50 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
                                    1);
     }
 
-    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
-        || ngx_http_qlm_webhook_event_payload(r->pool, ctx->emit->event, &id,
-                                              ngx_time(), &values, &payload)
-           != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "qlm webhook: \"%V\" event lost: out of memory",
-                      &event);
-        goto done;
+    /*
+     * PreviousEmail is not a field: it names the customer's record before
+     * this call (QLM's is_previousemail), which moves to the new e-mail
+     */
+
+    ngx_str_null(&previous);
+    kv = values.elts;
+
+    for (i = 0; i < values.nelts; i++) {
+        if (kv[i].key.len == sizeof("PreviousEmail") - 1
+            && ngx_strncmp(kv[i].key.data, "PreviousEmail",
+                           sizeof("PreviousEmail") - 1) == 0)
+        {
+            previous = kv[i].value;
+
+            ngx_memmove(&kv[i], &kv[i + 1],
+                        (values.nelts - i - 1) * sizeof(ngx_keyval_t));
+            values.nelts--;
+
+            if (akey != NGX_CONF_UNSET_UINT && akey > i) {
+                akey--;
+            }
+
+            break;
+        }
     }
 
-    (void) ngx_http_qlm_webhook_enqueue(r, mcf, ctx->emit->event, &id,
-                                        &payload, &values);
+    ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
+                                  &previous);
+
+    if (keys.nelts && akey != NGX_CONF_UNSET_UINT) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qlm webhook: the answer lists %ui keys, one \"%V\" "
+                      "event each", keys.nelts + 1, &event);
+
+        kv = values.elts;
+        key = keys.elts;
+
+        for (i = 0; i < keys.nelts; i++) {
+            kv[akey].value = key[i];
+            ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
+                                          &previous);
+        }
+    }
 
 done:
 
@@ -887,9 +974,14 @@ ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a)
 }
 
 
+/*
+ * A field's value; with more, the values of the other nodes an XPath
+ * selects, in document order (the value is the first one's).
+ */
+
 static ngx_int_t
 ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
-    ngx_http_qlm_webhook_field_t *f, ngx_str_t *value)
+    ngx_http_qlm_webhook_field_t *f, ngx_str_t *value, ngx_array_t *more)
 {
     xmlChar             *s;
     json_t              *json;
@@ -961,6 +1053,15 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
                 xmlFree(s);
             }
 
+            /* the cast sorted the node set in document order */
+
+            if (rc == NGX_OK && more && obj->type == XPATH_NODESET
+                && obj->nodesetval && obj->nodesetval->nodeNr > 1)
+            {
+                rc = ngx_http_qlm_webhook_more(a->r->pool, obj->nodesetval,
+                                               more);
+            }
+
             xmlXPathFreeObject(obj);
         }
 
@@ -975,6 +1076,49 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
         return ngx_http_qlm_webhook_json_pointer(a->r->pool, json, &f->path,
                                                  value);
     }
+}
+
+
+/* the values of a node set's nodes after the first, the empty ones left */
+
+static ngx_int_t
+ngx_http_qlm_webhook_more(ngx_pool_t *pool, xmlNodeSetPtr set,
+    ngx_array_t *more)
+{
+    int         i;
+    size_t      len;
+    xmlChar    *s;
+    ngx_str_t  *v;
+
+    for (i = 1; i < set->nodeNr; i++) {
+        s = xmlXPathCastNodeToString(set->nodeTab[i]);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(s);
+
+        if (len) {
+            v = ngx_array_push(more);
+            if (v == NULL) {
+                xmlFree(s);
+                return NGX_ERROR;
+            }
+
+            v->data = ngx_pnalloc(pool, len);
+            if (v->data == NULL) {
+                xmlFree(s);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(v->data, s, len);
+            v->len = len;
+        }
+
+        xmlFree(s);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1067,6 +1211,293 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
 
 
 /*
+ * One event: QLM sends the affected object, so the payload carries the
+ * record the module knows (the mirror, and this worker's uncommitted
+ * events) with this call's changes over it; the mirror gets the call's
+ * fields, merged into its record when committed.
+ */
+
+static void
+ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
+    ngx_array_t *values, ngx_str_t *previous)
+{
+    int                  table;
+    ngx_str_t            id, payload;
+    ngx_int_t            mirror;
+    ngx_uint_t           move;
+    ngx_array_t          full;
+    qlm_store_record_t   rec, old;
+
+    mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
+
+    if (mirror == NGX_ERROR) {
+        goto failed;
+    }
+
+    /* a customer whose e-mail changes: its record moves to the new one */
+
+    move = mirror == NGX_OK && table == QLM_STORE_CUSTOMERS
+           && previous->len && previous->len <= 400
+           && (previous->len != rec.key.len
+               || ngx_strncmp(previous->data, rec.key.data, previous->len)
+                  != 0);
+
+    /* without a URL the payload is not kept: no need to read */
+
+    if (mirror == NGX_OK && mcf->store
+        && (mcf->urls[event].nelts || move))
+    {
+        if (ngx_http_qlm_webhook_known(r, mcf, table, &rec,
+                                       move ? previous : NULL, values, &full,
+                                       &move)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        values = &full;
+
+        /* the new record is the whole one; the old one is marked deleted */
+
+        if (move) {
+            if (ngx_http_qlm_webhook_mirror(r, event, &full, &rec, &table)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            old = rec;
+            old.key.data = (char *) previous->data;
+            old.key.len = previous->len;
+            old.deleted = 1;
+            old.nfields = 0;
+        }
+    }
+
+    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
+        || ngx_http_qlm_webhook_event_payload(r->pool, event, &id,
+                                              ngx_time(), values, &payload)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (move && mcf->store
+        && ngx_http_qlm_webhook_batch_event(mcf, NULL, event, &id, NULL,
+                                            table, &old)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    (void) ngx_http_qlm_webhook_enqueue(r, mcf, event, &id, &payload,
+                                        mirror == NGX_OK ? &rec : NULL,
+                                        table);
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "qlm webhook: \"%V\" event lost: out of memory",
+                  &ngx_http_qlm_webhook_event_names[event]);
+}
+
+
+/*
+ * The record of rec's key as it will be once this worker's queued events
+ * are committed (over the record of previous, the key before this call,
+ * if given), with values over it.  A record deleted and then named again
+ * by an event that is not a deletion starts afresh, as in the store.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_known(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table,
+    qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
+    ngx_array_t *full, ngx_uint_t *moved)
+{
+    ngx_uint_t                     i;
+    ngx_keyval_t                  *kv;
+    qlm_store_str_t                key;
+    ngx_http_qlm_webhook_known_t   known;
+
+    if (ngx_array_init(full, r->pool, 48, sizeof(ngx_keyval_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    known.pool = r->pool;
+    known.fields = full;
+    known.deleted = 0;
+    known.error = 0;
+    known.records = 0;
+
+    if (previous) {
+        key.data = (char *) previous->data;
+        key.len = previous->len;
+
+        ngx_http_qlm_webhook_known_read(r, mcf, table, key, &known);
+
+        /* nothing known under the old e-mail: nothing to move */
+
+        *moved = (known.records != 0);
+    }
+
+    ngx_http_qlm_webhook_known_read(r, mcf, table, rec->key, &known);
+
+    if (known.error) {
+        return NGX_ERROR;
+    }
+
+    if (known.deleted && !rec->deleted) {
+        full->nelts = 0;
+    }
+
+    kv = values->elts;
+
+    for (i = 0; i < values->nelts; i++) {
+        if (ngx_http_qlm_webhook_overlay(r->pool, full, &kv[i].key,
+                                         &kv[i].value, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the mirror's record of key, then this worker's uncommitted ones */
+
+static void
+ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table, qlm_store_str_t key,
+    ngx_http_qlm_webhook_known_t *known)
+{
+    int            rc;
+    ngx_str_t      k;
+
+    static time_t  logged;
+
+    /* a read transaction: no writer lock, never waits for a commit */
+
+    rc = qlm_store_mirror_get(mcf->store, table, key,
+                              ngx_http_qlm_webhook_known_record, known);
+
+    if (rc != 0 && rc != QLM_STORE_NOTFOUND && !known->error
+        && ngx_time() >= logged + 60)
+    {
+        logged = ngx_time();
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qlm webhook: the license mirror could not be read "
+                      "(%s): events lack the fields it holds (said once a "
+                      "minute)", qlm_store_strerror(rc));
+    }
+
+    k.data = (u_char *) key.data;
+    k.len = key.len;
+
+    ngx_http_qlm_webhook_batch_record(mcf, table, &k,
+                                      ngx_http_qlm_webhook_known_record,
+                                      known);
+}
+
+
+/* one record (the mirror's, then each uncommitted one) over the known */
+
+static int
+ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec, void *data)
+{
+    ngx_http_qlm_webhook_known_t  *known = data;
+
+    size_t     i;
+    ngx_str_t  name, value;
+
+    if (known->deleted && !rec->deleted) {
+        known->fields->nelts = 0;
+    }
+
+    known->deleted = rec->deleted;
+    known->records++;
+
+    for (i = 0; i < rec->nfields; i++) {
+        name.data = (u_char *) rec->fields[i].name.data;
+        name.len = rec->fields[i].name.len;
+        value.data = (u_char *) rec->fields[i].value.data;
+        value.len = rec->fields[i].value.len;
+
+        if (name.len == 0) {
+            continue;
+        }
+
+        /* the mirror's values live in its map only for this transaction */
+
+        if (ngx_http_qlm_webhook_overlay(known->pool, known->fields, &name,
+                                         &value, 1)
+            != NGX_OK)
+        {
+            known->error = 1;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_overlay(ngx_pool_t *pool, ngx_array_t *fields,
+    ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy)
+{
+    ngx_str_t      v;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    v = *value;
+
+    if (copy && v.len) {
+        v.data = ngx_pnalloc(pool, v.len);
+        if (v.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(v.data, value->data, v.len);
+    }
+
+    kv = fields->elts;
+
+    for (i = 0; i < fields->nelts; i++) {
+        if (kv[i].key.len == name->len
+            && ngx_strncmp(kv[i].key.data, name->data, name->len) == 0)
+        {
+            kv[i].value = v;
+            return NGX_OK;
+        }
+    }
+
+    kv = ngx_array_push(fields);
+    if (kv == NULL) {
+        return NGX_ERROR;
+    }
+
+    kv->key = *name;
+    kv->value = v;
+
+    if (copy) {
+        kv->key.data = ngx_pnalloc(pool, name->len);
+        if (kv->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(kv->key.data, name->data, name->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * One queue item a subscribed URL and the mirror's record, committed
  * together (never one without the other) with the rest of this turn's
  * writes.
@@ -1075,24 +1506,16 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
 static ngx_int_t
 ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_str_t *event_id, ngx_str_t *payload, ngx_array_t *values)
+    ngx_str_t *event_id, ngx_str_t *payload, qlm_store_record_t *rec,
+    int table)
 {
-    int                  table;
     ngx_str_t           *name;
-    ngx_int_t            mirror;
-    qlm_store_record_t   rec;
 
     static time_t        lost_logged;
 
     name = &ngx_http_qlm_webhook_event_names[event];
 
-    mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
-
-    if (mirror == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (mcf->urls[event].nelts == 0 && mirror != NGX_OK) {
+    if (mcf->urls[event].nelts == 0 && rec == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "qlm webhook: no URL for \"%V\"", name);
         return NGX_DECLINED;
@@ -1118,8 +1541,7 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     /* stored with this turn's other writes; the answer's end waits */
 
     if (ngx_http_qlm_webhook_batch_event(mcf, r, event, event_id, payload,
-                                         table,
-                                         mirror == NGX_OK ? &rec : NULL)
+                                         table, rec)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -359,6 +359,9 @@ ngx_int_t ngx_http_qlm_webhook_batch_event(
 ngx_int_t ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
     uint32_t attempt, int32_t status, qlm_store_log_t *log);
+void ngx_http_qlm_webhook_batch_record(
+    ngx_http_qlm_webhook_main_conf_t *mcf, int table, ngx_str_t *key,
+    qlm_store_record_pt cb, void *data);
 void ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf);
 

@@ -771,9 +771,10 @@ ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool, qlm_store_str_t *dst,
 
 /*
  * Queues an event's deliveries and mirror record for this turn's commit;
- * with r, the answer's end waits for it (ctx->pending).  The deliveries
- * this worker has free slots for are stored already leased to it, and are
- * started from memory once committed: no claim for them.
+ * without a payload, the mirror record only (a customer's old record,
+ * when it moves); with r, the answer's end waits for it (ctx->pending).
+ * The deliveries this worker has free slots for are stored already leased
+ * to it, and are started from memory once committed: no claim for them.
  */
 
 ngx_int_t
@@ -811,9 +812,11 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     if (ngx_http_qlm_webhook_str_copy(pool, &id, (char *) event_id->data,
                                       event_id->len)
         != NGX_OK
-        || ngx_http_qlm_webhook_str_copy(pool, &body, (char *) payload->data,
-                                         payload->len)
-           != NGX_OK)
+        || (payload
+            && ngx_http_qlm_webhook_str_copy(pool, &body,
+                                             (char *) payload->data,
+                                             payload->len)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -822,7 +825,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     p->event_id.data = (u_char *) id.data;
     p->event_id.len = id.len;
     p->table = table;
-    p->nitems = urls->nelts;
+    p->nitems = payload ? urls->nelts : 0;
 
     if (p->nitems) {
         items = ngx_pcalloc(pool, p->nitems * sizeof(qlm_store_item_t));
@@ -912,6 +915,59 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     set->nevents++;
 
     return NGX_OK;
+}
+
+
+/*
+ * The mirror records this worker has queued and not yet committed for key
+ * (the batch being committed, then the one filling), in the order they
+ * will be applied: an event built now sees the events before it, as the
+ * store will once they are committed.
+ */
+
+void
+ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
+    int table, ngx_str_t *key, qlm_store_record_pt cb, void *data)
+{
+    ngx_uint_t                       i, n;
+    ngx_queue_t                     *q;
+    qlm_store_record_t              *rec;
+    ngx_http_qlm_webhook_set_t      *sets[2];
+    ngx_http_qlm_webhook_pending_t  *p;
+
+    if (mcf->batch == NULL) {
+        return;
+    }
+
+    n = 0;
+
+#if (NGX_THREADS)
+    /* its thread only reads the set, as this does */
+    if (mcf->batch->committing) {
+        sets[n++] = mcf->batch->committing;
+    }
+#endif
+
+    if (mcf->batch->set) {
+        sets[n++] = mcf->batch->set;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        for (q = ngx_queue_head(&sets[i]->events);
+             q != ngx_queue_sentinel(&sets[i]->events);
+             q = ngx_queue_next(q))
+        {
+            p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+            rec = p->rec;
+
+            if (rec && p->table == table && rec->key.len == key->len
+                && ngx_memcmp(rec->key.data, key->data, key->len) == 0)
+            {
+                (void) cb(rec, data);
+            }
+        }
+    }
 }
 
 

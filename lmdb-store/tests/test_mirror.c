@@ -122,6 +122,16 @@ test_merge(void **state)
     assert_string_equal(s.text, "ActivationKey=K-1;Email=new@b.c;"
                                 "ProductID=;ComputerID=PC-1;");
 
+    /* made again after its deletion: afresh, not merged with the old */
+
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, activated));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.deleted, 0);
+    assert_string_equal(s.text, "ComputerID=PC-1;Email=new@b.c;ProductID=;");
+
     /* tables are apart */
 
     assert_int_equal(qlm_store_mirror_get(t->st, QLM_STORE_CUSTOMERS,
