@@ -197,7 +197,11 @@ qlm_field_xml_error(xmlDocPtr doc)
         return QLM_FIELD_NOT_ERROR;
     }
 
-    /* a depth-first walk for an element named "error" */
+    /*
+     * A depth-first walk for an element named "error", into elements
+     * only: an entity reference's children are its declaration, in the
+     * DTD, whose parents lead back to the root (a walk that never ended)
+     */
 
     node = root;
 
@@ -208,7 +212,7 @@ qlm_field_xml_error(xmlDocPtr doc)
             return QLM_FIELD_ERROR;
         }
 
-        if (node->children) {
+        if (node->type == XML_ELEMENT_NODE && node->children) {
             node = node->children;
             continue;
         }
