@@ -228,7 +228,8 @@ my $cut = keys(%$calls) - @whole;
 
 is($restart_failed, 0, 'nginx started again after each crash');
 is($master_kills, 2, 'the master was killed twice');
-cmp_ok($worker_kills, '>=', 20, 'workers were killed');
+# one kill every 350 ms on average: 2.8 a second of load, 1 is the floor
+cmp_ok($worker_kills, '>=', int($events / $rate), 'workers were killed');
 is(scalar @whole, $events, "$events calls got their whole answer");
 
 # the receiver's log: "HOOK status id attempt {...\"Comment\":\"n\"...}"
