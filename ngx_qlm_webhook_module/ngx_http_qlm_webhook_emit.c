@@ -818,9 +818,12 @@ static ngx_int_t
 ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     ngx_http_qlm_webhook_field_t *f, ngx_str_t *value)
 {
-    xmlChar    *s;
-    json_t     *json;
-    xmlDocPtr   doc;
+    xmlChar             *s;
+    json_t              *json;
+    xmlDocPtr            doc;
+    ngx_int_t            rc;
+    xmlXPathObjectPtr    obj;
+    xmlXPathContextPtr   xc;
 
     ngx_str_null(value);
 
@@ -854,29 +857,39 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
             return NGX_DECLINED;
         }
 
-        switch (qlm_field_xpath(doc, f->xpath,
-                                ngx_http_qlm_webhook_xml_error, &s))
-        {
-        case 0:
-            break;
-
-        case 1:
-            return NGX_DECLINED;
-
-        default:
+        xc = xmlXPathNewContext(doc);
+        if (xc == NULL) {
             return NGX_ERROR;
         }
 
-        value->len = ngx_strlen(s);
-        value->data = ngx_pnalloc(a->r->pool, value->len);
+        xc->error = ngx_http_qlm_webhook_xml_error;
 
-        if (value->data) {
-            ngx_memcpy(value->data, s, value->len);
+        obj = xmlXPathCompiledEval(f->xpath, xc);
+        rc = NGX_DECLINED;
+
+        if (obj) {
+            s = xmlXPathCastToString(obj);
+
+            if (s) {
+                value->len = ngx_strlen(s);
+                value->data = ngx_pnalloc(a->r->pool, value->len);
+
+                if (value->data) {
+                    ngx_memcpy(value->data, s, value->len);
+                    rc = NGX_OK;
+
+                } else {
+                    rc = NGX_ERROR;
+                }
+
+                xmlFree(s);
+            }
+
+            xmlXPathFreeObject(obj);
         }
 
-        xmlFree(s);
-
-        return value->data ? NGX_OK : NGX_ERROR;
+        xmlXPathFreeContext(xc);
+        return rc;
 
     default: /* NGX_HTTP_QLM_WEBHOOK_FIELD_JSON */
         json = ngx_http_qlm_webhook_json(a);

@@ -29,42 +29,6 @@ qlm_field_xml(const unsigned char *buf, size_t len)
 }
 
 
-int
-qlm_field_xpath(xmlDocPtr doc, xmlXPathCompExprPtr xpath,
-    xmlStructuredErrorFunc error, xmlChar **value)
-{
-    int                  rc;
-    xmlXPathObjectPtr    obj;
-    xmlXPathContextPtr   xc;
-
-    *value = NULL;
-
-    xc = xmlXPathNewContext(doc);
-    if (xc == NULL) {
-        return -1;
-    }
-
-    xc->error = error;
-
-    obj = xmlXPathCompiledEval(xpath, xc);
-    rc = 1;
-
-    if (obj) {
-        *value = xmlXPathCastToString(obj);
-
-        if (*value) {
-            rc = 0;
-        }
-
-        xmlXPathFreeObject(obj);
-    }
-
-    xmlXPathFreeContext(xc);
-
-    return rc;
-}
-
-
 json_t *
 qlm_field_json(const unsigned char *buf, size_t len)
 {

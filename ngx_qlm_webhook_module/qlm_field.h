@@ -2,8 +2,8 @@
 /*
  * qlm_field: what the module reads in a license server's answer: the
  * document (XML with libxml2, JSON with jansson, with the options the
- * module uses), a field by XPath or by JSON pointer (RFC 6901), and
- * whether the answer says an error.
+ * module uses), a field by JSON pointer (RFC 6901), and whether the
+ * answer says an error.  XPaths are evaluated by libxml2 itself.
  *
  * No nginx headers, so that a fuzzer feeds it any bytes.
  */
@@ -27,15 +27,6 @@
 
 /* the answer as XML: no network, no entity expansion; NULL if not XML */
 xmlDocPtr qlm_field_xml(const unsigned char *buf, size_t len);
-
-/*
- * The string value of an XPath in a document (xmlXPathCastToString: the
- * text of the first node of a node set, a number or boolean as text).
- * Returns 0 and sets *value (to xmlFree()) when the XPath has a value, 1
- * when it has none, -1 when memory runs out.
- */
-int qlm_field_xpath(xmlDocPtr doc, xmlXPathCompExprPtr xpath,
-    xmlStructuredErrorFunc error, xmlChar **value);
 
 /* the answer as JSON, any value at the top; NULL if not JSON */
 json_t *qlm_field_json(const unsigned char *buf, size_t len);

@@ -5,8 +5,9 @@
  * the rest the answer, which is read
  *
  *   as XML with the module's libxml2 options, then each XPath below (the
- *   kinds conf/qlm.conf and the documentation use) evaluated to a string,
- *   and the error detection (an "error" element, a root saying "Error");
+ *   kinds conf/qlm.conf and the documentation use) evaluated to a string
+ *   in one context, as the module evaluates them, and the error
+ *   detection (an "error" element, a root saying "Error");
  *   as JSON with jansson, then the pointer walked and checked against a
  *   second walk built on jansson's own object and array accessors.
  *
@@ -158,6 +159,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t               *json, *got, *want;
     xmlChar              *s;
     xmlDocPtr             doc;
+    xmlXPathObjectPtr     obj;
+    xmlXPathContextPtr    xc;
     const unsigned char  *nl, *pointer, *body;
 
     nl = memchr(data, '\n', size);
@@ -192,16 +195,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         }
 
-        for (i = 0; qlm_fuzz_xpaths[i]; i++) {
-            rc = qlm_field_xpath(doc, qlm_fuzz_compiled[i], qlm_fuzz_quiet,
-                                 &s);
+        /* as the module does: one context for all the fields */
 
-            if ((rc == 0) != (s != NULL)) {
-                __builtin_trap();
-            }
-
-            xmlFree(s);
+        xc = xmlXPathNewContext(doc);
+        if (xc == NULL) {
+            abort();
         }
+
+        xc->error = qlm_fuzz_quiet;
+
+        for (i = 0; qlm_fuzz_xpaths[i]; i++) {
+            obj = xmlXPathCompiledEval(qlm_fuzz_compiled[i], xc);
+
+            if (obj) {
+                s = xmlXPathCastToString(obj);
+                xmlFree(s);
+                xmlXPathFreeObject(obj);
+            }
+        }
+
+        xmlXPathFreeContext(xc);
 
         xmlFreeDoc(doc);
     }
