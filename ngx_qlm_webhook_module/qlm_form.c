@@ -12,38 +12,68 @@ static int qlm_form_hex(unsigned char c);
 
 
 int
-qlm_form_find(const unsigned char *body, size_t len,
-    const unsigned char *name, size_t name_len,
-    const unsigned char **value, size_t *value_len)
+qlm_form_next(const unsigned char **pos, const unsigned char *last,
+    qlm_form_field_t *field)
 {
-    size_t                i;
-    const unsigned char  *p, *last, *end;
+    const unsigned char  *p, *end, *eq;
 
-    p = body;
-    last = body + len;
-
-    while (p < last) {
+    for (p = *pos; p < last; p = end + 1) {
 
         for (end = p; end < last && *end != '&'; end++) {
             /* void */
         }
 
-        if ((size_t) (end - p) > name_len && p[name_len] == '=') {
+        for (eq = p; eq < end && *eq != '='; eq++) {
+            /* void */
+        }
 
-            for (i = 0; i < name_len; i++) {
-                if (qlm_form_lower(p[i]) != qlm_form_lower(name[i])) {
-                    break;
-                }
-            }
+        if (eq == end || eq == p) {
+            continue;
+        }
 
-            if (i == name_len) {
-                *value = p + name_len + 1;
-                *value_len = end - *value;
-                return 0;
+        field->name = p;
+        field->name_len = eq - p;
+        field->value = eq + 1;
+        field->value_len = end - (eq + 1);
+
+        *pos = (end < last) ? end + 1 : last;
+
+        return 1;
+    }
+
+    *pos = last;
+
+    return 0;
+}
+
+
+int
+qlm_form_find(const unsigned char *body, size_t len,
+    const unsigned char *name, size_t name_len,
+    const unsigned char **value, size_t *value_len)
+{
+    size_t                i;
+    qlm_form_field_t      f;
+    const unsigned char  *p;
+
+    p = body;
+
+    while (qlm_form_next(&p, body + len, &f)) {
+        if (f.name_len != name_len) {
+            continue;
+        }
+
+        for (i = 0; i < name_len; i++) {
+            if (qlm_form_lower(f.name[i]) != qlm_form_lower(name[i])) {
+                break;
             }
         }
 
-        p = end + 1;
+        if (i == name_len) {
+            *value = f.value;
+            *value_len = f.value_len;
+            return 0;
+        }
     }
 
     return -1;

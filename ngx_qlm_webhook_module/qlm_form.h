@@ -14,6 +14,23 @@
 #include <stddef.h>
 
 
+typedef struct {
+    const unsigned char       *name;
+    size_t                     name_len;
+    const unsigned char       *value;     /* still URL-encoded */
+    size_t                     value_len;
+} qlm_form_field_t;
+
+
+/*
+ * The fields of a body (or a query string) one by one: each call moves
+ * *pos past the next "name=value" with a name that is not empty, sets
+ * *field and returns 1; pieces without "=" or with an empty name are
+ * skipped.  Returns 0 at the end.  *pos starts at the body.
+ */
+int qlm_form_next(const unsigned char **pos, const unsigned char *last,
+    qlm_form_field_t *field);
+
 /*
  * Finds the first field "name=value" of a body of "&"-separated fields,
  * the name compared without regard to ASCII case, as nginx's $arg_NAME

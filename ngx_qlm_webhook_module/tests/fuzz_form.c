@@ -4,12 +4,13 @@
  * the input up to its first NUL byte is a field name, the rest a
  * form-encoded body (or the whole input a body with the name "a").
  *
- * Checks: a value found lies inside the body, has no "&", follows
- * "name=" at the body's start or after a "&", and no earlier field has
- * that name; decoding never writes past the input's length, never grows
- * it, leaves a value without "%" and "+" as it is, decodes in place the
- * same as into another buffer, and gives back any bytes that were
- * percent-encoded.  Run with ASan and UBSan.
+ * Checks: the fields walked one by one are every "name=value" piece with
+ * a name, in order, inside the body; a value found lies inside the body,
+ * has no "&", follows "name=" at the body's start or after a "&", and no
+ * earlier field has that name; decoding never writes past the input's
+ * length, never grows it, leaves a value without "%" and "+" as it is,
+ * decodes in place the same as into another buffer, and gives back any
+ * bytes that were percent-encoded.  Run with ASan and UBSan.
  */
 
 
@@ -81,6 +82,12 @@ qlm_fuzz_find(const unsigned char *body, size_t len,
         }
     }
 
+    /* names have no "=" and are not empty: such a name is never found */
+
+    if (name_len == 0 || memchr(name, '=', name_len) != NULL) {
+        start = NULL;
+    }
+
     if (start == NULL) {
         if (rc != -1) {
             __builtin_trap();
@@ -92,6 +99,58 @@ qlm_fuzz_find(const unsigned char *body, size_t len,
     if (rc != 0 || v != start + name_len + 1 || v + vlen != end
         || v < body || v + vlen > last || memchr(v, '&', vlen) != NULL)
     {
+        __builtin_trap();
+    }
+}
+
+
+/* every "name=value" piece with a name, in order, and nothing else */
+
+static void
+qlm_fuzz_fields(const unsigned char *body, size_t len)
+{
+    size_t                want, n;
+    qlm_form_field_t      f;
+    const unsigned char  *p, *q, *end, *eq, *last, *prev;
+
+    want = 0;
+    last = body + len;
+
+    for (q = body; q < last; q = end + 1) {
+        end = memchr(q, '&', last - q);
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = memchr(q, '=', end - q);
+        if (eq && eq > q) {
+            want++;
+        }
+    }
+
+    n = 0;
+    p = body;
+    prev = body;
+
+    while (qlm_form_next(&p, last, &f)) {
+        if (++n > want
+            || f.name < prev || f.name_len == 0
+            || (f.name > body && f.name[-1] != '&')
+            || memchr(f.name, '&', f.name_len) != NULL
+            || memchr(f.name, '=', f.name_len) != NULL
+            || f.value != f.name + f.name_len + 1 || f.value[-1] != '='
+            || f.value + f.value_len > last
+            || memchr(f.value, '&', f.value_len) != NULL
+            || (f.value + f.value_len < last && f.value[f.value_len] != '&')
+            || p > last || p < f.value + f.value_len)
+        {
+            __builtin_trap();
+        }
+
+        prev = p;
+    }
+
+    if (n != want || p != last) {
         __builtin_trap();
     }
 }
@@ -183,6 +242,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     qlm_fuzz_find(body, size - (body - data), name, name_len);
+    qlm_fuzz_fields(body, size - (body - data));
     qlm_fuzz_unescape(body, size - (body - data));
 
     return 0;
