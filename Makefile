@@ -3,7 +3,7 @@
 #   make                      the module against Debian's nginx (nginx-dev)
 #   make NGINX_SRC=/path      the module against an nginx source tree
 #   make asan                 the module, store and search with ASan + UBSan
-#   make fuzz                 the fuzzers: search language 60 s, payloads 20 s
+#   make fuzz                 the fuzzers: search 60 s, the others 20 s each
 #   make test                 everything, then the whole suite (util/test)
 #
 # The module is built with nginx's own build system, warnings as errors.

@@ -20,6 +20,8 @@
 #include <jansson.h>
 
 #include "ngx_http_qlm_webhook_module.h"
+#include "qlm_field.h"
+#include "qlm_form.h"
 
 
 #define NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX   "qlm_webhook_arg_"
@@ -823,11 +825,7 @@ done:
 static ngx_int_t
 ngx_http_qlm_webhook_is_error(ngx_http_qlm_webhook_answer_t *a)
 {
-    u_char                      *p, *last;
     xmlDocPtr                    doc;
-    xmlNodePtr                   node, root;
-    xmlChar                     *text;
-    ngx_int_t                    rc;
     ngx_http_qlm_webhook_ctx_t  *ctx;
 
     ctx = a->ctx;
@@ -836,22 +834,15 @@ ngx_http_qlm_webhook_is_error(ngx_http_qlm_webhook_answer_t *a)
         return NGX_DECLINED;
     }
 
-    p = ctx->buf;
-    last = ctx->buf + ctx->len;
+    switch (qlm_field_text_error(ctx->buf, ctx->len)) {
 
-    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-        p += 3;
-    }
-
-    while (p < last && (*p == ' ' || *p == CR || *p == LF || *p == '\t')) {
-        p++;
-    }
-
-    if (last - p >= 5 && ngx_strncmp(p, "Error", 5) == 0) {
+    case QLM_FIELD_ERROR:
         return NGX_OK;
-    }
 
-    if (p == last || *p != '<') {
+    case QLM_FIELD_MAYBE_XML:
+        break;
+
+    default:
         return NGX_DECLINED;
     }
 
@@ -860,59 +851,8 @@ ngx_http_qlm_webhook_is_error(ngx_http_qlm_webhook_answer_t *a)
         return NGX_DECLINED;
     }
 
-    root = xmlDocGetRootElement(doc);
-    if (root == NULL) {
-        return NGX_DECLINED;
-    }
-
-    /* a depth-first walk for an element named "error" */
-
-    node = root;
-
-    while (node) {
-        if (node->type == XML_ELEMENT_NODE
-            && xmlStrcasecmp(node->name, (const xmlChar *) "error") == 0)
-        {
-            return NGX_OK;
-        }
-
-        if (node->children) {
-            node = node->children;
-            continue;
-        }
-
-        while (node && node != root && node->next == NULL) {
-            node = node->parent;
-        }
-
-        if (node == NULL || node == root) {
-            break;
-        }
-
-        node = node->next;
-    }
-
-    /* an asmx method answering a string: <string>Error ...</string> */
-
-    rc = NGX_DECLINED;
-
-    text = xmlNodeGetContent(root);
-
-    if (text) {
-        p = (u_char *) text;
-
-        while (*p == ' ' || *p == CR || *p == LF || *p == '\t') {
-            p++;
-        }
-
-        if (ngx_strncmp(p, "Error", 5) == 0) {
-            rc = NGX_OK;
-        }
-
-        xmlFree(text);
-    }
-
-    return rc;
+    return (qlm_field_xml_error(doc) == QLM_FIELD_ERROR) ? NGX_OK
+                                                         : NGX_DECLINED;
 }
 
 
@@ -932,11 +872,7 @@ ngx_http_qlm_webhook_xml(ngx_http_qlm_webhook_answer_t *a)
         return NULL;
     }
 
-    /* no network, no entity expansion, no noise */
-
-    a->doc = xmlReadMemory((const char *) ctx->buf, (int) ctx->len, NULL, NULL,
-                           XML_PARSE_NONET|XML_PARSE_NOERROR
-                           |XML_PARSE_NOWARNING|XML_PARSE_NOCDATA);
+    a->doc = qlm_field_xml(ctx->buf, ctx->len);
 
     if (a->doc == NULL) {
         a->unparsable = 1;
@@ -949,7 +885,6 @@ ngx_http_qlm_webhook_xml(ngx_http_qlm_webhook_answer_t *a)
 static json_t *
 ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a)
 {
-    json_error_t                 err;
     ngx_http_qlm_webhook_ctx_t  *ctx;
 
     if (a->json_tried) {
@@ -963,8 +898,7 @@ ngx_http_qlm_webhook_json(ngx_http_qlm_webhook_answer_t *a)
         return NULL;
     }
 
-    a->json = json_loadb((const char *) ctx->buf, ctx->len, JSON_DECODE_ANY,
-                         &err);
+    a->json = qlm_field_json(ctx->buf, ctx->len);
 
     if (a->json == NULL) {
         a->unparsable = 1;
@@ -1128,54 +1062,10 @@ static ngx_int_t
 ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
     ngx_str_t *pointer, ngx_str_t *value)
 {
-    char       *s;
-    u_char     *p, *last, *end, *k, *q;
-    json_t     *node;
-    ngx_int_t   n;
+    char    *s;
+    json_t  *node;
 
-    node = root;
-    p = pointer->data;
-    last = pointer->data + pointer->len;
-
-    while (p < last && node) {
-
-        /* p is at "/" */
-
-        p++;
-
-        end = ngx_strlchr(p, last, '/');
-        if (end == NULL) {
-            end = last;
-        }
-
-        k = ngx_pnalloc(pool, end - p + 1);
-        if (k == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (q = k; p < end; p++) {
-            if (*p == '~' && p + 1 < end && (p[1] == '0' || p[1] == '1')) {
-                *q++ = (p[1] == '0') ? '~' : '/';
-                p++;
-
-            } else {
-                *q++ = *p;
-            }
-        }
-
-        *q = '\0';
-
-        if (json_is_object(node)) {
-            node = json_object_get(node, (char *) k);
-
-        } else if (json_is_array(node)) {
-            n = ngx_atoi(k, q - k);
-            node = (n == NGX_ERROR) ? NULL : json_array_get(node, n);
-
-        } else {
-            node = NULL;
-        }
-    }
+    node = qlm_field_json_pointer(root, pointer->data, pointer->len);
 
     if (node == NULL || json_is_null(node)) {
         return NGX_DECLINED;
@@ -1773,10 +1663,11 @@ static ngx_int_t
 ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char           *p, *last, *start, *end;
+    u_char           *p, *start;
     off_t             len;
     ssize_t           n;
     ngx_buf_t        *b;
+    const u_char     *v;
     ngx_str_t        *ct;
     ngx_chain_t      *cl;
     ngx_table_elt_t  *h;
@@ -1836,37 +1727,25 @@ ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
         }
     }
 
-    last = p;
-
-    for (p = start; p < last; p = end + 1) {
-
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if ((size_t) (end - p) > name->len
-            && p[name->len] == '='
-            && ngx_strncasecmp(p, name->data, name->len) == 0)
-        {
-            value->data = p + name->len + 1;
-            value->len = end - value->data;
-            return NGX_OK;
-        }
+    if (qlm_form_find(start, p - start, name->data, name->len, &v,
+                      &value->len)
+        != 0)
+    {
+        return NGX_DECLINED;
     }
 
-    return NGX_DECLINED;
+    value->data = (u_char *) v;
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s)
 {
-    u_char  *src, *dst, *p;
+    u_char  *p;
 
-    if (ngx_strlchr(s->data, s->data + s->len, '%') == NULL
-        && ngx_strlchr(s->data, s->data + s->len, '+') == NULL)
-    {
+    if (!qlm_form_encoded(s->data, s->len)) {
         return;
     }
 
@@ -1875,17 +1754,8 @@ ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s)
         return;
     }
 
-    for (dst = p, src = s->data; src < s->data + s->len; src++) {
-        *dst++ = (*src == '+') ? ' ' : *src;
-    }
-
-    src = p;
-    dst = p;
-
-    ngx_unescape_uri(&dst, &src, s->len, 0);
-
+    s->len = qlm_form_unescape(p, s->data, s->len);
     s->data = p;
-    s->len = dst - p;
 }
 
 

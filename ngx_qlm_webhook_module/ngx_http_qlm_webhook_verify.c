@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_qlm_webhook_module.h"
+#include "qlm_verify_parse.h"
 
 
 #define NGX_HTTP_QLM_WEBHOOK_READ_SIZE    16384
@@ -374,7 +375,6 @@ static ngx_int_t
 ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
     ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
-    u_char                      *p;
     ngx_int_t                    rc, match;
     ngx_str_t                   *secret;
     ngx_uint_t                   i;
@@ -395,26 +395,9 @@ ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r, ngx_array_t *keys,
 
     ngx_str_set(&ctx->result, "invalid");
 
-    if (h->value.len != 64) {
+    if (qlm_verify_parse_hex(h->value.data, h->value.len, got) != 0) {
         *reason = "malformed X-QLM-Signature header";
         return NGX_DECLINED;
-    }
-
-    /* the same digest in upper case is the same signature */
-
-    for (i = 0; i < 64; i++) {
-        p = &h->value.data[i];
-
-        if (*p >= '0' && *p <= '9') {
-            got[i] = *p;
-
-        } else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
-            got[i] = *p | 0x20;
-
-        } else {
-            *reason = "malformed X-QLM-Signature header";
-            return NGX_DECLINED;
-        }
     }
 
     sha.md = EVP_MD_CTX_new();
@@ -488,11 +471,12 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason)
 {
     int                                sr;
-    u_char                            *p, *last, *end, *b64;
-    time_t                             ts, now, diff;
+    u_char                            *b64;
+    int64_t                            ts;
     uint64_t                           ms;
     ngx_int_t                          rc, match;
-    ngx_str_t                         *key, id, stamp, sig;
+    ngx_str_t                         *key, id, stamp;
+    const u_char                      *p, *last, *sig;
     ngx_uint_t                         i;
     ngx_table_elt_t                   *hid, *hts, *hsig;
     qlm_store_str_t                    seen;
@@ -521,19 +505,18 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     id = hid->value;
     stamp = hts->value;
 
-    ts = ngx_atotm(stamp.data, stamp.len);
-
-    if (id.len == 0 || ts == NGX_ERROR) {
+    if (id.len == 0
+        || qlm_verify_parse_timestamp(stamp.data, stamp.len, &ts) != 0)
+    {
         *reason = "malformed webhook-id or webhook-timestamp header";
         return NGX_DECLINED;
     }
 
     /* in seconds: a timestamp however far cannot wrap the comparison */
 
-    now = ngx_time();
-    diff = (ts > now) ? ts - now : now - ts;
-
-    if ((uint64_t) diff > (uint64_t) (lcf->verify_tolerance / 1000)) {
+    if (!qlm_verify_within(ts, (int64_t) ngx_time(),
+                           lcf->verify_tolerance / 1000))
+    {
         ngx_str_set(&ctx->result, "stale");
         *reason = "the webhook-timestamp is outside the tolerance";
         return NGX_DECLINED;
@@ -541,7 +524,7 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
 
     hm.n = keys->nelts;
     hm.ctxs = ngx_pcalloc(r->pool, hm.n * sizeof(void *));
-    b64 = ngx_pnalloc(r->pool, hm.n * 44);
+    b64 = ngx_pnalloc(r->pool, hm.n * QLM_VERIFY_B64_LEN);
 
     if (hm.ctxs == NULL || b64 == NULL) {
         return NGX_ERROR;
@@ -565,11 +548,12 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
 
     for (i = 0; i < hm.n; i++) {
         if (hm.ctxs[i] == NULL) {
-            ngx_memset(b64 + i * 44, 0, 44);
+            ngx_memset(b64 + i * QLM_VERIFY_B64_LEN, 0, QLM_VERIFY_B64_LEN);
             continue;
         }
 
-        if (ngx_http_qlm_webhook_std_close(hm.ctxs[i], b64 + i * 44)
+        if (ngx_http_qlm_webhook_std_close(hm.ctxs[i],
+                                           b64 + i * QLM_VERIFY_B64_LEN)
             != NGX_OK)
         {
             rc = NGX_ERROR;
@@ -586,27 +570,11 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     p = hsig->value.data;
     last = p + hsig->value.len;
 
-    while (p < last) {
-        while (p < last && *p == ' ') {
-            p++;
-        }
-
-        end = p;
-
-        while (end < last && *end != ' ') {
-            end++;
-        }
-
-        sig.data = p;
-        sig.len = end - p;
-        p = end;
-
-        if (sig.len != 3 + 44 || ngx_strncmp(sig.data, "v1,", 3) != 0) {
-            continue;
-        }
-
+    while (qlm_verify_next_signature(&p, last, &sig)) {
         for (i = 0; i < hm.n; i++) {
-            match |= (CRYPTO_memcmp(sig.data + 3, b64 + i * 44, 44) == 0);
+            match |= (CRYPTO_memcmp(sig, b64 + i * QLM_VERIFY_B64_LEN,
+                                    QLM_VERIFY_B64_LEN)
+                      == 0);
         }
     }
 

@@ -368,3 +368,28 @@ qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"ActivationKey":"JSON-
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 13: a "%" without two hex digits after it is kept, as browsers decode
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request
+POST /qlm/qlmservice.asmx/GetActivationKeyWithExpiryDate
+is_email=100%25%zz%4&is_fullname=A%2%41+B%
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"A%2A B%","Email":"100%%zz%4"\}\}$/m
+--- no_error_log
+[error]

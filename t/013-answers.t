@@ -298,3 +298,54 @@ qr/\[error\]/,
 qr/^HOOK /m,
 ]
 
+
+
+
+=== TEST 10: an XML answer with an entity reference, then <error>: the error is found, no event
+--- http_config eval: $::HttpConfig
+--- config
+    location = /ls/entity {
+        return 200 '<!DOCTYPE r [<!ENTITY e "K-ENT">]><r><pckey>&e;</pckey><error>no such key</error></r>';
+    }
+
+    location = /qlm/GetActivationKey {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ls/entity;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ComputerID $qlm_webhook_arg_is_pcid;
+    }
+--- request
+GET /qlm/GetActivationKey?is_pcid=PC-10
+--- response_body chomp
+<!DOCTYPE r [<!ENTITY e "K-ENT">]><r><pckey>&e;</pckey><error>no such key</error></r>
+--- wait: 0.5
+--- error_log
+no "license_created" event, the license server answered an error
+--- no_error_log eval
+[
+qr/\[error\]/,
+qr/^HOOK /m,
+]
+
+
+
+=== TEST 11: an XML answer with an entity reference and no error: the event goes out
+--- http_config eval: $::HttpConfig
+--- config
+    location = /ls/entity {
+        return 200 '<!DOCTYPE r [<!ENTITY e "K-ENT">]><r><pckey>&e;</pckey></r>';
+    }
+
+    location = /qlm/GetActivationKey {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ls/entity;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ComputerID $qlm_webhook_arg_is_pcid;
+    }
+--- request
+GET /qlm/GetActivationKey?is_pcid=PC-11
+--- response_body chomp
+<!DOCTYPE r [<!ENTITY e "K-ENT">]><r><pckey>&e;</pckey></r>
+--- wait: 0.5
+--- error_log eval
+qr/^HOOK body=\{"EventType":"license_created",.*"LicenseInfo":\{"ComputerID":"PC-11"\}\}$/m
+--- no_error_log
+[error]
