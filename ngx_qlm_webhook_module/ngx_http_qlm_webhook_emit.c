@@ -1594,17 +1594,19 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
 
 /*
  * The query string is split once a request (qlm.conf reads some thirty
- * arguments of one call): the first argument of a name wins, the name
- * compared without case, as ngx_http_arg() does.
+ * arguments of one call), by the form walker the fuzzer checks: the first
+ * argument of a name wins, the name compared without case, as
+ * ngx_http_arg() does.
  */
 
 static ngx_int_t
 ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char                      *p, *last, *end, *eq;
     ngx_uint_t                   i;
     ngx_keyval_t                *kv;
+    const u_char                *pos, *last;
+    qlm_form_field_t             field;
     ngx_http_qlm_webhook_ctx_t  *ctx;
 
     ctx = ngx_http_qlm_webhook_get_ctx(r);
@@ -1618,29 +1620,19 @@ ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r, ngx_str_t *name,
             return NGX_ERROR;
         }
 
+        pos = r->args.data;
         last = r->args.data + r->args.len;
 
-        for (p = r->args.data; p < last; p = end + 1) {
-
-            end = ngx_strlchr(p, last, '&');
-            if (end == NULL) {
-                end = last;
-            }
-
-            eq = ngx_strlchr(p, end, '=');
-            if (eq == NULL || eq == p) {
-                continue;
-            }
-
+        while (qlm_form_next(&pos, last, &field)) {
             kv = ngx_array_push(ctx->args);
             if (kv == NULL) {
                 return NGX_ERROR;
             }
 
-            kv->key.data = p;
-            kv->key.len = eq - p;
-            kv->value.data = eq + 1;
-            kv->value.len = end - (eq + 1);
+            kv->key.data = (u_char *) field.name;
+            kv->key.len = field.name_len;
+            kv->value.data = (u_char *) field.value;
+            kv->value.len = field.value_len;
         }
     }
 
