@@ -39,6 +39,7 @@ $run->write_conf(<<"_EOC_");
         location /qlmLicenseServer/ {
             proxy_pass http://127.0.0.1:$ls;
             include $root/conf/qlm.conf;
+            include $root/conf/qlm_modified.conf;
         }
     }
 _EOC_
@@ -51,7 +52,7 @@ for my $call ("GetActivationKey?is_productid=7&is_email=a%40b.c&is_quantity=2",
               "ActivateKey?is_avkey=MIRROR-1&is_pcid=PC-1&is_computer_name=HOST",
               "UpdateLicenseHttp?is_avkey=MIRROR-1&is_email=new%40b.c",
               "GetActivationKey?is_productid=9",
-              "UpdateUserInformation?is_email=jane%40b.c&is_fullname=Jane&is_company=ACME")
+              "UpdateUserInformation?email=jane%40b.c&name=Jane&company=ACME")
 {
     my ($status) = $run->get("$base/$call");
     is($status, 200, "$call answered");
