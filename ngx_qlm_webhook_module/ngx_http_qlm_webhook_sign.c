@@ -210,8 +210,11 @@ ngx_http_qlm_webhook_signer_find(ngx_http_qlm_webhook_main_conf_t *mcf,
     s = mcf->signers->elts;
 
     for (i = 0; i < mcf->signers->nelts; i++) {
+        /* the global signer's id is empty, its data may be NULL */
+
         if (s[i].id.len == id->len
-            && ngx_strncmp(s[i].id.data, id->data, id->len) == 0)
+            && (id->len == 0
+                || ngx_strncmp(s[i].id.data, id->data, id->len) == 0))
         {
             return &s[i];
         }
