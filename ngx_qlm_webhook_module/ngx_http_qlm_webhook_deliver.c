@@ -30,6 +30,7 @@
 #define NGX_HTTP_QLM_WEBHOOK_POLL       1000     /* ms, the longest nap */
 #define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
 #define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms past the timeout, most */
+#define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -44,7 +45,10 @@ typedef struct {
     ngx_str_t                          log_url;
     ngx_msec_t                         start;
     ngx_queue_t                        queue;
+    time_t                             retry_after;   /* s; -1: none */
+    size_t                             answer_len;
     char                               error[CURL_ERROR_SIZE];
+    u_char                             answer[NGX_HTTP_QLM_WEBHOOK_ANSWER];
 } ngx_http_qlm_webhook_transfer_t;
 
 
@@ -85,7 +89,9 @@ static void ngx_http_qlm_webhook_curl_event_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_curl_release(ngx_connection_t *c);
 static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
     curl_socket_t s, int action);
-static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
+static size_t ngx_http_qlm_webhook_curl_answer(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static size_t ngx_http_qlm_webhook_curl_header(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static struct curl_slist *ngx_http_qlm_webhook_std_headers(ngx_pool_t *pool,
     struct curl_slist *hl, qlm_store_item_t *item, ngx_str_t *secret);
@@ -407,6 +413,7 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     t->deliver = d;
     t->pool = pool;
+    t->retry_after = -1;
 
     /* the transfer owns its copy: the caller's item may go at once */
 
@@ -501,7 +508,11 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
                      "ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION);
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long) mcf->timeout);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_qlm_webhook_curl_discard);
+                     ngx_http_qlm_webhook_curl_answer);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_qlm_webhook_curl_header);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION,
                      (long) CURL_HTTP_VERSION_1_1);
@@ -700,11 +711,11 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     long                               status;
     ngx_int_t                          rc;
     ngx_str_t                          event;
-    u_char                            *p;
+    u_char                            *p, *q;
     uint32_t                           attempt;
     uint64_t                           now;
-    ngx_msec_t                         ms;
-    ngx_uint_t                         level;
+    ngx_msec_t                         ms, delay;
+    ngx_uint_t                         level, wait;
     const char                        *what;
     qlm_store_str_t                    error;
     qlm_store_log_t                    rec;
@@ -712,6 +723,7 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     u_char                             buf[CURL_ERROR_SIZE + 32];
+    u_char                             after[64];
 
     d = t->deliver;
     mcf = d->mcf;
@@ -728,6 +740,11 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         p = ngx_snprintf(buf, sizeof(buf), "%s",
                          t->error[0] ? t->error : curl_easy_strerror(result));
 
+    } else if (status == 410) {
+        p = ngx_snprintf(buf, sizeof(buf),
+                         "HTTP status 410 Gone: the receiver wants no more "
+                         "deliveries, not retried");
+
     } else if (status < 200 || status > 299) {
         p = ngx_snprintf(buf, sizeof(buf), "HTTP status %l", status);
 
@@ -737,6 +754,21 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     error.data = (char *) buf;
     error.len = p - buf;
+
+    /* 429 and 503 may say when to come back: then, but not later than max */
+
+    delay = mcf->retry_interval;
+    wait = 0;
+    q = after;
+
+    if (result == CURLE_OK && (status == 429 || status == 503)
+        && t->retry_after >= 0)
+    {
+        delay = ((uint64_t) t->retry_after >= mcf->retry_after_max / 1000)
+                ? mcf->retry_after_max
+                : (ngx_msec_t) t->retry_after * 1000;
+        wait = 1;
+    }
 
     ngx_memzero(&rec, sizeof(qlm_store_log_t));
     rec.time = now;
@@ -760,6 +792,17 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         what = "delivered";
         level = NGX_LOG_INFO;
 
+    } else if (result == CURLE_OK && status == 410) {
+        /* the receiver's wish, not its failure: no retry, its own count */
+        rec.outcome = QLM_STORE_DEAD;
+        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
+                                           item->id, item->lease, now,
+                                           attempt, (int32_t) status, &rec);
+        what = "gone, moved to dead letters";
+        level = NGX_LOG_WARN;
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_GONE, 1);
+        wait = 0;
+
     } else if (attempt > (uint32_t) mcf->max_retries) {
         rec.outcome = QLM_STORE_DEAD;
         rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
@@ -767,25 +810,35 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
                                            attempt, (int32_t) status, &rec);
         what = "failed, moved to dead letters";
         level = NGX_LOG_WARN;
+        wait = 0;
 
     } else {
         rec.outcome = QLM_STORE_RETRY;
         rc = ngx_http_qlm_webhook_batch_op(mcf,
                                            NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE,
                                            item->id, item->lease,
-                                           now + mcf->retry_interval,
+                                           now + delay,
                                            attempt, (int32_t) status, &rec);
         what = "failed, will retry";
         level = NGX_LOG_INFO;
+
+        if (wait) {
+            ngx_http_qlm_webhook_count(mcf,
+                                       NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER, 1);
+            q = ngx_snprintf(after, sizeof(after),
+                             ", next attempt in %M ms as Retry-After asks",
+                             delay);
+        }
     }
 
     ngx_log_error(level, d->log, 0,
                   "qlm webhook: \"%*s\" event %*s to %V %s: status %l, "
-                  "%M ms, attempt %uD%s%*s",
+                  "%M ms, attempt %uD%s%*s%*s",
                   item->event.len, item->event.data,
                   item->event_id.len, item->event_id.data,
                   &t->log_url, what, status, ms, attempt,
-                  error.len ? ", " : "", error.len, error.data);
+                  error.len ? ", " : "", error.len, error.data,
+                  (size_t) (q - after), after);
 
     event.data = (u_char *) item->event.data;
     event.len = item->event.len;
@@ -1060,11 +1113,94 @@ ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
 }
 
 
+/* the answer's first bytes are kept for the log; the rest is read, unkept */
+
 static size_t
-ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size, size_t nmemb,
+ngx_http_qlm_webhook_curl_answer(char *ptr, size_t size, size_t nmemb,
     void *userdata)
 {
+    size_t                            n;
+    ngx_http_qlm_webhook_transfer_t  *t = userdata;
+
+    n = ngx_min(size * nmemb, NGX_HTTP_QLM_WEBHOOK_ANSWER - t->answer_len);
+
+    if (n) {
+        ngx_memcpy(t->answer + t->answer_len, ptr, n);
+        t->answer_len += n;
+    }
+
     return size * nmemb;
+}
+
+
+/* Retry-After: delta-seconds or an HTTP-date (RFC 9110, 10.2.3) */
+
+static size_t
+ngx_http_qlm_webhook_curl_header(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    u_char                           *p, *q, *last;
+    time_t                            when;
+    size_t                            len;
+    ngx_http_qlm_webhook_transfer_t  *t = userdata;
+
+    len = size * nmemb;
+    p = (u_char *) ptr;
+    last = p + len;
+
+    if (len > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        /* a new answer (after a 1xx): its own headers count */
+        t->retry_after = -1;
+        return len;
+    }
+
+    if (len < sizeof("Retry-After:") - 1
+        || ngx_strncasecmp(p, (u_char *) "Retry-After:",
+                           sizeof("Retry-After:") - 1)
+           != 0)
+    {
+        return len;
+    }
+
+    p += sizeof("Retry-After:") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == '\r' || last[-1] == '\n' || last[-1] == ' '
+               || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (p == last) {
+        return len;
+    }
+
+    if (*p >= '0' && *p <= '9') {
+        for (q = p; q < last; q++) {
+            if (*q < '0' || *q > '9') {
+                return len;
+            }
+        }
+
+        when = ngx_atotm(p, last - p);
+
+        /* more digits than a time_t: "a long time", capped later */
+        t->retry_after = (when != NGX_ERROR) ? when : NGX_MAX_INT32_VALUE;
+
+        return len;
+    }
+
+    when = ngx_parse_http_time(p, last - p);
+
+    if (when != NGX_ERROR) {
+        t->retry_after = (when > ngx_time()) ? when - ngx_time() : 0;
+    }
+
+    return len;
 }
 
 

@@ -125,6 +125,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       offsetof(ngx_http_qlm_webhook_main_conf_t, retry_interval),
       &ngx_http_qlm_webhook_positive_msec_post },
 
+    { ngx_string("qlm_webhook_retry_after_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, retry_after_max),
+      NULL },
+
     { ngx_string("qlm_webhook_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -490,6 +497,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->enable = NGX_CONF_UNSET;
     mcf->max_retries = NGX_CONF_UNSET;
     mcf->retry_interval = NGX_CONF_UNSET_MSEC;
+    mcf->retry_after_max = NGX_CONF_UNSET_MSEC;
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->concurrency = NGX_CONF_UNSET_UINT;
     mcf->ssl_verify = NGX_CONF_UNSET;
@@ -521,6 +529,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->enable, 1);
     ngx_conf_init_value(mcf->max_retries, 3);
     ngx_conf_init_msec_value(mcf->retry_interval, 60000);
+    ngx_conf_init_msec_value(mcf->retry_after_max, 3600000);
     ngx_conf_init_msec_value(mcf->timeout, 10000);
     ngx_conf_init_uint_value(mcf->concurrency, 32);
     ngx_conf_init_value(mcf->ssl_verify, 1);

@@ -76,6 +76,8 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_C_TASK_RUNS,
     NGX_HTTP_QLM_WEBHOOK_C_TASK_SCANNED,
     NGX_HTTP_QLM_WEBHOOK_C_TASK_MATCHED,
+    NGX_HTTP_QLM_WEBHOOK_C_GONE,               /* 410: dead letters */
+    NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER,        /* 429/503 waits obeyed */
     NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
 } ngx_http_qlm_webhook_counter_e;
 
@@ -154,6 +156,7 @@ typedef struct {
     ngx_str_t                 secret;
     ngx_int_t                 max_retries;
     ngx_msec_t                retry_interval;
+    ngx_msec_t                retry_after_max;
     ngx_msec_t                timeout;
     ngx_uint_t                concurrency;
     ngx_flag_t                ssl_verify;

@@ -54,7 +54,9 @@ static char  *ngx_http_qlm_webhook_counter_names[] = {
     "lease_taken_over",
     "task_runs",
     "task_licenses_scanned",
-    "task_licenses_matched"
+    "task_licenses_matched",
+    "gone",
+    "retry_after"
 };
 
 

@@ -1,0 +1,212 @@
+# The delivery policy receivers expect: Retry-After on 429 and 503, bounded
+# by qlm_webhook_retry_after_max; 410 Gone stops that delivery at once.
+
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_LS_PORT} ||= 1985;
+$ENV{TEST_NGINX_RECEIVER_PORT} ||= 1986;
+
+# the receiver answers by the attempt's number: the first is refused
+our $HttpConfig = <<"_EOC_";
+    qlm_webhook_store logs/qlm_store;
+
+    log_format hook escape=none 'HOOK \$uri attempt=\$http_x_qlm_delivery_attempt';
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_LS_PORT};
+        default_type text/xml;
+        access_log off;
+
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT};
+        access_log logs/error.log hook;
+
+        location /busy {
+            if (\$http_x_qlm_delivery_attempt = 1) {
+                add_header Retry-After 1 always;
+                return 429;
+            }
+
+            return 200;
+        }
+
+        location /down {
+            if (\$http_x_qlm_delivery_attempt = 1) {
+                add_header Retry-After "Fri, 31 Dec 2100 23:59:59 GMT" always;
+                return 503;
+            }
+
+            return 200;
+        }
+
+        location /past {
+            if (\$http_x_qlm_delivery_attempt = 1) {
+                add_header Retry-After "Sun, 06 Nov 1994 08:49:37 GMT" always;
+                return 503;
+            }
+
+            return 200;
+        }
+
+        location /gone {
+            return 410;
+        }
+
+        location /plain {
+            return 429;
+        }
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_created;
+    }
+
+    location = /pause {
+        limit_rate_after 0;
+        limit_rate 2k;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+_EOC_
+
+no_long_string();
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 429 with Retry-After in seconds: the next attempt then, not after the retry interval
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/busy;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 2.5
+--- error_log eval
+[
+qr/^HOOK \/busy attempt=1$/m,
+qr/to http:\/\/127\.0\.0\.1:\d+\/busy failed, will retry: status 429, \d+ ms, attempt 1, HTTP status 429, next attempt in 1000 ms as Retry-After asks$/m,
+qr/^HOOK \/busy attempt=2$/m,
+qr/to http:\/\/127\.0\.0\.1:\d+\/busy delivered: status 200, \d+ ms, attempt 2$/m,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: 503 with an HTTP-date decades away: qlm_webhook_retry_after_max bounds the wait
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_after_max 1s;
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/down;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 2.5
+--- error_log eval
+[
+qr/\/down failed, will retry: status 503, \d+ ms, attempt 1, HTTP status 503, next attempt in 1000 ms as Retry-After asks$/m,
+qr/\/down delivered: status 200, \d+ ms, attempt 2$/m,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: 503 with an HTTP-date in the past: again at once
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/past;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 1
+--- error_log eval
+[
+qr/\/past failed, will retry: status 503, \d+ ms, attempt 1, HTTP status 503, next attempt in 0 ms as Retry-After asks$/m,
+qr/\/past delivered: status 200, \d+ ms, attempt 2$/m,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: 429 without Retry-After: the retry interval
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/plain;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 1.5
+--- error_log eval
+qr/\/plain failed, will retry: status 429, \d+ ms, attempt 1, HTTP status 429$/m
+--- no_error_log eval
+[
+qr/attempt=2/,
+qr/Retry-After/,
+]
+
+
+
+=== TEST 5: 410 Gone: a dead letter at once, said so, never retried
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 200ms;
+    qlm_webhook_max_retries 5;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/gone;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 1
+--- error_log eval
+qr/\[warn\].*to http:\/\/127\.0\.0\.1:\d+\/gone gone, moved to dead letters: status 410, \d+ ms, attempt 1, HTTP status 410 Gone: the receiver wants no more deliveries, not retried$/m
+--- no_error_log eval
+[
+qr/attempt=2/,
+qr/will retry/,
+]
+
+
+
+=== TEST 6: 410 Gone on the status page: a dead letter, counted as "gone"
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/gone;
+}
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /pause",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/K/,
+qr/^[0-9a-f]+$/,
+qr/"dead_letters":1,.*"license_created":\{"stored":1,"delivered":0,"retry":0,"dead":1\},.*"gone":1,"retry_after":0\}/s,
+]
+--- no_error_log
+[error]
