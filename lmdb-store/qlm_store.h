@@ -228,6 +228,15 @@ int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
 int qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n);
 int qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_item_t **out, size_t max, size_t *n);
+/*
+ * As claim, but only items the filter returns 1 for, among the first scan
+ * due ones (scan >= max); the others stay due.  The filter must not call
+ * the store (it runs inside the write transaction).
+ */
+typedef int (*qlm_store_claim_pt)(const qlm_store_item_t *item, void *data);
+int qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
+    qlm_store_claim_pt filter, void *data, size_t scan,
+    qlm_store_item_t **out, size_t max, size_t *n);
 void qlm_store_item_free(qlm_store_item_t *item);
 int qlm_store_ack(qlm_store_t *st, uint64_t id, uint64_t lease,
     const qlm_store_log_t *log);

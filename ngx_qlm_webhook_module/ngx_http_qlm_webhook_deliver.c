@@ -31,6 +31,9 @@
 #define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
 #define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms past the timeout, most */
 #define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
+#define NGX_HTTP_QLM_WEBHOOK_SCAN       1024     /* due items a claim reads */
+#define NGX_HTTP_QLM_WEBHOOK_REFUSED    100      /* ms: nap, all refused */
+#define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -45,7 +48,9 @@ typedef struct {
     ngx_str_t                          log_url;
     ngx_msec_t                         start;
     ngx_queue_t                        queue;
+    ngx_http_qlm_webhook_urlstate_t   *url_state;     /* NULL: none */
     time_t                             retry_after;   /* s; -1: none */
+    unsigned                           task:1;
     size_t                             answer_len;
     char                               error[CURL_ERROR_SIZE];
     u_char                             answer[NGX_HTTP_QLM_WEBHOOK_ANSWER];
@@ -60,6 +65,8 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_queue_t                        active;
     ngx_uint_t                         nactive;
     ngx_uint_t                         reserved;  /* leased, not started */
+    ngx_uint_t                         ntask;     /* task deliveries */
+    ngx_uint_t                         column;    /* in urlstate in_flight */
     time_t                             claim_logged;
     ngx_uint_t                         claim_failed;
     ngx_log_t                         *log;
@@ -67,7 +74,29 @@ struct ngx_http_qlm_webhook_deliver_s {
 };
 
 
+/* what a claim has taken so far, for its filter */
+typedef struct {
+    ngx_http_qlm_webhook_deliver_t    *deliver;
+    time_t                             now;
+    ngx_uint_t                         ntask;
+    ngx_uint_t                         nurls;
+    ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
+} ngx_http_qlm_webhook_claim_t;
+
+
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
+static int ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item,
+    void *data);
+static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
+static ngx_uint_t ngx_http_qlm_webhook_url_busy(
+    ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending, time_t now);
+static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_uint_t ok);
+static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
     ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
@@ -113,6 +142,7 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     CURLcode                         rc;
+    ngx_uint_t                       i;
     curl_version_info_data          *info;
     ngx_http_qlm_webhook_deliver_t  *d;
 
@@ -144,6 +174,16 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     d->mcf = mcf;
     d->log = cycle->log;
     ngx_queue_init(&d->active);
+
+    /* attempts a dead predecessor had in flight are over */
+
+    d->column = ngx_worker % NGX_HTTP_QLM_WEBHOOK_NCOLUMNS;
+
+    if (mcf->sh) {
+        for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NURLS; i++) {
+            mcf->sh->urls[i].in_flight[d->column] = 0;
+        }
+    }
 
     d->multi = curl_multi_init();
     if (d->multi == NULL) {
@@ -259,7 +299,8 @@ void
 ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
-    ngx_http_qlm_webhook_deliver_t  *d;
+    ngx_http_qlm_webhook_deliver_t   *d;
+    ngx_http_qlm_webhook_urlstate_t  *us;
 
     d = mcf->deliver;
 
@@ -273,7 +314,12 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
         return;
     }
 
+    us = ngx_http_qlm_webhook_url_state(mcf, &item->url);
+
+    /* a receiver at its limit, or with its circuit open, waits its turn */
+
     if (!d->exiting && !ngx_exiting
+        && (us == NULL || ngx_http_qlm_webhook_admit(d, us, 0, ngx_time()))
         && ngx_http_qlm_webhook_start(d, item) == NGX_OK)
     {
         return;
@@ -293,8 +339,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     size_t                             i, n, max;
     uint64_t                           now, due;
     ngx_uint_t                         room;
+    ngx_uint_t                         refused;
     ngx_msec_t                         delay;
     qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_http_qlm_webhook_claim_t       claim;
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
@@ -313,6 +361,7 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     now = ngx_http_qlm_webhook_now();
     n = 0;
+    refused = 0;
 
     /* the writer lock is taken only when something is due */
 
@@ -324,9 +373,19 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         max = ngx_min(room,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
 
-        rc = qlm_store_claim(mcf->store, now,
-                             ngx_http_qlm_webhook_deliver_lease_time(mcf),
-                             items, max, &n);
+        ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
+        claim.deliver = d;
+        claim.now = ngx_time();
+
+        rc = qlm_store_claim_filter(mcf->store, now,
+                                    ngx_http_qlm_webhook_deliver_lease_time(
+                                        mcf),
+                                    ngx_http_qlm_webhook_claim_filter, &claim,
+                                    NGX_HTTP_QLM_WEBHOOK_SCAN, items, max,
+                                    &n);
+
+        /* fewer than asked: what is still due was refused, for now */
+        refused = (rc == 0 && n < max);
 
         if (rc != 0) {
             /* a full disk fails every claim: said once every 10 s */
@@ -367,7 +426,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     } else if ((n == 0 || qlm_store_next_due(mcf->store, &due) == 0) && due)
     {
         if (due <= now) {
-            delay = (ngx_http_qlm_webhook_room(d) > 0) ? 1 : delay;
+            /* refused items are not asked for again at once: a finished
+             * transfer (a free slot) posts this event anyway */
+            delay = (ngx_http_qlm_webhook_room(d) == 0) ? delay
+                    : refused ? NGX_HTTP_QLM_WEBHOOK_REFUSED : 1;
 
         } else if (due - now < delay) {
             delay = (ngx_msec_t) (due - now);
@@ -382,6 +444,224 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, delay);
+}
+
+
+/*
+ * A claim takes a due item unless its receiver is at its limit (attempts
+ * in flight, whole server, with those this claim took) or has its circuit
+ * open, or it is a task's and the worker's task deliveries are at theirs:
+ * then the claim passes over it, so one slow receiver, or a large task,
+ * never holds the others back.
+ */
+
+static int
+ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
+{
+    ngx_uint_t                         i, task;
+    ngx_http_qlm_webhook_claim_t      *c;
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    c = data;
+    d = c->deliver;
+
+    task = ngx_http_qlm_webhook_is_task(item);
+
+    if (task && d->ntask + c->ntask >= d->mcf->task_concurrency) {
+        return 0;
+    }
+
+    us = ngx_http_qlm_webhook_url_state(d->mcf,
+                                        (qlm_store_str_t *) &item->url);
+
+    if (us) {
+        for (i = 0; i < c->nurls; i++) {
+            if (c->url[i] == us) {
+                break;
+            }
+        }
+
+        if (!ngx_http_qlm_webhook_admit(d, us,
+                                        i < c->nurls ? c->count[i] : 0,
+                                        c->now))
+        {
+            return 0;
+        }
+
+        /* at most one new receiver for each item taken: within BATCH */
+
+        if (i == c->nurls) {
+            c->url[i] = us;
+            c->count[i] = 0;
+            c->nurls++;
+        }
+
+        c->count[i]++;
+    }
+
+    c->ntask += task;
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item)
+{
+    return item->headers.len > 5
+           && ngx_strncmp(item->headers.data, "task:", 5) == 0;
+}
+
+
+/*
+ * A receiver's shared state, found by its URL's CRC-32 in an open-addressed
+ * table that only grows (a reload keeps it); two URLs with one CRC share a
+ * state, and URLs beyond the table's size have none (no limit).
+ */
+
+static ngx_http_qlm_webhook_urlstate_t *
+ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_str_t *url)
+{
+    uint32_t                          key;
+    ngx_uint_t                        i, n;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    if (mcf->sh == NULL) {
+        return NULL;
+    }
+
+    key = ngx_crc32_long((u_char *) url->data, url->len);
+    key = key ? key : 1;
+
+    i = key % NGX_HTTP_QLM_WEBHOOK_NURLS;
+
+    for (n = 0; n < NGX_HTTP_QLM_WEBHOOK_NURLS; n++) {
+        us = &mcf->sh->urls[i];
+
+        if (us->key == key
+            || (us->key == 0 && ngx_atomic_cmp_set(&us->key, 0, key))
+            || us->key == key)
+        {
+            return us;
+        }
+
+        i = (i + 1) % NGX_HTTP_QLM_WEBHOOK_NURLS;
+    }
+
+    return NULL;
+}
+
+
+/* attempts in flight to a receiver, whole server */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_url_busy(ngx_http_qlm_webhook_urlstate_t *us)
+{
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    /* a column zeroed under an old worker's attempts may go below 0 */
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NCOLUMNS; i++) {
+        n += (ngx_atomic_int_t) us->in_flight[i];
+    }
+
+    return (n > 0) ? (ngx_uint_t) n : 0;
+}
+
+
+/*
+ * May one more attempt to this receiver start?  pending: those a claim
+ * took already.  With the circuit open: one probe at a time, once its
+ * wait is over; the probe holds the circuit for a lease's time.
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending, time_t now)
+{
+    ngx_atomic_uint_t                  until;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = d->mcf;
+
+    if (mcf->breaker && us->failures >= mcf->breaker) {
+        until = us->open_until;
+
+        if (pending || ngx_http_qlm_webhook_url_busy(us)
+            || (ngx_atomic_uint_t) now < until)
+        {
+            return 0;
+        }
+
+        return ngx_atomic_cmp_set(&us->open_until, until,
+                                  now + 1
+                                  + ngx_http_qlm_webhook_deliver_lease_time(
+                                        mcf) / 1000);
+    }
+
+    return ngx_http_qlm_webhook_url_busy(us) + pending
+           < mcf->url_concurrency;
+}
+
+
+/*
+ * Failures in a row (no answer, or not 2xx; a 410 is not counted) open a
+ * receiver's circuit at qlm_webhook_breaker: then one probe at a time,
+ * 1 s after the last failure, doubling to 64 s; a success closes it.
+ */
+
+static void
+ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_uint_t ok)
+{
+    ngx_uint_t                         f, shift;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    us = t->url_state;
+    mcf = t->deliver->mcf;
+
+    if (us == NULL || mcf->breaker == 0) {
+        return;
+    }
+
+    if (ok) {
+        if (us->failures >= mcf->breaker) {
+            ngx_log_error(NGX_LOG_NOTICE, t->deliver->log, 0,
+                          "qlm webhook: %V answers again, circuit closed",
+                          &t->log_url);
+        }
+
+        if (us->failures) {
+            us->failures = 0;
+        }
+
+        return;
+    }
+
+    f = ngx_atomic_fetch_add(&us->failures, 1) + 1;
+
+    if (f < mcf->breaker) {
+        return;
+    }
+
+    shift = ngx_min(f - mcf->breaker, NGX_HTTP_QLM_WEBHOOK_BACKOFF);
+    us->open_until = ngx_time() + ((time_t) 1 << shift);
+
+    if (f == mcf->breaker) {
+        ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,
+                      "qlm webhook: %V failed %ui times in a row, circuit "
+                      "open: one attempt at a time, backing off",
+                      &t->log_url, f);
+
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,
+                                   1);
+    }
 }
 
 
@@ -556,6 +836,17 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_queue_insert_tail(&d->active, &t->queue);
     d->nactive++;
+
+    t->url_state = ngx_http_qlm_webhook_url_state(mcf, &item->url);
+
+    if (t->url_state) {
+        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], 1);
+    }
+
+    if (ngx_http_qlm_webhook_is_task(item)) {
+        t->task = 1;
+        d->ntask++;
+    }
 
     if (mcf->sh) {
         (void) ngx_atomic_fetch_add(&mcf->sh->in_flight, 1);
@@ -840,6 +1131,12 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
                   error.len ? ", " : "", error.len, error.data,
                   (size_t) (q - after), after);
 
+    /* a 410 is the receiver's answer, not a sign of its health */
+
+    if (!(result == CURLE_OK && status == 410)) {
+        ngx_http_qlm_webhook_health(t, error.len == 0);
+    }
+
     event.data = (u_char *) item->event.data;
     event.len = item->event.len;
 
@@ -873,6 +1170,14 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
 
     ngx_queue_remove(&t->queue);
     d->nactive--;
+
+    if (t->url_state) {
+        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], -1);
+    }
+
+    if (t->task) {
+        d->ntask--;
+    }
 
     if (d->mcf->sh) {
         (void) ngx_atomic_fetch_add(&d->mcf->sh->in_flight, -1);

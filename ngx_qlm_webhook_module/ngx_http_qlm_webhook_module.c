@@ -83,6 +83,10 @@ static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_concurrency_bounds = {
     ngx_http_qlm_webhook_num_bounds, 1, 10000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_breaker_bounds = {
+    ngx_http_qlm_webhook_num_bounds, 0, 1000
+};
+
 static ngx_conf_post_t  ngx_http_qlm_webhook_positive_msec_post = {
     ngx_http_qlm_webhook_positive_msec
 };
@@ -152,6 +156,27 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_main_conf_t, concurrency),
       &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_url_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, url_concurrency),
+      &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_task_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, task_concurrency),
+      &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, breaker),
+      &ngx_http_qlm_webhook_breaker_bounds },
 
     { ngx_string("qlm_webhook_ssl_verify"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -500,6 +525,9 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->retry_after_max = NGX_CONF_UNSET_MSEC;
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->concurrency = NGX_CONF_UNSET_UINT;
+    mcf->url_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->task_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->breaker = NGX_CONF_UNSET_UINT;
     mcf->ssl_verify = NGX_CONF_UNSET;
 
     return mcf;
@@ -532,6 +560,13 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->retry_after_max, 3600000);
     ngx_conf_init_msec_value(mcf->timeout, 10000);
     ngx_conf_init_uint_value(mcf->concurrency, 32);
+
+    /* one receiver, or the tasks, never take every slot by default */
+    ngx_conf_init_uint_value(mcf->url_concurrency,
+                             ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->task_concurrency,
+                             ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->breaker, 5);
     ngx_conf_init_value(mcf->ssl_verify, 1);
 
     if (mcf->ssl_trusted_certificate.len

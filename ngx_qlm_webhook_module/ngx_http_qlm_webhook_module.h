@@ -78,6 +78,7 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_C_TASK_MATCHED,
     NGX_HTTP_QLM_WEBHOOK_C_GONE,               /* 410: dead letters */
     NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER,        /* 429/503 waits obeyed */
+    NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,     /* a URL's breaker tripped */
     NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
 } ngx_http_qlm_webhook_counter_e;
 
@@ -90,6 +91,22 @@ typedef enum {
 
 #define NGX_HTTP_QLM_WEBHOOK_NBUCKETS      12
 
+/* receivers whose state all workers share; more share no state */
+#define NGX_HTTP_QLM_WEBHOOK_NURLS         256
+/* a column of attempts in flight for each worker (ngx_worker modulo) */
+#define NGX_HTTP_QLM_WEBHOOK_NCOLUMNS      32
+
+
+/* one receiver (a URL as stored), the same for every worker */
+typedef struct {
+    ngx_atomic_t              key;         /* of the URL; 0: a free slot */
+    ngx_atomic_t              failures;    /* in a row */
+    ngx_atomic_t              open_until;  /* s: circuit open, no attempt
+                                              before; a probe's deadline */
+    /* a worker's own column, zeroed when it starts: a crash leaks none */
+    ngx_atomic_t              in_flight[NGX_HTTP_QLM_WEBHOOK_NCOLUMNS];
+} ngx_http_qlm_webhook_urlstate_t;
+
 
 typedef struct {
     ngx_atomic_t              counters[NGX_HTTP_QLM_WEBHOOK_NCOUNTERS];
@@ -100,6 +117,7 @@ typedef struct {
     ngx_atomic_t              latency_sum;
     ngx_atomic_t              in_flight;
     ngx_atomic_t              started;   /* time the zone was made */
+    ngx_http_qlm_webhook_urlstate_t  urls[NGX_HTTP_QLM_WEBHOOK_NURLS];
 } ngx_http_qlm_webhook_shctx_t;
 
 
@@ -159,6 +177,9 @@ typedef struct {
     ngx_msec_t                retry_after_max;
     ngx_msec_t                timeout;
     ngx_uint_t                concurrency;
+    ngx_uint_t                url_concurrency;   /* whole server */
+    ngx_uint_t                task_concurrency;  /* a worker */
+    ngx_uint_t                breaker;           /* failures; 0: off */
     ngx_flag_t                ssl_verify;
     ngx_str_t                 ssl_trusted_certificate;
 

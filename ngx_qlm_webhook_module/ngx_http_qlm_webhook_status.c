@@ -17,7 +17,7 @@
 #include "ngx_http_qlm_webhook_module.h"
 
 
-#define NGX_HTTP_QLM_WEBHOOK_ZONE_SIZE   (64 * 1024)
+#define NGX_HTTP_QLM_WEBHOOK_ZONE_SIZE   (512 * 1024)
 
 #define NGX_HTTP_QLM_WEBHOOK_JSON        0
 #define NGX_HTTP_QLM_WEBHOOK_PROMETHEUS  1
@@ -56,7 +56,8 @@ static char  *ngx_http_qlm_webhook_counter_names[] = {
     "task_licenses_scanned",
     "task_licenses_matched",
     "gone",
-    "retry_after"
+    "retry_after",
+    "circuit_opened"
 };
 
 

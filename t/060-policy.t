@@ -60,6 +60,25 @@ our $HttpConfig = <<"_EOC_";
         location /plain {
             return 429;
         }
+
+        location /fail {
+            return 500;
+        }
+
+        location /flaky {
+            if (\$http_x_qlm_delivery_attempt ~ ^[12]\$) {
+                return 500;
+            }
+
+            return 200;
+        }
+
+        # about 1.5 s an answer
+        location /slow {
+            limit_rate_after 0;
+            limit_rate 1k;
+            return 200 "\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id";
+        }
     }
 _EOC_
 
@@ -206,7 +225,102 @@ $::HttpConfig . q{
 [
 qr/K/,
 qr/^[0-9a-f]+$/,
-qr/"dead_letters":1,.*"license_created":\{"stored":1,"delivered":0,"retry":0,"dead":1\},.*"gone":1,"retry_after":0\}/s,
+qr/"dead_letters":1,.*"license_created":\{"stored":1,"delivered":0,"retry":0,"dead":1\},.*"gone":1,"retry_after":0,/s,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a receiver that keeps failing: its circuit opens, one attempt at a time, backing off
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 100ms;
+    qlm_webhook_max_retries 20;
+    qlm_webhook_breaker 2;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 2.5
+--- error_log eval
+[
+qr/\/fail failed, will retry: status 500, \d+ ms, attempt 2, HTTP status 500$/m,
+qr/\[warn\].*qlm webhook: http:\/\/127\.0\.0\.1:\d+\/fail failed 2 times in a row, circuit open: one attempt at a time, backing off/,
+qr/^HOOK \/fail attempt=3$/m,
+]
+--- no_error_log eval
+[
+qr/attempt=5/,
+]
+
+
+
+=== TEST 8: a success closes the circuit
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 100ms;
+    qlm_webhook_breaker 2;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/flaky;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 2.5
+--- error_log eval
+[
+qr/\/flaky failed 2 times in a row, circuit open/,
+qr/\[notice\].*qlm webhook: http:\/\/127\.0\.0\.1:\d+\/flaky answers again, circuit closed/,
+qr/\/flaky delivered: status 200, \d+ ms, attempt 3$/m,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: qlm_webhook_url_concurrency: one attempt in flight to a slow receiver, the others wait
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url_concurrency 1;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/slow;
+}
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /qlm/GetActivationKey",
+"GET /qlm/GetActivationKey",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/K/, qr/K/, qr/K/,
+qr/"store":\{"open":true,"queued":3,.*"in_flight":1,/s,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: without it, half of qlm_webhook_concurrency
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_concurrency 4;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/slow;
+}
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /qlm/GetActivationKey",
+"GET /qlm/GetActivationKey",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/K/, qr/K/, qr/K/,
+qr/"store":\{"open":true,"queued":3,.*"in_flight":2,/s,
 ]
 --- no_error_log
 [error]
