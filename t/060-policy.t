@@ -53,6 +53,10 @@ our $HttpConfig = <<"_EOC_";
             return 200;
         }
 
+        location /ok {
+            return 200;
+        }
+
         location /gone {
             return 410;
         }
@@ -73,10 +77,10 @@ our $HttpConfig = <<"_EOC_";
             return 200;
         }
 
-        # about 1.5 s an answer
+        # about 2 s an answer (nginx sends a second's worth at once)
         location /slow {
             limit_rate_after 0;
-            limit_rate 1k;
+            limit_rate 500;
             return 200 "\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id";
         }
     }
@@ -322,5 +326,50 @@ $::HttpConfig . q{
 qr/K/, qr/K/, qr/K/,
 qr/"store":\{"open":true,"queued":3,.*"in_flight":2,/s,
 ]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: qlm_webhook_task_concurrency: a task's deliveries take one slot, events go on
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_task_concurrency 1;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/ok;
+    qlm_webhook_search everyone "Email Like '%@example.com'";
+    qlm_webhook_task slow "search=everyone" every=1s
+        url=http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/slow;
+}
+--- config eval
+$::Config . q{
+    location /qlm2/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ActivationKey $qlm_webhook_arg_is_avkey;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+    }
+
+    location = /pause2 {
+        limit_rate_after 0;
+        limit_rate 300;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+}
+--- request eval
+[
+"GET /qlm2/GetActivationKey?is_avkey=K-1&is_email=a%40example.com",
+"GET /qlm2/GetActivationKey?is_avkey=K-2&is_email=b%40example.com",
+"GET /qlm2/GetActivationKey?is_avkey=K-3&is_email=c%40example.com",
+"GET /pause2",
+"GET /pause2",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/K/, qr/K/, qr/K/,
+qr/^[0-9a-f]+$/, qr/^[0-9a-f]+$/,
+qr/"queued":([2-9]|\d\d+),.*"in_flight":1,.*"license_created":\{"stored":3,"delivered":3,.*"scheduled_tasks":\{"stored":\d+,"delivered":[01],/s,
+]
+--- timeout: 10
 --- no_error_log
 [error]
