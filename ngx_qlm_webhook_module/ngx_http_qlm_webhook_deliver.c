@@ -34,6 +34,7 @@
 #define NGX_HTTP_QLM_WEBHOOK_SCAN       1024     /* due items a claim reads */
 #define NGX_HTTP_QLM_WEBHOOK_REFUSED    100      /* ms: nap, all refused */
 #define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
+#define NGX_HTTP_QLM_WEBHOOK_RETRIES    1000     /* waits in a retry list */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -97,6 +98,8 @@ static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
 static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok);
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
+static ngx_http_qlm_webhook_retry_t *ngx_http_qlm_webhook_retry_of(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
     ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
@@ -511,6 +514,149 @@ ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item)
 {
     return item->headers.len > 5
            && ngx_strncmp(item->headers.data, "task:", 5) == 0;
+}
+
+
+/*
+ * "retry=exponential[:base[:cap]]" (defaults 5s and 1h), or a list of
+ * waits, "retry=5s,5m,30m,2h,5h,10h": one a retry, so as many retries
+ */
+
+char *
+ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_retry_t **retry)
+{
+    u_char                        *p, *last, *end;
+    ngx_str_t                      s;
+    ngx_int_t                      ms;
+    ngx_uint_t                     n;
+    ngx_msec_t                    *delay;
+    ngx_http_qlm_webhook_retry_t  *r;
+
+    r = ngx_pcalloc(cf->pool, sizeof(ngx_http_qlm_webhook_retry_t));
+    if (r == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = value->data + sizeof("retry=") - 1;
+    last = value->data + value->len;
+
+    if (last - p >= 11 && ngx_strncmp(p, "exponential", 11) == 0
+        && (last - p == 11 || p[11] == ':'))
+    {
+        r->type = NGX_HTTP_QLM_WEBHOOK_RETRY_EXP;
+        r->base = 5000;
+        r->cap = 3600000;
+
+        /* ":base", then ":cap" */
+
+        for (n = 0, p += 11; p < last; n++, p = end) {
+            end = ngx_strlchr(p + 1, last, ':');
+            end = end ? end : last;
+
+            s.data = p + 1;
+            s.len = end - p - 1;
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == NGX_ERROR || ms == 0 || n > 1) {
+                goto invalid;
+            }
+
+            if (n == 0) {
+                r->base = (ngx_msec_t) ms;
+
+            } else {
+                r->cap = (ngx_msec_t) ms;
+            }
+        }
+
+        if (r->cap < r->base) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the cap of \"%V\" is less than its base",
+                               value);
+            return NGX_CONF_ERROR;
+        }
+
+        *retry = r;
+        return NGX_CONF_OK;
+    }
+
+    r->type = NGX_HTTP_QLM_WEBHOOK_RETRY_LIST;
+    r->delays = ngx_array_create(cf->pool, 8, sizeof(ngx_msec_t));
+    if (r->delays == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for ( /* void */ ; p <= last; p = end + 1) {
+        end = ngx_strlchr(p, last, ',');
+        end = end ? end : last;
+
+        s.data = p;
+        s.len = end - p;
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == NGX_ERROR || ms == 0
+            || r->delays->nelts == NGX_HTTP_QLM_WEBHOOK_RETRIES)
+        {
+            goto invalid;
+        }
+
+        delay = ngx_array_push(r->delays);
+        if (delay == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *delay = (ngx_msec_t) ms;
+    }
+
+    *retry = r;
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"%V\", it must be \"retry=exponential\", "
+                       "\"retry=exponential:base:cap\" or a list of times "
+                       "greater than 0, as \"retry=5s,5m,30m\"", value);
+    return NGX_CONF_ERROR;
+}
+
+
+/* the retry schedule of the URL an item was queued for, by its event */
+
+static ngx_http_qlm_webhook_retry_t *
+ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_item_t *item)
+{
+    ngx_int_t                    ev;
+    ngx_str_t                    name;
+    ngx_uint_t                   i;
+    ngx_http_qlm_webhook_url_t  *u;
+
+    if (ngx_http_qlm_webhook_is_task(item)) {
+        return NULL;
+    }
+
+    name.data = (u_char *) item->event.data;
+    name.len = item->event.len;
+
+    ev = ngx_http_qlm_webhook_event_by_name(&name);
+
+    if (ev == NGX_ERROR) {
+        return NULL;
+    }
+
+    u = mcf->urls[ev].elts;
+
+    for (i = 0; i < mcf->urls[ev].nelts; i++) {
+        if (u[i].url.len == item->url.len
+            && ngx_strncmp(u[i].url.data, item->url.data, item->url.len) == 0)
+        {
+            return u[i].retry;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1006,11 +1152,12 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     uint32_t                           attempt;
     uint64_t                           now;
     ngx_msec_t                         ms, delay;
-    ngx_uint_t                         level, wait;
+    ngx_uint_t                         i, level, wait, last;
     const char                        *what;
     qlm_store_str_t                    error;
     qlm_store_log_t                    rec;
     qlm_store_item_t                  *item;
+    ngx_http_qlm_webhook_retry_t      *retry;
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     u_char                             buf[CURL_ERROR_SIZE + 32];
@@ -1048,7 +1195,28 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     /* 429 and 503 may say when to come back: then, but not later than max */
 
+    /* the URL's schedule: how long until the next attempt, and if any */
+
+    retry = ngx_http_qlm_webhook_retry_of(mcf, item);
     delay = mcf->retry_interval;
+    last = (attempt > (uint32_t) mcf->max_retries);
+
+    if (retry && retry->type == NGX_HTTP_QLM_WEBHOOK_RETRY_LIST) {
+        last = (attempt > retry->delays->nelts);
+        delay = last ? 0 : ((ngx_msec_t *) retry->delays->elts)[attempt - 1];
+
+    } else if (retry) {
+        /* base * 2^(attempt - 1), at most cap, then half to all of it */
+        delay = retry->base;
+
+        for (i = 1; i < attempt && delay < retry->cap; i++) {
+            delay *= 2;
+        }
+
+        delay = ngx_min(delay, retry->cap);
+        delay = delay / 2 + (ngx_msec_t) ngx_random() % (delay / 2 + 1);
+    }
+
     wait = 0;
     q = after;
 
@@ -1094,7 +1262,7 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_GONE, 1);
         wait = 0;
 
-    } else if (attempt > (uint32_t) mcf->max_retries) {
+    } else if (last) {
         rec.outcome = QLM_STORE_DEAD;
         rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
                                            item->id, item->lease, now,

@@ -879,11 +879,12 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
-    ngx_int_t                    ev;
-    ngx_str_t                   *value;
-    ngx_uint_t                   i, first, last, standard;
-    ngx_array_t                 *urls;
-    ngx_http_qlm_webhook_url_t  *u;
+    ngx_int_t                      ev;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i, first, last, standard;
+    ngx_array_t                   *urls;
+    ngx_http_qlm_webhook_url_t    *u;
+    ngx_http_qlm_webhook_retry_t  *retry;
 
     value = cf->args->elts;
 
@@ -908,7 +909,20 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* "scheme=standard" signs the URLs of this directive that way too */
 
     standard = 0;
+    retry = NULL;
     last = cf->args->nelts;
+
+    /* "retry=" gives the URLs of this directive their retry schedule */
+
+    if (last > 3 && ngx_strncmp(value[last - 1].data, "retry=", 6) == 0) {
+        last--;
+
+        if (ngx_http_qlm_webhook_retry_parse(cf, &value[last], &retry)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (ngx_strncmp(value[last - 1].data, "scheme=", 7) == 0) {
         last--;
@@ -946,6 +960,7 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = first; i < urls->nelts; i++) {
         u[i].standard = standard;
+        u[i].retry = retry;
     }
 
     if (standard && mcf->secret_set) {

@@ -125,6 +125,18 @@ typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
 typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
 
 
+/* a URL's retry schedule; none: the fixed interval, as QLM */
+#define NGX_HTTP_QLM_WEBHOOK_RETRY_EXP    1
+#define NGX_HTTP_QLM_WEBHOOK_RETRY_LIST   2
+
+typedef struct {
+    ngx_uint_t                type;
+    ngx_msec_t                base;       /* exponential: first wait */
+    ngx_msec_t                cap;        /* exponential: longest wait */
+    ngx_array_t              *delays;     /* list: of ngx_msec_t */
+} ngx_http_qlm_webhook_retry_t;
+
+
 typedef struct {
     ngx_str_t                 url;        /* as configured */
     ngx_str_t                 log_url;    /* without userinfo and query */
@@ -132,6 +144,7 @@ typedef struct {
     in_port_t                 port;
     unsigned                  https:1;
     unsigned                  standard:1;   /* Standard Webhooks headers */
+    ngx_http_qlm_webhook_retry_t  *retry;   /* NULL: the fixed interval */
 } ngx_http_qlm_webhook_url_t;
 
 
@@ -324,6 +337,8 @@ void ngx_http_qlm_webhook_deliver_leased(
 ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 uint64_t ngx_http_qlm_webhook_now(void);
+char *ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_retry_t **retry);
 
 ngx_int_t ngx_http_qlm_webhook_status_zone(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);

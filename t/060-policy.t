@@ -373,3 +373,70 @@ qr/"queued":([2-9]|\d\d+),.*"in_flight":1,.*"license_created":\{"stored":3,"deli
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: retry=list: one attempt after each wait, then a dead letter
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_breaker 0;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail retry=200ms,300ms;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 1.5
+--- error_log eval
+[
+qr/\/fail failed, will retry: status 500, \d+ ms, attempt 1, HTTP status 500$/m,
+qr/\/fail failed, will retry: status 500, \d+ ms, attempt 2, HTTP status 500$/m,
+qr/\/fail failed, moved to dead letters: status 500, \d+ ms, attempt 3, HTTP status 500$/m,
+]
+--- no_error_log eval
+[
+qr/attempt=4/,
+]
+
+
+
+=== TEST 13: retry=exponential:base:cap: waits double up to the cap, qlm_webhook_max_retries retries
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_breaker 0;
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_max_retries 3;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail scheme=qlm retry=exponential:100ms:200ms;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 1.5
+--- error_log eval
+[
+qr/\/fail failed, will retry: status 500, \d+ ms, attempt 3, HTTP status 500$/m,
+qr/\/fail failed, moved to dead letters: status 500, \d+ ms, attempt 4, HTTP status 500$/m,
+]
+--- no_error_log eval
+[
+qr/attempt=5/,
+]
+
+
+
+=== TEST 14: a retry schedule that does not parse fails nginx -t
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1:1/hook retry=5s,soon,1h;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid "retry=5s,soon,1h", it must be "retry=exponential", "retry=exponential:base:cap" or a list of times greater than 0, as "retry=5s,5m,30m" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 15: an exponential cap below its base fails nginx -t
+--- http_config
+    qlm_webhook_url license_created http://127.0.0.1:1/hook retry=exponential:1m:5s;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*the cap of "retry=exponential:1m:5s" is less than its base in \S+/nginx\.conf:\d+}
