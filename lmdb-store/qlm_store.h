@@ -105,6 +105,8 @@ typedef struct {
     qlm_store_str_t   event;
     qlm_store_str_t   url;
     qlm_store_str_t   error;
+    qlm_store_str_t   answer;       /* the answer's first bytes (1 KiB);
+                                       empty in version 1 records */
 } qlm_store_log_t;
 
 

@@ -494,6 +494,8 @@ ngx_http_qlm_webhook_admin_log_record(const qlm_store_log_t *rec,
     ngx_http_qlm_webhook_admin_string(o, rec->url.data, rec->url.len);
     ngx_http_qlm_webhook_admin_printf(o, 16, ",\"error\":");
     ngx_http_qlm_webhook_admin_string(o, rec->error.data, rec->error.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"answer\":");
+    ngx_http_qlm_webhook_admin_string(o, rec->answer.data, rec->answer.len);
     ngx_http_qlm_webhook_admin_printf(o, 4, "}");
 
     o->n++;

@@ -1240,6 +1240,8 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     rec.url.data = (char *) t->log_url.data;
     rec.url.len = t->log_url.len;
     rec.error = error;
+    rec.answer.data = (char *) t->answer;
+    rec.answer.len = t->answer_len;
 
     /* recorded with this turn's other writes, in one transaction */
 

@@ -970,6 +970,9 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
            != NGX_OK
         || ngx_http_qlm_webhook_str_copy(pool, &res->log.error,
                                          log->error.data, log->error.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &res->log.answer,
+                                         log->answer.data, log->answer.len)
            != NGX_OK)
     {
         return NGX_ERROR;

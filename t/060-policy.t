@@ -57,6 +57,15 @@ our $HttpConfig = <<"_EOC_";
             return 200;
         }
 
+        location /answer {
+            default_type application/json;
+            return 500 '{"error":"database down"}';
+        }
+
+        location /big {
+            return 200 "\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id";
+        }
+
         location /gone {
             return 410;
         }
@@ -440,3 +449,35 @@ qr{\[emerg\] .*invalid "retry=5s,soon,1h", it must be "retry=exponential", "retr
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*the cap of "retry=exponential:1m:5s" is less than its base in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 16: the log keeps the receiver's answer, its first 1 KiB
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/answer;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/big;
+}
+--- config eval
+$::Config . q{
+    location /admin/ {
+        qlm_webhook_admin;
+    }
+}
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /pause",
+"GET /admin/log?outcome=retry",
+"GET /admin/log?outcome=delivered",
+]
+--- response_body_like eval
+[
+qr/K/,
+qr/^[0-9a-f]+$/,
+qr/"status":500,.*"url":"http:\/\/127\.0\.0\.1:\d+\/answer","error":"HTTP status 500","answer":"\{\\"error\\":\\"database down\\"\}"\}/,
+qr/"status":200,.*"url":"http:\/\/127\.0\.0\.1:\d+\/big","error":"","answer":"[0-9a-f]{1024}"\}/,
+]
+--- no_error_log
+[error]
