@@ -735,6 +735,10 @@ ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
 
     mcf = d->mcf;
 
+    if (us->paused) {
+        return 0;
+    }
+
     if (mcf->breaker && us->failures >= mcf->breaker) {
         until = us->open_until;
 
@@ -765,6 +769,7 @@ static void
 ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok)
 {
+    time_t                             now;
     ngx_uint_t                         f, shift;
     ngx_http_qlm_webhook_urlstate_t   *us;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
@@ -772,7 +777,35 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     us = t->url_state;
     mcf = t->deliver->mcf;
 
-    if (us == NULL || mcf->breaker == 0) {
+    if (us == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+
+    if (ok) {
+        if (us->failing_since) {
+            us->failing_since = 0;
+        }
+
+    } else if (us->failing_since == 0) {
+        (void) ngx_atomic_cmp_set(&us->failing_since, 0, now);
+
+    } else if (mcf->pause_after
+               && now - (time_t) us->failing_since >= mcf->pause_after
+               && ngx_atomic_cmp_set(&us->paused, 0, 1))
+    {
+        /* said once, by the worker that paused it */
+        ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,
+                      "qlm webhook: %V failing for %T s, paused: its "
+                      "deliveries wait until it is resumed "
+                      "(POST .../urls/resume?url=)",
+                      &t->log_url, now - (time_t) us->failing_since);
+
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PAUSED, 1);
+    }
+
+    if (mcf->breaker == 0) {
         return;
     }
 
@@ -797,7 +830,7 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     }
 
     shift = ngx_min(f - mcf->breaker, NGX_HTTP_QLM_WEBHOOK_BACKOFF);
-    us->open_until = ngx_time() + ((time_t) 1 << shift);
+    us->open_until = now + ((time_t) 1 << shift);
 
     if (f == mcf->breaker) {
         ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,
@@ -1730,4 +1763,249 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     mcf->deliver = NULL;
 
     curl_global_cleanup();
+}
+
+
+/* "qlm_webhook_pause_after time | off" */
+
+char *
+ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    time_t      s;
+    ngx_str_t  *value;
+
+    if (mcf->pause_after != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        mcf->pause_after = 0;
+        return NGX_CONF_OK;
+    }
+
+    s = ngx_parse_time(&value[1], 1);
+
+    if (s == (time_t) NGX_ERROR || s == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"off\" or a "
+                           "time of at least 1s", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->pause_after = s;
+
+    return NGX_CONF_OK;
+}
+
+
+/* calls handler for each configured URL, events' and tasks' */
+
+typedef ngx_int_t (*ngx_http_qlm_webhook_url_pt)(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
+    void *data);
+
+static ngx_int_t
+ngx_http_qlm_webhook_urls_each(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_pt handler, void *data)
+{
+    ngx_uint_t                    e, i;
+    ngx_array_t                  *a;
+    ngx_http_qlm_webhook_url_t   *u;
+    ngx_http_qlm_webhook_task_t  *task;
+
+    for (e = 0; e < NGX_HTTP_QLM_WEBHOOK_NEVENTS; e++) {
+        u = mcf->urls[e].elts;
+
+        for (i = 0; i < mcf->urls[e].nelts; i++) {
+            if (handler(mcf, &u[i], data) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    task = mcf->tasks ? mcf->tasks->elts : NULL;
+
+    for (e = 0; mcf->tasks && e < mcf->tasks->nelts; e++) {
+        a = &task[e].urls;
+        u = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            if (handler(mcf, &u[i], data) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_str_t                 *want;
+    ngx_uint_t                 pause;
+    ngx_uint_t                 matched;
+    ngx_log_t                 *log;
+    ngx_str_t                 *shown;
+} ngx_http_qlm_webhook_pause_t;
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pause_one(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    qlm_store_str_t                    s;
+    ngx_http_qlm_webhook_pause_t      *p;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    p = data;
+
+    if (!((p->want->len == u->url.len
+           && ngx_strncmp(p->want->data, u->url.data, u->url.len) == 0)
+          || (p->want->len == u->log_url.len
+              && ngx_strncmp(p->want->data, u->log_url.data,
+                             u->log_url.len)
+                 == 0)))
+    {
+        return NGX_OK;
+    }
+
+    s.data = (char *) u->url.data;
+    s.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &s);
+
+    if (us == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (p->matched++ == 0) {
+        *p->shown = u->log_url;
+    }
+
+    if (p->pause) {
+        us->paused = 1;
+        return NGX_OK;
+    }
+
+    /* a fresh start: its circuit closed, its failing time forgotten */
+
+    us->failures = 0;
+    us->open_until = 0;
+    us->failing_since = 0;
+    us->paused = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Pauses or resumes the configured URL named by want (as configured, or as
+ * logged: without credentials and query); NGX_DECLINED: none is.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_str_t *want, ngx_uint_t pause, ngx_log_t *log, ngx_str_t *shown)
+{
+    ngx_http_qlm_webhook_pause_t  p;
+
+    if (mcf->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    p.want = want;
+    p.pause = pause;
+    p.matched = 0;
+    p.log = log;
+    p.shown = shown;
+
+    if (ngx_http_qlm_webhook_urls_each(mcf, ngx_http_qlm_webhook_pause_one,
+                                       &p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (p.matched == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0, "qlm webhook: %V %s by the admin API",
+                  shown, pause ? "paused" : "resumed");
+
+    if (!pause) {
+        /* its waiting deliveries are due */
+        ngx_http_qlm_webhook_deliver_kick(mcf);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_paused_one(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    ngx_str_t                         *s;
+    ngx_uint_t                         i;
+    ngx_array_t                       *out;
+    qlm_store_str_t                    url;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    out = data;
+
+    url.data = (char *) u->url.data;
+    url.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &url);
+
+    if (us == NULL || !us->paused) {
+        return NGX_OK;
+    }
+
+    /* a URL configured for several events is listed once */
+
+    s = out->elts;
+
+    for (i = 0; i < out->nelts; i++) {
+        if (s[i].len == u->log_url.len
+            && ngx_strncmp(s[i].data, u->log_url.data, s[i].len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_array_push(out);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = u->log_url;
+
+    return NGX_OK;
+}
+
+
+/* the paused URLs, as logged, into an array of ngx_str_t */
+
+ngx_int_t
+ngx_http_qlm_webhook_paused_urls(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_pool_t *pool, ngx_array_t *out)
+{
+    if (ngx_array_init(out, pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_qlm_webhook_urls_each(mcf,
+                                          ngx_http_qlm_webhook_paused_one,
+                                          out);
 }

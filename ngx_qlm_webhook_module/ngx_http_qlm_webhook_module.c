@@ -178,6 +178,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       offsetof(ngx_http_qlm_webhook_main_conf_t, breaker),
       &ngx_http_qlm_webhook_breaker_bounds },
 
+    { ngx_string("qlm_webhook_pause_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_pause_after,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("qlm_webhook_ssl_verify"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -528,6 +535,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->url_concurrency = NGX_CONF_UNSET_UINT;
     mcf->task_concurrency = NGX_CONF_UNSET_UINT;
     mcf->breaker = NGX_CONF_UNSET_UINT;
+    mcf->pause_after = NGX_CONF_UNSET;
     mcf->ssl_verify = NGX_CONF_UNSET;
 
     return mcf;
@@ -567,6 +575,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->task_concurrency,
                              ngx_max(mcf->concurrency / 2, 1));
     ngx_conf_init_uint_value(mcf->breaker, 5);
+    ngx_conf_init_value(mcf->pause_after, 0);
     ngx_conf_init_value(mcf->ssl_verify, 1);
 
     if (mcf->ssl_trusted_certificate.len

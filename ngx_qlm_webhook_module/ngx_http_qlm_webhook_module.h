@@ -79,6 +79,7 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_C_GONE,               /* 410: dead letters */
     NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER,        /* 429/503 waits obeyed */
     NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,     /* a URL's breaker tripped */
+    NGX_HTTP_QLM_WEBHOOK_C_PAUSED,             /* URLs paused, failing */
     NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
 } ngx_http_qlm_webhook_counter_e;
 
@@ -103,6 +104,9 @@ typedef struct {
     ngx_atomic_t              failures;    /* in a row */
     ngx_atomic_t              open_until;  /* s: circuit open, no attempt
                                               before; a probe's deadline */
+    ngx_atomic_t              failing_since;  /* s; 0: the last attempt
+                                                 succeeded */
+    ngx_atomic_t              paused;      /* no attempts until resumed */
     /* a worker's own column, zeroed when it starts: a crash leaks none */
     ngx_atomic_t              in_flight[NGX_HTTP_QLM_WEBHOOK_NCOLUMNS];
 } ngx_http_qlm_webhook_urlstate_t;
@@ -193,6 +197,7 @@ typedef struct {
     ngx_uint_t                url_concurrency;   /* whole server */
     ngx_uint_t                task_concurrency;  /* a worker */
     ngx_uint_t                breaker;           /* failures; 0: off */
+    time_t                    pause_after;       /* s; 0: off */
     ngx_flag_t                ssl_verify;
     ngx_str_t                 ssl_trusted_certificate;
 
@@ -337,6 +342,14 @@ void ngx_http_qlm_webhook_deliver_leased(
 ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 uint64_t ngx_http_qlm_webhook_now(void);
+char *ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_qlm_webhook_url_pause(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *want, ngx_uint_t pause,
+    ngx_log_t *log, ngx_str_t *shown);
+ngx_int_t ngx_http_qlm_webhook_paused_urls(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_pool_t *pool,
+    ngx_array_t *out);
 char *ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_qlm_webhook_retry_t **retry);
 

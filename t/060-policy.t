@@ -481,3 +481,104 @@ qr/"status":200,.*"url":"http:\/\/127\.0\.0\.1:\d+\/big","error":"","answer":"[0
 ]
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: qlm_webhook_pause_after: a receiver failing that long is paused, said once, no more attempts
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 300ms;
+    qlm_webhook_max_retries 50;
+    qlm_webhook_breaker 0;
+    qlm_webhook_pause_after 1s;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/GetActivationKey
+--- wait: 3
+--- error_log eval
+[
+qr/\[warn\].*qlm webhook: http:\/\/127\.0\.0\.1:\d+\/fail failing for [12] s, paused: its deliveries wait until it is resumed \(POST \.\.\.\/urls\/resume\?url=\)/,
+qr/^HOOK \/fail attempt=4$/m,
+]
+--- no_error_log eval
+[
+qr/attempt=7/,
+]
+
+
+
+=== TEST 18: paused URLs on the status page, counted
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_retry_interval 300ms;
+    qlm_webhook_max_retries 50;
+    qlm_webhook_pause_after 1s;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail;
+}
+--- config eval
+$::Config . q{
+    location = /pause2 {
+        limit_rate_after 0;
+        limit_rate 300;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+}
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /pause2",
+"GET /status",
+"GET /status?format=prometheus",
+]
+--- response_body_like eval
+[
+qr/K/,
+qr/^[0-9a-f]+$/,
+qr/"queued":1,.*"paused":1\},.*,"paused_urls":\["http:\/\/127\.0\.0\.1:\d+\/fail"\]\}$/s,
+qr/\nqlm_webhook_url_paused\{url="http:\/\/127\.0\.0\.1:\d+\/fail"\} 1\n/,
+]
+--- timeout: 10
+
+
+
+=== TEST 19: the admin API pauses and resumes a URL without a reload
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/ok;
+}
+--- config eval
+$::Config . q{
+    location /admin/ {
+        qlm_webhook_admin;
+    }
+}
+--- request eval
+[
+"POST /admin/urls/pause?url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok",
+"GET /qlm/GetActivationKey",
+"GET /pause",
+"GET /status",
+"POST /admin/urls/resume?url=http%3A%2F%2F127.0.0.1%3A$ENV{TEST_NGINX_RECEIVER_PORT}%2Fok",
+"GET /pause",
+"GET /status",
+"POST /admin/urls/pause?url=http://127.0.0.1:1/other",
+"GET /admin/urls/pause?url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok",
+]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 200, 400, 405]
+--- response_body_like eval
+[
+qr/^\{"url":"http:\/\/127\.0\.0\.1:\d+\/ok","paused":true\}\n$/,
+qr/K/,
+qr/^[0-9a-f]+$/,
+qr/"queued":1,.*"license_created":\{"stored":1,"delivered":0,.*"paused_urls":\["http:\/\/127\.0\.0\.1:\d+\/ok"\]\}$/s,
+qr/^\{"url":"http:\/\/127\.0\.0\.1:\d+\/ok","paused":false\}\n$/,
+qr/^[0-9a-f]+$/,
+qr/"queued":0,.*"license_created":\{"stored":1,"delivered":1,.*"paused_urls":\[\]\}$/s,
+qr/^\{"error":"not a configured URL"\}\n$/,
+qr/^\{"error":"use POST"\}\n$/,
+]
+--- no_error_log
+[error]
