@@ -253,6 +253,9 @@ int qlm_store_dead(qlm_store_t *st, uint64_t id, uint64_t lease,
  * counter moves */
 int qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
     uint64_t due);
+/* as release, for an item claimed but never attempted: its count too */
+int qlm_store_unclaim(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due);
 /* the earliest due time or lease expiry; 0 (and rc 0) when empty */
 int qlm_store_next_due(qlm_store_t *st, uint64_t *due);
 

@@ -14,6 +14,7 @@
 #define QLM_STORE_RESCHEDULE   1
 #define QLM_STORE_TO_DEAD      2
 #define QLM_STORE_RELEASE      3
+#define QLM_STORE_UNCLAIM      4
 
 
 static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
@@ -768,6 +769,14 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
         break;
 
+    case QLM_STORE_UNCLAIM:
+        /* never attempted: the claim's count is taken back */
+        if (item.attempt) {
+            item.attempt--;
+        }
+
+        /* fall through */
+
     case QLM_STORE_RELEASE:
         /* handed back unfinished: due again, its count and error kept */
         item.lease = 0;
@@ -923,6 +932,17 @@ qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
 
     return qlm_store_finish(st, id, lease, due, 0, 0, none, NULL,
                             QLM_STORE_RELEASE);
+}
+
+
+int
+qlm_store_unclaim(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due)
+{
+    qlm_store_str_t  none = { 0, "" };
+
+    return qlm_store_finish(st, id, lease, due, 0, 0, none, NULL,
+                            QLM_STORE_UNCLAIM);
 }
 
 

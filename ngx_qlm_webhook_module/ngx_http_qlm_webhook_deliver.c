@@ -319,10 +319,18 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     us = ngx_http_qlm_webhook_url_state(mcf, &item->url);
 
-    /* a receiver at its limit, or with its circuit open, waits its turn */
+    /*
+     * A receiver at its limit, paused or with its circuit open waits its
+     * turn in the queue, the attempt counted at the commit taken back
+     */
+
+    if (us && !ngx_http_qlm_webhook_admit(d, us, 0, ngx_time())) {
+        (void) qlm_store_unclaim(mcf->store, item->id, item->lease,
+                                 ngx_http_qlm_webhook_now());
+        return;
+    }
 
     if (!d->exiting && !ngx_exiting
-        && (us == NULL || ngx_http_qlm_webhook_admit(d, us, 0, ngx_time()))
         && ngx_http_qlm_webhook_start(d, item) == NGX_OK)
     {
         return;

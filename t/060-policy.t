@@ -500,7 +500,7 @@ GET /qlm/GetActivationKey
 --- error_log eval
 [
 qr/\[warn\].*qlm webhook: http:\/\/127\.0\.0\.1:\d+\/fail failing for [12] s, paused: its deliveries wait until it is resumed \(POST \.\.\.\/urls\/resume\?url=\)/,
-qr/^HOOK \/fail attempt=4$/m,
+qr/^HOOK \/fail attempt=2$/m,
 ]
 --- no_error_log eval
 [
@@ -580,5 +580,42 @@ qr/"queued":0,.*"license_created":\{"stored":1,"delivered":1,.*"paused_urls":\[\
 qr/^\{"error":"not a configured URL"\}\n$/,
 qr/^\{"error":"use POST"\}\n$/,
 ]
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: deliveries that waited for their receiver's turn were not counted as attempts
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url_concurrency 1;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/slow;
+}
+--- config eval
+$::Config . q{
+    location /admin/ {
+        qlm_webhook_admin;
+    }
+
+    location = /pause3 {
+        limit_rate_after 0;
+        limit_rate 150;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+}
+--- request eval
+[
+"GET /qlm/GetActivationKey",
+"GET /qlm/GetActivationKey",
+"GET /pause3",
+"GET /admin/log?outcome=delivered",
+]
+--- response_body_like eval
+[
+qr/K/, qr/K/,
+qr/^[0-9a-f]+$/,
+qr/^\{"records":\[\{[^{}]*"outcome":"delivered","status":200,"attempt":1,[^{}]*\},\{[^{}]*"outcome":"delivered","status":200,"attempt":1,[^{}]*\}\],/,
+]
+--- timeout: 15
 --- no_error_log
 [error]

@@ -667,6 +667,21 @@ test_release(void **state)
     qlm_t_ok(qlm_store_claim(t->st, 250, 1000, out, 2, &n));
     assert_int_equal(n, 1);
     assert_int_equal(out[0]->attempt, 3);
+
+    /* claimed, then refused (its receiver at its limit): never attempted */
+
+    qlm_t_ok(qlm_store_unclaim(t->st, item.id, out[0]->lease, 300));
+    qlm_store_item_free(out[0]);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, collect, &s));
+    assert_int_equal(s.items[0].due, 300);
+    assert_int_equal(s.items[0].lease, 0);
+    assert_int_equal(s.items[0].attempt, 2);
+
+    qlm_t_ok(qlm_store_claim(t->st, 300, 1000, out, 2, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->attempt, 3);
     qlm_store_item_free(out[0]);
 }
 
