@@ -624,6 +624,9 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     if (rc != 0) {
         mdb_txn_abort(txn);
 
+        /* as a commit says it: the caller may claim fewer */
+        rc = qlm_store_rc(rc);
+
     } else {
         rc = qlm_store_commit(txn);
     }

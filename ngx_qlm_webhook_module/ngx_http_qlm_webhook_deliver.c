@@ -83,6 +83,11 @@ typedef struct {
     ngx_uint_t                         nurls;
     ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    /* probes granted, undone if the claim fails */
+    ngx_uint_t                         nprobes;
+    ngx_http_qlm_webhook_urlstate_t   *probe[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_atomic_uint_t                  probe_was[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_atomic_uint_t                  probe_now[NGX_HTTP_QLM_WEBHOOK_BATCH];
 } ngx_http_qlm_webhook_claim_t;
 
 
@@ -93,8 +98,11 @@ static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
 static ngx_uint_t ngx_http_qlm_webhook_url_busy(
     ngx_http_qlm_webhook_urlstate_t *us);
-static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
-    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending, time_t now);
+static ngx_uint_t ngx_http_qlm_webhook_admit_now(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending);
+static void ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c);
 static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok);
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
@@ -296,6 +304,54 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/* slots reserved and not used after all */
+
+void
+ngx_http_qlm_webhook_deliver_unreserve(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t n)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d != NULL) {
+        d->reserved -= n;
+    }
+}
+
+
+/*
+ * May a delivery to url be leased at its event's commit?  Not to a
+ * receiver paused, with its circuit open (probes are the claims') or at
+ * its limit: it waits in the queue, and no attempt is counted.
+ */
+
+ngx_uint_t
+ngx_http_qlm_webhook_deliver_admit(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_str_t *url)
+{
+    qlm_store_str_t                   s;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    s.data = (char *) url->data;
+    s.len = url->len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &s);
+
+    return us == NULL || ngx_http_qlm_webhook_admit_now(mcf, us);
+}
+
+
+static ngx_uint_t
+ngx_http_qlm_webhook_admit_now(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_urlstate_t *us)
+{
+    return !us->paused
+           && !(mcf->breaker && us->failures >= mcf->breaker)
+           && ngx_http_qlm_webhook_url_busy(us) < mcf->url_concurrency;
+}
+
+
 /* a committed delivery leased to this worker: started from memory */
 
 void
@@ -320,11 +376,11 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     us = ngx_http_qlm_webhook_url_state(mcf, &item->url);
 
     /*
-     * A receiver at its limit, paused or with its circuit open waits its
-     * turn in the queue, the attempt counted at the commit taken back
+     * Changed since the commit (another event took the last slot, the
+     * circuit opened): it waits its turn, the attempt counted taken back
      */
 
-    if (us && !ngx_http_qlm_webhook_admit(d, us, 0, ngx_time())) {
+    if (us && !ngx_http_qlm_webhook_admit_now(mcf, us)) {
         (void) qlm_store_unclaim(mcf->store, item->id, item->lease,
                                  ngx_http_qlm_webhook_now());
         return;
@@ -384,16 +440,34 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         max = ngx_min(room,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
 
-        ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
-        claim.deliver = d;
-        claim.now = ngx_time();
+        /*
+         * A full map refuses the new copies of claimed items: fewer are
+         * claimed then, down to one, rather than none for ever (all due
+         * at once, large bodies)
+         */
 
-        rc = qlm_store_claim_filter(mcf->store, now,
-                                    ngx_http_qlm_webhook_deliver_lease_time(
-                                        mcf),
-                                    ngx_http_qlm_webhook_claim_filter, &claim,
-                                    NGX_HTTP_QLM_WEBHOOK_SCAN, items, max,
-                                    &n);
+        for ( ;; ) {
+            ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
+            claim.deliver = d;
+            claim.now = ngx_time();
+
+            rc = qlm_store_claim_filter(mcf->store, now,
+                                     ngx_http_qlm_webhook_deliver_lease_time(
+                                         mcf),
+                                     ngx_http_qlm_webhook_claim_filter,
+                                     &claim, NGX_HTTP_QLM_WEBHOOK_SCAN,
+                                     items, max, &n);
+
+            if (rc != 0) {
+                ngx_http_qlm_webhook_claim_undo(&claim);
+            }
+
+            if (rc != QLM_STORE_FULL || max == 1) {
+                break;
+            }
+
+            max /= 2;
+        }
 
         /* fewer than asked: what is still due was refused, for now */
         refused = (rc == 0 && n < max);
@@ -493,9 +567,8 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
             }
         }
 
-        if (!ngx_http_qlm_webhook_admit(d, us,
-                                        i < c->nurls ? c->count[i] : 0,
-                                        c->now))
+        if (!ngx_http_qlm_webhook_admit(c, us,
+                                        i < c->nurls ? c->count[i] : 0))
         {
             return 0;
         }
@@ -735,13 +808,13 @@ ngx_http_qlm_webhook_url_busy(ngx_http_qlm_webhook_urlstate_t *us)
  */
 
 static ngx_uint_t
-ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
-    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending, time_t now)
+ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending)
 {
-    ngx_atomic_uint_t                  until;
+    ngx_atomic_uint_t                  until, probe;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
-    mcf = d->mcf;
+    mcf = c->deliver->mcf;
 
     if (us->paused) {
         return 0;
@@ -751,15 +824,24 @@ ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
         until = us->open_until;
 
         if (pending || ngx_http_qlm_webhook_url_busy(us)
-            || (ngx_atomic_uint_t) now < until)
+            || (ngx_atomic_uint_t) c->now < until)
         {
             return 0;
         }
 
-        return ngx_atomic_cmp_set(&us->open_until, until,
-                                  now + 1
-                                  + ngx_http_qlm_webhook_deliver_lease_time(
-                                        mcf) / 1000);
+        probe = c->now + 1
+                + ngx_http_qlm_webhook_deliver_lease_time(mcf) / 1000;
+
+        if (!ngx_atomic_cmp_set(&us->open_until, until, probe)) {
+            return 0;
+        }
+
+        c->probe[c->nprobes] = us;
+        c->probe_was[c->nprobes] = until;
+        c->probe_now[c->nprobes] = probe;
+        c->nprobes++;
+
+        return 1;
     }
 
     return ngx_http_qlm_webhook_url_busy(us) + pending
@@ -767,17 +849,32 @@ ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_deliver_t *d,
 }
 
 
+/* a claim that failed took no item: its probes are given back */
+
+static void
+ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < c->nprobes; i++) {
+        (void) ngx_atomic_cmp_set(&c->probe[i]->open_until, c->probe_now[i],
+                                  c->probe_was[i]);
+    }
+}
+
+
 /*
  * Failures in a row (no answer, or not 2xx; a 410 is not counted) open a
  * receiver's circuit at qlm_webhook_breaker: then one probe at a time,
- * 1 s after the last failure, doubling to 64 s; a success closes it.
+ * 1 s after the last failure, doubling to 64 s or the retry interval if
+ * shorter; a success closes it.
  */
 
 static void
 ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok)
 {
-    time_t                             now;
+    time_t                             now, wait;
     ngx_uint_t                         f, shift;
     ngx_http_qlm_webhook_urlstate_t   *us;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
@@ -837,8 +934,12 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
         return;
     }
 
+    /* never longer than the retry interval: a receiver back is found */
+
     shift = ngx_min(f - mcf->breaker, NGX_HTTP_QLM_WEBHOOK_BACKOFF);
-    us->open_until = now + ((time_t) 1 << shift);
+    wait = ngx_min((time_t) 1 << shift,
+                   (time_t) ngx_max(mcf->retry_interval / 1000, 1));
+    us->open_until = now + wait;
 
     if (f == mcf->breaker) {
         ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,

@@ -337,6 +337,10 @@ void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_uint_t ngx_http_qlm_webhook_deliver_reserve(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+void ngx_http_qlm_webhook_deliver_unreserve(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+ngx_uint_t ngx_http_qlm_webhook_deliver_admit(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *url);
 void ngx_http_qlm_webhook_deliver_leased(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
