@@ -245,7 +245,7 @@ qr/"dead_letters":1,.*"license_created":\{"stored":1,"delivered":0,"retry":0,"de
 
 
 
-=== TEST 7: a receiver that keeps failing: its circuit opens, one attempt at a time, backing off
+=== TEST 7: a receiver that keeps failing: its circuit opens, one attempt at a time, at most one a second here (the retry interval caps the wait, whole seconds), not every 100 ms
 --- http_config eval
 $::HttpConfig . q{
     qlm_webhook_retry_interval 100ms;
@@ -265,7 +265,7 @@ qr/^HOOK \/fail attempt=3$/m,
 ]
 --- no_error_log eval
 [
-qr/attempt=5/,
+qr/attempt=7/,
 ]
 
 
@@ -529,12 +529,14 @@ $::Config . q{
 [
 "GET /qlm/GetActivationKey",
 "GET /pause2",
+"GET /pause2",
 "GET /status",
 "GET /status?format=prometheus",
 ]
 --- response_body_like eval
 [
 qr/K/,
+qr/^[0-9a-f]+$/,
 qr/^[0-9a-f]+$/,
 qr/"queued":1,.*"paused":1\},.*,"paused_urls":\["http:\/\/127\.0\.0\.1:\d+\/fail"\]\}$/s,
 qr/\nqlm_webhook_url_paused\{url="http:\/\/127\.0\.0\.1:\d+\/fail"\} 1\n/,
