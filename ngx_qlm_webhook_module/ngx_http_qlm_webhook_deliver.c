@@ -1345,7 +1345,8 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     if (retry && retry->type == NGX_HTTP_QLM_WEBHOOK_RETRY_LIST) {
         last = (attempt > retry->delays->nelts);
-        delay = last ? 0 : ((ngx_msec_t *) retry->delays->elts)[attempt - 1];
+        delay = (last || attempt == 0)
+                ? 0 : ((ngx_msec_t *) retry->delays->elts)[attempt - 1];
 
     } else if (retry) {
         /* base * 2^(attempt - 1), at most cap, then half to all of it */
