@@ -102,6 +102,7 @@ static void fmt_local(uint64_t ms, char *buf, size_t size);
 static void fmt_iso(uint64_t ms, char *buf, size_t size);
 static void fmt_size(uint64_t n, char *buf, size_t size);
 static char *dup_field(const char *s, size_t len);
+static char *answer_field(qlm_store_str_t s);
 static void json_str(const char *s, size_t len);
 static void json_time(const char *name, uint64_t ms);
 static const char *outcome_name(uint32_t outcome);
@@ -680,6 +681,35 @@ field(qlm_store_str_t s)
 
 
 /*
+ * A receiver's answer in a table: one line, its first 60 bytes, other
+ * than printable ASCII shown as '.'; -j gives it whole
+ */
+
+static char *
+answer_field(qlm_store_str_t s)
+{
+    char    *d;
+    size_t   i, n;
+
+    if (s.len == 0) {
+        return dup_field("-", 1);
+    }
+
+    n = (s.len > 60) ? 60 : s.len;
+
+    d = dup_field(s.data, n);
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char) d[i] < 0x20 || (unsigned char) d[i] > 0x7e) {
+            d[i] = '.';
+        }
+    }
+
+    return d;
+}
+
+
+/*
  * A receiver URL as shown: without the userinfo (credentials) and the
  * query string (often a token), as nginx writes URLs to its log.  The
  * store keeps the URL whole, since deliveries need it.
@@ -841,7 +871,8 @@ print_log(const qlm_store_log_t *rec, void *data)
                   rec->status ? snum(rec->status) : dup_field("-", 1),
                   num(rec->attempt), dup_field(buf, strlen(buf)),
                   num(rec->item_id), field(rec->event), field(rec->event_id),
-                  url_field(rec->url), field(rec->error));
+                  url_field(rec->url), field(rec->error),
+                  answer_field(rec->answer));
 
         ctx->count++;
         return 0;
@@ -860,6 +891,8 @@ print_log(const qlm_store_log_t *rec, void *data)
     json_url(rec->url);
     fputs(",\"error\":", stdout);
     json_str(rec->error.data, rec->error.len);
+    fputs(",\"answer\":", stdout);
+    json_str(rec->answer.data, rec->answer.len);
     putchar('}');
 
     ctx->count++;
@@ -894,9 +927,9 @@ cmd_log(qlm_store_t *st, ctx_t *ctx)
         putchar('[');
 
     } else {
-        table_init(&ctx->table, 10, "TIME", "OUTCOME", "STATUS",
+        table_init(&ctx->table, 11, "TIME", "OUTCOME", "STATUS",
                    "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
-                   "URL", "ERROR");
+                   "URL", "ERROR", "ANSWER");
     }
 
     after.time = 0;

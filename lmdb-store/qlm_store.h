@@ -105,6 +105,8 @@ typedef struct {
     qlm_store_str_t   event;
     qlm_store_str_t   url;
     qlm_store_str_t   error;
+    qlm_store_str_t   answer;       /* the answer's first bytes (1 KiB);
+                                       empty in version 1 records */
 } qlm_store_log_t;
 
 
@@ -228,6 +230,15 @@ int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
 int qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n);
 int qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_item_t **out, size_t max, size_t *n);
+/*
+ * As claim, but only items the filter returns 1 for, among the first scan
+ * due ones (scan >= max); the others stay due.  The filter must not call
+ * the store (it runs inside the write transaction).
+ */
+typedef int (*qlm_store_claim_pt)(const qlm_store_item_t *item, void *data);
+int qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
+    qlm_store_claim_pt filter, void *data, size_t scan,
+    qlm_store_item_t **out, size_t max, size_t *n);
 void qlm_store_item_free(qlm_store_item_t *item);
 int qlm_store_ack(qlm_store_t *st, uint64_t id, uint64_t lease,
     const qlm_store_log_t *log);
@@ -241,6 +252,9 @@ int qlm_store_dead(qlm_store_t *st, uint64_t id, uint64_t lease,
  * "due" with its attempt count, last status and error as they were; no
  * counter moves */
 int qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due);
+/* as release, for an item claimed but never attempted: its count too */
+int qlm_store_unclaim(qlm_store_t *st, uint64_t id, uint64_t lease,
     uint64_t due);
 /* the earliest due time or lease expiry; 0 (and rc 0) when empty */
 int qlm_store_next_due(qlm_store_t *st, uint64_t *due);

@@ -368,16 +368,17 @@ qlm_store_log_size(const qlm_store_log_t *log, size_t *size)
 {
     size_t                  n;
     unsigned                i;
-    const qlm_store_str_t  *s[4];
+    const qlm_store_str_t  *s[5];
 
     s[0] = &log->event_id;
     s[1] = &log->event;
     s[2] = &log->url;
     s[3] = &log->error;
+    s[4] = &log->answer;
 
     n = QLM_STORE_LOG_FIXED;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         if (!qlm_store_str_ok(s[i])
             || s[i]->len > SIZE_MAX / 2 - n - QLM_STORE_STR_OVERHEAD)
         {
@@ -397,6 +398,7 @@ int
 qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_log_t *log)
 {
+    unsigned char    version;
     qlm_store_buf_t  b;
 
     if (key->mv_size != 16) {
@@ -407,11 +409,13 @@ qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
     b.end = b.pos + val->mv_size;
     b.error = 0;
 
-    if (val->mv_size < QLM_STORE_LOG_FIXED || *b.pos != QLM_STORE_LOG_V1) {
+    if (val->mv_size < QLM_STORE_LOG_FIXED
+        || (*b.pos != QLM_STORE_LOG_V1 && *b.pos != QLM_STORE_LOG_V2))
+    {
         return QLM_STORE_CORRUPT;
     }
 
-    b.pos++;
+    version = *b.pos++;
 
     log->time = qlm_store_get_be64(key->mv_data);
     log->item_id = qlm_store_get_u64(&b);
@@ -423,6 +427,14 @@ qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_get_str(&b, &log->event);
     qlm_store_get_str(&b, &log->url);
     qlm_store_get_str(&b, &log->error);
+
+    if (version >= QLM_STORE_LOG_V2) {
+        qlm_store_get_str(&b, &log->answer);
+
+    } else {
+        log->answer.data = "";
+        log->answer.len = 0;
+    }
 
     if (b.error || b.pos != b.end) {
         return QLM_STORE_CORRUPT;

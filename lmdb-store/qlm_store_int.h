@@ -50,6 +50,7 @@
 #define QLM_STORE_FORMAT          1
 #define QLM_STORE_ITEM_V1         1
 #define QLM_STORE_LOG_V1          1
+#define QLM_STORE_LOG_V2          2       /* V1 and the receiver's answer */
 #define QLM_STORE_RECORD_VERSION  1
 
 #define QLM_STORE_MAP_SIZE        (64 * 1024 * 1024)

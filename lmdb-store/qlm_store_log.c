@@ -49,7 +49,7 @@ qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
 
     p = val.mv_data;
 
-    *p++ = QLM_STORE_LOG_V1;
+    *p++ = QLM_STORE_LOG_V2;
     qlm_store_put_u64(&p, log->item_id);
     qlm_store_put_u32(&p, log->attempt);
     qlm_store_put_u32(&p, (uint32_t) log->status);
@@ -59,6 +59,7 @@ qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
     qlm_store_put_str(&p, &log->event);
     qlm_store_put_str(&p, &log->url);
     qlm_store_put_str(&p, &log->error);
+    qlm_store_put_str(&p, &log->answer);
 
     qlm_store_write_count(w, QLM_STORE_C_ATTEMPTS, 1);
 

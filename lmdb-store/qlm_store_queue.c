@@ -14,13 +14,15 @@
 #define QLM_STORE_RESCHEDULE   1
 #define QLM_STORE_TO_DEAD      2
 #define QLM_STORE_RELEASE      3
+#define QLM_STORE_UNCLAIM      4
 
 
 static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     uint64_t id);
 static int qlm_store_enqueue_txn(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, uint64_t *ids);
-static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
+static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn,
+    qlm_store_claim_pt filter, void *data, size_t scan, uint64_t now,
     uint64_t expiry, qlm_store_item_t **out, size_t max, uint64_t *ids,
     size_t *n);
 static int qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
@@ -326,14 +328,15 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
 
 
 /*
- * Leases up to max due items; *n counts those copied to out, which the
- * caller frees on error.
+ * Leases up to max due items among the first scan due ones, those the
+ * filter takes; *n counts those copied to out, which the caller frees on
+ * error.
  */
 
 static int
-qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
-    uint64_t expiry, qlm_store_item_t **out, size_t max, uint64_t *ids,
-    size_t *n)
+qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
+    void *data, size_t scan, uint64_t now, uint64_t expiry,
+    qlm_store_item_t **out, size_t max, uint64_t *ids, size_t *n)
 {
     int                rc;
     size_t             i, found;
@@ -348,7 +351,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
      * sort after the cursor again (a zero lease), and must not be seen twice.
      */
 
-    times = ids + max;
+    times = ids + scan;
 
     rc = mdb_cursor_open(txn, st->sched, &cur);
     if (rc != 0) {
@@ -358,7 +361,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
     found = 0;
 
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0 && found < max;
+         rc == 0 && found < scan;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
         if (key.mv_size != 16) {
@@ -381,7 +384,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
         return rc;
     }
 
-    for (i = 0; i < found; i++) {
+    for (i = 0; i < found && *n < max; i++) {
         qlm_store_be64(id, ids[i]);
 
         key.mv_data = id;
@@ -436,6 +439,12 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, uint64_t now,
                 return rc;
             }
 
+            continue;
+        }
+
+        /* skipped: stays due, as it was, for a later claim */
+
+        if (filter != NULL && !filter(&item, data)) {
             continue;
         }
 
@@ -549,6 +558,22 @@ int
 qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_item_t **out, size_t max, size_t *n)
 {
+    return qlm_store_claim_filter(st, now, lease_ms, NULL, NULL, max, out,
+                                  max, n);
+}
+
+
+/*
+ * A claim that passes over what the filter refuses (a receiver at its
+ * limit, say) instead of stopping at it: up to scan due items are looked
+ * at, oldest first, so the cost stays bounded when many are refused.
+ */
+
+int
+qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
+    qlm_store_claim_pt filter, void *data, size_t scan,
+    qlm_store_item_t **out, size_t max, size_t *n)
+{
     int        rc;
     size_t     i;
     uint64_t   expiry, *ids;
@@ -560,8 +585,12 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 
     *n = 0;
 
+    if (scan < max) {
+        scan = max;
+    }
+
     if (st == NULL || (out == NULL && max)
-        || max > SIZE_MAX / (2 * sizeof(uint64_t)))
+        || scan > SIZE_MAX / (2 * sizeof(uint64_t)))
     {
         return QLM_STORE_INVALID;
     }
@@ -576,7 +605,7 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 
     expiry = (now > UINT64_MAX - lease_ms) ? UINT64_MAX : now + lease_ms;
 
-    ids = malloc(2 * max * sizeof(uint64_t));
+    ids = malloc(2 * scan * sizeof(uint64_t));
     if (ids == NULL) {
         return ENOMEM;
     }
@@ -587,12 +616,16 @@ qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
         return rc;
     }
 
-    rc = qlm_store_claim_txn(st, txn, now, expiry, out, max, ids, n);
+    rc = qlm_store_claim_txn(st, txn, filter, data, scan, now, expiry, out,
+                             max, ids, n);
 
     free(ids);
 
     if (rc != 0) {
         mdb_txn_abort(txn);
+
+        /* as a commit says it: the caller may claim fewer */
+        rc = qlm_store_rc(rc);
 
     } else {
         rc = qlm_store_commit(txn);
@@ -738,6 +771,14 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));
         qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
         break;
+
+    case QLM_STORE_UNCLAIM:
+        /* never attempted: the claim's count is taken back */
+        if (item.attempt) {
+            item.attempt--;
+        }
+
+        /* fall through */
 
     case QLM_STORE_RELEASE:
         /* handed back unfinished: due again, its count and error kept */
@@ -894,6 +935,17 @@ qlm_store_release(qlm_store_t *st, uint64_t id, uint64_t lease,
 
     return qlm_store_finish(st, id, lease, due, 0, 0, none, NULL,
                             QLM_STORE_RELEASE);
+}
+
+
+int
+qlm_store_unclaim(qlm_store_t *st, uint64_t id, uint64_t lease,
+    uint64_t due)
+{
+    qlm_store_str_t  none = { 0, "" };
+
+    return qlm_store_finish(st, id, lease, due, 0, 0, none, NULL,
+                            QLM_STORE_UNCLAIM);
 }
 
 

@@ -37,6 +37,8 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_RESUME,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST
 } ngx_http_qlm_webhook_admin_e;
 
@@ -84,6 +86,8 @@ static ngx_int_t ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover);
 static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause);
 static ngx_int_t ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
@@ -211,6 +215,11 @@ ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r)
     case NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER:
         return ngx_http_qlm_webhook_admin_replay(r, mcf, 1);
 
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE:
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_RESUME:
+        return ngx_http_qlm_webhook_admin_pause(r, mcf,
+                                     what == NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE);
+
     default: /* NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST */
         return ngx_http_qlm_webhook_admin_test(r, mcf);
     }
@@ -219,7 +228,8 @@ ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r)
 
 /*
  * The endpoint is the part of the URI after a prefix location's name:
- * "log", "dead", "dead/ID/replay", "dead/replay", "recover", "test".
+ * "log", "dead", "dead/ID/replay", "dead/replay", "recover", "test",
+ * "urls/pause", "urls/resume".
  */
 
 static ngx_int_t
@@ -303,6 +313,13 @@ ngx_http_qlm_webhook_admin_route(ngx_http_request_t *r, ngx_uint_t *what,
 
     } else if (n == 1 && ngx_qlm_seg(0, "test")) {
         *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST;
+
+    } else if (n == 2 && ngx_qlm_seg(0, "urls") && ngx_qlm_seg(1, "pause")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE;
+
+    } else if (n == 2 && ngx_qlm_seg(0, "urls") && ngx_qlm_seg(1, "resume"))
+    {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_RESUME;
 
     } else {
         return NGX_DECLINED;
@@ -494,6 +511,8 @@ ngx_http_qlm_webhook_admin_log_record(const qlm_store_log_t *rec,
     ngx_http_qlm_webhook_admin_string(o, rec->url.data, rec->url.len);
     ngx_http_qlm_webhook_admin_printf(o, 16, ",\"error\":");
     ngx_http_qlm_webhook_admin_string(o, rec->error.data, rec->error.len);
+    ngx_http_qlm_webhook_admin_printf(o, 16, ",\"answer\":");
+    ngx_http_qlm_webhook_admin_string(o, rec->answer.data, rec->answer.len);
     ngx_http_qlm_webhook_admin_printf(o, 4, "}");
 
     o->n++;
@@ -1028,6 +1047,46 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_admin_printf(&o, 8, "]}\n");
 
     return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_ACCEPTED, &o);
+}
+
+
+/* POST urls/pause?url= and urls/resume?url=: no reload, all workers */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          want, shown;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    if (ngx_http_qlm_webhook_admin_arg(r, "url", &want) != NGX_OK) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "\"url\" is required");
+    }
+
+    rc = ngx_http_qlm_webhook_url_pause(mcf, &want, pause,
+                                        r->connection->log, &shown);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "not a configured URL");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"url\":");
+    ngx_http_qlm_webhook_admin_string(&o, (char *) shown.data, shown.len);
+    ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"paused\":%s}\n",
+                                      pause ? "true" : "false");
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
 }
 
 

@@ -30,6 +30,11 @@
 #define NGX_HTTP_QLM_WEBHOOK_POLL       1000     /* ms, the longest nap */
 #define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
 #define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms past the timeout, most */
+#define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
+#define NGX_HTTP_QLM_WEBHOOK_SCAN       1024     /* due items a claim reads */
+#define NGX_HTTP_QLM_WEBHOOK_REFUSED    100      /* ms: nap, all refused */
+#define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
+#define NGX_HTTP_QLM_WEBHOOK_RETRIES    1000     /* waits in a retry list */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -44,7 +49,12 @@ typedef struct {
     ngx_str_t                          log_url;
     ngx_msec_t                         start;
     ngx_queue_t                        queue;
+    ngx_http_qlm_webhook_urlstate_t   *url_state;     /* NULL: none */
+    time_t                             retry_after;   /* s; -1: none */
+    unsigned                           task:1;
+    size_t                             answer_len;
     char                               error[CURL_ERROR_SIZE];
+    u_char                             answer[NGX_HTTP_QLM_WEBHOOK_ANSWER];
 } ngx_http_qlm_webhook_transfer_t;
 
 
@@ -56,6 +66,8 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_queue_t                        active;
     ngx_uint_t                         nactive;
     ngx_uint_t                         reserved;  /* leased, not started */
+    ngx_uint_t                         ntask;     /* task deliveries */
+    ngx_uint_t                         column;    /* in urlstate in_flight */
     time_t                             claim_logged;
     ngx_uint_t                         claim_failed;
     ngx_log_t                         *log;
@@ -63,7 +75,39 @@ struct ngx_http_qlm_webhook_deliver_s {
 };
 
 
+/* what a claim has taken so far, for its filter */
+typedef struct {
+    ngx_http_qlm_webhook_deliver_t    *deliver;
+    time_t                             now;
+    ngx_uint_t                         ntask;
+    ngx_uint_t                         nurls;
+    ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    /* probes granted, undone if the claim fails */
+    ngx_uint_t                         nprobes;
+    ngx_http_qlm_webhook_urlstate_t   *probe[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_atomic_uint_t                  probe_was[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_atomic_uint_t                  probe_now[NGX_HTTP_QLM_WEBHOOK_BATCH];
+} ngx_http_qlm_webhook_claim_t;
+
+
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
+static int ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item,
+    void *data);
+static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
+static ngx_uint_t ngx_http_qlm_webhook_url_busy(
+    ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_uint_t ngx_http_qlm_webhook_admit_now(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending);
+static void ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c);
+static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_uint_t ok);
+static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
+static ngx_http_qlm_webhook_retry_t *ngx_http_qlm_webhook_retry_of(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
     ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
@@ -85,7 +129,9 @@ static void ngx_http_qlm_webhook_curl_event_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_curl_release(ngx_connection_t *c);
 static void ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
     curl_socket_t s, int action);
-static size_t ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size,
+static size_t ngx_http_qlm_webhook_curl_answer(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static size_t ngx_http_qlm_webhook_curl_header(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 
 
@@ -105,6 +151,7 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     CURLcode                         rc;
+    ngx_uint_t                       i;
     curl_version_info_data          *info;
     ngx_http_qlm_webhook_deliver_t  *d;
 
@@ -136,6 +183,16 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     d->mcf = mcf;
     d->log = cycle->log;
     ngx_queue_init(&d->active);
+
+    /* attempts a dead predecessor had in flight are over */
+
+    d->column = ngx_worker % NGX_HTTP_QLM_WEBHOOK_NCOLUMNS;
+
+    if (mcf->sh) {
+        for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NURLS; i++) {
+            mcf->sh->urls[i].in_flight[d->column] = 0;
+        }
+    }
 
     d->multi = curl_multi_init();
     if (d->multi == NULL) {
@@ -259,13 +316,62 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/* slots reserved and not used after all */
+
+void
+ngx_http_qlm_webhook_deliver_unreserve(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t n)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d != NULL) {
+        d->reserved -= n;
+    }
+}
+
+
+/*
+ * May a delivery to url be leased at its event's commit?  Not to a
+ * receiver paused, with its circuit open (probes are the claims') or at
+ * its limit: it waits in the queue, and no attempt is counted.
+ */
+
+ngx_uint_t
+ngx_http_qlm_webhook_deliver_admit(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_str_t *url)
+{
+    qlm_store_str_t                   s;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    s.data = (char *) url->data;
+    s.len = url->len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &s);
+
+    return us == NULL || ngx_http_qlm_webhook_admit_now(mcf, us);
+}
+
+
+static ngx_uint_t
+ngx_http_qlm_webhook_admit_now(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_urlstate_t *us)
+{
+    return !us->paused
+           && !(mcf->breaker && us->failures >= mcf->breaker)
+           && ngx_http_qlm_webhook_url_busy(us) < mcf->url_concurrency;
+}
+
+
 /* a committed delivery leased to this worker: started from memory */
 
 void
 ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
-    ngx_http_qlm_webhook_deliver_t  *d;
+    ngx_http_qlm_webhook_deliver_t   *d;
+    ngx_http_qlm_webhook_urlstate_t  *us;
 
     d = mcf->deliver;
 
@@ -276,6 +382,19 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     d->reserved--;
 
     if (item == NULL) {
+        return;
+    }
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &item->url);
+
+    /*
+     * Changed since the commit (another event took the last slot, the
+     * circuit opened): it waits its turn, the attempt counted taken back
+     */
+
+    if (us && !ngx_http_qlm_webhook_admit_now(mcf, us)) {
+        (void) qlm_store_unclaim(mcf->store, item->id, item->lease,
+                                 ngx_http_qlm_webhook_now());
         return;
     }
 
@@ -299,8 +418,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     size_t                             i, n, max;
     uint64_t                           now, due;
     ngx_uint_t                         room;
+    ngx_uint_t                         refused;
     ngx_msec_t                         delay;
     qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_http_qlm_webhook_claim_t       claim;
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
@@ -319,6 +440,7 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     now = ngx_http_qlm_webhook_now();
     n = 0;
+    refused = 0;
 
     /* the writer lock is taken only when something is due */
 
@@ -330,9 +452,37 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         max = ngx_min(room,
                       NGX_HTTP_QLM_WEBHOOK_BATCH);
 
-        rc = qlm_store_claim(mcf->store, now,
-                             ngx_http_qlm_webhook_deliver_lease_time(mcf),
-                             items, max, &n);
+        /*
+         * A full map refuses the new copies of claimed items: fewer are
+         * claimed then, down to one, rather than none for ever (all due
+         * at once, large bodies)
+         */
+
+        for ( ;; ) {
+            ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
+            claim.deliver = d;
+            claim.now = ngx_time();
+
+            rc = qlm_store_claim_filter(mcf->store, now,
+                                     ngx_http_qlm_webhook_deliver_lease_time(
+                                         mcf),
+                                     ngx_http_qlm_webhook_claim_filter,
+                                     &claim, NGX_HTTP_QLM_WEBHOOK_SCAN,
+                                     items, max, &n);
+
+            if (rc != 0) {
+                ngx_http_qlm_webhook_claim_undo(&claim);
+            }
+
+            if (rc != QLM_STORE_FULL || max == 1) {
+                break;
+            }
+
+            max /= 2;
+        }
+
+        /* fewer than asked: what is still due was refused, for now */
+        refused = (rc == 0 && n < max);
 
         if (rc != 0) {
             /* a full disk fails every claim: said once every 10 s */
@@ -373,7 +523,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     } else if ((n == 0 || qlm_store_next_due(mcf->store, &due) == 0) && due)
     {
         if (due <= now) {
-            delay = (ngx_http_qlm_webhook_room(d) > 0) ? 1 : delay;
+            /* refused items are not asked for again at once: a finished
+             * transfer (a free slot) posts this event anyway */
+            delay = (ngx_http_qlm_webhook_room(d) == 0) ? delay
+                    : refused ? NGX_HTTP_QLM_WEBHOOK_REFUSED : 1;
 
         } else if (due - now < delay) {
             delay = (ngx_msec_t) (due - now);
@@ -388,6 +541,427 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, delay);
+}
+
+
+/*
+ * A claim takes a due item unless its receiver is at its limit (attempts
+ * in flight, whole server, with those this claim took) or has its circuit
+ * open, or it is a task's and the worker's task deliveries are at theirs:
+ * then the claim passes over it, so one slow receiver, or a large task,
+ * never holds the others back.
+ */
+
+static int
+ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
+{
+    ngx_uint_t                         i, task;
+    ngx_http_qlm_webhook_claim_t      *c;
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    c = data;
+    d = c->deliver;
+
+    task = ngx_http_qlm_webhook_is_task(item);
+
+    if (task && d->ntask + c->ntask >= d->mcf->task_concurrency) {
+        return 0;
+    }
+
+    us = ngx_http_qlm_webhook_url_state(d->mcf,
+                                        (qlm_store_str_t *) &item->url);
+
+    if (us) {
+        for (i = 0; i < c->nurls; i++) {
+            if (c->url[i] == us) {
+                break;
+            }
+        }
+
+        if (!ngx_http_qlm_webhook_admit(c, us,
+                                        i < c->nurls ? c->count[i] : 0))
+        {
+            return 0;
+        }
+
+        /* at most one new receiver for each item taken: within BATCH */
+
+        if (i == c->nurls) {
+            c->url[i] = us;
+            c->count[i] = 0;
+            c->nurls++;
+        }
+
+        c->count[i]++;
+    }
+
+    c->ntask += task;
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item)
+{
+    return item->headers.len > 5
+           && ngx_strncmp(item->headers.data, "task:", 5) == 0;
+}
+
+
+/*
+ * "retry=exponential[:base[:cap]]" (defaults 5s and 1h), or a list of
+ * waits, "retry=5s,5m,30m,2h,5h,10h": one a retry, so as many retries
+ */
+
+char *
+ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_retry_t **retry)
+{
+    u_char                        *p, *last, *end;
+    ngx_str_t                      s;
+    ngx_int_t                      ms;
+    ngx_uint_t                     n;
+    ngx_msec_t                    *delay;
+    ngx_http_qlm_webhook_retry_t  *r;
+
+    r = ngx_pcalloc(cf->pool, sizeof(ngx_http_qlm_webhook_retry_t));
+    if (r == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = value->data + sizeof("retry=") - 1;
+    last = value->data + value->len;
+
+    if (last - p >= 11 && ngx_strncmp(p, "exponential", 11) == 0
+        && (last - p == 11 || p[11] == ':'))
+    {
+        r->type = NGX_HTTP_QLM_WEBHOOK_RETRY_EXP;
+        r->base = 5000;
+        r->cap = 3600000;
+
+        /* ":base", then ":cap" */
+
+        for (n = 0, p += 11; p < last; n++, p = end) {
+            end = ngx_strlchr(p + 1, last, ':');
+            end = end ? end : last;
+
+            s.data = p + 1;
+            s.len = end - p - 1;
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == NGX_ERROR || ms == 0 || n > 1) {
+                goto invalid;
+            }
+
+            if (n == 0) {
+                r->base = (ngx_msec_t) ms;
+
+            } else {
+                r->cap = (ngx_msec_t) ms;
+            }
+        }
+
+        if (r->cap < r->base) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the cap of \"%V\" is less than its base",
+                               value);
+            return NGX_CONF_ERROR;
+        }
+
+        *retry = r;
+        return NGX_CONF_OK;
+    }
+
+    r->type = NGX_HTTP_QLM_WEBHOOK_RETRY_LIST;
+    r->delays = ngx_array_create(cf->pool, 8, sizeof(ngx_msec_t));
+    if (r->delays == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for ( /* void */ ; p <= last; p = end + 1) {
+        end = ngx_strlchr(p, last, ',');
+        end = end ? end : last;
+
+        s.data = p;
+        s.len = end - p;
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == NGX_ERROR || ms == 0
+            || r->delays->nelts == NGX_HTTP_QLM_WEBHOOK_RETRIES)
+        {
+            goto invalid;
+        }
+
+        delay = ngx_array_push(r->delays);
+        if (delay == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *delay = (ngx_msec_t) ms;
+    }
+
+    *retry = r;
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"%V\", it must be \"retry=exponential\", "
+                       "\"retry=exponential:base:cap\" or a list of times "
+                       "greater than 0, as \"retry=5s,5m,30m\"", value);
+    return NGX_CONF_ERROR;
+}
+
+
+/* the retry schedule of the URL an item was queued for, by its event */
+
+static ngx_http_qlm_webhook_retry_t *
+ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_item_t *item)
+{
+    ngx_int_t                    ev;
+    ngx_str_t                    name;
+    ngx_uint_t                   i;
+    ngx_http_qlm_webhook_url_t  *u;
+
+    if (ngx_http_qlm_webhook_is_task(item)) {
+        return NULL;
+    }
+
+    name.data = (u_char *) item->event.data;
+    name.len = item->event.len;
+
+    ev = ngx_http_qlm_webhook_event_by_name(&name);
+
+    if (ev == NGX_ERROR) {
+        return NULL;
+    }
+
+    u = mcf->urls[ev].elts;
+
+    for (i = 0; i < mcf->urls[ev].nelts; i++) {
+        if (u[i].url.len == item->url.len
+            && ngx_strncmp(u[i].url.data, item->url.data, item->url.len) == 0)
+        {
+            return u[i].retry;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A receiver's shared state, found by its URL's CRC-32 in an open-addressed
+ * table that only grows (a reload keeps it); two URLs with one CRC share a
+ * state, and URLs beyond the table's size have none (no limit).
+ */
+
+static ngx_http_qlm_webhook_urlstate_t *
+ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_str_t *url)
+{
+    uint32_t                          key;
+    ngx_uint_t                        i, n;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    if (mcf->sh == NULL) {
+        return NULL;
+    }
+
+    key = ngx_crc32_long((u_char *) url->data, url->len);
+    key = key ? key : 1;
+
+    i = key % NGX_HTTP_QLM_WEBHOOK_NURLS;
+
+    for (n = 0; n < NGX_HTTP_QLM_WEBHOOK_NURLS; n++) {
+        us = &mcf->sh->urls[i];
+
+        if (us->key == key
+            || (us->key == 0 && ngx_atomic_cmp_set(&us->key, 0, key))
+            || us->key == key)
+        {
+            return us;
+        }
+
+        i = (i + 1) % NGX_HTTP_QLM_WEBHOOK_NURLS;
+    }
+
+    return NULL;
+}
+
+
+/* attempts in flight to a receiver, whole server */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_url_busy(ngx_http_qlm_webhook_urlstate_t *us)
+{
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    /* a column zeroed under an old worker's attempts may go below 0 */
+
+    for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NCOLUMNS; i++) {
+        n += (ngx_atomic_int_t) us->in_flight[i];
+    }
+
+    return (n > 0) ? (ngx_uint_t) n : 0;
+}
+
+
+/*
+ * May one more attempt to this receiver start?  pending: those a claim
+ * took already.  With the circuit open: one probe at a time, once its
+ * wait is over; the probe holds the circuit for a lease's time.
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_urlstate_t *us, ngx_uint_t pending)
+{
+    ngx_atomic_uint_t                  until, probe;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = c->deliver->mcf;
+
+    if (us->paused) {
+        return 0;
+    }
+
+    if (mcf->breaker && us->failures >= mcf->breaker) {
+        until = us->open_until;
+
+        if (pending || ngx_http_qlm_webhook_url_busy(us)
+            || (ngx_atomic_uint_t) c->now < until)
+        {
+            return 0;
+        }
+
+        probe = c->now + 1
+                + ngx_http_qlm_webhook_deliver_lease_time(mcf) / 1000;
+
+        if (!ngx_atomic_cmp_set(&us->open_until, until, probe)) {
+            return 0;
+        }
+
+        c->probe[c->nprobes] = us;
+        c->probe_was[c->nprobes] = until;
+        c->probe_now[c->nprobes] = probe;
+        c->nprobes++;
+
+        return 1;
+    }
+
+    return ngx_http_qlm_webhook_url_busy(us) + pending
+           < mcf->url_concurrency;
+}
+
+
+/* a claim that failed took no item: its probes are given back */
+
+static void
+ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < c->nprobes; i++) {
+        (void) ngx_atomic_cmp_set(&c->probe[i]->open_until, c->probe_now[i],
+                                  c->probe_was[i]);
+    }
+}
+
+
+/*
+ * Failures in a row (no answer, or not 2xx; a 410 is not counted) open a
+ * receiver's circuit at qlm_webhook_breaker: then one probe at a time,
+ * 1 s after the last failure, doubling to 64 s or the retry interval if
+ * shorter; a success closes it.
+ */
+
+static void
+ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_uint_t ok)
+{
+    time_t                             now, wait;
+    ngx_uint_t                         f, shift;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    us = t->url_state;
+    mcf = t->deliver->mcf;
+
+    if (us == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+
+    if (ok) {
+        if (us->failing_since) {
+            us->failing_since = 0;
+        }
+
+    } else if (us->failing_since == 0) {
+        (void) ngx_atomic_cmp_set(&us->failing_since, 0, now);
+
+    } else if (mcf->pause_after
+               && now - (time_t) us->failing_since >= mcf->pause_after
+               && ngx_atomic_cmp_set(&us->paused, 0, 1))
+    {
+        /* said once, by the worker that paused it */
+        ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,
+                      "qlm webhook: %V failing for %T s, paused: its "
+                      "deliveries wait until it is resumed "
+                      "(POST .../urls/resume?url=)",
+                      &t->log_url, now - (time_t) us->failing_since);
+
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PAUSED, 1);
+    }
+
+    if (mcf->breaker == 0) {
+        return;
+    }
+
+    if (ok) {
+        if (us->failures >= mcf->breaker) {
+            ngx_log_error(NGX_LOG_NOTICE, t->deliver->log, 0,
+                          "qlm webhook: %V answers again, circuit closed",
+                          &t->log_url);
+        }
+
+        if (us->failures) {
+            us->failures = 0;
+        }
+
+        return;
+    }
+
+    f = ngx_atomic_fetch_add(&us->failures, 1) + 1;
+
+    if (f < mcf->breaker) {
+        return;
+    }
+
+    /* never longer than the retry interval: a receiver back is found */
+
+    shift = ngx_min(f - mcf->breaker, NGX_HTTP_QLM_WEBHOOK_BACKOFF);
+    wait = ngx_min((time_t) 1 << shift,
+                   (time_t) ngx_max(mcf->retry_interval / 1000, 1));
+    us->open_until = now + wait;
+
+    if (f == mcf->breaker) {
+        ngx_log_error(NGX_LOG_WARN, t->deliver->log, 0,
+                      "qlm webhook: %V failed %ui times in a row, circuit "
+                      "open: one attempt at a time, backing off",
+                      &t->log_url, f);
+
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,
+                                   1);
+    }
 }
 
 
@@ -421,6 +995,7 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     t->deliver = d;
     t->pool = pool;
+    t->retry_after = -1;
 
     /* the transfer owns its copy: the caller's item may go at once */
 
@@ -514,8 +1089,10 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     ngx_qlm_setopt(CURLOPT_USERAGENT,
                    "ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION);
     ngx_qlm_setopt(CURLOPT_TIMEOUT_MS, (long) mcf->timeout);
-    ngx_qlm_setopt(CURLOPT_WRITEFUNCTION,
-                   ngx_http_qlm_webhook_curl_discard);
+    ngx_qlm_setopt(CURLOPT_WRITEFUNCTION, ngx_http_qlm_webhook_curl_answer);
+    ngx_qlm_setopt(CURLOPT_WRITEDATA, t);
+    ngx_qlm_setopt(CURLOPT_HEADERFUNCTION, ngx_http_qlm_webhook_curl_header);
+    ngx_qlm_setopt(CURLOPT_HEADERDATA, t);
     ngx_qlm_setopt(CURLOPT_FOLLOWLOCATION, 0L);
     ngx_qlm_setopt(CURLOPT_HTTP_VERSION,
                    (long) CURL_HTTP_VERSION_1_1);
@@ -561,6 +1138,17 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_queue_insert_tail(&d->active, &t->queue);
     d->nactive++;
+
+    t->url_state = ngx_http_qlm_webhook_url_state(mcf, &item->url);
+
+    if (t->url_state) {
+        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], 1);
+    }
+
+    if (ngx_http_qlm_webhook_is_task(item)) {
+        t->task = 1;
+        d->ntask++;
+    }
 
     if (mcf->sh) {
         (void) ngx_atomic_fetch_add(&mcf->sh->in_flight, 1);
@@ -639,18 +1227,20 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     long                               status;
     ngx_int_t                          rc;
     ngx_str_t                          event;
-    u_char                            *p;
+    u_char                            *p, *q;
     uint32_t                           attempt;
     uint64_t                           now;
-    ngx_msec_t                         ms;
-    ngx_uint_t                         level;
+    ngx_msec_t                         ms, delay;
+    ngx_uint_t                         i, level, wait, last;
     const char                        *what;
     qlm_store_str_t                    error;
     qlm_store_log_t                    rec;
     qlm_store_item_t                  *item;
+    ngx_http_qlm_webhook_retry_t      *retry;
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     u_char                             buf[CURL_ERROR_SIZE + 32];
+    u_char                             after[64];
 
     d = t->deliver;
     mcf = d->mcf;
@@ -667,6 +1257,11 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         p = ngx_snprintf(buf, sizeof(buf), "%s",
                          t->error[0] ? t->error : curl_easy_strerror(result));
 
+    } else if (status == 410) {
+        p = ngx_snprintf(buf, sizeof(buf),
+                         "HTTP status 410 Gone: the receiver wants no more "
+                         "deliveries, not retried");
+
     } else if (status < 200 || status > 299) {
         p = ngx_snprintf(buf, sizeof(buf), "HTTP status %l", status);
 
@@ -676,6 +1271,43 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     error.data = (char *) buf;
     error.len = p - buf;
+
+    /* 429 and 503 may say when to come back: then, but not later than max */
+
+    /* the URL's schedule: how long until the next attempt, and if any */
+
+    retry = ngx_http_qlm_webhook_retry_of(mcf, item);
+    delay = mcf->retry_interval;
+    last = (attempt > (uint32_t) mcf->max_retries);
+
+    if (retry && retry->type == NGX_HTTP_QLM_WEBHOOK_RETRY_LIST) {
+        last = (attempt > retry->delays->nelts);
+        delay = (last || attempt == 0)
+                ? 0 : ((ngx_msec_t *) retry->delays->elts)[attempt - 1];
+
+    } else if (retry) {
+        /* base * 2^(attempt - 1), at most cap, then half to all of it */
+        delay = retry->base;
+
+        for (i = 1; i < attempt && delay < retry->cap; i++) {
+            delay *= 2;
+        }
+
+        delay = ngx_min(delay, retry->cap);
+        delay = delay / 2 + (ngx_msec_t) ngx_random() % (delay / 2 + 1);
+    }
+
+    wait = 0;
+    q = after;
+
+    if (result == CURLE_OK && (status == 429 || status == 503)
+        && t->retry_after >= 0)
+    {
+        delay = ((uint64_t) t->retry_after >= mcf->retry_after_max / 1000)
+                ? mcf->retry_after_max
+                : (ngx_msec_t) t->retry_after * 1000;
+        wait = 1;
+    }
 
     ngx_memzero(&rec, sizeof(qlm_store_log_t));
     rec.time = now;
@@ -688,6 +1320,8 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     rec.url.data = (char *) t->log_url.data;
     rec.url.len = t->log_url.len;
     rec.error = error;
+    rec.answer.data = (char *) t->answer;
+    rec.answer.len = t->answer_len;
 
     /* recorded with this turn's other writes, in one transaction */
 
@@ -699,32 +1333,59 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         what = "delivered";
         level = NGX_LOG_INFO;
 
-    } else if (attempt > (uint32_t) mcf->max_retries) {
+    } else if (result == CURLE_OK && status == 410) {
+        /* the receiver's wish, not its failure: no retry, its own count */
+        rec.outcome = QLM_STORE_DEAD;
+        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
+                                           item->id, item->lease, now,
+                                           attempt, (int32_t) status, &rec);
+        what = "gone, moved to dead letters";
+        level = NGX_LOG_WARN;
+        ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_GONE, 1);
+        wait = 0;
+
+    } else if (last) {
         rec.outcome = QLM_STORE_DEAD;
         rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
                                            item->id, item->lease, now,
                                            attempt, (int32_t) status, &rec);
         what = "failed, moved to dead letters";
         level = NGX_LOG_WARN;
+        wait = 0;
 
     } else {
         rec.outcome = QLM_STORE_RETRY;
         rc = ngx_http_qlm_webhook_batch_op(mcf,
                                            NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE,
                                            item->id, item->lease,
-                                           now + mcf->retry_interval,
+                                           now + delay,
                                            attempt, (int32_t) status, &rec);
         what = "failed, will retry";
         level = NGX_LOG_INFO;
+
+        if (wait) {
+            ngx_http_qlm_webhook_count(mcf,
+                                       NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER, 1);
+            q = ngx_snprintf(after, sizeof(after),
+                             ", next attempt in %M ms as Retry-After asks",
+                             delay);
+        }
     }
 
     ngx_log_error(level, d->log, 0,
                   "qlm webhook: \"%*s\" event %*s to %V %s: status %l, "
-                  "%M ms, attempt %uD%s%*s",
+                  "%M ms, attempt %uD%s%*s%*s",
                   item->event.len, item->event.data,
                   item->event_id.len, item->event_id.data,
                   &t->log_url, what, status, ms, attempt,
-                  error.len ? ", " : "", error.len, error.data);
+                  error.len ? ", " : "", error.len, error.data,
+                  (size_t) (q - after), after);
+
+    /* a 410 is the receiver's answer, not a sign of its health */
+
+    if (!(result == CURLE_OK && status == 410)) {
+        ngx_http_qlm_webhook_health(t, error.len == 0);
+    }
 
     event.data = (u_char *) item->event.data;
     event.len = item->event.len;
@@ -759,6 +1420,14 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
 
     ngx_queue_remove(&t->queue);
     d->nactive--;
+
+    if (t->url_state) {
+        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], -1);
+    }
+
+    if (t->task) {
+        d->ntask--;
+    }
 
     if (d->mcf->sh) {
         (void) ngx_atomic_fetch_add(&d->mcf->sh->in_flight, -1);
@@ -1011,11 +1680,94 @@ ngx_http_qlm_webhook_curl_action(ngx_http_qlm_webhook_deliver_t *d,
 }
 
 
+/* the answer's first bytes are kept for the log; the rest is read, unkept */
+
 static size_t
-ngx_http_qlm_webhook_curl_discard(char *ptr, size_t size, size_t nmemb,
+ngx_http_qlm_webhook_curl_answer(char *ptr, size_t size, size_t nmemb,
     void *userdata)
 {
+    size_t                            n;
+    ngx_http_qlm_webhook_transfer_t  *t = userdata;
+
+    n = ngx_min(size * nmemb, NGX_HTTP_QLM_WEBHOOK_ANSWER - t->answer_len);
+
+    if (n) {
+        ngx_memcpy(t->answer + t->answer_len, ptr, n);
+        t->answer_len += n;
+    }
+
     return size * nmemb;
+}
+
+
+/* Retry-After: delta-seconds or an HTTP-date (RFC 9110, 10.2.3) */
+
+static size_t
+ngx_http_qlm_webhook_curl_header(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    u_char                           *p, *q, *last;
+    time_t                            when;
+    size_t                            len;
+    ngx_http_qlm_webhook_transfer_t  *t = userdata;
+
+    len = size * nmemb;
+    p = (u_char *) ptr;
+    last = p + len;
+
+    if (len > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        /* a new answer (after a 1xx): its own headers count */
+        t->retry_after = -1;
+        return len;
+    }
+
+    if (len < sizeof("Retry-After:") - 1
+        || ngx_strncasecmp(p, (u_char *) "Retry-After:",
+                           sizeof("Retry-After:") - 1)
+           != 0)
+    {
+        return len;
+    }
+
+    p += sizeof("Retry-After:") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == '\r' || last[-1] == '\n' || last[-1] == ' '
+               || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (p == last) {
+        return len;
+    }
+
+    if (*p >= '0' && *p <= '9') {
+        for (q = p; q < last; q++) {
+            if (*q < '0' || *q > '9') {
+                return len;
+            }
+        }
+
+        when = ngx_atotm(p, last - p);
+
+        /* more digits than a time_t: "a long time", capped later */
+        t->retry_after = (when != NGX_ERROR) ? when : NGX_MAX_INT32_VALUE;
+
+        return len;
+    }
+
+    when = ngx_parse_http_time(p, last - p);
+
+    if (when != NGX_ERROR) {
+        t->retry_after = (when > ngx_time()) ? when - ngx_time() : 0;
+    }
+
+    return len;
 }
 
 
@@ -1070,4 +1822,249 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     mcf->deliver = NULL;
 
     curl_global_cleanup();
+}
+
+
+/* "qlm_webhook_pause_after time | off" */
+
+char *
+ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    time_t      s;
+    ngx_str_t  *value;
+
+    if (mcf->pause_after != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        mcf->pause_after = 0;
+        return NGX_CONF_OK;
+    }
+
+    s = ngx_parse_time(&value[1], 1);
+
+    if (s == (time_t) NGX_ERROR || s == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"off\" or a "
+                           "time of at least 1s", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->pause_after = s;
+
+    return NGX_CONF_OK;
+}
+
+
+/* calls handler for each configured URL, events' and tasks' */
+
+typedef ngx_int_t (*ngx_http_qlm_webhook_url_pt)(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
+    void *data);
+
+static ngx_int_t
+ngx_http_qlm_webhook_urls_each(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_pt handler, void *data)
+{
+    ngx_uint_t                    e, i;
+    ngx_array_t                  *a;
+    ngx_http_qlm_webhook_url_t   *u;
+    ngx_http_qlm_webhook_task_t  *task;
+
+    for (e = 0; e < NGX_HTTP_QLM_WEBHOOK_NEVENTS; e++) {
+        u = mcf->urls[e].elts;
+
+        for (i = 0; i < mcf->urls[e].nelts; i++) {
+            if (handler(mcf, &u[i], data) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    task = mcf->tasks ? mcf->tasks->elts : NULL;
+
+    for (e = 0; mcf->tasks && e < mcf->tasks->nelts; e++) {
+        a = &task[e].urls;
+        u = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            if (handler(mcf, &u[i], data) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_str_t                 *want;
+    ngx_uint_t                 pause;
+    ngx_uint_t                 matched;
+    ngx_log_t                 *log;
+    ngx_str_t                 *shown;
+} ngx_http_qlm_webhook_pause_t;
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pause_one(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    qlm_store_str_t                    s;
+    ngx_http_qlm_webhook_pause_t      *p;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    p = data;
+
+    if (!((p->want->len == u->url.len
+           && ngx_strncmp(p->want->data, u->url.data, u->url.len) == 0)
+          || (p->want->len == u->log_url.len
+              && ngx_strncmp(p->want->data, u->log_url.data,
+                             u->log_url.len)
+                 == 0)))
+    {
+        return NGX_OK;
+    }
+
+    s.data = (char *) u->url.data;
+    s.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &s);
+
+    if (us == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (p->matched++ == 0) {
+        *p->shown = u->log_url;
+    }
+
+    if (p->pause) {
+        us->paused = 1;
+        return NGX_OK;
+    }
+
+    /* a fresh start: its circuit closed, its failing time forgotten */
+
+    us->failures = 0;
+    us->open_until = 0;
+    us->failing_since = 0;
+    us->paused = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Pauses or resumes the configured URL named by want (as configured, or as
+ * logged: without credentials and query); NGX_DECLINED: none is.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_str_t *want, ngx_uint_t pause, ngx_log_t *log, ngx_str_t *shown)
+{
+    ngx_http_qlm_webhook_pause_t  p;
+
+    if (mcf->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    p.want = want;
+    p.pause = pause;
+    p.matched = 0;
+    p.log = log;
+    p.shown = shown;
+
+    if (ngx_http_qlm_webhook_urls_each(mcf, ngx_http_qlm_webhook_pause_one,
+                                       &p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (p.matched == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0, "qlm webhook: %V %s by the admin API",
+                  shown, pause ? "paused" : "resumed");
+
+    if (!pause) {
+        /* its waiting deliveries are due */
+        ngx_http_qlm_webhook_deliver_kick(mcf);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_paused_one(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    ngx_str_t                         *s;
+    ngx_uint_t                         i;
+    ngx_array_t                       *out;
+    qlm_store_str_t                    url;
+    ngx_http_qlm_webhook_urlstate_t   *us;
+
+    out = data;
+
+    url.data = (char *) u->url.data;
+    url.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &url);
+
+    if (us == NULL || !us->paused) {
+        return NGX_OK;
+    }
+
+    /* a URL configured for several events is listed once */
+
+    s = out->elts;
+
+    for (i = 0; i < out->nelts; i++) {
+        if (s[i].len == u->log_url.len
+            && ngx_strncmp(s[i].data, u->log_url.data, s[i].len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_array_push(out);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = u->log_url;
+
+    return NGX_OK;
+}
+
+
+/* the paused URLs, as logged, into an array of ngx_str_t */
+
+ngx_int_t
+ngx_http_qlm_webhook_paused_urls(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_pool_t *pool, ngx_array_t *out)
+{
+    if (ngx_array_init(out, pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_qlm_webhook_urls_each(mcf,
+                                          ngx_http_qlm_webhook_paused_one,
+                                          out);
 }

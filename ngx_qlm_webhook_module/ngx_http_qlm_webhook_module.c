@@ -68,6 +68,10 @@ static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_concurrency_bounds = {
     ngx_http_qlm_webhook_num_bounds, 1, 10000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_breaker_bounds = {
+    ngx_http_qlm_webhook_num_bounds, 0, 1000
+};
+
 static ngx_conf_post_t  ngx_http_qlm_webhook_positive_msec_post = {
     ngx_http_qlm_webhook_positive_msec
 };
@@ -110,6 +114,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       offsetof(ngx_http_qlm_webhook_main_conf_t, retry_interval),
       &ngx_http_qlm_webhook_positive_msec_post },
 
+    { ngx_string("qlm_webhook_retry_after_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, retry_after_max),
+      NULL },
+
     { ngx_string("qlm_webhook_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -130,6 +141,34 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_main_conf_t, concurrency),
       &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_url_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, url_concurrency),
+      &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_task_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, task_concurrency),
+      &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, breaker),
+      &ngx_http_qlm_webhook_breaker_bounds },
+
+    { ngx_string("qlm_webhook_pause_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_pause_after,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("qlm_webhook_ssl_verify"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -344,8 +383,13 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->enable = NGX_CONF_UNSET;
     mcf->max_retries = NGX_CONF_UNSET;
     mcf->retry_interval = NGX_CONF_UNSET_MSEC;
+    mcf->retry_after_max = NGX_CONF_UNSET_MSEC;
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->concurrency = NGX_CONF_UNSET_UINT;
+    mcf->url_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->task_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->breaker = NGX_CONF_UNSET_UINT;
+    mcf->pause_after = NGX_CONF_UNSET;
     mcf->ssl_verify = NGX_CONF_UNSET;
 
     return mcf;
@@ -376,8 +420,17 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->enable, 1);
     ngx_conf_init_value(mcf->max_retries, 3);
     ngx_conf_init_msec_value(mcf->retry_interval, 60000);
+    ngx_conf_init_msec_value(mcf->retry_after_max, 3600000);
     ngx_conf_init_msec_value(mcf->timeout, 10000);
     ngx_conf_init_uint_value(mcf->concurrency, 32);
+
+    /* one receiver, or the tasks, never take every slot by default */
+    ngx_conf_init_uint_value(mcf->url_concurrency,
+                             ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->task_concurrency,
+                             ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->breaker, 5);
+    ngx_conf_init_value(mcf->pause_after, 0);
     ngx_conf_init_value(mcf->ssl_verify, 1);
 
     if (mcf->ssl_trusted_certificate.len
@@ -712,11 +765,12 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
-    ngx_int_t                    ev;
-    ngx_str_t                   *value;
-    ngx_uint_t                   i, first, last, standard;
-    ngx_array_t                 *urls;
-    ngx_http_qlm_webhook_url_t  *u;
+    ngx_int_t                      ev;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i, first, last, standard;
+    ngx_array_t                   *urls;
+    ngx_http_qlm_webhook_url_t    *u;
+    ngx_http_qlm_webhook_retry_t  *retry;
 
     value = cf->args->elts;
 
@@ -741,7 +795,20 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* "scheme=standard" signs the URLs of this directive that way too */
 
     standard = 0;
+    retry = NULL;
     last = cf->args->nelts;
+
+    /* "retry=" gives the URLs of this directive their retry schedule */
+
+    if (last > 3 && ngx_strncmp(value[last - 1].data, "retry=", 6) == 0) {
+        last--;
+
+        if (ngx_http_qlm_webhook_retry_parse(cf, &value[last], &retry)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (ngx_strncmp(value[last - 1].data, "scheme=", 7) == 0) {
         last--;
@@ -785,6 +852,7 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (standard) {
             ngx_str_set(&u[i].signer, "standard");
         }
+        u[i].retry = retry;
     }
 
     if (standard && mcf->secret_set) {

@@ -76,6 +76,10 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_C_TASK_RUNS,
     NGX_HTTP_QLM_WEBHOOK_C_TASK_SCANNED,
     NGX_HTTP_QLM_WEBHOOK_C_TASK_MATCHED,
+    NGX_HTTP_QLM_WEBHOOK_C_GONE,               /* 410: dead letters */
+    NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER,        /* 429/503 waits obeyed */
+    NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,     /* a URL's breaker tripped */
+    NGX_HTTP_QLM_WEBHOOK_C_PAUSED,             /* URLs paused, failing */
     NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
 } ngx_http_qlm_webhook_counter_e;
 
@@ -88,6 +92,25 @@ typedef enum {
 
 #define NGX_HTTP_QLM_WEBHOOK_NBUCKETS      12
 
+/* receivers whose state all workers share; more share no state */
+#define NGX_HTTP_QLM_WEBHOOK_NURLS         256
+/* a column of attempts in flight for each worker (ngx_worker modulo) */
+#define NGX_HTTP_QLM_WEBHOOK_NCOLUMNS      32
+
+
+/* one receiver (a URL as stored), the same for every worker */
+typedef struct {
+    ngx_atomic_t              key;         /* of the URL; 0: a free slot */
+    ngx_atomic_t              failures;    /* in a row */
+    ngx_atomic_t              open_until;  /* s: circuit open, no attempt
+                                              before; a probe's deadline */
+    ngx_atomic_t              failing_since;  /* s; 0: the last attempt
+                                                 succeeded */
+    ngx_atomic_t              paused;      /* no attempts until resumed */
+    /* a worker's own column, zeroed when it starts: a crash leaks none */
+    ngx_atomic_t              in_flight[NGX_HTTP_QLM_WEBHOOK_NCOLUMNS];
+} ngx_http_qlm_webhook_urlstate_t;
+
 
 typedef struct {
     ngx_atomic_t              counters[NGX_HTTP_QLM_WEBHOOK_NCOUNTERS];
@@ -98,11 +121,24 @@ typedef struct {
     ngx_atomic_t              latency_sum;
     ngx_atomic_t              in_flight;
     ngx_atomic_t              started;   /* time the zone was made */
+    ngx_http_qlm_webhook_urlstate_t  urls[NGX_HTTP_QLM_WEBHOOK_NURLS];
 } ngx_http_qlm_webhook_shctx_t;
 
 
 typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
 typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
+
+
+/* a URL's retry schedule; none: the fixed interval, as QLM */
+#define NGX_HTTP_QLM_WEBHOOK_RETRY_EXP    1
+#define NGX_HTTP_QLM_WEBHOOK_RETRY_LIST   2
+
+typedef struct {
+    ngx_uint_t                type;
+    ngx_msec_t                base;       /* exponential: first wait */
+    ngx_msec_t                cap;        /* exponential: longest wait */
+    ngx_array_t              *delays;     /* list: of ngx_msec_t */
+} ngx_http_qlm_webhook_retry_t;
 
 
 typedef struct {
@@ -113,6 +149,7 @@ typedef struct {
     ngx_str_t                 signer;     /* its signer's id, see sign.c */
     unsigned                  https:1;
     unsigned                  standard:1;   /* Standard Webhooks headers */
+    ngx_http_qlm_webhook_retry_t  *retry;   /* NULL: the fixed interval */
 } ngx_http_qlm_webhook_url_t;
 
 
@@ -172,8 +209,13 @@ typedef struct {
     ngx_str_t                 secret;
     ngx_int_t                 max_retries;
     ngx_msec_t                retry_interval;
+    ngx_msec_t                retry_after_max;
     ngx_msec_t                timeout;
     ngx_uint_t                concurrency;
+    ngx_uint_t                url_concurrency;   /* whole server */
+    ngx_uint_t                task_concurrency;  /* a worker */
+    ngx_uint_t                breaker;           /* failures; 0: off */
+    time_t                    pause_after;       /* s; 0: off */
     ngx_flag_t                ssl_verify;
     ngx_str_t                 ssl_trusted_certificate;
 
@@ -327,11 +369,25 @@ void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_uint_t ngx_http_qlm_webhook_deliver_reserve(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+void ngx_http_qlm_webhook_deliver_unreserve(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+ngx_uint_t ngx_http_qlm_webhook_deliver_admit(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *url);
 void ngx_http_qlm_webhook_deliver_leased(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 uint64_t ngx_http_qlm_webhook_now(void);
+char *ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_qlm_webhook_url_pause(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *want, ngx_uint_t pause,
+    ngx_log_t *log, ngx_str_t *shown);
+ngx_int_t ngx_http_qlm_webhook_paused_urls(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_pool_t *pool,
+    ngx_array_t *out);
+char *ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_retry_t **retry);
 
 ngx_int_t ngx_http_qlm_webhook_status_zone(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);

@@ -15,9 +15,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_qlm_webhook_module.h"
+#include "qlm_payload.h"
 
 
-#define NGX_HTTP_QLM_WEBHOOK_ZONE_SIZE   (64 * 1024)
+#define NGX_HTTP_QLM_WEBHOOK_ZONE_SIZE   (512 * 1024)
 
 #define NGX_HTTP_QLM_WEBHOOK_JSON        0
 #define NGX_HTTP_QLM_WEBHOOK_PROMETHEUS  1
@@ -54,7 +55,11 @@ static char  *ngx_http_qlm_webhook_counter_names[] = {
     "lease_taken_over",
     "task_runs",
     "task_licenses_scanned",
-    "task_licenses_matched"
+    "task_licenses_matched",
+    "gone",
+    "retry_after",
+    "circuit_opened",
+    "paused"
 };
 
 
@@ -311,7 +316,9 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
     u_char                        *p;
     size_t                         size;
     ngx_buf_t                     *b;
+    ngx_str_t                     *u;
     ngx_uint_t                     e, i, n;
+    ngx_array_t                    paused;
     ngx_chain_t                   *cl;
     ngx_http_qlm_webhook_shctx_t   zero, *sh;
 
@@ -322,9 +329,19 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
         sh = &zero;
     }
 
+    if (ngx_http_qlm_webhook_paused_urls(mcf, r->pool, &paused) != NGX_OK) {
+        return NULL;
+    }
+
     size = 4096 + NGX_HTTP_QLM_WEBHOOK_NEVENTS * 256
            + NGX_HTTP_QLM_WEBHOOK_NCOUNTERS * 64
            + NGX_HTTP_QLM_WEBHOOK_NBUCKETS * 48;
+
+    u = paused.elts;
+
+    for (i = 0; i < paused.nelts; i++) {
+        size += qlm_payload_string(NULL, u[i].data, u[i].len) + 1;
+    }
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -390,8 +407,18 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
         }
     }
 
-    p = ngx_sprintf(p, "],\"count\":%ui,\"sum\":%uA}}\n",
+    p = ngx_sprintf(p, "],\"count\":%ui,\"sum\":%uA},\"paused_urls\":[",
                     n, sh->latency_sum);
+
+    for (i = 0; i < paused.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p += qlm_payload_string(p, u[i].data, u[i].len);
+    }
+
+    p = ngx_sprintf(p, "]}\n");
 
     b->last = p;
 
@@ -411,11 +438,12 @@ static ngx_chain_t *
 ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_stat_t *st, int rc)
 {
-    u_char                        *p;
+    u_char                        *p, *s, *end;
     size_t                         size;
     ngx_buf_t                     *b;
-    ngx_str_t                      name;
+    ngx_str_t                      name, *u;
     ngx_uint_t                     e, i, n;
+    ngx_array_t                    paused;
     ngx_chain_t                   *cl;
     ngx_http_qlm_webhook_shctx_t   zero, *sh;
 
@@ -426,9 +454,19 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
         sh = &zero;
     }
 
+    if (ngx_http_qlm_webhook_paused_urls(mcf, r->pool, &paused) != NGX_OK) {
+        return NULL;
+    }
+
     size = 8192 + NGX_HTTP_QLM_WEBHOOK_NEVENTS * 512
            + NGX_HTTP_QLM_WEBHOOK_NCOUNTERS * 128
            + NGX_HTTP_QLM_WEBHOOK_NBUCKETS * 96;
+
+    u = paused.elts;
+
+    for (i = 0; i < paused.nelts; i++) {
+        size += 2 * u[i].len + 64;
+    }
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -521,6 +559,33 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
             "qlm_webhook_delivery_latency_seconds_sum %uA.%03uA\n"
             "qlm_webhook_delivery_latency_seconds_count %ui\n",
             n, sh->latency_sum / 1000, sh->latency_sum % 1000, n);
+
+    p = ngx_sprintf(p,
+            "# HELP qlm_webhook_url_paused 1 for each receiver paused, by "
+            "qlm_webhook_pause_after or the admin API\n"
+            "# TYPE qlm_webhook_url_paused gauge\n");
+
+    for (i = 0; i < paused.nelts; i++) {
+        p = ngx_cpymem(p, "qlm_webhook_url_paused{url=\"",
+                       sizeof("qlm_webhook_url_paused{url=\"") - 1);
+
+        /* a label value escapes backslash, quote and newline */
+
+        for (s = u[i].data, end = s + u[i].len; s < end; s++) {
+            if (*s == '\\' || *s == '"') {
+                *p++ = '\\';
+
+            } else if (*s == '\n') {
+                *p++ = '\\';
+                *p++ = 'n';
+                continue;
+            }
+
+            *p++ = *s;
+        }
+
+        p = ngx_cpymem(p, "\"} 1\n", sizeof("\"} 1\n") - 1);
+    }
 
     b->last = p;
 

@@ -70,7 +70,7 @@ struct ngx_http_qlm_webhook_pending_s {
     ngx_str_t                          event_id;
     qlm_store_item_t                  *items;
     size_t                             nitems;
-    ngx_uint_t                         nleased;  /* items[0..nleased) */
+    ngx_uint_t                         nleased;  /* items with lease_until */
     int                                table;
     qlm_store_record_t                *rec;
     int                                rc;
@@ -785,6 +785,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     size_t                           i;
     uint64_t                         now;
     ngx_str_t                       *name;
+    ngx_uint_t                       reserved;
     ngx_pool_t                      *pool;
     ngx_array_t                     *urls;
     qlm_store_str_t                  body, id;
@@ -834,7 +835,8 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
         }
 
         p->items = items;
-        p->nleased = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems);
+        reserved = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems);
+        p->nleased = 0;
 
         now = ngx_http_qlm_webhook_now();
         u = urls->elts;
@@ -849,7 +851,12 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
             items[i].url.len = u[i].url.len;
             items[i].body = body;
 
-            if (i < p->nleased) {
+            /* a receiver that is not to be tried now waits in the queue */
+
+            if (p->nleased < reserved
+                && ngx_http_qlm_webhook_deliver_admit(mcf, &u[i].url))
+            {
+                p->nleased++;
                 items[i].lease_until =
                     now + ngx_http_qlm_webhook_deliver_lease_time(mcf);
 
@@ -862,6 +869,8 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
             items[i].headers.data = (char *) u[i].signer.data;
             items[i].headers.len = u[i].signer.len;
         }
+
+        ngx_http_qlm_webhook_deliver_unreserve(mcf, reserved - p->nleased);
     }
 
     if (rec) {
@@ -1024,6 +1033,9 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
            != NGX_OK
         || ngx_http_qlm_webhook_str_copy(pool, &res->log.error,
                                          log->error.data, log->error.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_str_copy(pool, &res->log.answer,
+                                         log->answer.data, log->answer.len)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1397,7 +1409,11 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                           p->nitems == 1 ? "" : "s");
         }
 
-        for (i = 0; i < p->nleased; i++) {
+        for (i = 0; i < p->nitems; i++) {
+            if (p->items[i].lease_until == 0) {
+                continue;
+            }
+
             ngx_http_qlm_webhook_deliver_leased(mcf, p->rc == 0
                                                      && p->items[i].lease
                                                      ? &p->items[i] : NULL);

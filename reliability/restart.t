@@ -28,6 +28,8 @@ sub conf {
     qlm_webhook_retry_interval 300ms;
     qlm_webhook_max_retries 1000;
     qlm_webhook_timeout 1s;
+    # every event is attempted while the receiver fails: no circuit
+    qlm_webhook_breaker 0;
     qlm_webhook_url license_created $url;
 
     log_format hook 'HOOK \$status \$http_x_qlm_event_id \$http_x_qlm_delivery_attempt';

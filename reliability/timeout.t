@@ -72,6 +72,9 @@ $run->write_conf(<<"_EOC_");
     qlm_webhook_timeout 1s;
     qlm_webhook_max_retries 0;
     qlm_webhook_concurrency 4;
+    # the one receiver may take every slot: the worker's cap is measured
+    qlm_webhook_url_concurrency 4;
+    qlm_webhook_breaker 0;
     qlm_webhook_url license_created http://127.0.0.1:$hold/hook;
 
     server {

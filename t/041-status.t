@@ -97,7 +97,7 @@ qr/<pckey>K-1</,
 qr/<pckey>K-1</,
 qr/<error>/,
 qr/^[0-9a-f]+$/,
-qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":1,"dead_letters":0,"log_records":3,"next_due":\d+,"map_size":\d+,"map_used":\d+\},"in_flight":0,"deliveries":\{"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\},"license_created":\{"stored":2,"delivered":2,"retry":0,"dead":0\},.*"scheduled_tasks":\{"stored":0,"delivered":0,"retry":0,"dead":0\}\},"counters":\{"answer_error":1,"answer_too_large":0,.*"lost_store_full":0,.*\},"delivery_latency_ms":\{"buckets":\[\[5,\d\],.*\[3600000,2\]\],"count":2,"sum":\d+\}\}$/s,
+qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":1,"dead_letters":0,"log_records":3,"next_due":\d+,"map_size":\d+,"map_used":\d+\},"in_flight":0,"deliveries":\{"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\},"license_created":\{"stored":2,"delivered":2,"retry":0,"dead":0\},.*"scheduled_tasks":\{"stored":0,"delivered":0,"retry":0,"dead":0\}\},"counters":\{"answer_error":1,"answer_too_large":0,.*"lost_store_full":0,.*\},"delivery_latency_ms":\{"buckets":\[\[5,\d\],.*\[3600000,2\]\],"count":2,"sum":\d+\},"paused_urls":\[\]\}$/s,
 ]
 --- no_error_log
 [error]
@@ -122,7 +122,7 @@ qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queu
 [
 qr/K-1/,
 qr/^[0-9a-f]+$/,
-qr/^# HELP qlm_webhook_up .*\nqlm_webhook_up 1\n.*\nqlm_webhook_queue_items 0\n.*qlm_webhook_deliveries_total\{event="license_created",outcome="stored"\} 1\nqlm_webhook_deliveries_total\{event="license_created",outcome="delivered"\} 1\n.*qlm_webhook_events_total\{what="lost_store_full"\} 0\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="0.005"\} \d\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="\+Inf"\} 1\nqlm_webhook_delivery_latency_seconds_sum \d+\.\d{3}\nqlm_webhook_delivery_latency_seconds_count 1\n$/s,
+qr/^# HELP qlm_webhook_up .*\nqlm_webhook_up 1\n.*\nqlm_webhook_queue_items 0\n.*qlm_webhook_deliveries_total\{event="license_created",outcome="stored"\} 1\nqlm_webhook_deliveries_total\{event="license_created",outcome="delivered"\} 1\n.*qlm_webhook_events_total\{what="lost_store_full"\} 0\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="0.005"\} \d\n.*qlm_webhook_delivery_latency_seconds_bucket\{le="\+Inf"\} 1\nqlm_webhook_delivery_latency_seconds_sum \d+\.\d{3}\nqlm_webhook_delivery_latency_seconds_count 1\n# HELP qlm_webhook_url_paused [^\n]*\n# TYPE qlm_webhook_url_paused gauge\n$/s,
 ]
 --- no_error_log
 [error]

@@ -17,6 +17,8 @@ our $HttpConfig = <<"_EOC_";
     qlm_webhook_store logs/qlm_store;
     qlm_webhook_secret "whsec_YWRtaW4tc2VjcmV0LTEyMw==";
     qlm_webhook_max_retries 0;
+    # replays fail again and again on purpose: no circuit in between
+    qlm_webhook_breaker 0;
     qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/flaky;
     qlm_webhook_url license_activated http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/hook;
     qlm_webhook_url license_deleted http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/std scheme=standard;
@@ -141,7 +143,7 @@ qr/^$/,
 qr/^\{"replayed":1\}\n$/,
 qr/^[0-9a-f]+$/,
 qr/^\{"dead_letters":\[\],"next":null\}\n$/,
-qr/^\{"records":\[\{"key":"\d{13}-2","time":\d{13},"time_iso":"$::Iso","outcome":"delivered","status":200,"attempt":1,"duration_ms":\d+,"item_id":1,"event":"license_created","event_id":"($::Uuid)","url":"http:\/\/127\.0\.0\.1:\d+\/flaky","error":""\},\{"key":"\d{13}-1","time":\d{13},"time_iso":"$::Iso","outcome":"dead","status":500,"attempt":1,"duration_ms":\d+,"item_id":1,"event":"license_created","event_id":"\1","url":"http:\/\/127\.0\.0\.1:\d+\/flaky","error":"HTTP status 500"\}\],"next":null\}\n$/,
+qr/^\{"records":\[\{"key":"\d{13}-2","time":\d{13},"time_iso":"$::Iso","outcome":"delivered","status":200,"attempt":1,"duration_ms":\d+,"item_id":1,"event":"license_created","event_id":"($::Uuid)","url":"http:\/\/127\.0\.0\.1:\d+\/flaky","error":"","answer":""\},\{"key":"\d{13}-1","time":\d{13},"time_iso":"$::Iso","outcome":"dead","status":500,"attempt":1,"duration_ms":\d+,"item_id":1,"event":"license_created","event_id":"\1","url":"http:\/\/127\.0\.0\.1:\d+\/flaky","error":"HTTP status 500","answer":"<html>[^"]*500 Internal Server Error[^"]*"\}\],"next":null\}\n$/,
 ]
 --- no_error_log
 [alert]

@@ -152,7 +152,10 @@ like($out, qr/^TIME\s+OUTCOME\s+STATUS\s+ATTEMPT\s+DURATION\s+ITEM\s+EVENT/,
      'log: header');
 is(scalar @rows, 4, 'log: 4 records');
 like($rows[0], qr/\sdelivered\s+200\s/, 'log: oldest first');
-like($rows[1], qr/\sretry\s+503\s.*HTTP status 503$/, 'log: retry row');
+like($rows[1], qr/\sretry\s+503\s.*HTTP status 503\s+\{"busy":true\}\?$/,
+     'log: retry row, with the answer on one line');
+like($rows[0], qr/\sdelivered\s+200\s.*\s-\s+-$/,
+     'log: no error, no answer');
 my $t = strftime('%Y-%m-%d %H:%M:%S', localtime($now - 3 * 3600));
 like($rows[0], qr/^\Q$t\E\s/, 'log: local time');
 
@@ -179,6 +182,11 @@ my $since = strftime('%Y-%m-%dT%H:%M:%S', localtime($now - 2 * 3600 - 1));
 is_deeply(log_ids('--since', $since), [ 2, 1, 4 ], 'log: local time');
 is_deeply(log_ids('--limit', '2', '--newest-first'), [ 4, 1 ],
           'log --limit');
+{
+    my $doc = json_run('-j', $store, 'log', '--outcome', 'retry');
+    is($doc->[0]{answer}, qq{{"busy":true}\n}, 'log json: the answer whole');
+}
+
 is_deeply(log_ids('--event', 'nothing'), [], 'log: no match, empty array');
 is_deeply(log_ids('--url', 'https://hooks.example/in'), [ 3, 2, 1, 4 ],
           'log --url');

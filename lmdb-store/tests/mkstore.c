@@ -80,6 +80,11 @@ logrec(qlm_store_t *st, uint64_t time, uint64_t id, uint32_t outcome,
     log.url = str("https://hooks.example/in");
     log.error = str(error);
 
+    /* a failure keeps the receiver's answer */
+    if (status >= 300) {
+        log.answer = str("{\"busy\":true}\n");
+    }
+
     check("qlm_store_log_append", qlm_store_log_append(st, &log));
 }
 

@@ -5,6 +5,8 @@
 
 #include "qlm_test.h"
 
+#include <lmdb.h>
+
 
 typedef struct {
     size_t    n;
@@ -261,6 +263,92 @@ test_fields_exact(void **state)
 }
 
 
+static int
+check_answer(const qlm_store_log_t *rec, void *data)
+{
+    const char  *want = data;
+
+    assert_int_equal(rec->answer.len, strlen(want));
+    assert_memory_equal(rec->answer.data, want, rec->answer.len);
+    assert_int_equal(rec->answer.data[rec->answer.len], '\0');
+    assert_true(qlm_t_str_is(rec->error, "HTTP status 500"));
+
+    return 0;
+}
+
+
+/*
+ * Records keep the receiver's answer (version 2); a version 1 record, as
+ * written before, is still read, with an empty answer.
+ */
+
+static void
+test_answer_and_v1(void **state)
+{
+    char              path[300];
+    size_t            cut;
+    MDB_env          *env;
+    MDB_txn          *txn;
+    MDB_dbi           dbi;
+    MDB_val           key, val, v1;
+    MDB_cursor       *cur;
+    qlm_test_t       *t;
+    qlm_store_log_t   log;
+    unsigned char     buf[512];
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    memset(&log, 0, sizeof(log));
+    log.time = 1000;
+    log.item_id = 1;
+    log.attempt = 1;
+    log.status = 500;
+    log.outcome = QLM_STORE_RETRY;
+    log.event_id = qlm_t_str("id");
+    log.event = qlm_t_str("e");
+    log.url = qlm_t_str("http://h/");
+    log.error = qlm_t_str("HTTP status 500");
+    log.answer = qlm_t_str("{\"error\":\"database down\"}\n");
+
+    qlm_t_ok(qlm_store_log_append(t->st, &log));
+    qlm_t_ok(qlm_store_log_foreach(t->st, NULL, check_answer,
+                                   "{\"error\":\"database down\"}\n"));
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    /* the record made version 1: its first byte, without the answer */
+
+    qlm_t_path(t, path, sizeof(path));
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 12), 0);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "log", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &key, &val, MDB_FIRST), 0);
+    assert_int_equal(((unsigned char *) val.mv_data)[0], 2);
+
+    cut = 4 + 1 + log.answer.len;
+    assert_true(val.mv_size - cut <= sizeof(buf));
+    memcpy(buf, val.mv_data, val.mv_size - cut);
+    buf[0] = 1;
+    v1.mv_data = buf;
+    v1.mv_size = val.mv_size - cut;
+
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_put(txn, dbi, &key, &v1, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    qlm_t_ok(qlm_store_log_foreach(t->st, NULL, check_answer, ""));
+}
+
+
 static void
 test_retention_count(void **state)
 {
@@ -428,6 +516,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         QLM_T(test_filters),
         QLM_T(test_fields_exact),
+        QLM_T(test_answer_and_v1),
         QLM_T(test_retention_count),
         QLM_T(test_retention_age),
         QLM_T(test_bounded_and_trim),

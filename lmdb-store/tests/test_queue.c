@@ -667,7 +667,90 @@ test_release(void **state)
     qlm_t_ok(qlm_store_claim(t->st, 250, 1000, out, 2, &n));
     assert_int_equal(n, 1);
     assert_int_equal(out[0]->attempt, 3);
+
+    /* claimed, then refused (its receiver at its limit): never attempted */
+
+    qlm_t_ok(qlm_store_unclaim(t->st, item.id, out[0]->lease, 300));
     qlm_store_item_free(out[0]);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, collect, &s));
+    assert_int_equal(s.items[0].due, 300);
+    assert_int_equal(s.items[0].lease, 0);
+    assert_int_equal(s.items[0].attempt, 2);
+
+    qlm_t_ok(qlm_store_claim(t->st, 300, 1000, out, 2, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->attempt, 3);
+    qlm_store_item_free(out[0]);
+}
+
+
+/* refuses URLs with "slow" in them */
+
+static int
+not_slow(const qlm_store_item_t *item, void *data)
+{
+    size_t  *seen = data;
+
+    (*seen)++;
+
+    return strstr(item->url.data, "slow") == NULL;
+}
+
+
+/* a filtered claim passes over refused items, which stay due, in order */
+
+static void
+test_claim_filter(void **state)
+{
+    size_t             n, seen;
+    qlm_test_t        *t;
+    qlm_store_item_t   items[6], *out[6];
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    items[0] = qlm_t_item(100, "e1", "x", "http://slow/", "{}");
+    items[1] = qlm_t_item(101, "e2", "x", "http://slow/", "{}");
+    items[2] = qlm_t_item(102, "e3", "x", "http://slow/", "{}");
+    items[3] = qlm_t_item(103, "e4", "x", "http://fast/", "{}");
+    items[4] = qlm_t_item(104, "e5", "x", "http://fast/", "{}");
+    items[5] = qlm_t_item(105, "e6", "x", "http://fast/", "{}");
+    qlm_t_ok(qlm_store_enqueue(t->st, items, 6));
+
+    /* a plain claim of two would take two slow ones */
+
+    seen = 0;
+    qlm_t_ok(qlm_store_claim_filter(t->st, 1000, 100, not_slow, &seen, 16,
+                                    out, 2, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(seen, 5);
+    assert_true(qlm_t_str_is(out[0]->event_id, "e4"));
+    assert_true(qlm_t_str_is(out[1]->event_id, "e5"));
+    qlm_store_item_free(out[0]);
+    qlm_store_item_free(out[1]);
+
+    /* scan bounds what is looked at: the first 3 are all refused */
+
+    seen = 0;
+    qlm_t_ok(qlm_store_claim_filter(t->st, 1000, 100, not_slow, &seen, 3,
+                                    out, 2, &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(seen, 3);
+
+    /* the refused ones are untouched: a plain claim gets them, in order */
+
+    qlm_t_ok(qlm_store_claim(t->st, 1000, 100, out, 6, &n));
+    assert_int_equal(n, 4);
+    assert_true(qlm_t_str_is(out[0]->event_id, "e1"));
+    assert_int_equal(out[0]->attempt, 1);
+    assert_true(qlm_t_str_is(out[3]->event_id, "e6"));
+
+    for (n = 0; n < 4; n++) {
+        qlm_store_item_free(out[n]);
+    }
 }
 
 
@@ -683,6 +766,7 @@ main(void)
         QLM_T(test_enqueue_invalid),
         QLM_T(test_read_only),
         QLM_T(test_release),
+        QLM_T(test_claim_filter),
     };
 
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
