@@ -429,7 +429,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
                              ngx_max(mcf->concurrency / 2, 1));
     ngx_conf_init_uint_value(mcf->task_concurrency,
                              ngx_max(mcf->concurrency / 2, 1));
-    ngx_conf_init_uint_value(mcf->breaker, 5);
+    ngx_conf_init_uint_value(mcf->breaker, 0);
     ngx_conf_init_value(mcf->pause_after, 0);
     ngx_conf_init_value(mcf->ssl_verify, 1);
 
@@ -852,6 +852,7 @@ ngx_http_qlm_webhook_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (standard) {
             ngx_str_set(&u[i].signer, "standard");
         }
+
         u[i].retry = retry;
     }
 

@@ -320,12 +320,13 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
     ngx_uint_t                     e, i, n;
     ngx_array_t                    paused;
     ngx_chain_t                   *cl;
-    ngx_http_qlm_webhook_shctx_t   zero, *sh;
+    ngx_http_qlm_webhook_shctx_t  *sh;
+
+    static ngx_http_qlm_webhook_shctx_t  zero;
 
     sh = mcf->sh;
 
     if (sh == NULL) {
-        ngx_memzero(&zero, sizeof(ngx_http_qlm_webhook_shctx_t));
         sh = &zero;
     }
 
@@ -445,12 +446,13 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
     ngx_uint_t                     e, i, n;
     ngx_array_t                    paused;
     ngx_chain_t                   *cl;
-    ngx_http_qlm_webhook_shctx_t   zero, *sh;
+    ngx_http_qlm_webhook_shctx_t  *sh;
+
+    static ngx_http_qlm_webhook_shctx_t  zero;
 
     sh = mcf->sh;
 
     if (sh == NULL) {
-        ngx_memzero(&zero, sizeof(ngx_http_qlm_webhook_shctx_t));
         sh = &zero;
     }
 

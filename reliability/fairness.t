@@ -63,6 +63,7 @@ sub run_once {
     qlm_webhook_store PREFIX/store;
     qlm_webhook_secret fairness-secret;
     qlm_webhook_timeout 5s;
+    qlm_webhook_breaker 5;
     qlm_webhook_retry_interval 1s;
     qlm_webhook_max_retries 100;
     qlm_webhook_url license_created "$urls";
