@@ -959,7 +959,23 @@ cmd_log(qlm_store_t *st, ctx_t *ctx)
 }
 
 
-/* recover: the admin API's, in the same steps (up to 256 a transaction) */
+/*
+ * Between two slices of a bulk write: LMDB's writer lock is a mutex, not
+ * a queue, and a process that takes it again at once can keep nginx's
+ * workers (whose commits hold back license answers) waiting for many
+ * slices; a millisecond's pause lets them in.
+ */
+
+static void
+writer_pause(void)
+{
+    struct timespec  ts = { 0, 1000000 };
+
+    (void) nanosleep(&ts, NULL);
+}
+
+
+/* recover and replay all: the admin API's steps, 128 a transaction */
 
 static int
 cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since)
@@ -972,9 +988,13 @@ cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since)
     total = 0;
 
     do {
-        rc = qlm_store_dead_replay_step(st, after, since, ctx->now, 0, 0, &n,
-                                        &after, &more);
+        rc = qlm_store_dead_replay_step(st, after, since, ctx->now, 128, 0,
+                                        &n, &after, &more);
         total += n;
+
+        if (more) {
+            writer_pause();
+        }
 
     } while (rc == 0 && more);
 
@@ -1319,6 +1339,14 @@ main(int argc, char **argv)
 
     opts.read_only = !cmd->write;
 
+    /*
+     * Bulk writes (import, replay, recover, trim) flush once, at the end:
+     * a flush per slice would hold the writer lock, and so the workers'
+     * commits, for a disk write each time
+     */
+
+    opts.no_sync = cmd->write;
+
     rc = qlm_store_open(&st, path, &opts);
     if (rc != 0) {
         fprintf(stderr, "%s: qlm_store_open \"%s\": %s\n", progname, path,
@@ -1380,6 +1408,11 @@ main(int argc, char **argv)
         break;
 
     case CMD_REPLAY:
+        if (id == 0) {
+            status = cmd_recover(st, &ctx, 0);
+            break;
+        }
+
         rc = qlm_store_dead_replay(st, id, ctx.now, &n);
 
         if (rc != 0) {
@@ -1719,6 +1752,8 @@ static int
 import_flush(qlm_store_t *st, batch_t *b, int table, size_t *loaded)
 {
     int  rc;
+
+    writer_pause();
 
     rc = qlm_store_mirror_upsert_batch(st, table, b->recs, b->n);
 
