@@ -693,6 +693,13 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 
     if (ch.items.nelts) {
+        if (mcf->sh) {
+            (void) ngx_atomic_fetch_add(
+                &mcf->sh->deliveries[NGX_HTTP_QLM_WEBHOOK_NEVENTS]
+                                    [NGX_HTTP_QLM_WEBHOOK_D_STORED],
+                ch.items.nelts);
+        }
+
         ngx_http_qlm_webhook_deliver_kick(mcf);
     }
 

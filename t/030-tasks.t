@@ -210,3 +210,35 @@ qr/^HOOK \/renewals event=renewals verified=valid body=\{"Name":"renewals","WebH
 --- no_error_log
 [error]
 verified=invalid
+
+
+
+=== TEST 13: the status page counts the task's deliveries stored and delivered
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config . q{
+    location = /pause {
+        limit_rate_after 0;
+        limit_rate 2k;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+}
+--- request eval
+[
+"GET /qlm/qlmservice.asmx/GetActivationKey?is_avkey=K-T13&is_email=jane%40example.com&is_productid=3&is_expdate=" . main::day(10),
+"GET /pause",
+"GET /status",
+]
+--- response_body_like eval
+[
+qr/QuickLicenseManager/,
+qr/^[0-9a-f]+$/,
+qr/"scheduled_tasks":\{"stored":[1-9]\d*,"delivered":[1-9]\d*,"retry":0,"dead":0\}/,
+]
+--- timeout: 10
+--- no_error_log
+[error]
