@@ -24,17 +24,8 @@
 #include <libxml/tree.h>
 
 #include "qlm_store.h"
+#include "qlm-store-cli.h"
 
-
-#define CMD_SUMMARY   0
-#define CMD_QUEUE     1
-#define CMD_LOG       2
-#define CMD_DEAD      3
-#define CMD_REPLAY    4
-#define CMD_TRIM      5
-#define CMD_MIRROR    6
-#define CMD_IMPORT    7
-#define CMD_RECOVER   8
 
 /* which options each command takes */
 #define OPT_LIMIT     0x001
@@ -63,34 +54,12 @@ static const command_t  commands[] = {
     { "licenses", CMD_MIRROR, OPT_LIMIT, 0 },
     { "customers", CMD_MIRROR, OPT_LIMIT, 0 },
     { "import", CMD_IMPORT, 0, 1 },
+    { "schema", CMD_SCHEMA, 0, 1 },
     { NULL, 0, 0, 0 }
 };
 
 
-/* a table of strings, printed with aligned columns */
-
-typedef struct {
-    size_t   ncols;
-    size_t   nrows;
-    size_t   nalloc;
-    char   **cells;
-} table_t;
-
-
-typedef struct {
-    unsigned                 json;
-    unsigned                 body;
-    unsigned                 dead;
-    size_t                   limit;
-    size_t                   count;
-    uint64_t                 now;
-    table_t                  table;
-    qlm_store_log_filter_t   filter;
-    qlm_store_str_t          url;
-} ctx_t;
-
-
-static const char  *progname = "qlm-store";
+const char  *progname = "qlm-store";
 
 
 static void usage(FILE *f);
@@ -98,27 +67,18 @@ static void die_usage(const char *fmt, ...);
 static uint64_t now_ms(void);
 static int parse_u64(const char *s, uint64_t *v);
 static int parse_time(const char *s, uint64_t now, uint64_t *ms);
-static void fmt_local(uint64_t ms, char *buf, size_t size);
 static void fmt_iso(uint64_t ms, char *buf, size_t size);
-static void fmt_size(uint64_t n, char *buf, size_t size);
 static char *dup_field(const char *s, size_t len);
 static char *answer_field(qlm_store_str_t s);
 static void json_str(const char *s, size_t len);
-static void json_time(const char *name, uint64_t ms);
 static const char *outcome_name(uint32_t outcome);
 static const char *item_state(const qlm_store_item_t *item, uint64_t now,
     unsigned dead);
-static void table_init(table_t *t, size_t ncols, ...);
 static void table_row(table_t *t, ...);
-static void table_print(table_t *t);
-static void table_free(table_t *t);
-static int print_item(const qlm_store_item_t *item, void *data);
-static int print_log(const qlm_store_log_t *rec, void *data);
 static int print_log_key(const qlm_store_log_t *rec,
     const qlm_store_log_key_t *key, void *data);
 static int cmd_log(qlm_store_t *st, ctx_t *ctx);
 static int cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since);
-static int print_counter(const char *name, uint64_t value, void *data);
 static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
 static int print_record(const qlm_store_record_t *rec, void *data);
 static int cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table);
@@ -131,7 +91,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s [-j|--json] [--map-size SIZE] PATH COMMAND [options]\n"
+        "usage: %s [-j|--json] [--map-size SIZE] [--password-file FILE]\n"
+        "       PATH COMMAND [options]\n"
         "\n"
         "commands:\n"
         "  summary              queue depth, dead letters, log, map, "
@@ -157,6 +118,14 @@ usage(FILE *f)
         "                       array or JSON lines, QLM's data set XML\n"
         "                       (GetDataSetEx), or the management console's\n"
         "                       CSV export (a header row of column names)\n"
+        "  schema init|migrate|version\n"
+        "                       PostgreSQL: create the schema, apply its\n"
+        "                       pending migrations, or show its version\n"
+        "\n"
+        "PATH: the LMDB store's directory, or a PostgreSQL connection\n"
+        "string postgresql://[USER@]HOST[:PORT]/DBNAME[?...] without a\n"
+        "password: --password-file FILE gives it (its first line).\n"
+        "trim, licenses, customers and import are for LMDB stores.\n"
         "\n"
         "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
         "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
@@ -350,7 +319,7 @@ parse_time(const char *s, uint64_t now, uint64_t *ms)
 }
 
 
-static void
+void
 fmt_local(uint64_t ms, char *buf, size_t size)
 {
     time_t     t;
@@ -391,7 +360,7 @@ fmt_iso(uint64_t ms, char *buf, size_t size)
 }
 
 
-static void
+void
 fmt_size(uint64_t n, char *buf, size_t size)
 {
     if (n >= 1024 * 1024 * 1024) {
@@ -476,7 +445,7 @@ json_str(const char *s, size_t len)
 
 /* "name":ms,"name_iso":"..." (null for 0) */
 
-static void
+void
 json_time(const char *name, uint64_t ms)
 {
     char  buf[64];
@@ -524,7 +493,7 @@ item_state(const qlm_store_item_t *item, uint64_t now, unsigned dead)
 }
 
 
-static void
+void
 table_init(table_t *t, size_t ncols, ...)
 {
     size_t   i;
@@ -588,7 +557,7 @@ table_row(table_t *t, ...)
 }
 
 
-static void
+void
 table_print(table_t *t)
 {
     size_t   r, c, len, *width;
@@ -627,7 +596,7 @@ table_print(table_t *t)
 }
 
 
-static void
+void
 table_free(table_t *t)
 {
     size_t  i;
@@ -792,7 +761,7 @@ json_url(qlm_store_str_t u)
 }
 
 
-static int
+int
 print_item(const qlm_store_item_t *item, void *data)
 {
     ctx_t       *ctx;
@@ -854,7 +823,7 @@ print_item(const qlm_store_item_t *item, void *data)
 }
 
 
-static int
+int
 print_log(const qlm_store_log_t *rec, void *data)
 {
     char    buf[32];
@@ -909,6 +878,59 @@ print_log_key(const qlm_store_log_t *rec, const qlm_store_log_key_t *key,
 }
 
 
+void
+log_begin(ctx_t *ctx)
+{
+    if (ctx->json) {
+        putchar('[');
+
+    } else {
+        table_init(&ctx->table, 11, "TIME", "OUTCOME", "STATUS",
+                   "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
+                   "URL", "ERROR", "ANSWER");
+    }
+}
+
+
+void
+log_end(ctx_t *ctx)
+{
+    if (ctx->json) {
+        printf("%s]\n", ctx->count ? "\n" : "");
+
+    } else {
+        table_print(&ctx->table);
+        table_free(&ctx->table);
+    }
+}
+
+
+/* queue and dead letters: "cmd" says which */
+
+void
+items_begin(ctx_t *ctx, int cmd)
+{
+    ctx->dead = (cmd == CMD_DEAD);
+
+    if (ctx->json) {
+        putchar('[');
+
+    } else {
+        table_init(&ctx->table, ctx->body ? 10 : 9, "ID", "STATE",
+                   cmd == CMD_QUEUE ? "DUE" : "DIED", "ATTEMPT",
+                   "STATUS", "EVENT", "EVENT ID", "URL", "LAST ERROR",
+                   "BODY");
+    }
+}
+
+
+void
+items_end(ctx_t *ctx)
+{
+    log_end(ctx);
+}
+
+
 /*
  * The log, in steps of LOG_STEP records read, each its own read
  * transaction resuming where the last one stopped: the admin API's walk.
@@ -923,14 +945,7 @@ cmd_log(qlm_store_t *st, ctx_t *ctx)
     unsigned              more;
     qlm_store_log_key_t   after;
 
-    if (ctx->json) {
-        putchar('[');
-
-    } else {
-        table_init(&ctx->table, 11, "TIME", "OUTCOME", "STATUS",
-                   "ATTEMPT", "DURATION", "ITEM", "EVENT", "EVENT ID",
-                   "URL", "ERROR", "ANSWER");
-    }
+    log_begin(ctx);
 
     after.time = 0;
     after.seq = 0;
@@ -943,13 +958,7 @@ cmd_log(qlm_store_t *st, ctx_t *ctx)
 
     } while (rc == 0 && more && !(ctx->limit && ctx->count >= ctx->limit));
 
-    if (ctx->json) {
-        printf("%s]\n", ctx->count ? "\n" : "");
-
-    } else {
-        table_print(&ctx->table);
-        table_free(&ctx->table);
-    }
+    log_end(ctx);
 
     if (rc != 0) {
         return fail("qlm_store_log_page", rc);
@@ -1015,7 +1024,7 @@ cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since)
 }
 
 
-static int
+int
 print_counter(const char *name, uint64_t value, void *data)
 {
     ctx_t  *ctx;
@@ -1041,7 +1050,6 @@ static int
 cmd_summary(qlm_store_t *st, ctx_t *ctx)
 {
     int                rc;
-    char               due[64], size[32], used[32];
     qlm_store_stat_t   stat;
 
     rc = qlm_store_stat(st, ctx->now, &stat);
@@ -1049,50 +1057,82 @@ cmd_summary(qlm_store_t *st, ctx_t *ctx)
         return fail("qlm_store_stat", rc);
     }
 
+    print_stat(ctx, &stat, 0, 0);
+
+    rc = qlm_store_counter_foreach(st, print_counter, ctx);
+
+    if (rc != 0) {
+        if (ctx->json) {
+            putchar('\n');
+        }
+
+        return fail("qlm_store_counter_foreach", rc);
+    }
+
+    if (ctx->json) {
+        printf("}}\n");
+    }
+
+    return 0;
+}
+
+
+/*
+ * The figures before the counters (then "}}" closes the JSON): a
+ * PostgreSQL store ("pg") has no map, its database a size
+ */
+
+void
+print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
+    uint64_t db_size)
+{
+    char  due[64], size[32], used[32];
+
     if (ctx->json) {
         printf("{\"queued\":%" PRIu64 ",\"due\":%" PRIu64
                ",\"leased\":%" PRIu64 ",\"dead\":%" PRIu64
                ",\"log_records\":%" PRIu64 ",",
-               stat.queued, stat.due, stat.leased, stat.dead,
-               stat.log_records);
-        json_time("next_due", stat.next_due);
-        printf(",\"map_size\":%zu,\"map_used\":%zu,\"counters\":{",
-               stat.map_size, stat.map_used);
+               stat->queued, stat->due, stat->leased, stat->dead,
+               stat->log_records);
+        json_time("next_due", stat->next_due);
 
-        rc = qlm_store_counter_foreach(st, print_counter, ctx);
-        if (rc != 0) {
-            putchar('\n');
-            return fail("qlm_store_counter_foreach", rc);
+        if (pg) {
+            printf(",\"database_size\":%" PRIu64 ",\"counters\":{",
+                   db_size);
+
+        } else {
+            printf(",\"map_size\":%zu,\"map_used\":%zu,\"counters\":{",
+                   stat->map_size, stat->map_used);
         }
 
-        printf("}}\n");
-
-        return 0;
+        return;
     }
 
-    fmt_local(stat.next_due, due, sizeof(due));
-    fmt_size(stat.map_size, size, sizeof(size));
-    fmt_size(stat.map_used, used, sizeof(used));
+    fmt_local(stat->next_due, due, sizeof(due));
 
     printf("queued               %" PRIu64 "\n"
            "due                  %" PRIu64 "\n"
            "leased               %" PRIu64 "\n"
            "dead                 %" PRIu64 "\n"
            "log records          %" PRIu64 "\n"
-           "next due             %s\n"
-           "map size             %s\n"
-           "map used             %s (%.1f%%)\n"
-           "counters\n",
-           stat.queued, stat.due, stat.leased, stat.dead, stat.log_records,
-           due, size, used,
-           stat.map_size ? 100.0 * stat.map_used / stat.map_size : 0.0);
+           "next due             %s\n",
+           stat->queued, stat->due, stat->leased, stat->dead,
+           stat->log_records, due);
 
-    rc = qlm_store_counter_foreach(st, print_counter, ctx);
-    if (rc != 0) {
-        return fail("qlm_store_counter_foreach", rc);
+    if (pg) {
+        fmt_size(db_size, size, sizeof(size));
+        printf("database size        %s\n", size);
+
+    } else {
+        fmt_size(stat->map_size, size, sizeof(size));
+        fmt_size(stat->map_used, used, sizeof(used));
+        printf("map size             %s\n"
+               "map used             %s (%.1f%%)\n", size, used,
+               stat->map_size ? 100.0 * stat->map_used / stat->map_size
+                              : 0.0);
     }
 
-    return 0;
+    printf("counters\n");
 }
 
 
@@ -1102,8 +1142,8 @@ main(int argc, char **argv)
     int                   c, rc, status;
     char                **cargv;
     uint64_t              v, id, n;
-    unsigned              seen, since, until;
-    const char           *path, *since_s, *until_s;
+    unsigned              seen, since, until, pg;
+    const char           *path, *since_s, *until_s, *password_file, *arg;
     ctx_t                 ctx;
     qlm_store_t          *st;
     const command_t      *cmd;
@@ -1113,6 +1153,7 @@ main(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { "map-size", required_argument, NULL, 'm' },
+        { "password-file", required_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -1129,6 +1170,7 @@ main(int argc, char **argv)
         { "newest-first", no_argument, NULL, 'r' },
         { "log-max-records", required_argument, NULL, 'R' },
         { "log-max-age", required_argument, NULL, 'A' },
+        { "password-file", required_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -1136,6 +1178,7 @@ main(int argc, char **argv)
     memset(&opts, 0, sizeof(opts));
 
     ctx.now = now_ms();
+    password_file = NULL;
 
     /* global options stop at PATH */
 
@@ -1174,6 +1217,9 @@ main(int argc, char **argv)
                 opts.map_size = (size_t) (v * mul);
             }
             break;
+        case 'p':
+            password_file = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1189,6 +1235,9 @@ main(int argc, char **argv)
     }
 
     path = argv[optind];
+
+    pg = (strncmp(path, "postgresql://", 13) == 0
+          || strncmp(path, "postgres://", 11) == 0);
 
     for (cmd = commands; cmd->name; cmd++) {
         if (strcmp(cmd->name, argv[optind + 1]) == 0) {
@@ -1276,6 +1325,9 @@ main(int argc, char **argv)
             }
             opts.log_max_records = v;
             continue;
+        case 'p':
+            password_file = optarg;
+            continue;
         case 'A':
             seen |= OPT_TRIM;
             if (parse_u64(optarg, &v) != 0 || v == 0
@@ -1333,8 +1385,50 @@ main(int argc, char **argv)
                       "then a FILE");
         }
 
+    } else if (cmd->cmd == CMD_SCHEMA) {
+        if (argc - optind != 1
+            || (strcmp(cargv[optind], "init") != 0
+                && strcmp(cargv[optind], "migrate") != 0
+                && strcmp(cargv[optind], "version") != 0))
+        {
+            die_usage("schema takes \"init\", \"migrate\" or "
+                      "\"version\"");
+        }
+
     } else if (optind != argc) {
         die_usage("unexpected \"%s\"", cargv[optind]);
+    }
+
+    if (pg) {
+        if (opts.map_size) {
+            die_usage("--map-size is for LMDB stores");
+        }
+
+        if (cmd->cmd == CMD_TRIM || cmd->cmd == CMD_MIRROR
+            || cmd->cmd == CMD_IMPORT)
+        {
+            die_usage("\"%s\" is not available on a PostgreSQL store",
+                      cmd->name);
+        }
+
+        arg = (cmd->cmd == CMD_SCHEMA) ? cargv[optind] : NULL;
+
+        status = pg_run(path, password_file, cmd->cmd, arg, id, &ctx);
+
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "%s: write: %s\n", progname, strerror(errno));
+            return 1;
+        }
+
+        return status;
+    }
+
+    if (cmd->cmd == CMD_SCHEMA) {
+        die_usage("\"schema\" is for PostgreSQL stores");
+    }
+
+    if (password_file) {
+        die_usage("--password-file is for PostgreSQL stores");
     }
 
     opts.read_only = !cmd->write;
@@ -1364,17 +1458,7 @@ main(int argc, char **argv)
 
     case CMD_QUEUE:
     case CMD_DEAD:
-        ctx.dead = (cmd->cmd == CMD_DEAD);
-
-        if (ctx.json) {
-            putchar('[');
-
-        } else {
-            table_init(&ctx.table, ctx.body ? 10 : 9, "ID", "STATE",
-                       cmd->cmd == CMD_QUEUE ? "DUE" : "DIED", "ATTEMPT",
-                       "STATUS", "EVENT", "EVENT ID", "URL", "LAST ERROR",
-                       "BODY");
-        }
+        items_begin(&ctx, cmd->cmd);
 
         if (cmd->cmd == CMD_QUEUE) {
             rc = qlm_store_queue_foreach(st, print_item, &ctx);
@@ -1383,13 +1467,7 @@ main(int argc, char **argv)
             rc = qlm_store_dead_foreach(st, print_item, &ctx);
         }
 
-        if (ctx.json) {
-            printf("%s]\n", ctx.count ? "\n" : "");
-
-        } else {
-            table_print(&ctx.table);
-            table_free(&ctx.table);
-        }
+        items_end(&ctx);
 
         if (rc != 0) {
             status = fail(cmd->cmd == CMD_QUEUE ? "qlm_store_queue_foreach"
