@@ -1,0 +1,365 @@
+#!/usr/bin/perl
+
+# qlm-store on a PostgreSQL store: the schema's creation, version and
+# migrations, the password rules, and summary, queue, dead, log, replay
+# and recover on rows written by SQL (pg-store/qlm_pg_schema.c's columns).
+# Starts its own server with util/pg-test-server; skipped when Debian's
+# postgresql package is not installed.
+#
+#   QLM_STORE_BUILD=/path/to/build QLM_PG_TEST_PORT=3260 \
+#       prove lmdb-store/tests/pg.t
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+use IPC::Open3 qw(open3);
+use JSON::PP;
+use Symbol qw(gensym);
+use Test::More;
+
+my $top = File::Spec->catdir(dirname(File::Spec->rel2abs(__FILE__)), '..',
+                             '..');
+my $build = $ENV{QLM_STORE_BUILD} || "$top/lmdb-store/build";
+my $cli = "$build/qlm-store";
+my $server = "$top/util/pg-test-server";
+my $port = $ENV{QLM_PG_TEST_PORT} || 3260;
+
+plan skip_all => "no $cli: run make first" unless -x $cli;
+plan skip_all => 'no PostgreSQL server (Debian package postgresql)'
+    unless glob('/usr/lib/postgresql/*/bin/postgres')
+        && -x (glob('/usr/lib/postgresql/*/bin/psql'))[0];
+
+my $psql = (sort glob('/usr/lib/postgresql/*/bin/psql'))[-1];
+
+# the server's directory must be reachable by the "postgres" user
+my $dir = tempdir('qlm-store-pg.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $started;
+
+END {
+    system($server, 'stop', $dir) if $started;
+}
+
+local $ENV{QLM_PG_TEST_OWNER} = $$;
+my $url = `$server start $dir $port`;
+BAIL_OUT("util/pg-test-server start $dir $port failed") if $?;
+$started = 1;
+chomp $url;
+is($url, "postgresql://qlm\@127.0.0.1:$port/qlm", 'the test server');
+
+my $pwfile = "$dir/password";
+open(my $pwfh, '<', $pwfile) or BAIL_OUT("$pwfile: $!");
+my $password = <$pwfh>;
+close $pwfh;
+chomp $password;
+ok(length($password) >= 32, 'a random password in DIR/password');
+is((stat $pwfile)[2] & 0777, 0600, 'DIR/password is 0600');
+
+my @seen;       # every output, checked for the password at the end
+
+# runs qlm-store, returns (exit status, stdout, stderr)
+
+sub run {
+    my ($out, $err) = ('', '');
+    my $errfh = gensym;
+    my $pid = open3(my $in, my $outfh, $errfh, $cli, @_);
+    close $in;
+    local $/;
+    $out = <$outfh> // '';
+    $err = <$errfh> // '';
+    waitpid($pid, 0);
+    push @seen, $out, $err;
+    return ($? >> 8, $out, $err);
+}
+
+# qlm-store with the password file on the test store
+# (-j first: the global options come before the store)
+sub pg {
+    my @j = ($_[0] eq '-j') ? (shift) : ();
+    return run(@j, '--password-file', $pwfile, $url, @_);
+}
+
+sub ok_pg {
+    my ($rc, $out, $err) = pg(@_);
+    is($rc, 0, "qlm-store URL @_: exit 0") or diag($err);
+    return $out;
+}
+
+sub json_pg {
+    my $out = ok_pg('-j', @_);
+    my $doc = eval { JSON::PP->new->decode($out) };
+    ok(defined $doc, "qlm-store URL -j @_: valid JSON") or diag("$@: $out");
+    return $doc;
+}
+
+# SQL as the role qlm; returns psql's unaligned output
+sub sql {
+    my ($q) = @_;
+    local $ENV{PGPASSWORD} = $password;
+    my $out = `$psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U qlm -d qlm -c "$q" 2>&1`;
+    is($?, 0, "sql: $q") or diag($out);
+    chomp $out;
+    return $out;
+}
+
+
+# the password: from the file only
+
+my ($rc, $out, $err) = run('--password-file', $pwfile,
+                           "postgresql://qlm:$password\@127.0.0.1:$port/qlm",
+                           'summary');
+is($rc, 1, 'a password in the URI: refused');
+like($err, qr/carries a password/, '... with the reason');
+
+($rc, $out, $err) = run('--password-file', $pwfile,
+    "postgresql://qlm\@127.0.0.1:$port/qlm?password=$password", 'summary');
+is($rc, 1, 'a password in the query: refused');
+
+($rc, $out, $err) = run($url, 'summary');
+is($rc, 1, 'no password file: the server refuses');
+like($err, qr/connecting to PostgreSQL/, '... with the reason');
+
+open(my $bad, '>', "$dir/bad") or die;
+print $bad "wrong-$password\n";
+close $bad;
+($rc, $out, $err) = run('--password-file', "$dir/bad", $url, 'summary');
+is($rc, 1, 'a wrong password: refused');
+like($err, qr/password authentication failed/, '... by the server');
+
+($rc, $out, $err) = run('--password-file', "$dir/none", $url, 'summary');
+is($rc, 1, 'a missing password file');
+like($err, qr{password file "\Q$dir\E/none"}, '... named');
+
+($rc, $out, $err) = run($url, 'trim');
+is($rc, 2, 'trim: for LMDB stores');
+
+
+# no schema yet
+
+($rc, $out, $err) = pg('summary');
+is($rc, 1, 'summary before schema init: refused');
+like($err, qr/version 0\b.*version 1\b.*schema init/,
+     '... naming both versions and the command');
+
+is(ok_pg('schema', 'version'), "schema version 0 (this qlm-store: 1)\n",
+   'schema version: 0');
+
+($rc, $out, $err) = pg('schema', 'migrate');
+is($rc, 1, 'schema migrate without a schema: refused');
+like($err, qr/schema init/, '... pointing to schema init');
+
+# a database that is not ours
+
+sql('CREATE TABLE other (x int)');
+($rc, $out, $err) = pg('schema', 'init');
+is($rc, 1, 'schema init on a database that is not empty: refused');
+like($err, qr/not empty/, '... with the reason');
+is(sql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'qlm_%'"), 0,
+   '... and nothing created');
+sql('DROP TABLE other');
+
+
+# the schema
+
+is(ok_pg('schema', 'init'), "schema created at version 1\n", 'schema init');
+is(sql("SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables"
+       . " WHERE schemaname = 'public'"),
+   'qlm_counter qlm_dead qlm_log qlm_meta qlm_queue qlm_task_slot',
+   '... the tables');
+is(sql("SELECT count(*) FROM information_schema.columns"
+       . " WHERE table_name LIKE 'qlm_%'"), 2 + 14 + 11 + 13 + 4 + 2,
+   '... their columns');
+is(sql("SELECT value FROM qlm_meta WHERE name = 'schema_version'"), '1',
+   '... version 1 in qlm_meta');
+is(ok_pg('schema', 'version'), "schema version 1 (this qlm-store: 1)\n",
+   'schema version: 1');
+is_deeply(json_pg('schema', 'version'),
+          { version => 1, program_version => 1 }, 'schema version -j');
+is(ok_pg('schema', 'init'), "schema already at version 1\n",
+   'schema init again: nothing done');
+is(ok_pg('schema', 'migrate'), "schema at version 1: nothing to migrate\n",
+   'schema migrate at the latest version: a no-op');
+
+# a version this program does not know
+
+sql("UPDATE qlm_meta SET value = '7' WHERE name = 'schema_version'");
+for my $cmd (['summary'], ['dead'], ['log'], ['replay', 'all']) {
+    ($rc, $out, $err) = pg(@$cmd);
+    is($rc, 1, "@$cmd on version 7: refused");
+    like($err, qr/version 7\b.*version 1\b/, '... naming both versions');
+}
+($rc, $out, $err) = pg('schema', 'migrate');
+is($rc, 1, 'schema migrate from version 7: refused');
+like($err, qr/version 7, newer than this program's 1/, '... with the reason');
+sql("UPDATE qlm_meta SET value = '1' WHERE name = 'schema_version'");
+
+
+# rows written by SQL, as the nginx side writes them
+
+my $now = time() * 1000;
+my ($past, $future) = ($now - 60_000, $now + 3_600_000);
+
+sql("INSERT INTO qlm_queue (id, event_id, event, url, headers, body, due,"
+    . " lease, node, attempt, created, updated) VALUES"
+    . " (1, 'e1', 'license.activated', 'https://r.example/a', '',"
+    . "  '\\x7b7d', $past, 0, '', 1, $past, $past),"
+    . " (2, 'e2', 'license.created', 'https://r.example/a', '',"
+    . "  '\\x7b7d', $future, 0, '', 0, $now, $now),"
+    . " (3, 'e3', 'license.released', 'https://r.example/a', '',"
+    . "  '\\x7b7d', $future, 77, 'node-a', 2, $now, $now)");
+
+sql("INSERT INTO qlm_dead (id, event_id, event, url, headers, body,"
+    . " attempt, last_status, last_error, created, updated) VALUES"
+    . " (11, 'e11', 'license.deleted',"
+    . "  'https://user:pw\@r.example/hook?token=t0ken', 'X-A: 1',"
+    . "  '\\x7b2261223a317d', 5, 503, 'HTTP 503', $past - 3600000,"
+    . "  $past - 3600000),"
+    . " (12, 'e12', 'customer.created', 'https://r.example/b', '',"
+    . "  '\\x7b7d', 5, 0, 'timed out', $past, $past)");
+
+sql("INSERT INTO qlm_log (time, item_id, attempt, status, duration,"
+    . " outcome, event_id, event, url, error, answer, node) VALUES"
+    . " ($past - 2000, 11, 5, 503, 12, 3, 'e11', 'license.deleted',"
+    . "  'https://r.example/hook', 'HTTP 503', '\\x627573', 'node-a'),"
+    . " ($past - 1000, 1, 1, 500, 20, 2, 'e1', 'license.activated',"
+    . "  'https://r.example/a', 'HTTP 500', '\\x', 'node-b'),"
+    . " ($past, 4, 1, 200, 30, 1, 'e4', 'license.activated',"
+    . "  'https://r.example/a', '', '\\x6f6b', 'node-a')");
+
+sql("INSERT INTO qlm_counter (name, value) VALUES ('enqueued', 9),"
+    . " ('delivered', 4), ('dead', 2)");
+
+
+# summary
+
+$out = ok_pg('summary');
+like($out, qr/^queued +3$/m, 'summary: queued');
+like($out, qr/^due +1$/m, 'summary: due');
+like($out, qr/^leased +1$/m, 'summary: leased');
+like($out, qr/^dead +2$/m, 'summary: dead');
+like($out, qr/^log records +3$/m, 'summary: log records');
+like($out, qr/^counters\n  dead +2\n  delivered +4\n  enqueued +9\n\z/m,
+     'summary: the counters, sorted');
+
+my $doc = json_pg('summary');
+is_deeply([ @$doc{qw(queued due leased dead log_records next_due)} ],
+          [ 3, 1, 1, 2, 3, $past ], 'summary -j: the figures');
+is_deeply($doc->{counters}, { dead => 2, delivered => 4, enqueued => 9 },
+          'summary -j: the counters');
+
+
+# queue and dead
+
+$doc = json_pg('queue');
+is_deeply([ map { "$_->{id} $_->{state} $_->{attempt}" } @$doc ],
+          [ '1 due 1', '2 waiting 0', '3 leased 2' ], 'queue -j, in due order');
+
+$out = ok_pg('dead');
+like($out, qr/^ID +STATE +DIED +ATTEMPT +STATUS +EVENT +EVENT ID +URL +LAST ERROR$/m,
+     'dead: the LMDB header');
+like($out, qr{^11 +dead .* 5 +503 +license\.deleted +e11 +https://r\.example/hook +HTTP 503$}m,
+     'dead: a row, its URL without credentials and query');
+unlike($out, qr/t0ken|user:pw/, 'dead: no URL secrets');
+
+$doc = json_pg('dead', '--body', '--limit', '1');
+is(scalar @$doc, 1, 'dead --limit 1');
+is_deeply([ @{$doc->[0]}{qw(id event_id attempt last_status body headers)} ],
+          [ 11, 'e11', 5, 503, '{"a":1}', 'X-A: 1' ],
+          'dead -j --body: the row, body decoded');
+
+
+# log, with the LMDB filters
+
+$doc = json_pg('log');
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e11', 'e1', 'e4' ],
+          'log -j: oldest first');
+is_deeply([ @{$doc->[0]}{qw(outcome status attempt duration_ms item_id
+                            answer)} ],
+          [ 'dead', 503, 5, 12, 11, 'bus' ], 'log -j: a record');
+
+$doc = json_pg('log', '--newest-first', '--limit', '2');
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e4', 'e1' ],
+          'log --newest-first --limit 2');
+
+$doc = json_pg('log', '--event', 'license.activated', '--outcome', 'retry');
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e1' ],
+          'log --event --outcome');
+
+$doc = json_pg('log', '--url', 'https://r.example/hook');
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e11' ], 'log --url');
+
+$doc = json_pg('log', '--event-id', 'e4');
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e4' ], 'log --event-id');
+
+$doc = json_pg('log', '--since', int(($past - 1000) / 1000),
+               '--until', int($past / 1000));
+is_deeply([ map { $_->{event_id} } @$doc ], [ 'e1' ], 'log --since --until');
+
+$out = ok_pg('log', '--limit', '1');
+like($out, qr/^TIME +OUTCOME +STATUS +ATTEMPT +DURATION +ITEM +EVENT +EVENT ID +URL +ERROR +ANSWER\n.* dead +503 +5 +12 ms +11 +license\.deleted +e11 +https:\/\/r\.example\/hook +HTTP 503 +bus\n\z/,
+     'log: the LMDB table');
+
+
+# replay: back to the queue, same id, attempt 0, due now
+
+($rc, $out, $err) = pg('replay', '99');
+is($rc, 1, 'replay of an unknown id: exit 1');
+like($err, qr/replay: /, '... with the reason');
+
+my $before = time() * 1000;
+is(ok_pg('replay', '11'), "replayed 1\n", 'replay 11');
+my $after = time() * 1000 + 1000;
+is(sql('SELECT count(*) FROM qlm_dead WHERE id = 11'), 0,
+   '... gone from qlm_dead');
+my ($attempt, $due, $lease, $node, $status, $error, $event, $body, $upd) =
+    split /\|/, sql("SELECT attempt, due, lease, node, last_status,"
+                    . " last_error, event, encode(body, 'escape'), updated"
+                    . " FROM qlm_queue WHERE id = 11");
+is($attempt, 0, '... in qlm_queue with attempt 0');
+ok($due >= $before - 1000 && $due <= $after, '... due now') or diag($due);
+is($upd, $due, '... updated now');
+is("$lease $node", '0 ', '... not leased');
+is("$status $error $event $body", '503 HTTP 503 license.deleted {"a":1}',
+   '... its status, error, event and body kept');
+
+$out = ok_pg('summary');
+like($out, qr/^queued +4$/m, 'summary after replay: queued 4');
+like($out, qr/^dead +1$/m, 'summary after replay: dead 1');
+
+# a dead letter whose event and URL are queued again stays
+
+sql("INSERT INTO qlm_dead (id, event_id, event, url, body, attempt,"
+    . " last_status, last_error, created, updated) VALUES"
+    . " (13, 'e1', 'license.activated', 'https://r.example/a', '\\x',"
+    . " 5, 0, 'x', $now, $now)");
+($rc, $out, $err) = pg('-j', 'replay', 'all');
+is($rc, 0, 'replay all: exit 0');
+is($out, qq({"replayed":1}\n), 'replay all -j: 1 replayed');
+like($err, qr/1 dead letter kept/, '... and 1 kept: e1 is queued');
+is(sql('SELECT string_agg(id::text, \' \' ORDER BY id) FROM qlm_dead'), '13',
+   '... that one stays dead');
+sql('DELETE FROM qlm_dead');
+
+# recover --since: only those that died at or after it
+
+sql("INSERT INTO qlm_dead (id, event_id, event, url, body, attempt,"
+    . " last_status, last_error, created, updated) VALUES"
+    . " (21, 'e21', 'x', 'https://r.example/c', '\\x', 3, 0, '',"
+    . "  $now - 7200000, $now - 7200000),"
+    . " (22, 'e22', 'x', 'https://r.example/c', '\\x', 3, 0, '',"
+    . "  $now - 60000, $now - 60000)");
+is(ok_pg('recover', '--since', '-1h'), "replayed 1\n", 'recover --since -1h');
+is(sql('SELECT string_agg(id::text, \' \' ORDER BY id) FROM qlm_dead'), '21',
+   '... the older one stays');
+is(sql('SELECT attempt FROM qlm_queue WHERE id = 22'), 0,
+   '... the newer one queued');
+
+
+# the password never shown
+
+ok(!grep({ index($_, $password) >= 0 } @seen),
+   'the password is in no output');
+
+done_testing();
