@@ -293,6 +293,58 @@ ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
 }
 
 
+ngx_uint_t
+ngx_http_qlm_webhook_deliver_room(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d == NULL || d->multi == NULL || d->exiting || ngx_exiting) {
+        return 0;
+    }
+
+    return ngx_http_qlm_webhook_room(d);
+}
+
+
+/*
+ * Items claimed from PostgreSQL: the claim's filter decides as for the
+ * local store's claims, afterwards; those it refuses, or that do not
+ * start, are marked in refused[] for the caller to give back.
+ */
+
+void
+ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_item_t *items, ngx_uint_t n, u_char *refused)
+{
+    ngx_uint_t                       i;
+    ngx_http_qlm_webhook_claim_t     claim;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
+    claim.deliver = d;
+    claim.now = ngx_time();
+
+    for (i = 0; i < n; i++) {
+        refused[i] = (d == NULL
+                      || !ngx_http_qlm_webhook_claim_filter(&items[i],
+                                                            &claim));
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!refused[i]
+            && (d->exiting || ngx_exiting
+                || ngx_http_qlm_webhook_start(d, &items[i]) != NGX_OK))
+        {
+            refused[i] = 1;
+        }
+    }
+}
+
+
 /* slots for up to n deliveries that a commit will hand over leased */
 
 ngx_uint_t
@@ -303,8 +355,10 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     d = mcf->deliver;
 
+    /* with PostgreSQL, events go through it: claimed there, by anyone */
+
     if (d == NULL || d->multi == NULL || d->exiting || ngx_exiting
-        || !mcf->enable)
+        || !mcf->enable || mcf->pg_conninfo.len)
     {
         return 0;
     }
@@ -435,6 +489,13 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     /* with qlm_webhooks off, queued items wait for it to be on again */
 
     if (ngx_exiting || mcf->store == NULL || !mcf->enable) {
+        return;
+    }
+
+    /* the local store is a spool: its forwarder and claims are pg.c's */
+
+    if (mcf->pg_conninfo.len) {
+        ngx_http_qlm_webhook_pg_kick(mcf);
         return;
     }
 
@@ -1796,9 +1857,12 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
         q = ngx_queue_head(&d->active);
         t = ngx_queue_data(q, ngx_http_qlm_webhook_transfer_t, queue);
 
-        /* the attempt cut short still counts: the receiver may have it */
+        /*
+         * The attempt cut short still counts: the receiver may have it.
+         * PostgreSQL's leases just expire.
+         */
 
-        if (mcf->store) {
+        if (mcf->store && mcf->pg_conninfo.len == 0) {
             (void) qlm_store_release(mcf->store, t->item->id,
                                      t->item->lease, now);
         }

@@ -80,7 +80,7 @@ static ngx_conf_post_t  ngx_http_qlm_webhook_positive_msec_post = {
 static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
 
     { ngx_string("qlm_webhook_store"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_qlm_webhook_store,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -380,6 +380,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->store_max_size = NGX_CONF_UNSET_SIZE;
     mcf->store_sync = NGX_CONF_UNSET_UINT;
     mcf->store_sync_interval = NGX_CONF_UNSET_MSEC;
+    mcf->pg_pool = NGX_CONF_UNSET_UINT;
     mcf->enable = NGX_CONF_UNSET;
     mcf->max_retries = NGX_CONF_UNSET;
     mcf->retry_interval = NGX_CONF_UNSET_MSEC;
@@ -413,6 +414,11 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_size_value(mcf->store_max_size, 64 * 1024 * 1024);
+    ngx_conf_init_uint_value(mcf->pg_pool, 2);
+
+    if (mcf->pg_conninfo.len && mcf->pg_node.len == 0) {
+        mcf->pg_node = cf->cycle->hostname;
+    }
     ngx_conf_init_uint_value(mcf->store_sync,
                              NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED);
     ngx_conf_init_msec_value(mcf->store_sync_interval, 1000);
@@ -589,7 +595,7 @@ ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
     ssize_t     size;
-    ngx_int_t   ms;
+    ngx_int_t   ms, rc;
     ngx_str_t  *value, s;
     ngx_uint_t  i;
 
@@ -603,13 +609,38 @@ ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an empty path";
     }
 
-    mcf->store_path = value[1];
+    if ((value[1].len > 13
+         && ngx_strncmp(value[1].data, "postgresql://", 13) == 0)
+        || (value[1].len > 11
+            && ngx_strncmp(value[1].data, "postgres://", 11) == 0))
+    {
+        /* the local LMDB store is then the spool, at spool= */
 
-    if (ngx_conf_full_name(cf->cycle, &mcf->store_path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
+        if (ngx_http_qlm_webhook_pg_conf(cf, mcf, &value[1]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        mcf->store_path = value[1];
+
+        if (ngx_conf_full_name(cf->cycle, &mcf->store_path, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (mcf->pg_conninfo.len) {
+            rc = ngx_http_qlm_webhook_pg_param(cf, mcf, &value[i]);
+
+            if (rc == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                continue;
+            }
+        }
 
         if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
 
@@ -1301,7 +1332,9 @@ static ngx_int_t
 ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
-    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK) {
+    if (ngx_http_qlm_webhook_deliver_init_process(cycle, mcf) != NGX_OK
+        || ngx_http_qlm_webhook_pg_init_process(cycle, mcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1326,5 +1359,6 @@ ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
     ngx_http_qlm_webhook_batch_exit(mcf);
 
     ngx_http_qlm_webhook_deliver_exit_process(cycle, mcf);
+    ngx_http_qlm_webhook_pg_exit_process(mcf);
     ngx_http_qlm_webhook_store_exit_process(cycle, mcf);
 }

@@ -80,6 +80,8 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_C_RETRY_AFTER,        /* 429/503 waits obeyed */
     NGX_HTTP_QLM_WEBHOOK_C_CIRCUIT_OPENED,     /* a URL's breaker tripped */
     NGX_HTTP_QLM_WEBHOOK_C_PAUSED,             /* URLs paused, failing */
+    NGX_HTTP_QLM_WEBHOOK_C_PG_FORWARDED,       /* spool to PostgreSQL */
+    NGX_HTTP_QLM_WEBHOOK_C_PG_ERRORS,          /* its failures */
     NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
 } ngx_http_qlm_webhook_counter_e;
 
@@ -127,6 +129,7 @@ typedef struct {
 
 typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
 typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
+typedef struct ngx_http_qlm_webhook_pg_s       ngx_http_qlm_webhook_pg_t;
 
 
 /* a URL's retry schedule; none: the fixed interval, as QLM */
@@ -205,6 +208,12 @@ typedef struct {
     ngx_uint_t                store_sync;
     ngx_msec_t                store_sync_interval;
 
+    /* PostgreSQL: the store is then the local spool */
+    ngx_str_t                 pg_conninfo;     /* NUL-terminated */
+    ngx_str_t                 pg_password;     /* never logged */
+    ngx_str_t                 pg_node;
+    ngx_uint_t                pg_pool;
+
     ngx_flag_t                enable;
     ngx_str_t                 secret;
     ngx_int_t                 max_retries;
@@ -235,6 +244,7 @@ typedef struct {
     ngx_event_t               sched_event;
     void                     *deliver;
     ngx_http_qlm_webhook_batch_t  *batch;
+    ngx_http_qlm_webhook_pg_t     *pg;
 
     unsigned                  store_set:1;
     unsigned                  secret_set:1;
@@ -375,6 +385,25 @@ ngx_uint_t ngx_http_qlm_webhook_deliver_admit(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *url);
 void ngx_http_qlm_webhook_deliver_leased(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
+ngx_uint_t ngx_http_qlm_webhook_deliver_room(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_deliver_claimed(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *items,
+    ngx_uint_t n, u_char *refused);
+
+ngx_int_t ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_pg_exit_process(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_pg_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_int_t ngx_http_qlm_webhook_pg_result(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t op, uint64_t id,
+    uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
+    qlm_store_log_t *log);
+char *ngx_http_qlm_webhook_pg_conf(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *conninfo);
+ngx_int_t ngx_http_qlm_webhook_pg_param(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *value);
 ngx_msec_t ngx_http_qlm_webhook_deliver_lease_time(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 uint64_t ngx_http_qlm_webhook_now(void);

@@ -59,7 +59,9 @@ static char  *ngx_http_qlm_webhook_counter_names[] = {
     "gone",
     "retry_after",
     "circuit_opened",
-    "paused"
+    "paused",
+    "postgresql_forwarded",
+    "postgresql_errors"
 };
 
 

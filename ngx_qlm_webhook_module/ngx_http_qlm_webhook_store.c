@@ -1001,6 +1001,13 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_set_t     *set;
     ngx_http_qlm_webhook_result_t  *res;
 
+    /* with PostgreSQL the item is a row there, not in the local spool */
+
+    if (mcf->pg_conninfo.len) {
+        return ngx_http_qlm_webhook_pg_result(mcf, op, id, lease, due,
+                                              attempt, status, log);
+    }
+
     set = ngx_http_qlm_webhook_batch_get(mcf);
     if (set == NULL) {
         return NGX_ERROR;

@@ -1,0 +1,2091 @@
+
+/*
+ * ngx_qlm_webhook_module: the PostgreSQL backend, for a fleet of proxies
+ * that share one queue.
+ *
+ * Events are committed to the worker's local LMDB store first, as without
+ * PostgreSQL: that store is the spool, so license traffic never waits on
+ * the network, and a database that is down loses nothing.  A forwarder
+ * moves spooled deliveries into qlm_queue (idempotent: an event id and URL
+ * are unique there) and acknowledges them in the spool only once
+ * PostgreSQL has committed them.  Deliveries are claimed from qlm_queue
+ * with FOR UPDATE SKIP LOCKED and a lease, so every proxy of the fleet
+ * takes its own share, and their outcomes go back in one statement a turn
+ * of the event loop, with their log records.
+ *
+ * libpq's non-blocking API runs on nginx connections: PQsocket() is
+ * watched by nginx's event loop and no worker ever waits on the database.
+ * Each worker keeps a small pool of connections, reconnects with a
+ * backoff, and prepares the claim on each new connection.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+
+#include "ngx_http_qlm_webhook_module.h"
+#include "qlm_pg_schema.h"
+
+
+#define NGX_HTTP_QLM_WEBHOOK_PG_CLOSED      0
+#define NGX_HTTP_QLM_WEBHOOK_PG_CONNECTING  1
+#define NGX_HTTP_QLM_WEBHOOK_PG_SETUP       2
+#define NGX_HTTP_QLM_WEBHOOK_PG_READY       3
+#define NGX_HTTP_QLM_WEBHOOK_PG_BUSY        4
+
+#define NGX_HTTP_QLM_WEBHOOK_PG_BATCH       64      /* rows a statement */
+#define NGX_HTTP_QLM_WEBHOOK_PG_TIMEOUT     10000   /* ms: connect, query */
+#define NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF     100     /* ms: first reconnect */
+#define NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF_MAX 10000   /* ms */
+#define NGX_HTTP_QLM_WEBHOOK_PG_POLL        1000    /* ms: claims, idle */
+#define NGX_HTTP_QLM_WEBHOOK_PG_SPOOL_LEASE 30000   /* ms: a forward */
+#define NGX_HTTP_QLM_WEBHOOK_PG_LOGGED      10      /* s between errors */
+#define NGX_HTTP_QLM_WEBHOOK_PG_REFUSED     100     /* ms: a claim refused */
+
+/* a delivery's outcome, as deliver.c records it; and a claim given back */
+#define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
+
+#define NGX_HTTP_QLM_WEBHOOK_INT4OID        23
+#define NGX_HTTP_QLM_WEBHOOK_INT8OID        20
+#define NGX_HTTP_QLM_WEBHOOK_TEXTOID        25
+#define NGX_HTTP_QLM_WEBHOOK_BYTEAOID       17
+
+
+typedef struct ngx_http_qlm_webhook_pg_req_s   ngx_http_qlm_webhook_pg_req_t;
+typedef struct ngx_http_qlm_webhook_pg_conn_s  ngx_http_qlm_webhook_pg_conn_t;
+
+/* res is NULL when the statement failed, and said why in the log */
+typedef void (*ngx_http_qlm_webhook_pg_done_pt)(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+
+
+/* a statement and its parameters, all in its own pool */
+
+struct ngx_http_qlm_webhook_pg_req_s {
+    ngx_queue_t                        queue;
+    ngx_pool_t                        *pool;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    const char                        *name;     /* prepared, or NULL */
+    const char                        *sql;
+    ngx_uint_t                         prepare;  /* PQsendPrepare() */
+    int                                n;
+    int                                nalloc;
+    Oid                               *types;
+    const char                       **values;
+    int                               *lengths;
+    int                               *formats;
+    ngx_http_qlm_webhook_pg_done_pt    handler;
+    void                              *data;
+};
+
+
+struct ngx_http_qlm_webhook_pg_conn_s {
+    ngx_http_qlm_webhook_pg_t         *pg;
+    PGconn                            *conn;
+    ngx_connection_t                  *c;
+    ngx_uint_t                         state;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    PGresult                          *res;
+    ngx_event_t                        retry;
+    ngx_msec_t                         backoff;
+    ngx_uint_t                         index;
+};
+
+
+/* a delivery's outcome waiting for the next statement */
+
+typedef struct {
+    ngx_uint_t                         op;
+    uint64_t                           id;
+    uint64_t                           lease;
+    uint64_t                           due;
+    uint32_t                           attempt;
+    int32_t                            status;
+    qlm_store_log_t                    log;
+} ngx_http_qlm_webhook_pg_result_t;
+
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_pool_t                        *pool;
+    uint64_t                           first;    /* ms: its oldest */
+    ngx_uint_t                         n;
+    ngx_http_qlm_webhook_pg_result_t   results[NGX_HTTP_QLM_WEBHOOK_PG_BATCH];
+} ngx_http_qlm_webhook_pg_batch_t;
+
+
+struct ngx_http_qlm_webhook_pg_s {
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    ngx_log_t                         *log;
+    ngx_http_qlm_webhook_pg_conn_t    *conns;
+    ngx_uint_t                         nconns;
+    ngx_queue_t                        waiting;
+    ngx_uint_t                         nwaiting;
+
+    ngx_event_t                        forward;
+    ngx_event_t                        claim;
+    ngx_event_t                        flush;
+
+    /* outcomes, in batches of a statement each, oldest first */
+    ngx_queue_t                        batches;
+    ngx_http_qlm_webhook_pg_batch_t   *current;  /* taking outcomes */
+
+    uint64_t                           token;
+    time_t                             logged;
+    ngx_uint_t                         failed;
+    unsigned                           forwarding:1;
+    unsigned                           claiming:1;
+    unsigned                           flushing:1;
+    unsigned                           up:1;
+    unsigned                           exiting:1;
+};
+
+
+static void ngx_http_qlm_webhook_pg_connect(ngx_http_qlm_webhook_pg_conn_t *pc);
+static void ngx_http_qlm_webhook_pg_retry_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_qlm_webhook_pg_watch(
+    ngx_http_qlm_webhook_pg_conn_t *pc, ngx_uint_t read, ngx_uint_t write);
+static void ngx_http_qlm_webhook_pg_release(ngx_http_qlm_webhook_pg_conn_t *pc,
+    ngx_uint_t closed);
+static void ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
+    const char *why);
+static void ngx_http_qlm_webhook_pg_event_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_connect_poll(
+    ngx_http_qlm_webhook_pg_conn_t *pc);
+static void ngx_http_qlm_webhook_pg_setup(ngx_http_qlm_webhook_pg_conn_t *pc);
+static void ngx_http_qlm_webhook_pg_checked(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res);
+static void ngx_http_qlm_webhook_pg_prepared(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static ngx_int_t ngx_http_qlm_webhook_pg_send(
+    ngx_http_qlm_webhook_pg_conn_t *pc, ngx_http_qlm_webhook_pg_req_t *req);
+static void ngx_http_qlm_webhook_pg_done(ngx_http_qlm_webhook_pg_conn_t *pc);
+static void ngx_http_qlm_webhook_pg_dispatch(ngx_http_qlm_webhook_pg_t *pg);
+static ngx_http_qlm_webhook_pg_req_t *ngx_http_qlm_webhook_pg_req(
+    ngx_http_qlm_webhook_pg_t *pg, int nparams);
+static ngx_int_t ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r,
+    uint64_t v);
+static ngx_int_t ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r,
+    int32_t v);
+static ngx_int_t ngx_http_qlm_webhook_pg_bytes(
+    ngx_http_qlm_webhook_pg_req_t *r, Oid type, const char *data, size_t len);
+static void ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
+    ngx_http_qlm_webhook_pg_req_t *req);
+static void ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
+    const char *what, const char *why);
+static void ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_items_free(void *data);
+static void ngx_http_qlm_webhook_pg_forwarded(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static void ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res);
+static void ngx_http_qlm_webhook_pg_flush_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_flushed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res);
+static void ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
+    ngx_http_qlm_webhook_pg_batch_t *b);
+static ngx_int_t ngx_http_qlm_webhook_pg_result_add(
+    ngx_http_qlm_webhook_pg_t *pg, ngx_uint_t op, uint64_t id,
+    uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
+    qlm_store_log_t *log);
+
+
+/*
+ * The claim: the oldest due rows nobody holds, leased to this worker;
+ * "due" of a leased row is its lease's expiry, so an expired lease is
+ * due again and a dead proxy's deliveries come back to the others.
+ */
+
+static const char  ngx_http_qlm_webhook_pg_claim_sql[] =
+    "UPDATE qlm_queue q SET lease = $1, node = $2, due = $3 + $4, "
+    "attempt = q.attempt + 1, updated = $3 "
+    "FROM (SELECT id FROM qlm_queue WHERE due <= $3 ORDER BY due "
+    "LIMIT $5 FOR UPDATE SKIP LOCKED) c "
+    "WHERE q.id = c.id "
+    "RETURNING q.id, q.lease, q.due, q.created, q.updated, q.attempt, "
+    "q.last_status, q.event_id, q.event, q.url, q.headers, q.body, "
+    "q.last_error";
+
+static const Oid  ngx_http_qlm_webhook_pg_claim_types[] = {
+    NGX_HTTP_QLM_WEBHOOK_INT8OID, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+    NGX_HTTP_QLM_WEBHOOK_INT8OID, NGX_HTTP_QLM_WEBHOOK_INT8OID,
+    NGX_HTTP_QLM_WEBHOOK_INT8OID
+};
+
+
+/*
+ * Outcomes, one row each: acked and buried rows leave the queue (the
+ * buried into qlm_dead), rescheduled and given back ones are due again;
+ * only where the lease still holds, and each attempt with its log record.
+ */
+
+static const char  ngx_http_qlm_webhook_pg_results_head[] =
+    "WITH r (id, lease, op, due, attempt, status, duration, outcome, now, "
+    "event_id, event, url, error, answer) AS (VALUES ";
+
+static const char  ngx_http_qlm_webhook_pg_results_tail[] =
+    "), d AS (DELETE FROM qlm_queue q USING r "
+    "WHERE q.id = r.id AND q.lease = r.lease AND r.op IN (0, 2) "
+    "RETURNING q.*, r.op AS op, r.status AS status_now, "
+    "r.error AS error_now, r.now AS now), "
+    "x AS (INSERT INTO qlm_dead (id, event_id, event, url, headers, body, "
+    "attempt, last_status, last_error, created, updated) "
+    "SELECT id, event_id, event, url, headers, body, attempt, status_now, "
+    "error_now, created, now FROM d WHERE op = 2), "
+    "u AS (UPDATE qlm_queue q SET due = r.due, lease = 0, node = '', "
+    "attempt = CASE WHEN r.op = 3 THEN greatest(q.attempt - 1, 0) "
+    "ELSE q.attempt END, "
+    "last_status = CASE WHEN r.op = 3 THEN q.last_status ELSE r.status END, "
+    "last_error = CASE WHEN r.op = 3 THEN q.last_error ELSE r.error END, "
+    "updated = r.now FROM r "
+    "WHERE q.id = r.id AND q.lease = r.lease AND r.op IN (1, 3) "
+    "RETURNING q.id), "
+    "l AS (INSERT INTO qlm_log (time, item_id, attempt, status, duration, "
+    "outcome, event_id, event, url, error, answer, node) "
+    "SELECT r.now, r.id, r.attempt, r.status, r.duration, r.outcome, "
+    "r.event_id, r.event, r.url, r.error, r.answer, $1 FROM r "
+    "WHERE r.op <> 3 AND r.id IN (SELECT id FROM d UNION ALL "
+    "SELECT id FROM u)) "
+    "SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM u)";
+
+#define NGX_HTTP_QLM_WEBHOOK_PG_RESULT_N  14
+
+
+
+static const char  ngx_http_qlm_webhook_pg_forward_head[] =
+    "INSERT INTO qlm_queue (event_id, event, url, headers, body, due, "
+    "created, updated) VALUES ";
+
+static const char  ngx_http_qlm_webhook_pg_forward_tail[] =
+    " ON CONFLICT (event_id, url) DO NOTHING";
+
+#define NGX_HTTP_QLM_WEBHOOK_PG_FORWARD_N  8
+
+
+/*
+ * "qlm_webhook_store postgresql://..." : a libpq connection string, read
+ * here so that a bad one fails "nginx -t"; a password in it is refused,
+ * the password comes from password_file= and is never logged.
+ */
+
+char *
+ngx_http_qlm_webhook_pg_conf(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *conninfo)
+{
+    u_char  *p;
+    char     err[256];
+
+    p = ngx_pnalloc(cf->pool, conninfo->len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(p, conninfo->data, conninfo->len + 1);
+
+    if (qlm_pg_conninfo_check((char *) p, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->pg_conninfo.data = p;
+    mcf->pg_conninfo.len = conninfo->len;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the parameters of qlm_webhook_store that only PostgreSQL takes */
+
+ngx_int_t
+ngx_http_qlm_webhook_pg_param(ngx_conf_t *cf,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_int_t   n;
+    ngx_str_t   s, secret;
+
+    if (ngx_strncmp(value->data, "spool=", 6) == 0) {
+        mcf->store_path.data = value->data + 6;
+        mcf->store_path.len = value->len - 6;
+
+        if (mcf->store_path.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty spool path");
+            return NGX_ERROR;
+        }
+
+        if (ngx_conf_full_name(cf->cycle, &mcf->store_path, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "password_file=", 14) == 0) {
+        s.data = value->data + 9;       /* "file=PATH", as for secrets */
+        s.len = value->len - 9;
+
+        if (value->len == 14) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty password_file name");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_qlm_webhook_read_secret(cf, &s, &secret) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, secret.len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_cpystrn(p, secret.data, secret.len + 1);
+
+        mcf->pg_password.data = p;
+        mcf->pg_password.len = secret.len;
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "pool=", 5) == 0) {
+        n = ngx_atoi(value->data + 5, value->len - 5);
+
+        if (n < 1 || n > 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid pool \"%V\", it must be 1 to 16",
+                               value);
+            return NGX_ERROR;
+        }
+
+        mcf->pg_pool = (ngx_uint_t) n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "node=", 5) == 0) {
+        mcf->pg_node.data = value->data + 5;
+        mcf->pg_node.len = value->len - 5;
+
+        if (mcf->pg_node.len == 0 || mcf->pg_node.len > 200) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid node \"%V\", it must have 1 to 200 "
+                               "characters", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t                       i;
+    ngx_http_qlm_webhook_pg_t       *pg;
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+
+    if (mcf->pg_conninfo.len == 0) {
+        return NGX_OK;
+    }
+
+    pg = ngx_pcalloc(cycle->pool, sizeof(ngx_http_qlm_webhook_pg_t));
+    if (pg == NULL) {
+        return NGX_ERROR;
+    }
+
+    pg->mcf = mcf;
+    pg->log = cycle->log;
+    pg->nconns = mcf->pg_pool;
+    ngx_queue_init(&pg->waiting);
+    ngx_queue_init(&pg->batches);
+
+    pg->token = ((uint64_t) ngx_pid << 40) ^ ((uint64_t) ngx_time() << 8);
+
+    pg->conns = ngx_pcalloc(cycle->pool,
+                       pg->nconns * sizeof(ngx_http_qlm_webhook_pg_conn_t));
+    if (pg->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    pg->forward.handler = ngx_http_qlm_webhook_pg_forward_handler;
+    pg->forward.data = pg;
+    pg->forward.log = cycle->log;
+    pg->forward.cancelable = 1;
+
+    pg->claim.handler = ngx_http_qlm_webhook_pg_claim_handler;
+    pg->claim.data = pg;
+    pg->claim.log = cycle->log;
+    pg->claim.cancelable = 1;
+
+    pg->flush.handler = ngx_http_qlm_webhook_pg_flush_handler;
+    pg->flush.data = pg;
+    pg->flush.log = cycle->log;
+    pg->flush.cancelable = 1;
+
+    mcf->pg = pg;
+
+    for (i = 0; i < pg->nconns; i++) {
+        pc = &pg->conns[i];
+        pc->pg = pg;
+        pc->index = i;
+        pc->backoff = NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF;
+        pc->retry.handler = ngx_http_qlm_webhook_pg_retry_handler;
+        pc->retry.data = pc;
+        pc->retry.log = cycle->log;
+        pc->retry.cancelable = 1;
+
+        ngx_http_qlm_webhook_pg_connect(pc);
+    }
+
+    /* what the spool holds from before goes over once connected */
+
+    ngx_add_timer(&pg->forward, NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q;
+    ngx_http_qlm_webhook_pg_t       *pg;
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_pg_conn_t   *pc;
+    ngx_http_qlm_webhook_pg_batch_t  *b;
+
+    pg = mcf->pg;
+
+    if (pg == NULL) {
+        return;
+    }
+
+    pg->exiting = 1;
+
+    /*
+     * Leases held in PostgreSQL expire and other proxies take the items;
+     * outcomes not sent yet are lost with them, and the deliveries made
+     * again: at least once, as the issue of a killed worker.
+     */
+
+    for (i = 0; i < pg->nconns; i++) {
+        pc = &pg->conns[i];
+
+        if (pc->retry.timer_set) {
+            ngx_del_timer(&pc->retry);
+        }
+
+        if (pc->req) {
+            ngx_destroy_pool(pc->req->pool);
+            pc->req = NULL;
+        }
+
+        if (pc->res) {
+            PQclear(pc->res);
+            pc->res = NULL;
+        }
+
+        ngx_http_qlm_webhook_pg_release(pc, 0);
+
+        if (pc->conn) {
+            PQfinish(pc->conn);
+            pc->conn = NULL;
+        }
+    }
+
+    while (!ngx_queue_empty(&pg->waiting)) {
+        q = ngx_queue_head(&pg->waiting);
+        ngx_queue_remove(q);
+        req = ngx_queue_data(q, ngx_http_qlm_webhook_pg_req_t, queue);
+        ngx_destroy_pool(req->pool);
+    }
+
+    while (!ngx_queue_empty(&pg->batches)) {
+        q = ngx_queue_head(&pg->batches);
+        ngx_queue_remove(q);
+        b = ngx_queue_data(q, ngx_http_qlm_webhook_pg_batch_t, queue);
+        ngx_destroy_pool(b->pool);
+    }
+
+    pg->current = NULL;
+
+    if (pg->forward.timer_set) {
+        ngx_del_timer(&pg->forward);
+    }
+
+    if (pg->claim.timer_set) {
+        ngx_del_timer(&pg->claim);
+    }
+
+    if (pg->forward.posted) {
+        ngx_delete_posted_event(&pg->forward);
+    }
+
+    if (pg->claim.posted) {
+        ngx_delete_posted_event(&pg->claim);
+    }
+
+    if (pg->flush.posted) {
+        ngx_delete_posted_event(&pg->flush);
+    }
+
+    if (pg->flush.timer_set) {
+        ngx_del_timer(&pg->flush);
+    }
+
+    mcf->pg = NULL;
+}
+
+
+/* the poll of deliver.c: spooled events over, due deliveries claimed */
+
+void
+ngx_http_qlm_webhook_pg_kick(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_pg_t  *pg;
+
+    pg = mcf->pg;
+
+    if (pg == NULL || pg->exiting) {
+        return;
+    }
+
+    if (!pg->forward.posted) {
+        ngx_post_event(&pg->forward, &ngx_posted_events);
+    }
+
+    if (!pg->claim.posted) {
+        ngx_post_event(&pg->claim, &ngx_posted_events);
+    }
+}
+
+
+/* a connection and its events */
+
+static void
+ngx_http_qlm_webhook_pg_connect(ngx_http_qlm_webhook_pg_conn_t *pc)
+{
+    const char                        *keys[4], *values[4];
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = pc->pg;
+    mcf = pg->mcf;
+
+    /* the password never is in the connection string, nor in a log */
+
+    keys[0] = "dbname";
+    values[0] = (const char *) mcf->pg_conninfo.data;
+    keys[1] = "application_name";
+    values[1] = "nginx qlm webhook";
+    keys[2] = mcf->pg_password.len ? "password" : NULL;
+    values[2] = (const char *) mcf->pg_password.data;
+    keys[3] = NULL;
+    values[3] = NULL;
+
+    pc->conn = PQconnectStartParams(keys, values, 1);
+
+    if (pc->conn == NULL) {
+        ngx_http_qlm_webhook_pg_close(pc, "out of memory");
+        return;
+    }
+
+    if (PQstatus(pc->conn) == CONNECTION_BAD
+        || PQsetnonblocking(pc->conn, 1) != 0)
+    {
+        ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        return;
+    }
+
+    pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CONNECTING;
+
+    /* libpq asks to be polled as if the socket were writable first */
+
+    ngx_http_qlm_webhook_pg_connect_poll(pc);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+
+    pc = ev->data;
+
+    if (pc->pg->exiting || ngx_exiting) {
+        return;
+    }
+
+    ngx_http_qlm_webhook_pg_connect(pc);
+}
+
+
+/* level-triggered, as for libcurl: libpq need not read a socket dry */
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_watch(ngx_http_qlm_webhook_pg_conn_t *pc,
+    ngx_uint_t read, ngx_uint_t write)
+{
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->conn);
+
+    if (fd == (ngx_socket_t) -1) {
+        return NGX_ERROR;
+    }
+
+    /* libpq may move to another socket: the next address of a host */
+
+    if (pc->c && pc->c->fd != fd) {
+        ngx_http_qlm_webhook_pg_release(pc, 1);
+    }
+
+    c = pc->c;
+
+    if (c == NULL) {
+        c = ngx_get_connection(fd, pc->pg->log);
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        c->data = pc;
+        c->read->handler = ngx_http_qlm_webhook_pg_event_handler;
+        c->write->handler = ngx_http_qlm_webhook_pg_event_handler;
+        c->read->log = pc->pg->log;
+        c->write->log = pc->pg->log;
+
+        pc->c = c;
+    }
+
+    if (read) {
+        if (!c->read->active
+            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (write) {
+        if (!c->write->active
+            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* libpq owns the socket: give back nginx's connection only */
+
+static void
+ngx_http_qlm_webhook_pg_release(ngx_http_qlm_webhook_pg_conn_t *pc,
+    ngx_uint_t closed)
+{
+    ngx_uint_t         flags;
+    ngx_connection_t  *c;
+
+    c = pc->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    /* a socket libpq has closed already is gone from epoll by itself */
+
+    flags = closed ? NGX_CLOSE_EVENT : 0;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+    pc->c = NULL;
+}
+
+
+/* a connection that failed: its statement fails, and it comes back later */
+
+static void
+ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
+    const char *why)
+{
+    ngx_uint_t                      i, up;
+    ngx_http_qlm_webhook_pg_t      *pg;
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    pg = pc->pg;
+
+    ngx_http_qlm_webhook_pg_release(pc, 0);
+
+    if (pc->res) {
+        PQclear(pc->res);
+        pc->res = NULL;
+    }
+
+    if (pc->conn) {
+        PQfinish(pc->conn);
+        pc->conn = NULL;
+    }
+
+    pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CLOSED;
+
+    up = 0;
+
+    for (i = 0; i < pg->nconns; i++) {
+        if (pg->conns[i].state >= NGX_HTTP_QLM_WEBHOOK_PG_READY) {
+            up = 1;
+        }
+    }
+
+    pg->up = up;
+
+    ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
+
+    req = pc->req;
+    pc->req = NULL;
+
+    if (req) {
+        req->handler(req, NULL);
+        ngx_destroy_pool(req->pool);
+    }
+
+    /* with no connection left, what waits fails now rather than later */
+
+    if (!pg->up) {
+        while (!ngx_queue_empty(&pg->waiting)) {
+            req = ngx_queue_data(ngx_queue_head(&pg->waiting),
+                                 ngx_http_qlm_webhook_pg_req_t, queue);
+            ngx_queue_remove(&req->queue);
+            pg->nwaiting--;
+            req->handler(req, NULL);
+            ngx_destroy_pool(req->pool);
+        }
+    }
+
+    if (pg->exiting || ngx_exiting) {
+        return;
+    }
+
+    ngx_add_timer(&pc->retry, pc->backoff);
+
+    pc->backoff = ngx_min(pc->backoff * 2,
+                          NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF_MAX);
+}
+
+
+/* errors said once every 10 s, with how many there were meanwhile */
+
+static void
+ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
+    const char *what, const char *why)
+{
+    size_t  len;
+
+    ngx_http_qlm_webhook_count(pg->mcf, NGX_HTTP_QLM_WEBHOOK_C_PG_ERRORS, 1);
+
+    if (ngx_time() < pg->logged + NGX_HTTP_QLM_WEBHOOK_PG_LOGGED) {
+        pg->failed++;
+        return;
+    }
+
+    len = ngx_strlen(why);
+
+    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
+        len--;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, pg->log, 0,
+                  "qlm webhook: PostgreSQL %s failed: %*s; events are kept "
+                  "in the local spool (%ui more failures since the last "
+                  "such line)", what, len, why, pg->failed);
+
+    pg->logged = ngx_time();
+    pg->failed = 0;
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_event_handler(ngx_event_t *ev)
+{
+    int                              rc;
+    PGresult                        *res;
+    ngx_connection_t                *c;
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_CONNECTING) {
+
+        if (ev->timedout) {
+            ngx_http_qlm_webhook_pg_close(pc, "connecting timed out");
+            return;
+        }
+
+        ngx_http_qlm_webhook_pg_connect_poll(pc);
+        return;
+    }
+
+    if (ev->timedout) {
+        ngx_http_qlm_webhook_pg_close(pc, "the statement timed out");
+        return;
+    }
+
+    if (ev->write) {
+        rc = PQflush(pc->conn);
+
+        if (rc == -1) {
+            ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+            return;
+        }
+
+        if (rc == 0
+            && ngx_http_qlm_webhook_pg_watch(pc, 1, 0) != NGX_OK)
+        {
+            ngx_http_qlm_webhook_pg_close(pc, "cannot watch the socket");
+        }
+
+        return;
+    }
+
+    if (!PQconsumeInput(pc->conn)) {
+        ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        return;
+    }
+
+    if (pc->req == NULL) {
+        /* an idle connection read: a notice, or the server going away */
+
+        if (PQstatus(pc->conn) == CONNECTION_BAD) {
+            ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        }
+
+        return;
+    }
+
+    while (!PQisBusy(pc->conn)) {
+        res = PQgetResult(pc->conn);
+
+        if (res == NULL) {
+            ngx_http_qlm_webhook_pg_done(pc);
+            return;
+        }
+
+        if (pc->res) {
+            PQclear(pc->res);
+        }
+
+        pc->res = res;
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_connect_poll(ngx_http_qlm_webhook_pg_conn_t *pc)
+{
+    PostgresPollingStatusType  st;
+
+    st = PQconnectPoll(pc->conn);
+
+    switch (st) {
+
+    case PGRES_POLLING_READING:
+    case PGRES_POLLING_WRITING:
+
+        if (ngx_http_qlm_webhook_pg_watch(pc, st == PGRES_POLLING_READING,
+                                          st == PGRES_POLLING_WRITING)
+            != NGX_OK)
+        {
+            ngx_http_qlm_webhook_pg_close(pc, "cannot watch the socket");
+            return;
+        }
+
+        if (!pc->c->read->timer_set) {
+            ngx_add_timer(pc->c->read, NGX_HTTP_QLM_WEBHOOK_PG_TIMEOUT);
+        }
+
+        return;
+
+    case PGRES_POLLING_OK:
+
+        if (ngx_http_qlm_webhook_pg_watch(pc, 1, 0) != NGX_OK) {
+            ngx_http_qlm_webhook_pg_close(pc, "cannot watch the socket");
+            return;
+        }
+
+        if (pc->c->read->timer_set) {
+            ngx_del_timer(pc->c->read);
+        }
+
+        ngx_http_qlm_webhook_pg_setup(pc);
+        return;
+
+    default:
+        ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        return;
+    }
+}
+
+
+/* a new connection: the schema's version checked, the claim prepared */
+
+static void
+ngx_http_qlm_webhook_pg_setup(ngx_http_qlm_webhook_pg_conn_t *pc)
+{
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    pc->state = NGX_HTTP_QLM_WEBHOOK_PG_SETUP;
+
+    req = ngx_http_qlm_webhook_pg_req(pc->pg, 0);
+    if (req == NULL) {
+        ngx_http_qlm_webhook_pg_close(pc, "out of memory");
+        return;
+    }
+
+    req->sql = "SELECT value FROM qlm_meta WHERE name = 'schema_version'";
+    req->handler = ngx_http_qlm_webhook_pg_checked;
+    req->data = pc;
+
+    if (ngx_http_qlm_webhook_pg_send(pc, req) != NGX_OK) {
+        ngx_destroy_pool(req->pool);
+        ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_checked(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_int_t                        version;
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+    ngx_http_qlm_webhook_pg_req_t   *prep;
+
+    pc = req->data;
+
+    if (res == NULL) {
+        /* no qlm_meta (said already), or the connection failed */
+
+        if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_SETUP) {
+            pc->backoff = NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF_MAX;
+            pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CLOSED;
+        }
+
+        return;
+    }
+
+    version = (PQntuples(res) == 1)
+              ? ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                         PQgetlength(res, 0, 0))
+              : 0;
+
+    if (version != QLM_PG_SCHEMA_VERSION) {
+        ngx_log_error(NGX_LOG_ERR, pc->pg->log, 0,
+                      "qlm webhook: the PostgreSQL schema is at version %i, "
+                      "this module needs version %d: run \"qlm-store "
+                      "--password-file FILE CONNINFO schema migrate\"",
+                      version, QLM_PG_SCHEMA_VERSION);
+
+        /* closed once this completion returns; tried again later */
+        pc->backoff = NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF_MAX;
+        pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CLOSED;
+        return;
+    }
+
+    prep = ngx_http_qlm_webhook_pg_req(pc->pg, 0);
+    if (prep == NULL) {
+        pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CLOSED;
+        return;
+    }
+
+    prep->prepare = 1;
+    prep->name = "qlm_claim";
+    prep->sql = ngx_http_qlm_webhook_pg_claim_sql;
+    prep->n = sizeof(ngx_http_qlm_webhook_pg_claim_types) / sizeof(Oid);
+    prep->types = (Oid *) ngx_http_qlm_webhook_pg_claim_types;
+    prep->handler = ngx_http_qlm_webhook_pg_prepared;
+    prep->data = pc;
+
+    /* sent once done() has taken this statement off the connection */
+
+    pc->req = prep;
+    pc->state = NGX_HTTP_QLM_WEBHOOK_PG_SETUP;
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_prepared(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_http_qlm_webhook_pg_t       *pg;
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+
+    pc = req->data;
+    pg = pc->pg;
+
+    if (res == NULL) {
+        if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_SETUP) {
+            pc->state = NGX_HTTP_QLM_WEBHOOK_PG_CLOSED;
+        }
+
+        return;
+    }
+
+    pc->state = NGX_HTTP_QLM_WEBHOOK_PG_READY;
+    pc->backoff = NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF;
+
+    if (!pg->up) {
+        pg->up = 1;
+
+        ngx_log_error(NGX_LOG_NOTICE, pg->log, 0,
+                      "qlm webhook: connected to PostgreSQL at %s:%s, "
+                      "database \"%s\"", PQhost(pc->conn), PQport(pc->conn),
+                      PQdb(pc->conn));
+    }
+
+    ngx_http_qlm_webhook_pg_kick(pg->mcf);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_send(ngx_http_qlm_webhook_pg_conn_t *pc,
+    ngx_http_qlm_webhook_pg_req_t *req)
+{
+    int  rc;
+
+    if (req->prepare) {
+        rc = PQsendPrepare(pc->conn, req->name, req->sql, req->n,
+                           req->types);
+
+    } else if (req->name) {
+        rc = PQsendQueryPrepared(pc->conn, req->name, req->n, req->values,
+                                 req->lengths, req->formats, 1);
+
+    } else {
+        rc = PQsendQueryParams(pc->conn, req->sql, req->n, req->types,
+                               req->values, req->lengths, req->formats, 1);
+    }
+
+    if (!rc) {
+        return NGX_ERROR;
+    }
+
+    pc->req = req;
+
+    if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_READY) {
+        pc->state = NGX_HTTP_QLM_WEBHOOK_PG_BUSY;
+    }
+
+    rc = PQflush(pc->conn);
+
+    if (rc == -1
+        || ngx_http_qlm_webhook_pg_watch(pc, 1, rc == 1) != NGX_OK)
+    {
+        pc->req = NULL;
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(pc->c->read, NGX_HTTP_QLM_WEBHOOK_PG_TIMEOUT);
+
+    return NGX_OK;
+}
+
+
+/* a statement's results are in */
+
+static void
+ngx_http_qlm_webhook_pg_done(ngx_http_qlm_webhook_pg_conn_t *pc)
+{
+    PGresult                       *res;
+    ExecStatusType                  st;
+    ngx_http_qlm_webhook_pg_t      *pg;
+    ngx_http_qlm_webhook_pg_req_t  *req, *next;
+
+    pg = pc->pg;
+    req = pc->req;
+    res = pc->res;
+
+    pc->req = NULL;
+    pc->res = NULL;
+
+    if (pc->c->read->timer_set) {
+        ngx_del_timer(pc->c->read);
+    }
+
+    if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_BUSY) {
+        pc->state = NGX_HTTP_QLM_WEBHOOK_PG_READY;
+    }
+
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        ngx_http_qlm_webhook_pg_failed(pg, "statement",
+                                       res ? PQresultErrorMessage(res)
+                                           : "no result");
+        if (res) {
+            PQclear(res);
+        }
+
+        res = NULL;
+    }
+
+    req->handler(req, res);
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_destroy_pool(req->pool);
+
+    /* setup goes on with the statement its step left, or ends */
+
+    if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_SETUP && pc->req) {
+        next = pc->req;
+        pc->req = NULL;
+
+        if (ngx_http_qlm_webhook_pg_send(pc, next) != NGX_OK) {
+            ngx_destroy_pool(next->pool);
+            ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        }
+
+        return;
+    }
+
+    if (pc->state == NGX_HTTP_QLM_WEBHOOK_PG_CLOSED) {
+        ngx_http_qlm_webhook_pg_close(pc, "the schema is not usable");
+        return;
+    }
+
+    ngx_http_qlm_webhook_pg_dispatch(pg);
+}
+
+
+/* statements waiting go to connections that are free */
+
+static void
+ngx_http_qlm_webhook_pg_dispatch(ngx_http_qlm_webhook_pg_t *pg)
+{
+    ngx_uint_t                       i;
+    ngx_http_qlm_webhook_pg_req_t   *req;
+    ngx_http_qlm_webhook_pg_conn_t  *pc;
+
+    for (i = 0; i < pg->nconns && !ngx_queue_empty(&pg->waiting); i++) {
+        pc = &pg->conns[i];
+
+        if (pc->state != NGX_HTTP_QLM_WEBHOOK_PG_READY) {
+            continue;
+        }
+
+        req = ngx_queue_data(ngx_queue_head(&pg->waiting),
+                             ngx_http_qlm_webhook_pg_req_t, queue);
+        ngx_queue_remove(&req->queue);
+        pg->nwaiting--;
+
+        if (ngx_http_qlm_webhook_pg_send(pc, req) != NGX_OK) {
+            /* the connection is broken: the statement goes back first */
+            ngx_queue_insert_head(&pg->waiting, &req->queue);
+            pg->nwaiting++;
+            ngx_http_qlm_webhook_pg_close(pc, PQerrorMessage(pc->conn));
+        }
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
+    ngx_http_qlm_webhook_pg_req_t *req)
+{
+    if (!pg->up) {
+        req->handler(req, NULL);
+        ngx_destroy_pool(req->pool);
+        return;
+    }
+
+    ngx_queue_insert_tail(&pg->waiting, &req->queue);
+    pg->nwaiting++;
+
+    ngx_http_qlm_webhook_pg_dispatch(pg);
+}
+
+
+static ngx_http_qlm_webhook_pg_req_t *
+ngx_http_qlm_webhook_pg_req(ngx_http_qlm_webhook_pg_t *pg, int nparams)
+{
+    ngx_pool_t                     *pool;
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    pool = ngx_create_pool(4096, pg->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    req = ngx_pcalloc(pool, sizeof(ngx_http_qlm_webhook_pg_req_t));
+    if (req == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    req->pool = pool;
+    req->pg = pg;
+
+    if (nparams) {
+        req->nalloc = nparams;
+        req->types = ngx_palloc(pool, nparams * sizeof(Oid));
+        req->values = ngx_palloc(pool, nparams * sizeof(char *));
+        req->lengths = ngx_palloc(pool, nparams * sizeof(int));
+        req->formats = ngx_palloc(pool, nparams * sizeof(int));
+
+        if (req->types == NULL || req->values == NULL
+            || req->lengths == NULL || req->formats == NULL)
+        {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+    }
+
+    return req;
+}
+
+
+/* parameters in binary: integers in network order, text as it is */
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r, uint64_t v)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    p = ngx_palloc(r->pool, 8);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 8; i++) {
+        p[i] = (u_char) (v >> (56 - 8 * i));
+    }
+
+    return ngx_http_qlm_webhook_pg_bytes(r, NGX_HTTP_QLM_WEBHOOK_INT8OID,
+                                         (char *) p, 8);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r, int32_t v)
+{
+    u_char    *p;
+    uint32_t   u;
+
+    p = ngx_palloc(r->pool, 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    u = (uint32_t) v;
+    p[0] = (u_char) (u >> 24);
+    p[1] = (u_char) (u >> 16);
+    p[2] = (u_char) (u >> 8);
+    p[3] = (u_char) u;
+
+    return ngx_http_qlm_webhook_pg_bytes(r, NGX_HTTP_QLM_WEBHOOK_INT4OID,
+                                         (char *) p, 4);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_bytes(ngx_http_qlm_webhook_pg_req_t *r, Oid type,
+    const char *data, size_t len)
+{
+    if (r->n == r->nalloc) {
+        return NGX_ERROR;
+    }
+
+    r->types[r->n] = type;
+    r->values[r->n] = data ? data : "";
+    r->lengths[r->n] = (int) len;
+    r->formats[r->n] = 1;
+    r->n++;
+
+    return NGX_OK;
+}
+
+
+static uint64_t
+ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col)
+{
+    u_char      *p;
+    uint64_t     v;
+    ngx_uint_t   i;
+
+    if (PQgetlength(res, row, col) != 8) {
+        return 0;
+    }
+
+    p = (u_char *) PQgetvalue(res, row, col);
+    v = 0;
+
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static uint32_t
+ngx_http_qlm_webhook_pg_get4(PGresult *res, int row, int col)
+{
+    u_char  *p;
+
+    if (PQgetlength(res, row, col) != 4) {
+        return 0;
+    }
+
+    p = (u_char *) PQgetvalue(res, row, col);
+
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
+}
+
+
+/* libpq ends every value with a NUL, binary ones too */
+
+static void
+ngx_http_qlm_webhook_pg_get_str(PGresult *res, int row, int col,
+    qlm_store_str_t *s)
+{
+    s->data = PQgetvalue(res, row, col);
+    s->len = PQgetlength(res, row, col);
+}
+
+
+/*
+ * The forwarder: spooled deliveries claimed from the local store, sent as
+ * one INSERT, acknowledged in the spool once PostgreSQL committed them.
+ * A delivery forwarded twice (the worker died before its spool ack) is
+ * one row: the event id and URL are unique.
+ */
+
+static void
+ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
+{
+    int                                rc;
+    u_char                            *p;
+    size_t                             i, n, len;
+    uint64_t                           now, due;
+    qlm_store_item_t                 **items, *it;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = ev->data;
+    mcf = pg->mcf;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    /* a forward in flight looks again when it completes */
+
+    if (pg->exiting || ngx_exiting || mcf->store == NULL || pg->forwarding) {
+        return;
+    }
+
+    if (!pg->up) {
+        /* a new connection kicks */
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    now = ngx_http_qlm_webhook_now();
+
+    rc = qlm_store_next_due(mcf->store, &due);
+
+    if (rc != 0 || due == 0 || due > now) {
+        ngx_add_timer(ev, (rc == 0 && due)
+                          ? ngx_min(due - now, NGX_HTTP_QLM_WEBHOOK_PG_POLL)
+                          : NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(pg, NGX_HTTP_QLM_WEBHOOK_PG_BATCH
+                                          * NGX_HTTP_QLM_WEBHOOK_PG_FORWARD_N);
+    if (req == NULL) {
+        goto failed;
+    }
+
+    items = ngx_pcalloc(req->pool,
+                        (NGX_HTTP_QLM_WEBHOOK_PG_BATCH + 1)
+                        * sizeof(qlm_store_item_t *));
+    if (items == NULL) {
+        goto failed;
+    }
+
+    /* the items live as long as the statement, whatever becomes of it */
+
+    cln = ngx_pool_cleanup_add(req->pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    rc = qlm_store_claim(mcf->store, now, NGX_HTTP_QLM_WEBHOOK_PG_SPOOL_LEASE,
+                         items, NGX_HTTP_QLM_WEBHOOK_PG_BATCH, &n);
+
+    if (rc != 0 || n == 0) {
+        ngx_destroy_pool(req->pool);
+
+        if (rc != 0) {
+            ngx_http_qlm_webhook_pg_failed(pg, "spool claim",
+                                           qlm_store_strerror(rc));
+        }
+
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    cln->handler = ngx_http_qlm_webhook_pg_items_free;
+    cln->data = items;
+
+    len = sizeof(ngx_http_qlm_webhook_pg_forward_head)
+          + sizeof(ngx_http_qlm_webhook_pg_forward_tail)
+          + n * sizeof("($000,$000,$000,$000,$000,$000,$000,$000),");
+
+    p = ngx_pnalloc(req->pool, len);
+    if (p == NULL) {
+        goto unclaim;
+    }
+
+    req->sql = (char *) p;
+    p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_head,
+                   sizeof(ngx_http_qlm_webhook_pg_forward_head) - 1);
+
+    for (i = 0; i < n; i++) {
+        it = items[i];
+
+        p = ngx_sprintf(p, "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)",
+                        i ? "," : "", req->n + 1, req->n + 2, req->n + 3,
+                        req->n + 4, req->n + 5, req->n + 6, req->n + 7,
+                        req->n + 8);
+
+        if (ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                          it->event_id.data,
+                                          it->event_id.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                             it->event.data, it->event.len)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                             it->url.data, it->url.len)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                             it->headers.data,
+                                             it->headers.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_BYTEAOID,
+                                             it->body.data, it->body.len)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, now) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, it->created) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, now) != NGX_OK)
+        {
+            goto unclaim;
+        }
+    }
+
+    (void) ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_tail,
+                      sizeof(ngx_http_qlm_webhook_pg_forward_tail));
+
+    req->handler = ngx_http_qlm_webhook_pg_forwarded;
+    req->data = items;
+
+    pg->forwarding = 1;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+
+    return;
+
+unclaim:
+
+    for (i = 0; i < n; i++) {
+        (void) qlm_store_unclaim(mcf->store, items[i]->id, items[i]->lease,
+                                 now);
+    }
+
+failed:
+
+    if (req) {
+        ngx_destroy_pool(req->pool);
+    }
+
+    ngx_http_qlm_webhook_pg_failed(pg, "forwarding", "out of memory");
+
+    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_items_free(void *data)
+{
+    qlm_store_item_t  **items = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; items[i]; i++) {
+        qlm_store_item_free(items[i]);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_forwarded(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    int                                rc;
+    size_t                             i, n;
+    uint64_t                           due;
+    qlm_store_item_t                 **items;
+    qlm_store_write_t                 *w;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = req->pg;
+    mcf = pg->mcf;
+    items = req->data;
+
+    pg->forwarding = 0;
+
+    if (pg->exiting || mcf->store == NULL) {
+        /* the spool's leases expire, and the rows are forwarded again */
+        return;
+    }
+
+    for (n = 0; items[n]; n++) { /* void */ }
+
+    if (res == NULL) {
+        /* kept in the spool, due again after a pause */
+
+        due = ngx_http_qlm_webhook_now() + NGX_HTTP_QLM_WEBHOOK_PG_POLL;
+
+        for (i = 0; i < n; i++) {
+            (void) qlm_store_unclaim(mcf->store, items[i]->id,
+                                     items[i]->lease, due);
+        }
+
+        ngx_add_timer(&pg->forward, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    rc = qlm_store_write_begin(mcf->store, &w);
+
+    if (rc == 0) {
+        for (i = 0; i < n && rc == 0; i++) {
+            rc = qlm_store_write_ack(w, items[i]->id, items[i]->lease, NULL);
+
+            /* a lease taken over (a long stall): the row is there already */
+            if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
+                rc = 0;
+            }
+        }
+
+        if (rc == 0) {
+            rc = qlm_store_write_commit(w);
+
+        } else {
+            qlm_store_write_abort(w);
+        }
+    }
+
+    if (rc != 0) {
+        /* forwarded again at the lease's expiry: one row all the same */
+        ngx_http_qlm_webhook_pg_failed(pg, "spool acknowledgement",
+                                       qlm_store_strerror(rc));
+    }
+
+    ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PG_FORWARDED, n);
+
+    ngx_http_qlm_webhook_pg_kick(mcf);
+}
+
+
+/* the claim: as many due rows as this worker has room for */
+
+static void
+ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                         room;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = ev->data;
+    mcf = pg->mcf;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (pg->exiting || ngx_exiting || !mcf->enable || pg->claiming) {
+        return;
+    }
+
+    if (!pg->up) {
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    room = ngx_http_qlm_webhook_deliver_room(mcf);
+
+    if (room == 0) {
+        /* a finished transfer kicks */
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    room = ngx_min(room, NGX_HTTP_QLM_WEBHOOK_PG_BATCH);
+
+    req = ngx_http_qlm_webhook_pg_req(pg, 5);
+    if (req == NULL) {
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    pg->token++;
+
+    if (ngx_http_qlm_webhook_pg_int8(req, pg->token) != NGX_OK
+        || ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         (char *) mcf->pg_node.data,
+                                         mcf->pg_node.len) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, ngx_http_qlm_webhook_now())
+           != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req,
+                          ngx_http_qlm_webhook_deliver_lease_time(mcf))
+           != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, room) != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    req->name = "qlm_claim";
+    req->handler = ngx_http_qlm_webhook_pg_claimed;
+    req->data = (void *) (uintptr_t) room;
+
+    pg->claiming = 1;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    int                                i, n;
+    uint64_t                           now;
+    ngx_uint_t                         max;
+    qlm_store_log_t                    none;
+    qlm_store_item_t                  *items;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    u_char                             refused[NGX_HTTP_QLM_WEBHOOK_PG_BATCH];
+
+    pg = req->pg;
+    mcf = pg->mcf;
+    max = (ngx_uint_t) (uintptr_t) req->data;
+
+    pg->claiming = 0;
+
+    if (pg->exiting) {
+        return;
+    }
+
+    if (res == NULL) {
+        ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    if (n > NGX_HTTP_QLM_WEBHOOK_PG_BATCH) {
+        n = NGX_HTTP_QLM_WEBHOOK_PG_BATCH;
+    }
+
+    items = ngx_pcalloc(req->pool, (n + 1) * sizeof(qlm_store_item_t));
+    if (items == NULL) {
+        /* the leases expire, and the rows are claimed again */
+        ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        items[i].id = ngx_http_qlm_webhook_pg_get8(res, i, 0);
+        items[i].lease = ngx_http_qlm_webhook_pg_get8(res, i, 1);
+        items[i].due = ngx_http_qlm_webhook_pg_get8(res, i, 2);
+        items[i].created = ngx_http_qlm_webhook_pg_get8(res, i, 3);
+        items[i].updated = ngx_http_qlm_webhook_pg_get8(res, i, 4);
+        items[i].attempt = ngx_http_qlm_webhook_pg_get4(res, i, 5);
+        items[i].last_status = (int32_t) ngx_http_qlm_webhook_pg_get4(res, i,
+                                                                      6);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 7, &items[i].event_id);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 8, &items[i].event);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 9, &items[i].url);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 10, &items[i].headers);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 11, &items[i].body);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 12, &items[i].last_error);
+    }
+
+    /* the transfers copy what they need: res goes after this returns */
+
+    ngx_memzero(refused, sizeof(refused));
+
+    ngx_http_qlm_webhook_deliver_claimed(mcf, items, n, refused);
+
+    now = ngx_http_qlm_webhook_now();
+    ngx_memzero(&none, sizeof(qlm_store_log_t));
+
+    for (i = 0; i < n; i++) {
+        if (refused[i]) {
+            (void) ngx_http_qlm_webhook_pg_result_add(pg,
+                                    NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM,
+                                    items[i].id, items[i].lease,
+                                    now + NGX_HTTP_QLM_WEBHOOK_PG_REFUSED,
+                                    items[i].attempt, 0, &none);
+        }
+    }
+
+    if ((ngx_uint_t) n == max && ngx_http_qlm_webhook_deliver_room(mcf)) {
+        ngx_post_event(&pg->claim, &ngx_posted_next_events);
+        return;
+    }
+
+    ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+/* deliver.c's outcomes: sent with this turn's others in one statement */
+
+ngx_int_t
+ngx_http_qlm_webhook_pg_result(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_log_t *log)
+{
+    return ngx_http_qlm_webhook_pg_result_add(mcf->pg, op, id, lease, due,
+                                              attempt, status, log);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_result_add(ngx_http_qlm_webhook_pg_t *pg,
+    ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_log_t *log)
+{
+    ngx_str_t                          s;
+    ngx_uint_t                         i;
+    ngx_pool_t                        *pool;
+    qlm_store_str_t                   *f[5];
+    ngx_http_qlm_webhook_pg_batch_t   *b;
+    ngx_http_qlm_webhook_pg_result_t  *r;
+
+    if (pg == NULL || pg->exiting) {
+        return NGX_ERROR;
+    }
+
+    b = pg->current;
+
+    if (b == NULL || b->n == NGX_HTTP_QLM_WEBHOOK_PG_BATCH) {
+        pool = ngx_create_pool(16384, pg->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = ngx_palloc(pool, sizeof(ngx_http_qlm_webhook_pg_batch_t));
+        if (b == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        b->pool = pool;
+        b->n = 0;
+        b->first = ngx_http_qlm_webhook_now();
+
+        ngx_queue_insert_tail(&pg->batches, &b->queue);
+        pg->current = b;
+    }
+
+    r = &b->results[b->n];
+
+    r->op = op;
+    r->id = id;
+    r->lease = lease;
+    r->due = due;
+    r->attempt = attempt;
+    r->status = status;
+    r->log = *log;
+
+    f[0] = &r->log.event_id;
+    f[1] = &r->log.event;
+    f[2] = &r->log.url;
+    f[3] = &r->log.error;
+    f[4] = &r->log.answer;
+
+    for (i = 0; i < 5; i++) {
+        s.len = f[i]->len;
+        s.data = (u_char *) f[i]->data;
+
+        f[i]->data = s.len ? (char *) ngx_pstrdup(b->pool, &s) : "";
+
+        if (f[i]->data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    b->n++;
+
+    if (!pg->flush.posted && !pg->flushing) {
+        ngx_post_event(&pg->flush, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the oldest batch of outcomes, in one statement */
+
+static void
+ngx_http_qlm_webhook_pg_flush_handler(ngx_event_t *ev)
+{
+    u_char                            *p;
+    size_t                             len;
+    uint64_t                           now;
+    ngx_uint_t                         i, n;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    ngx_http_qlm_webhook_pg_batch_t   *b;
+    ngx_http_qlm_webhook_pg_result_t  *r;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = ev->data;
+    mcf = pg->mcf;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (pg->flushing || pg->exiting || ngx_queue_empty(&pg->batches)) {
+        return;
+    }
+
+    b = ngx_queue_data(ngx_queue_head(&pg->batches),
+                       ngx_http_qlm_webhook_pg_batch_t, queue);
+
+    now = ngx_http_qlm_webhook_now();
+
+    /* outcomes older than a lease: those rows are someone else's now */
+
+    if (now - b->first > ngx_http_qlm_webhook_deliver_lease_time(mcf)) {
+        ngx_http_qlm_webhook_pg_failed(pg, "recording outcomes",
+                                       "the database was away for longer "
+                                       "than a lease; those deliveries "
+                                       "are made again");
+        ngx_http_qlm_webhook_pg_batch_done(pg, b);
+        return;
+    }
+
+    if (!pg->up) {
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    /* no more outcomes in a batch that is on its way */
+
+    if (pg->current == b) {
+        pg->current = NULL;
+    }
+
+    r = b->results;
+    n = b->n;
+
+    req = ngx_http_qlm_webhook_pg_req(pg,
+                                 1 + n * NGX_HTTP_QLM_WEBHOOK_PG_RESULT_N);
+    if (req == NULL) {
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    len = sizeof(ngx_http_qlm_webhook_pg_results_head)
+          + sizeof(ngx_http_qlm_webhook_pg_results_tail)
+          + n * (NGX_HTTP_QLM_WEBHOOK_PG_RESULT_N * sizeof("$0000,") + 4);
+
+    p = ngx_pnalloc(req->pool, len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    req->sql = (char *) p;
+    p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_results_head,
+                   sizeof(ngx_http_qlm_webhook_pg_results_head) - 1);
+
+    if (ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                      (char *) mcf->pg_node.data,
+                                      mcf->pg_node.len) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        /* the parameters' types are the VALUES list's column types */
+
+        p = ngx_sprintf(p, "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,"
+                        "$%d,$%d,$%d)", i ? "," : "",
+                        req->n + 1, req->n + 2, req->n + 3, req->n + 4,
+                        req->n + 5, req->n + 6, req->n + 7, req->n + 8,
+                        req->n + 9, req->n + 10, req->n + 11, req->n + 12,
+                        req->n + 13, req->n + 14);
+
+        if (ngx_http_qlm_webhook_pg_int8(req, r[i].id) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, r[i].lease) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int4(req, (int32_t) r[i].op) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, r[i].due) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int4(req, (int32_t) r[i].attempt)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_int4(req, r[i].status) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int4(req,
+                                         (int32_t) r[i].log.duration)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_int4(req, (int32_t) r[i].log.outcome)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req,
+                                         r[i].log.time ? r[i].log.time : now)
+               != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                         NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         r[i].log.event_id.data,
+                                         r[i].log.event_id.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                         NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         r[i].log.event.data,
+                                         r[i].log.event.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                         NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         r[i].log.url.data,
+                                         r[i].log.url.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                         NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         r[i].log.error.data,
+                                         r[i].log.error.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                         NGX_HTTP_QLM_WEBHOOK_BYTEAOID,
+                                         r[i].log.answer.data,
+                                         r[i].log.answer.len) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    (void) ngx_cpymem(p, ngx_http_qlm_webhook_pg_results_tail,
+                      sizeof(ngx_http_qlm_webhook_pg_results_tail));
+
+    req->handler = ngx_http_qlm_webhook_pg_flushed;
+    req->data = b;
+
+    pg->flushing = 1;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(req->pool);
+    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_flushed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_http_qlm_webhook_pg_t  *pg;
+
+    pg = req->pg;
+
+    pg->flushing = 0;
+
+    if (pg->exiting) {
+        return;
+    }
+
+    if (res == NULL) {
+        /* sent again once a connection is back, while the leases hold */
+        ngx_add_timer(&pg->flush, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    ngx_http_qlm_webhook_pg_batch_done(pg, req->data);
+
+    /* room was made: more may be claimed */
+
+    ngx_http_qlm_webhook_pg_kick(pg->mcf);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
+    ngx_http_qlm_webhook_pg_batch_t *b)
+{
+    if (pg->current == b) {
+        pg->current = NULL;
+    }
+
+    ngx_queue_remove(&b->queue);
+    ngx_destroy_pool(b->pool);
+
+    if (!ngx_queue_empty(&pg->batches) && !pg->flush.posted) {
+        ngx_post_event(&pg->flush, &ngx_posted_events);
+    }
+}
