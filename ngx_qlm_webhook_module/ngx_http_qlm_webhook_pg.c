@@ -756,6 +756,10 @@ ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
 
     pg = pc->pg;
 
+    /* why may be libpq's message: said before the connection goes */
+
+    ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
+
     ngx_http_qlm_webhook_pg_release(pc, 0);
 
     if (pc->res) {
@@ -779,8 +783,6 @@ ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
     }
 
     pg->up = up;
-
-    ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
 
     req = pc->req;
     pc->req = NULL;
@@ -820,7 +822,8 @@ static void
 ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
     const char *what, const char *why)
 {
-    size_t  len;
+    u_char   *p, *last;
+    u_char    buf[512];
 
     ngx_http_qlm_webhook_count(pg->mcf, NGX_HTTP_QLM_WEBHOOK_C_PG_ERRORS, 1);
 
@@ -829,16 +832,31 @@ ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
         return;
     }
 
-    len = ngx_strlen(why);
+    /* libpq's messages span lines: one line in the log */
 
-    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
-        len--;
+    p = buf;
+    last = buf + sizeof(buf);
+
+    for ( /* void */ ; *why && p < last; why++) {
+        if (*why == '\n' || *why == '\t' || *why == '\r') {
+            if (p > buf && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+
+            continue;
+        }
+
+        *p++ = (u_char) *why;
+    }
+
+    while (p > buf && p[-1] == ' ') {
+        p--;
     }
 
     ngx_log_error(NGX_LOG_ERR, pg->log, 0,
                   "qlm webhook: PostgreSQL %s failed: %*s; events are kept "
                   "in the local spool (%ui more failures since the last "
-                  "such line)", what, len, why, pg->failed);
+                  "such line)", what, (size_t) (p - buf), buf, pg->failed);
 
     pg->logged = ngx_time();
     pg->failed = 0;
