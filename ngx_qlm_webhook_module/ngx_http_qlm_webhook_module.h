@@ -199,6 +199,10 @@ typedef struct {
     ngx_uint_t                     scanned;
     size_t                         cursor_len;
     u_char                         cursor[401];
+
+    /* PostgreSQL: whose slot pg_slot is, across the fleet */
+    uint64_t                       pg_slot;
+    ngx_uint_t                     pg_state;
 } ngx_http_qlm_webhook_task_t;
 
 
@@ -396,6 +400,9 @@ ngx_int_t ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_pg_exit_process(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_pg_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_int_t ngx_http_qlm_webhook_pg_task_slot(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
+    uint64_t slot);
 ngx_int_t ngx_http_qlm_webhook_pg_result(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t op, uint64_t id,
     uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,

@@ -138,6 +138,7 @@ struct ngx_http_qlm_webhook_pg_s {
     ngx_uint_t                         failed;
     unsigned                           forwarding:1;
     unsigned                           claiming:1;
+    unsigned                           claim_again:1;
     unsigned                           flushing:1;
     unsigned                           up:1;
     unsigned                           exiting:1;
@@ -186,6 +187,8 @@ static void ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
 static void ngx_http_qlm_webhook_pg_flush_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pg_flushed(ngx_http_qlm_webhook_pg_req_t *req,
     PGresult *res);
+static void ngx_http_qlm_webhook_pg_slot_done(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
     ngx_http_qlm_webhook_pg_batch_t *b);
 static ngx_int_t ngx_http_qlm_webhook_pg_result_add(
@@ -1100,6 +1103,10 @@ ngx_http_qlm_webhook_pg_prepared(ngx_http_qlm_webhook_pg_req_t *req,
                       "qlm webhook: connected to PostgreSQL at %s:%s, "
                       "database \"%s\"", PQhost(pc->conn), PQport(pc->conn),
                       PQdb(pc->conn));
+
+        if (!pg->mcf->sched_event.posted && pg->mcf->sched_event.handler) {
+            ngx_post_event(&pg->mcf->sched_event, &ngx_posted_events);
+        }
     }
 
     ngx_http_qlm_webhook_pg_kick(pg->mcf);
@@ -1685,9 +1692,18 @@ ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev)
         ngx_del_timer(ev);
     }
 
-    if (pg->exiting || ngx_exiting || !mcf->enable || pg->claiming) {
+    if (pg->exiting || ngx_exiting || !mcf->enable) {
         return;
     }
+
+    /* rows forwarded since that claim was sent: one more at once */
+
+    if (pg->claiming) {
+        pg->claim_again = 1;
+        return;
+    }
+
+    pg->claim_again = 0;
 
     if (!pg->up) {
         ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
@@ -1815,12 +1831,121 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
         }
     }
 
-    if ((ngx_uint_t) n == max && ngx_http_qlm_webhook_deliver_room(mcf)) {
+    /* more due, or rows forwarded meanwhile: next turn, after the rest */
+
+    if (((ngx_uint_t) n == max || pg->claim_again)
+        && ngx_http_qlm_webhook_deliver_room(mcf))
+    {
+        pg->claim_again = 0;
         ngx_post_event(&pg->claim, &ngx_posted_next_events);
         return;
     }
 
     ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+/*
+ * A scheduled task's slot across the fleet: the first node to insert its
+ * row runs it; the same node asking again (restarted mid-run) has it
+ * still, to resume.  NGX_OK: this node runs the slot; NGX_DECLINED:
+ * another does, or the answer is not in yet (the next tick asks again).
+ */
+
+#define NGX_HTTP_QLM_WEBHOOK_PG_SLOT_ASKING  1
+#define NGX_HTTP_QLM_WEBHOOK_PG_SLOT_MINE    2
+#define NGX_HTTP_QLM_WEBHOOK_PG_SLOT_OTHERS  3
+
+static const char  ngx_http_qlm_webhook_pg_slot_sql[] =
+    "INSERT INTO qlm_task_slot (task, slot, node, started) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (task, slot) "
+    "DO UPDATE SET node = EXCLUDED.node "
+    "WHERE qlm_task_slot.node = EXCLUDED.node RETURNING node";
+
+
+ngx_int_t
+ngx_http_qlm_webhook_pg_task_slot(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_task_t *task, uint64_t slot)
+{
+    ngx_http_qlm_webhook_pg_t      *pg;
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    pg = mcf->pg;
+
+    if (task->pg_slot == slot) {
+        return (task->pg_state == NGX_HTTP_QLM_WEBHOOK_PG_SLOT_MINE)
+               ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (pg == NULL || !pg->up) {
+        return NGX_DECLINED;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(pg, 4);
+    if (req == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                      (char *) task->name.data,
+                                      task->name.len) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, slot) != NGX_OK
+        || ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         (char *) mcf->pg_node.data,
+                                         mcf->pg_node.len) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, ngx_http_qlm_webhook_now())
+           != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        return NGX_DECLINED;
+    }
+
+    req->sql = ngx_http_qlm_webhook_pg_slot_sql;
+    req->handler = ngx_http_qlm_webhook_pg_slot_done;
+    req->data = task;
+
+    task->pg_slot = slot;
+    task->pg_state = NGX_HTTP_QLM_WEBHOOK_PG_SLOT_ASKING;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_slot_done(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_http_qlm_webhook_task_t  *task;
+
+    task = req->data;
+
+    if (res == NULL) {
+        /* asked again at the next tick */
+        task->pg_slot = 0;
+        task->pg_state = 0;
+        return;
+    }
+
+    task->pg_state = (PQntuples(res) == 1)
+                     ? NGX_HTTP_QLM_WEBHOOK_PG_SLOT_MINE
+                     : NGX_HTTP_QLM_WEBHOOK_PG_SLOT_OTHERS;
+
+    /* this node's: the run begins now rather than at the next tick */
+
+    if (task->pg_state == NGX_HTTP_QLM_WEBHOOK_PG_SLOT_MINE
+        && !req->pg->mcf->sched_event.posted
+        && req->pg->mcf->sched_event.handler)
+    {
+        ngx_post_event(&req->pg->mcf->sched_event, &ngx_posted_events);
+    }
+
+    if (task->pg_state == NGX_HTTP_QLM_WEBHOOK_PG_SLOT_OTHERS) {
+        ngx_log_error(NGX_LOG_INFO, req->pg->log, 0,
+                      "qlm webhook: task \"%V\" runs on another node "
+                      "of the fleet this time", &task->name);
+    }
 }
 
 

@@ -537,6 +537,14 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
     name.data = (char *) task->name.data;
     name.len = task->name.len;
 
+    /* in a fleet, one node runs each slot: PostgreSQL says which */
+
+    if (mcf->pg_conninfo.len
+        && ngx_http_qlm_webhook_pg_task_slot(mcf, task, slot) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
     rc = qlm_store_task_begin(mcf->store, name, slot,
                               (uint64_t) now * 1000, &prev);
 
