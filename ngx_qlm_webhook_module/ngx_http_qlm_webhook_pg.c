@@ -756,7 +756,17 @@ ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
 
     pg = pc->pg;
 
-    ngx_http_qlm_webhook_pg_release(pc, 0);
+    /* "why" is often PQerrorMessage(), freed with the connection */
+
+    ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
+
+    /*
+     * libpq closes its socket itself when the server goes away: epoll
+     * forgot it then, and deleting its events would fail with EBADF
+     */
+
+    ngx_http_qlm_webhook_pg_release(pc, pc->c && (pc->conn == NULL
+                                    || PQsocket(pc->conn) != pc->c->fd));
 
     if (pc->res) {
         PQclear(pc->res);
@@ -779,8 +789,6 @@ ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
     }
 
     pg->up = up;
-
-    ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
 
     req = pc->req;
     pc->req = NULL;
