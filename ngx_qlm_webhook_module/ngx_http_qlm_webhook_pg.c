@@ -837,9 +837,11 @@ ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
         return;
     }
 
-    len = ngx_strlen(why);
+    /* libpq's first line: its hints go on, tab-indented, on others */
 
-    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
+    for (len = 0; why[len] && why[len] != '\n'; len++) { /* void */ }
+
+    while (len && why[len - 1] == ' ') {
         len--;
     }
 
