@@ -759,11 +759,17 @@ ngx_http_qlm_webhook_pg_close(ngx_http_qlm_webhook_pg_conn_t *pc,
 
     pg = pc->pg;
 
-    /* why may be libpq's message: said before the connection goes */
+    /* "why" is often PQerrorMessage(), freed with the connection */
 
     ngx_http_qlm_webhook_pg_failed(pg, "connection", why);
 
-    ngx_http_qlm_webhook_pg_release(pc, 0);
+    /*
+     * libpq closes its socket itself when the server goes away: epoll
+     * forgot it then, and deleting its events would fail with EBADF
+     */
+
+    ngx_http_qlm_webhook_pg_release(pc, pc->c && (pc->conn == NULL
+                                    || PQsocket(pc->conn) != pc->c->fd));
 
     if (pc->res) {
         PQclear(pc->res);
@@ -825,8 +831,7 @@ static void
 ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
     const char *what, const char *why)
 {
-    u_char   *p, *last;
-    u_char    buf[512];
+    size_t  len;
 
     ngx_http_qlm_webhook_count(pg->mcf, NGX_HTTP_QLM_WEBHOOK_C_PG_ERRORS, 1);
 
@@ -835,31 +840,18 @@ ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
         return;
     }
 
-    /* libpq's messages span lines: one line in the log */
+    /* libpq's first line: its hints go on, tab-indented, on others */
 
-    p = buf;
-    last = buf + sizeof(buf);
+    for (len = 0; why[len] && why[len] != '\n'; len++) { /* void */ }
 
-    for ( /* void */ ; *why && p < last; why++) {
-        if (*why == '\n' || *why == '\t' || *why == '\r') {
-            if (p > buf && p[-1] != ' ') {
-                *p++ = ' ';
-            }
-
-            continue;
-        }
-
-        *p++ = (u_char) *why;
-    }
-
-    while (p > buf && p[-1] == ' ') {
-        p--;
+    while (len && why[len - 1] == ' ') {
+        len--;
     }
 
     ngx_log_error(NGX_LOG_ERR, pg->log, 0,
                   "qlm webhook: PostgreSQL %s failed: %*s; events are kept "
                   "in the local spool (%ui more failures since the last "
-                  "such line)", what, (size_t) (p - buf), buf, pg->failed);
+                  "such line)", what, len, why, pg->failed);
 
     pg->logged = ngx_time();
     pg->failed = 0;
