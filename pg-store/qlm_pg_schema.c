@@ -99,8 +99,36 @@ static const char  qlm_pg_schema_v1[] =
     "INSERT INTO qlm_meta (name, value) VALUES ('schema_version', '1');\n";
 
 
+/*
+ * Version 2: the license mirror, shared by the fleet.  Each instance
+ * forwards the records it captures (fields merged, as in LMDB: jsonb's
+ * "||"), and copies every change into its local mirror in seq order;
+ * "written" is the database's clock, so that a reader knows which
+ * changes are old enough for every transaction before them to be
+ * committed.
+ */
+
+static const char  qlm_pg_schema_v2[] =
+    "CREATE SEQUENCE qlm_mirror_seq;\n"
+    "\n"
+    "CREATE TABLE qlm_mirror (\n"
+    "    tbl         smallint NOT NULL,\n"
+    "    key         text NOT NULL,\n"
+    "    updated     bigint NOT NULL,\n"
+    "    deleted     boolean NOT NULL DEFAULT false,\n"
+    "    fields      jsonb NOT NULL DEFAULT '{}',\n"
+    "    seq         bigint NOT NULL,\n"
+    "    written     bigint NOT NULL,\n"
+    "    PRIMARY KEY (tbl, key)\n"
+    ");\n"
+    "CREATE INDEX qlm_mirror_seq_idx ON qlm_mirror (seq);\n"
+    "\n"
+    "UPDATE qlm_meta SET value = '2' WHERE name = 'schema_version';\n";
+
+
 const char *const  qlm_pg_schema_migrations[QLM_PG_SCHEMA_VERSION] = {
     qlm_pg_schema_v1,
+    qlm_pg_schema_v2,
 };
 
 

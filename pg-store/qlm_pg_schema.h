@@ -15,7 +15,7 @@
 
 
 /* the version this code reads and writes */
-#define QLM_PG_SCHEMA_VERSION  1
+#define QLM_PG_SCHEMA_VERSION  2
 
 /* pg_advisory_lock()'s key while creating or migrating: "qlm_hook" */
 #define QLM_PG_SCHEMA_LOCK     8173027680312061803LL

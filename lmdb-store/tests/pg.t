@@ -140,10 +140,10 @@ is($rc, 2, 'trim: for LMDB stores');
 
 ($rc, $out, $err) = pg('summary');
 is($rc, 1, 'summary before schema init: refused');
-like($err, qr/version 0\b.*version 1\b.*schema init/,
+like($err, qr/version 0\b.*version 2\b.*schema init/,
      '... naming both versions and the command');
 
-is(ok_pg('schema', 'version'), "schema version 0 (this qlm-store: 1)\n",
+is(ok_pg('schema', 'version'), "schema version 0 (this qlm-store: 2)\n",
    'schema version: 0');
 
 ($rc, $out, $err) = pg('schema', 'migrate');
@@ -163,24 +163,39 @@ sql('DROP TABLE other');
 
 # the schema
 
-is(ok_pg('schema', 'init'), "schema created at version 1\n", 'schema init');
+is(ok_pg('schema', 'init'), "schema created at version 2\n", 'schema init');
 is(sql("SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables"
        . " WHERE schemaname = 'public'"),
-   'qlm_counter qlm_dead qlm_log qlm_meta qlm_queue qlm_task_slot',
+   'qlm_counter qlm_dead qlm_log qlm_meta qlm_mirror qlm_queue qlm_task_slot',
    '... the tables');
 is(sql("SELECT count(*) FROM information_schema.columns"
-       . " WHERE table_name LIKE 'qlm_%'"), 2 + 14 + 11 + 13 + 4 + 2,
+       . " WHERE table_name LIKE 'qlm_%'"), 2 + 14 + 11 + 13 + 4 + 2 + 7,
    '... their columns');
-is(sql("SELECT value FROM qlm_meta WHERE name = 'schema_version'"), '1',
-   '... version 1 in qlm_meta');
-is(ok_pg('schema', 'version'), "schema version 1 (this qlm-store: 1)\n",
-   'schema version: 1');
+is(sql("SELECT value FROM qlm_meta WHERE name = 'schema_version'"), '2',
+   '... version 2 in qlm_meta');
+is(ok_pg('schema', 'version'), "schema version 2 (this qlm-store: 2)\n",
+   'schema version: 2');
 is_deeply(json_pg('schema', 'version'),
-          { version => 1, program_version => 1 }, 'schema version -j');
-is(ok_pg('schema', 'init'), "schema already at version 1\n",
+          { version => 2, program_version => 2 }, 'schema version -j');
+is(ok_pg('schema', 'init'), "schema already at version 2\n",
    'schema init again: nothing done');
-is(ok_pg('schema', 'migrate'), "schema at version 1: nothing to migrate\n",
+is(ok_pg('schema', 'migrate'), "schema at version 2: nothing to migrate\n",
    'schema migrate at the latest version: a no-op');
+
+# a database at version 1 (before the shared mirror) is migrated
+
+sql("DROP TABLE qlm_mirror; DROP SEQUENCE qlm_mirror_seq; "
+    . "UPDATE qlm_meta SET value = '1' WHERE name = 'schema_version'");
+($rc, $out, $err) = pg('summary');
+is($rc, 1, 'summary on version 1: refused');
+like($err, qr/version 1\b.*version 2\b.*schema migrate/,
+     '... naming both versions and the command');
+is(ok_pg('schema', 'migrate'), "schema migrated from version 1 to 2\n",
+   'schema migrate from version 1');
+is(sql("SELECT count(*) FROM information_schema.columns"
+       . " WHERE table_name = 'qlm_mirror'"), 7, '... qlm_mirror is there');
+is(sql("SELECT value FROM qlm_meta WHERE name = 'schema_version'"), '2',
+   '... version 2 in qlm_meta');
 
 # a version this program does not know
 
@@ -188,12 +203,12 @@ sql("UPDATE qlm_meta SET value = '7' WHERE name = 'schema_version'");
 for my $cmd (['summary'], ['dead'], ['log'], ['replay', 'all']) {
     ($rc, $out, $err) = pg(@$cmd);
     is($rc, 1, "@$cmd on version 7: refused");
-    like($err, qr/version 7\b.*version 1\b/, '... naming both versions');
+    like($err, qr/version 7\b.*version 2\b/, '... naming both versions');
 }
 ($rc, $out, $err) = pg('schema', 'migrate');
 is($rc, 1, 'schema migrate from version 7: refused');
-like($err, qr/version 7, newer than this program's 1/, '... with the reason');
-sql("UPDATE qlm_meta SET value = '1' WHERE name = 'schema_version'");
+like($err, qr/version 7, newer than this program's 2/, '... with the reason');
+sql("UPDATE qlm_meta SET value = '2' WHERE name = 'schema_version'");
 
 
 # rows written by SQL, as the nginx side writes them
