@@ -400,6 +400,8 @@ ngx_int_t ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_pg_exit_process(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_pg_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+ngx_int_t ngx_http_qlm_webhook_pg_mirror_item(ngx_pool_t *pool, int table,
+    qlm_store_record_t *rec, qlm_store_item_t *item);
 ngx_int_t ngx_http_qlm_webhook_pg_task_slot(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
     uint64_t slot);

@@ -24,6 +24,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "ngx_http_qlm_webhook_module.h"
@@ -44,6 +45,8 @@
 #define NGX_HTTP_QLM_WEBHOOK_PG_SPOOL_LEASE 30000   /* ms: a forward */
 #define NGX_HTTP_QLM_WEBHOOK_PG_LOGGED      10      /* s between errors */
 #define NGX_HTTP_QLM_WEBHOOK_PG_REFUSED     100     /* ms: a claim refused */
+#define NGX_HTTP_QLM_WEBHOOK_PG_MIRROR      256     /* records a copy step */
+#define NGX_HTTP_QLM_WEBHOOK_PG_SETTLED     1000    /* ms: see the pull */
 
 /* a delivery's outcome, as deliver.c records it; and a claim given back */
 #define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
@@ -128,6 +131,8 @@ struct ngx_http_qlm_webhook_pg_s {
     ngx_event_t                        forward;
     ngx_event_t                        claim;
     ngx_event_t                        flush;
+    ngx_event_t                        mirror;   /* worker 0: the copy */
+    uint64_t                           mirror_seq;
 
     /* outcomes, in batches of a statement each, oldest first */
     ngx_queue_t                        batches;
@@ -140,6 +145,7 @@ struct ngx_http_qlm_webhook_pg_s {
     unsigned                           claiming:1;
     unsigned                           claim_again:1;
     unsigned                           flushing:1;
+    unsigned                           pulling:1;
     unsigned                           up:1;
     unsigned                           exiting:1;
 };
@@ -171,6 +177,8 @@ static ngx_int_t ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r,
     uint64_t v);
 static ngx_int_t ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r,
     int32_t v);
+static ngx_int_t ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
+    const char *value);
 static ngx_int_t ngx_http_qlm_webhook_pg_bytes(
     ngx_http_qlm_webhook_pg_req_t *r, Oid type, const char *data, size_t len);
 static void ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
@@ -187,6 +195,12 @@ static void ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
 static void ngx_http_qlm_webhook_pg_flush_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pg_flushed(ngx_http_qlm_webhook_pg_req_t *req,
     PGresult *res);
+static void ngx_http_qlm_webhook_pg_mirror_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_mirror_pulled(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static void ngx_http_qlm_webhook_pg_mirror_apply(
+    ngx_http_qlm_webhook_pg_t *pg, int table, qlm_store_record_t *recs,
+    size_t n);
 static void ngx_http_qlm_webhook_pg_slot_done(
     ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
@@ -259,12 +273,30 @@ static const char  ngx_http_qlm_webhook_pg_results_tail[] =
 
 
 
-static const char  ngx_http_qlm_webhook_pg_forward_head[] =
-    "INSERT INTO qlm_queue (event_id, event, url, headers, body, due, "
+/*
+ * A forward: the deliveries into qlm_queue, the mirror records merged into
+ * qlm_mirror (newer ones only; a record that is no longer deleted replaces
+ * the tombstone), each change with the next seq and the database's time.
+ */
+
+static const char  ngx_http_qlm_webhook_pg_forward_queue[] =
+    "q AS (INSERT INTO qlm_queue (event_id, event, url, headers, body, due, "
     "created, updated) VALUES ";
 
-static const char  ngx_http_qlm_webhook_pg_forward_tail[] =
-    " ON CONFLICT (event_id, url) DO NOTHING";
+static const char  ngx_http_qlm_webhook_pg_forward_mirror[] =
+    "m AS (INSERT INTO qlm_mirror AS o (tbl, key, updated, deleted, fields, "
+    "seq, written) SELECT v.tbl, v.key, (v.b->>'updated')::bigint, "
+    "(v.b->>'deleted')::boolean, v.b->'fields', nextval('qlm_mirror_seq'), "
+    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint "
+    "FROM (VALUES ";
+
+static const char  ngx_http_qlm_webhook_pg_forward_merge[] =
+    ") v (tbl, key, b) ON CONFLICT (tbl, key) DO UPDATE SET "
+    "updated = EXCLUDED.updated, deleted = EXCLUDED.deleted, "
+    "fields = CASE WHEN o.deleted AND NOT EXCLUDED.deleted "
+    "THEN EXCLUDED.fields ELSE o.fields || EXCLUDED.fields END, "
+    "seq = EXCLUDED.seq, written = EXCLUDED.written "
+    "WHERE o.updated <= EXCLUDED.updated)";
 
 #define NGX_HTTP_QLM_WEBHOOK_PG_FORWARD_N  8
 
@@ -432,6 +464,20 @@ ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
     pg->flush.log = cycle->log;
     pg->flush.cancelable = 1;
 
+    /* one worker of each instance keeps its local mirror a copy */
+
+    if (ngx_worker == 0 && mcf->store) {
+        pg->mirror.handler = ngx_http_qlm_webhook_pg_mirror_handler;
+        pg->mirror.data = pg;
+        pg->mirror.log = cycle->log;
+        pg->mirror.cancelable = 1;
+
+        (void) qlm_store_counter_get(mcf->store, "postgresql_mirror_seq",
+                                     &pg->mirror_seq);
+
+        ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+    }
+
     mcf->pg = pg;
 
     for (i = 0; i < pg->nconns; i++) {
@@ -542,6 +588,14 @@ ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
 
     if (pg->flush.timer_set) {
         ngx_del_timer(&pg->flush);
+    }
+
+    if (pg->mirror.timer_set) {
+        ngx_del_timer(&pg->mirror);
+    }
+
+    if (pg->mirror.posted) {
+        ngx_delete_posted_event(&pg->mirror);
     }
 
     mcf->pg = NULL;
@@ -1367,6 +1421,26 @@ ngx_http_qlm_webhook_pg_bytes(ngx_http_qlm_webhook_pg_req_t *r, Oid type,
 }
 
 
+/* a short C string in text format, typed by the statement's cast */
+
+static ngx_int_t
+ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
+    const char *value)
+{
+    if (r->n == r->nalloc) {
+        return NGX_ERROR;
+    }
+
+    r->types[r->n] = 0;
+    r->values[r->n] = value;
+    r->lengths[r->n] = 0;
+    r->formats[r->n] = 0;
+    r->n++;
+
+    return NGX_OK;
+}
+
+
 static uint64_t
 ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col)
 {
@@ -1386,6 +1460,21 @@ ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col)
     }
 
     return v;
+}
+
+
+static uint16_t
+ngx_http_qlm_webhook_pg_get2(PGresult *res, int row, int col)
+{
+    u_char  *p;
+
+    if (PQgetlength(res, row, col) != 2) {
+        return 0;
+    }
+
+    p = (u_char *) PQgetvalue(res, row, col);
+
+    return (uint16_t) ((p[0] << 8) | p[1]);
 }
 
 
@@ -1430,6 +1519,8 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
     u_char                            *p;
     size_t                             i, n, len;
     uint64_t                           now, due;
+    ngx_uint_t                         first, mirror;
+    size_t                             k;
     qlm_store_item_t                 **items, *it;
     ngx_pool_cleanup_t                *cln;
     ngx_http_qlm_webhook_pg_t         *pg;
@@ -1504,8 +1595,49 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
     cln->handler = ngx_http_qlm_webhook_pg_items_free;
     cln->data = items;
 
-    len = sizeof(ngx_http_qlm_webhook_pg_forward_head)
-          + sizeof(ngx_http_qlm_webhook_pg_forward_tail)
+    /*
+     * A record twice in one statement would be a second change of its
+     * row, which ON CONFLICT refuses: from there on, the next forward's
+     */
+
+    for (i = 0; i < n; i++) {
+        if (items[i]->url.len) {
+            continue;
+        }
+
+        for (k = 0; k < i; k++) {
+            if (items[k]->url.len == 0
+                && items[k]->headers.len == items[i]->headers.len
+                && items[k]->event_id.len == items[i]->event_id.len
+                && ngx_memcmp(items[k]->event_id.data,
+                              items[i]->event_id.data,
+                              items[i]->event_id.len) == 0
+                && ngx_memcmp(items[k]->headers.data, items[i]->headers.data,
+                              items[i]->headers.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < i) {
+            break;
+        }
+    }
+
+    for (k = i; k < n; k++) {
+        (void) qlm_store_unclaim(mcf->store, items[k]->id, items[k]->lease,
+                                 now);
+        qlm_store_item_free(items[k]);
+        items[k] = NULL;
+    }
+
+    n = i;
+
+    len = sizeof("WITH , SELECT 1")
+          + sizeof(ngx_http_qlm_webhook_pg_forward_queue)
+          + sizeof(ngx_http_qlm_webhook_pg_forward_mirror)
+          + sizeof(ngx_http_qlm_webhook_pg_forward_merge)
+          + sizeof(" ON CONFLICT (event_id, url) DO NOTHING)")
           + n * sizeof("($000,$000,$000,$000,$000,$000,$000,$000),");
 
     p = ngx_pnalloc(req->pool, len);
@@ -1514,16 +1646,26 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
     }
 
     req->sql = (char *) p;
-    p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_head,
-                   sizeof(ngx_http_qlm_webhook_pg_forward_head) - 1);
+    p = ngx_cpymem(p, "WITH ", 5);
+    first = 1;
 
     for (i = 0; i < n; i++) {
         it = items[i];
 
+        if (it->url.len == 0) {
+            continue;
+        }
+
+        if (first) {
+            p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_queue,
+                           sizeof(ngx_http_qlm_webhook_pg_forward_queue) - 1);
+        }
+
         p = ngx_sprintf(p, "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)",
-                        i ? "," : "", req->n + 1, req->n + 2, req->n + 3,
-                        req->n + 4, req->n + 5, req->n + 6, req->n + 7,
-                        req->n + 8);
+                        first ? "" : ",", req->n + 1, req->n + 2,
+                        req->n + 3, req->n + 4, req->n + 5, req->n + 6,
+                        req->n + 7, req->n + 8);
+        first = 0;
 
         if (ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
                                           it->event_id.data,
@@ -1552,8 +1694,56 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
         }
     }
 
-    (void) ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_tail,
-                      sizeof(ngx_http_qlm_webhook_pg_forward_tail));
+    if (!first) {
+        p = ngx_cpymem(p, " ON CONFLICT (event_id, url) DO NOTHING)",
+                       sizeof(" ON CONFLICT (event_id, url) DO NOTHING)")
+                       - 1);
+    }
+
+    mirror = 0;
+
+    for (i = 0; i < n; i++) {
+        it = items[i];
+
+        if (it->url.len) {
+            continue;
+        }
+
+        if (mirror == 0) {
+            p = ngx_cpymem(p, first ? "" : ", ", first ? 0 : 2);
+            p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_mirror,
+                           sizeof(ngx_http_qlm_webhook_pg_forward_mirror)
+                           - 1);
+        }
+
+        /* the table is in headers: "licenses" or "customers" */
+
+        p = ngx_sprintf(p, "%s($%d::int2,$%d,$%d::jsonb)",
+                        mirror ? "," : "", req->n + 1, req->n + 2,
+                        req->n + 3);
+        mirror++;
+
+        if (ngx_http_qlm_webhook_pg_text(req, (it->headers.len == 9)
+                                              ? "1" : "0") != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                             it->event_id.data,
+                                             it->event_id.len) != NGX_OK
+            || ngx_http_qlm_webhook_pg_bytes(req,
+                                             NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                             it->body.data, it->body.len)
+               != NGX_OK)
+        {
+            goto unclaim;
+        }
+    }
+
+    if (mirror) {
+        p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_forward_merge,
+                       sizeof(ngx_http_qlm_webhook_pg_forward_merge) - 1);
+    }
+
+    (void) ngx_cpymem(p, " SELECT 1", sizeof(" SELECT 1"));
 
     req->handler = ngx_http_qlm_webhook_pg_forwarded;
     req->data = items;
@@ -1834,6 +2024,326 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
     }
 
     ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+/*
+ * A mirror record as it travels to PostgreSQL: a spool item with no URL,
+ * the record's key as its event id, its table in headers, and as body
+ * {"updated":ms,"deleted":bool,"fields":{...}}.  A field whose value is
+ * not UTF-8 (JSON cannot carry it) stays in the local mirror only.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_pg_mirror_item(ngx_pool_t *pool, int table,
+    qlm_store_record_t *rec, qlm_store_item_t *item)
+{
+    char        *text;
+    size_t       i, len;
+    json_t      *o, *f, *v;
+    ngx_str_t    s;
+    ngx_int_t    rc;
+
+    o = json_object();
+    f = json_object();
+
+    if (o == NULL || f == NULL
+        || json_object_set_new(o, "updated",
+                               json_integer((json_int_t) rec->updated))
+        || json_object_set_new(o, "deleted", json_boolean(rec->deleted)))
+    {
+        json_decref(f);
+        json_decref(o);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < rec->nfields; i++) {
+        v = json_stringn(rec->fields[i].value.data,
+                         rec->fields[i].value.len);
+        if (v == NULL) {
+            continue;
+        }
+
+        if (json_object_setn_new(f, rec->fields[i].name.data,
+                                 rec->fields[i].name.len, v))
+        {
+            continue;
+        }
+    }
+
+    rc = NGX_ERROR;
+    text = NULL;
+
+    if (json_object_set_new(o, "fields", f) == 0) {
+        text = json_dumps(o, JSON_COMPACT);
+    }
+
+    json_decref(o);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    s.len = len;
+    s.data = (u_char *) text;
+
+    item->body.data = (char *) ngx_pstrdup(pool, &s);
+    item->body.len = len;
+
+    free(text);
+
+    s.len = rec->key.len;
+    s.data = (u_char *) rec->key.data;
+
+    item->event_id.data = (char *) ngx_pstrdup(pool, &s);
+    item->event_id.len = rec->key.len;
+
+    if (item->body.data && item->event_id.data) {
+        item->due = ngx_http_qlm_webhook_now();
+        item->created = item->due;
+        item->event.data = ":mirror";
+        item->event.len = sizeof(":mirror") - 1;
+        item->url.data = "";
+        item->url.len = 0;
+
+        if (table == QLM_STORE_CUSTOMERS) {
+            item->headers.data = "customers";
+            item->headers.len = 9;
+
+        } else {
+            item->headers.data = "licenses";
+            item->headers.len = 8;
+        }
+
+        rc = NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The copy: worker 0 of each instance reads qlm_mirror's changes in seq
+ * order into its local mirror, where scheduled tasks scan and events that
+ * carry the known record look.  A seq is taken when a change is written,
+ * not when it commits: a change whose transaction commits after a later
+ * one's would be skipped by a cursor past both.  So the cursor passes
+ * only changes written a second ago ("settled"), and those after them are
+ * copied now and again at the next step (copying is idempotent).
+ */
+
+static const char  ngx_http_qlm_webhook_pg_mirror_sql[] =
+    "SELECT tbl, key, updated, deleted, fields::text, seq, "
+    "written < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $2 "
+    "FROM qlm_mirror WHERE seq > $1 ORDER BY seq LIMIT $3";
+
+
+static void
+ngx_http_qlm_webhook_pg_mirror_handler(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_pg_t      *pg;
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    pg = ev->data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (pg->exiting || ngx_exiting || pg->pulling) {
+        return;
+    }
+
+    if (!pg->up) {
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(pg, 3);
+    if (req == NULL
+        || ngx_http_qlm_webhook_pg_int8(req, pg->mirror_seq) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, NGX_HTTP_QLM_WEBHOOK_PG_SETTLED)
+           != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, NGX_HTTP_QLM_WEBHOOK_PG_MIRROR)
+           != NGX_OK)
+    {
+        if (req) {
+            ngx_destroy_pool(req->pool);
+        }
+
+        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    req->sql = ngx_http_qlm_webhook_pg_mirror_sql;
+    req->handler = ngx_http_qlm_webhook_pg_mirror_pulled;
+
+    pg->pulling = 1;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_mirror_pulled(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    int                                i, n, t;
+    char                              *text;
+    size_t                             k, nrecs;
+    uint64_t                           seq, cursor;
+    json_t                            *o, *v, **docs;
+    const char                        *name;
+    ngx_uint_t                         settled;
+    qlm_store_field_t                 *fields;
+    qlm_store_record_t                *recs;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    pg = req->pg;
+    mcf = pg->mcf;
+
+    pg->pulling = 0;
+
+    if (pg->exiting || mcf->store == NULL) {
+        return;
+    }
+
+    if (res == NULL) {
+        ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    recs = ngx_pcalloc(req->pool, (n + 1) * sizeof(qlm_store_record_t));
+    docs = ngx_pcalloc(req->pool, (n + 1) * sizeof(json_t *));
+
+    if (recs == NULL || docs == NULL) {
+        ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        return;
+    }
+
+    /* each table in its own write, in seq order */
+
+    cursor = pg->mirror_seq;
+    settled = 1;
+
+    for (t = QLM_STORE_LICENSES; t <= QLM_STORE_CUSTOMERS; t++) {
+        nrecs = 0;
+
+        for (i = 0; i < n; i++) {
+            if ((int) (ngx_http_qlm_webhook_pg_get2(res, i, 0)) != t) {
+                continue;
+            }
+
+            text = PQgetvalue(res, i, 4);
+            o = json_loads(text, 0, NULL);
+
+            if (o == NULL || !json_is_object(o)) {
+                json_decref(o);
+                continue;
+            }
+
+            docs[i] = o;
+
+            fields = ngx_palloc(req->pool, (json_object_size(o) + 1)
+                                           * sizeof(qlm_store_field_t));
+            if (fields == NULL) {
+                continue;
+            }
+
+            k = 0;
+
+            json_object_foreach(o, name, v) {
+                if (!json_is_string(v)) {
+                    continue;
+                }
+
+                fields[k].name.data = name;
+                fields[k].name.len = ngx_strlen(name);
+                fields[k].value.data = json_string_value(v);
+                fields[k].value.len = json_string_length(v);
+                k++;
+            }
+
+            ngx_http_qlm_webhook_pg_get_str(res, i, 1, &recs[nrecs].key);
+            recs[nrecs].updated = ngx_http_qlm_webhook_pg_get8(res, i, 2);
+            recs[nrecs].deleted = (PQgetlength(res, i, 3) == 1
+                                   && PQgetvalue(res, i, 3)[0]);
+            recs[nrecs].fields = fields;
+            recs[nrecs].nfields = k;
+            nrecs++;
+        }
+
+        if (nrecs) {
+            ngx_http_qlm_webhook_pg_mirror_apply(pg, t, recs, nrecs);
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (docs[i]) {
+            json_decref(docs[i]);
+        }
+    }
+
+    for (i = 0; i < n && settled; i++) {
+        seq = ngx_http_qlm_webhook_pg_get8(res, i, 5);
+        settled = (PQgetlength(res, i, 6) == 1 && PQgetvalue(res, i, 6)[0]);
+
+        if (settled) {
+            cursor = seq;
+        }
+    }
+
+    if (cursor != pg->mirror_seq) {
+        if (qlm_store_counter_add(mcf->store, "postgresql_mirror_seq",
+                                  cursor - pg->mirror_seq) == 0)
+        {
+            pg->mirror_seq = cursor;
+        }
+    }
+
+    /* a full step that moved on: more at once, after the traffic */
+
+    if (n == NGX_HTTP_QLM_WEBHOOK_PG_MIRROR && settled) {
+        ngx_post_event(&pg->mirror, &ngx_posted_next_events);
+        return;
+    }
+
+    ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+/* a record the local store refuses (too large, say) does not stop others */
+
+static void
+ngx_http_qlm_webhook_pg_mirror_apply(ngx_http_qlm_webhook_pg_t *pg,
+    int table, qlm_store_record_t *recs, size_t n)
+{
+    int     rc;
+    size_t  i;
+
+    rc = qlm_store_mirror_upsert_batch(pg->mcf->store, table, recs, n);
+
+    if (rc == QLM_STORE_INVALID) {
+        for (i = 0; i < n; i++) {
+            rc = qlm_store_mirror_upsert(pg->mcf->store, table, &recs[i]);
+
+            if (rc != 0 && rc != QLM_STORE_INVALID) {
+                break;
+            }
+
+            rc = 0;
+        }
+    }
+
+    if (rc != 0) {
+        ngx_http_qlm_webhook_pg_failed(pg, "copying the mirror",
+                                       qlm_store_strerror(rc));
+    }
 }
 
 

@@ -70,6 +70,8 @@ struct ngx_http_qlm_webhook_pending_s {
     ngx_str_t                          event_id;
     qlm_store_item_t                  *items;
     size_t                             nitems;
+    size_t                             nstored;  /* and PostgreSQL's mirror
+                                                    item, its last */
     ngx_uint_t                         nleased;  /* items with lease_until */
     int                                table;
     qlm_store_record_t                *rec;
@@ -828,13 +830,29 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     p->table = table;
     p->nitems = payload ? urls->nelts : 0;
 
-    if (p->nitems) {
-        items = ngx_pcalloc(pool, p->nitems * sizeof(qlm_store_item_t));
+    /* with PostgreSQL the record travels to the fleet's mirror too */
+
+    p->nstored = p->nitems + (rec && mcf->pg_conninfo.len);
+
+    if (p->nstored) {
+        items = ngx_pcalloc(pool, p->nstored * sizeof(qlm_store_item_t));
         if (items == NULL) {
             return NGX_ERROR;
         }
 
         p->items = items;
+
+        if (p->nstored > p->nitems
+            && ngx_http_qlm_webhook_pg_mirror_item(pool, table, rec,
+                                                   &items[p->nitems])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (p->nitems) {
+        items = p->items;
         reserved = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems);
         p->nleased = 0;
 
@@ -1243,7 +1261,7 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set)
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
-        p->rc = qlm_store_write_enqueue_event(w, p->items, p->nitems,
+        p->rc = qlm_store_write_enqueue_event(w, p->items, p->nstored,
                                               p->table, p->rec);
     }
 
@@ -1304,12 +1322,12 @@ ngx_http_qlm_webhook_batch_one_by_one(ngx_http_qlm_webhook_set_t *set)
     {
         p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
 
-        for (i = 0; i < p->nitems; i++) {
+        for (i = 0; i < p->nstored; i++) {
             p->items[i].id = 0;
             p->items[i].lease = 0;
         }
 
-        p->rc = qlm_store_enqueue_event(st, p->items, p->nitems, p->table,
+        p->rc = qlm_store_enqueue_event(st, p->items, p->nstored, p->table,
                                         p->rec);
     }
 
@@ -1426,7 +1444,7 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                                                      ? &p->items[i] : NULL);
         }
 
-        if (p->rc == 0 && p->nitems > p->nleased) {
+        if (p->rc == 0 && p->nstored > p->nleased) {
             kick = 1;
         }
 
