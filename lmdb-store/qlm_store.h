@@ -129,6 +129,9 @@ typedef struct {
     uint64_t          dead;
     uint64_t          log_records;
     uint64_t          next_due;     /* ms: earliest due or lease expiry; 0 */
+    uint64_t          examined;     /* queue entries the walk read */
+    unsigned          partial;      /* the walk stopped at its bound: due
+                                       and leased are lower bounds */
     size_t            map_size;
     size_t            map_used;
 } qlm_store_stat_t;
@@ -191,8 +194,13 @@ void qlm_store_close(qlm_store_t *st);
 int qlm_store_sync(qlm_store_t *st);
 int qlm_store_reader_check(qlm_store_t *st, int *dead);
 /* stat() walks the queue to count due and leased items at "now"; with now
- * 0 it reads the counts of entries and the map only: no walk, O(1) */
+ * 0 it reads the counts of entries and the map only: no walk, O(1).
+ * stat_max() walks at most max queue entries (0: no bound), in due order,
+ * so every due item is seen before any that is not; when it stops at the
+ * bound it sets "partial" and due and leased are lower bounds */
 int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
+int qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
+    qlm_store_stat_t *stat);
 
 /*
  * Queue.  enqueue() writes n items in one transaction (all or none) and
