@@ -464,4 +464,31 @@ int qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after,
 int qlm_store_item_where(qlm_store_t *st, uint64_t id, int *where);
 
 
+/*
+ * Paused receivers, durable: url_pause() records url (1 to 511 bytes) as
+ * paused since "now" by "by" (up to 64 bytes: who paused it), or with
+ * pause 0 removes it; QLM_STORE_EXISTS when it was paused already,
+ * QLM_STORE_NOTFOUND when it was not, and nothing changes.  Each change
+ * moves a generation number: paused_gen() reads it (one key, no walk), so
+ * that a process polls it cheaply and reads the list with
+ * paused_foreach() only when it moved; paused_foreach() gives the
+ * generation of the list it walked (gen may be NULL), in URL order.
+ */
+
+typedef struct {
+    qlm_store_str_t   url;        /* not NUL-terminated: LMDB's key */
+    uint64_t          since;      /* ms */
+    qlm_store_str_t   by;
+} qlm_store_paused_t;
+
+typedef int (*qlm_store_paused_pt)(const qlm_store_paused_t *p,
+    void *data);
+
+int qlm_store_url_pause(qlm_store_t *st, qlm_store_str_t url,
+    unsigned pause, uint64_t now, qlm_store_str_t by);
+int qlm_store_paused_gen(qlm_store_t *st, uint64_t *gen);
+int qlm_store_paused_foreach(qlm_store_t *st, qlm_store_paused_pt cb,
+    void *data, uint64_t *gen);
+
+
 #endif /* _QLM_STORE_H_INCLUDED_ */

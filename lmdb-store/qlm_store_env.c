@@ -253,6 +253,17 @@ qlm_store_init(qlm_store_t *st)
         }
     }
 
+    /* added later than the others: a store without it still opens */
+
+    rc = mdb_dbi_open(txn, "paused", create, &st->paused_dbi);
+
+    if (rc == 0) {
+        st->has_paused = 1;
+
+    } else if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
     key.mv_data = "format";
     key.mv_size = sizeof("format") - 1;
 

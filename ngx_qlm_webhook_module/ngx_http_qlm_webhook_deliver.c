@@ -94,8 +94,6 @@ typedef struct {
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
 static int ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item,
     void *data);
-static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
-    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
 static ngx_uint_t ngx_http_qlm_webhook_url_busy(
     ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_uint_t ngx_http_qlm_webhook_admit_now(
@@ -759,7 +757,7 @@ ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
  * state, and URLs beyond the table's size have none (no limit).
  */
 
-static ngx_http_qlm_webhook_urlstate_t *
+ngx_http_qlm_webhook_urlstate_t *
 ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t *url)
 {
@@ -920,6 +918,11 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
                       &t->log_url, now - (time_t) us->failing_since);
 
         ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PAUSED, 1);
+
+        /* kept in the store: it outlives a restart */
+        (void) ngx_http_qlm_webhook_pause_record(mcf, &t->log_url, 1,
+                                                 "qlm_webhook_pause_after",
+                                                 t->deliver->log);
     }
 
     if (mcf->breaker == 0) {
@@ -1864,11 +1867,7 @@ ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /* calls handler for each configured URL, events' and tasks' */
 
-typedef ngx_int_t (*ngx_http_qlm_webhook_url_pt)(
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
-    void *data);
-
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_urls_each(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_url_pt handler, void *data)
 {
@@ -1996,6 +1995,14 @@ ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0, "qlm webhook: %V %s by the admin API",
                   shown, pause ? "paused" : "resumed");
+
+    /* kept in the store: it outlives a restart, qlm-store sees it */
+
+    if (ngx_http_qlm_webhook_pause_record(mcf, shown, pause, "admin API", log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (!pause) {
         /* its waiting deliveries are due */
