@@ -719,27 +719,54 @@ static ngx_http_qlm_webhook_retry_t *
 ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
-    ngx_int_t                    ev;
-    ngx_str_t                    name;
-    ngx_uint_t                   i;
-    ngx_http_qlm_webhook_url_t  *u;
+    ngx_int_t                     ev;
+    ngx_str_t                     name;
+    ngx_uint_t                    i;
+    ngx_array_t                  *urls;
+    ngx_http_qlm_webhook_url_t   *u;
+    ngx_http_qlm_webhook_task_t  *task;
+
+    urls = NULL;
 
     if (ngx_http_qlm_webhook_is_task(item)) {
-        return NULL;
+
+        /* the task named by the item's signer id, "task:NAME" */
+
+        name.data = (u_char *) item->headers.data + 5;
+        name.len = item->headers.len - 5;
+
+        task = mcf->tasks ? mcf->tasks->elts : NULL;
+
+        for (i = 0; mcf->tasks && i < mcf->tasks->nelts; i++) {
+            if (task[i].name.len == name.len
+                && ngx_strncmp(task[i].name.data, name.data, name.len) == 0)
+            {
+                urls = &task[i].urls;
+                break;
+            }
+        }
+
+        if (urls == NULL) {
+            /* the task is gone from the configuration */
+            return NULL;
+        }
+
+    } else {
+        name.data = (u_char *) item->event.data;
+        name.len = item->event.len;
+
+        ev = ngx_http_qlm_webhook_event_by_name(&name);
+
+        if (ev == NGX_ERROR) {
+            return NULL;
+        }
+
+        urls = &mcf->urls[ev];
     }
 
-    name.data = (u_char *) item->event.data;
-    name.len = item->event.len;
+    u = urls->elts;
 
-    ev = ngx_http_qlm_webhook_event_by_name(&name);
-
-    if (ev == NGX_ERROR) {
-        return NULL;
-    }
-
-    u = mcf->urls[ev].elts;
-
-    for (i = 0; i < mcf->urls[ev].nelts; i++) {
+    for (i = 0; i < urls->nelts; i++) {
         if (u[i].url.len == item->url.len
             && ngx_strncmp(u[i].url.data, item->url.data, item->url.len) == 0)
         {
