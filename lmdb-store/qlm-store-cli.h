@@ -24,6 +24,7 @@
 #define CMD_IMPORT    7
 #define CMD_RECOVER   8
 #define CMD_SCHEMA    9
+#define CMD_URLS      10
 
 
 /* a table of strings, printed with aligned columns */

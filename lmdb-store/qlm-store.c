@@ -55,6 +55,7 @@ static const command_t  commands[] = {
     { "customers", CMD_MIRROR, OPT_LIMIT, 0 },
     { "import", CMD_IMPORT, 0, 1 },
     { "schema", CMD_SCHEMA, 0, 1 },
+    { "urls", CMD_URLS, 0, 0 },         /* urls pause|resume: a write */
     { NULL, 0, 0, 0 }
 };
 
@@ -84,6 +85,9 @@ static int print_record(const qlm_store_record_t *rec, void *data);
 static int cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table);
 static int cmd_import(qlm_store_t *st, ctx_t *ctx, int table,
     const char *file);
+static int print_paused(const qlm_store_paused_t *p, void *data);
+static int cmd_urls(qlm_store_t *st, ctx_t *ctx, const char *verb,
+    const char *url);
 static int fail(const char *call, int rc);
 
 
@@ -121,6 +125,11 @@ usage(FILE *f)
         "  schema init|migrate|version\n"
         "                       PostgreSQL: create the schema, apply its\n"
         "                       pending migrations, or show its version\n"
+        "  urls                 the receivers paused, since when, by whom\n"
+        "  urls pause URL, urls resume URL\n"
+        "                       pause or resume a receiver: nginx's workers\n"
+        "                       follow within a second, and a pause\n"
+        "                       survives restarts\n"
         "\n"
         "PATH: the LMDB store's directory, or a PostgreSQL connection\n"
         "string postgresql://[USER@]HOST[:PORT]/DBNAME[?...] without a\n"
@@ -1136,6 +1145,111 @@ print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
 }
 
 
+static int
+print_paused(const qlm_store_paused_t *p, void *data)
+{
+    char   buf[64], *url, *by;
+    ctx_t *ctx;
+
+    ctx = data;
+
+    if (ctx->json) {
+        printf("%s{\"url\":", ctx->count ? ",\n" : "\n");
+        json_str(p->url.data, p->url.len);
+        printf(",\"paused\":true,");
+        json_time("since", p->since);
+        printf(",\"by\":");
+        json_str(p->by.data, p->by.len);
+        putchar('}');
+
+    } else {
+        fmt_local(p->since, buf, sizeof(buf));
+        url = dup_field(p->url.data, p->url.len);
+        by = dup_field(p->by.data, p->by.len);
+        table_row(&ctx->table, url, dup_field(buf, strlen(buf)), by);
+    }
+
+    ctx->count++;
+
+    return 0;
+}
+
+
+/*
+ * urls: the paused receivers; urls pause|resume URL: as the admin API's
+ * POST urls/pause?url= and urls/resume?url=, on the store, where the
+ * workers read it.  The URL is kept as the log shows it (without
+ * credentials and query), which is how the workers match it.
+ */
+
+static int
+cmd_urls(qlm_store_t *st, ctx_t *ctx, const char *verb, const char *url)
+{
+    int               rc;
+    char             *buf;
+    unsigned          pause;
+    qlm_store_str_t   u, shown;
+
+    if (verb == NULL) {
+        if (ctx->json) {
+            putchar('[');
+
+        } else {
+            table_init(&ctx->table, 3, "URL", "PAUSED SINCE", "BY");
+        }
+
+        rc = qlm_store_paused_foreach(st, print_paused, ctx, NULL);
+
+        if (ctx->json) {
+            printf("%s]\n", ctx->count ? "\n" : "");
+
+        } else {
+            table_print(&ctx->table);
+            table_free(&ctx->table);
+        }
+
+        return rc ? fail("qlm_store_paused_foreach", rc) : 0;
+    }
+
+    pause = (strcmp(verb, "pause") == 0);
+
+    u.data = url;
+    u.len = strlen(url);
+
+    buf = dup_field(u.data, u.len);
+    shown = url_shown(u, buf);
+
+    rc = qlm_store_url_pause(st, shown, pause, ctx->now,
+                             pause ? (qlm_store_str_t) { 9, "qlm-store" }
+                                   : (qlm_store_str_t) { 0, NULL });
+
+    /* already so: the same answer as the admin API's */
+
+    if (rc == QLM_STORE_EXISTS || rc == QLM_STORE_NOTFOUND) {
+        rc = 0;
+    }
+
+    if (rc != 0) {
+        free(buf);
+        return fail("qlm_store_url_pause", rc);
+    }
+
+    if (ctx->json) {
+        printf("{\"url\":");
+        json_str(shown.data, shown.len);
+        printf(",\"paused\":%s}\n", pause ? "true" : "false");
+
+    } else {
+        printf("%s %.*s\n", pause ? "paused" : "resumed", (int) shown.len,
+               shown.data);
+    }
+
+    free(buf);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1395,6 +1509,20 @@ main(int argc, char **argv)
                       "\"version\"");
         }
 
+    } else if (cmd->cmd == CMD_URLS) {
+        if (!(argc == optind
+              || (argc - optind == 2
+                  && (strcmp(cargv[optind], "pause") == 0
+                      || strcmp(cargv[optind], "resume") == 0))))
+        {
+            die_usage("urls takes nothing, or \"pause\" or \"resume\" "
+                      "and a URL");
+        }
+
+        if (argc - optind == 2 && cargv[optind + 1][0] == '\0') {
+            die_usage("an empty URL");
+        }
+
     } else if (optind != argc) {
         die_usage("unexpected \"%s\"", cargv[optind]);
     }
@@ -1405,7 +1533,7 @@ main(int argc, char **argv)
         }
 
         if (cmd->cmd == CMD_TRIM || cmd->cmd == CMD_MIRROR
-            || cmd->cmd == CMD_IMPORT)
+            || cmd->cmd == CMD_IMPORT || cmd->cmd == CMD_URLS)
         {
             die_usage("\"%s\" is not available on a PostgreSQL store",
                       cmd->name);
@@ -1431,7 +1559,8 @@ main(int argc, char **argv)
         die_usage("--password-file is for PostgreSQL stores");
     }
 
-    opts.read_only = !cmd->write;
+    opts.read_only = !cmd->write
+                     && !(cmd->cmd == CMD_URLS && argc - optind == 2);
 
     /*
      * Bulk writes (import, replay, recover, trim) flush once, at the end:
@@ -1518,6 +1647,12 @@ main(int argc, char **argv)
                             strcmp(cargv[optind], "licenses") == 0
                             ? QLM_STORE_LICENSES : QLM_STORE_CUSTOMERS,
                             cargv[optind + 1]);
+        break;
+
+    case CMD_URLS:
+        status = cmd_urls(st, &ctx,
+                          argc - optind == 2 ? cargv[optind] : NULL,
+                          argc - optind == 2 ? cargv[optind + 1] : NULL);
         break;
 
     case CMD_TRIM:

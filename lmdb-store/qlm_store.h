@@ -129,6 +129,9 @@ typedef struct {
     uint64_t          dead;
     uint64_t          log_records;
     uint64_t          next_due;     /* ms: earliest due or lease expiry; 0 */
+    uint64_t          examined;     /* queue entries the walk read */
+    unsigned          partial;      /* the walk stopped at its bound: due
+                                       and leased are lower bounds */
     size_t            map_size;
     size_t            map_used;
 } qlm_store_stat_t;
@@ -191,8 +194,13 @@ void qlm_store_close(qlm_store_t *st);
 int qlm_store_sync(qlm_store_t *st);
 int qlm_store_reader_check(qlm_store_t *st, int *dead);
 /* stat() walks the queue to count due and leased items at "now"; with now
- * 0 it reads the counts of entries and the map only: no walk, O(1) */
+ * 0 it reads the counts of entries and the map only: no walk, O(1).
+ * stat_max() walks at most max queue entries (0: no bound), in due order,
+ * so every due item is seen before any that is not; when it stops at the
+ * bound it sets "partial" and due and leased are lower bounds */
 int qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat);
+int qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
+    qlm_store_stat_t *stat);
 
 /*
  * Queue.  enqueue() writes n items in one transaction (all or none) and
@@ -454,6 +462,33 @@ int qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after,
     uint64_t since, uint64_t now, size_t max, size_t examine,
     uint64_t *replayed, uint64_t *last, unsigned *more);
 int qlm_store_item_where(qlm_store_t *st, uint64_t id, int *where);
+
+
+/*
+ * Paused receivers, durable: url_pause() records url (1 to 511 bytes) as
+ * paused since "now" by "by" (up to 64 bytes: who paused it), or with
+ * pause 0 removes it; QLM_STORE_EXISTS when it was paused already,
+ * QLM_STORE_NOTFOUND when it was not, and nothing changes.  Each change
+ * moves a generation number: paused_gen() reads it (one key, no walk), so
+ * that a process polls it cheaply and reads the list with
+ * paused_foreach() only when it moved; paused_foreach() gives the
+ * generation of the list it walked (gen may be NULL), in URL order.
+ */
+
+typedef struct {
+    qlm_store_str_t   url;        /* not NUL-terminated: LMDB's key */
+    uint64_t          since;      /* ms */
+    qlm_store_str_t   by;
+} qlm_store_paused_t;
+
+typedef int (*qlm_store_paused_pt)(const qlm_store_paused_t *p,
+    void *data);
+
+int qlm_store_url_pause(qlm_store_t *st, qlm_store_str_t url,
+    unsigned pause, uint64_t now, qlm_store_str_t by);
+int qlm_store_paused_gen(qlm_store_t *st, uint64_t *gen);
+int qlm_store_paused_foreach(qlm_store_t *st, qlm_store_paused_pt cb,
+    void *data, uint64_t *gen);
 
 
 #endif /* _QLM_STORE_H_INCLUDED_ */

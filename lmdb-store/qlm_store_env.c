@@ -253,6 +253,17 @@ qlm_store_init(qlm_store_t *st)
         }
     }
 
+    /* added later than the others: a store without it still opens */
+
+    rc = mdb_dbi_open(txn, "paused", create, &st->paused_dbi);
+
+    if (rc == 0) {
+        st->has_paused = 1;
+
+    } else if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
     key.mv_data = "format";
     key.mv_size = sizeof("format") - 1;
 
@@ -623,8 +634,18 @@ qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
 int
 qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat)
 {
+    return qlm_store_stat_max(st, now, 0, stat);
+}
+
+
+int
+qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
+    qlm_store_stat_t *stat)
+{
     int                rc;
-    MDB_val            key, val;
+    uint64_t           id;
+    MDB_val            key, val, ikey;
+    unsigned char      idbuf[8];
     MDB_txn           *txn;
     MDB_stat           ms;
     MDB_envinfo        info;
@@ -689,9 +710,14 @@ qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat)
         goto info;
     }
 
-    /* an expired lease counts as due: the item is claimable */
+    /*
+     * In due order (lease expiry for leased items), so that a bounded walk
+     * sees every due item first.  An expired lease counts as due: the item
+     * is claimable.  A stale schedule entry (its time is not the item's)
+     * is skipped: the item's own entry counts it.
+     */
 
-    rc = mdb_cursor_open(txn, st->items, &cur);
+    rc = mdb_cursor_open(txn, st->sched, &cur);
     if (rc != 0) {
         goto done;
     }
@@ -700,15 +726,39 @@ qlm_store_stat(qlm_store_t *st, uint64_t now, qlm_store_stat_t *stat)
          rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
-        if (key.mv_size != 8) {
+        if (max && stat->examined == max) {
+            stat->partial = 1;
+            break;
+        }
+
+        if (key.mv_size != 16) {
             rc = QLM_STORE_CORRUPT;
             break;
         }
 
-        rc = qlm_store_item_decode(qlm_store_get_be64(key.mv_data), &val,
-                                   &item);
+        stat->examined++;
+
+        id = qlm_store_get_be64((unsigned char *) key.mv_data + 8);
+        ikey.mv_size = 8;
+        ikey.mv_data = idbuf;
+        qlm_store_be64(idbuf, id);
+
+        rc = mdb_get(txn, st->items, &ikey, &val);
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+
         if (rc != 0) {
             break;
+        }
+
+        rc = qlm_store_item_decode(id, &val, &item);
+        if (rc != 0) {
+            break;
+        }
+
+        if (item.due != qlm_store_get_be64(key.mv_data)) {
+            continue;
         }
 
         if (item.due <= now) {

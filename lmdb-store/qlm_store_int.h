@@ -19,6 +19,8 @@
  *              n x (str name, str value)
  *   tasks      name -> u64 slot, u64 started, u64 last_run, u8 done,
  *              str cursor
+ *   paused     url -> u8 version, u64 since, str by; "paused:gen" in meta
+ *              moves at every change (see qlm_store_pause.c)
  *
  * Keys are big-endian so LMDB's default memcmp() order is numeric order.
  * Records are little-endian, versioned by their first byte; strings are a
@@ -82,6 +84,9 @@ struct qlm_store_s {
     MDB_dbi           seenx;      /* expiry || key -> nothing */
     MDB_dbi           mirror[2];  /* licenses, customers: key -> record */
     MDB_dbi           tasks;      /* task name -> slot state */
+    MDB_dbi           paused_dbi; /* url -> since, by */
+    unsigned          has_paused; /* 0: a store from before that table,
+                                     opened read-only */
     size_t            psize;
     off_t             allocated;  /* write_map: the data file's allocated
                                      end, as far as this process knows */

@@ -39,6 +39,7 @@ typedef enum {
     NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_RESUME,
+    NGX_HTTP_QLM_WEBHOOK_ADMIN_URLS,
     NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST
 } ngx_http_qlm_webhook_admin_e;
 
@@ -88,6 +89,13 @@ static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause);
+static ngx_int_t ngx_http_qlm_webhook_admin_urls(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static int ngx_http_qlm_webhook_admin_paused(const qlm_store_paused_t *p,
+    void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_url(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
+    void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
@@ -160,13 +168,16 @@ ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    id = 0;
+
     if (ngx_http_qlm_webhook_admin_route(r, &what, &id) != NGX_OK) {
         return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
                                                 "no such endpoint");
     }
 
     read = (what == NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG
-            || what == NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD);
+            || what == NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD
+            || what == NGX_HTTP_QLM_WEBHOOK_ADMIN_URLS);
 
     if (!(r->method & (read ? (NGX_HTTP_GET|NGX_HTTP_HEAD) : NGX_HTTP_POST)))
     {
@@ -219,6 +230,9 @@ ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r)
     case NGX_HTTP_QLM_WEBHOOK_ADMIN_RESUME:
         return ngx_http_qlm_webhook_admin_pause(r, mcf,
                                      what == NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE);
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_URLS:
+        return ngx_http_qlm_webhook_admin_urls(r, mcf);
 
     default: /* NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST */
         return ngx_http_qlm_webhook_admin_test(r, mcf);
@@ -313,6 +327,9 @@ ngx_http_qlm_webhook_admin_route(ngx_http_request_t *r, ngx_uint_t *what,
 
     } else if (n == 1 && ngx_qlm_seg(0, "test")) {
         *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_TEST;
+
+    } else if (n == 1 && ngx_qlm_seg(0, "urls")) {
+        *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_URLS;
 
     } else if (n == 2 && ngx_qlm_seg(0, "urls") && ngx_qlm_seg(1, "pause")) {
         *what = NGX_HTTP_QLM_WEBHOOK_ADMIN_PAUSE;
@@ -1087,6 +1104,184 @@ ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
                                       pause ? "true" : "false");
 
     return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+}
+
+
+/* GET urls: each configured receiver once, paused or not, and since when
+ * and by whom as the store has it */
+
+typedef struct {
+    ngx_str_t                          url;
+    uint64_t                           since;
+    ngx_str_t                          by;
+    ngx_uint_t                         paused;
+} ngx_http_qlm_webhook_admin_url_t;
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_array_t                        stored;  /* .._admin_url_t */
+    ngx_array_t                        urls;    /* .._admin_url_t */
+    ngx_uint_t                         nomem;
+} ngx_http_qlm_webhook_admin_urls_t;
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_urls(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int                                 rc;
+    ngx_uint_t                          i, k;
+    ngx_http_qlm_webhook_admin_out_t    o;
+    ngx_http_qlm_webhook_admin_url_t   *u, *p;
+    ngx_http_qlm_webhook_admin_urls_t   a;
+
+    a.pool = r->pool;
+    a.nomem = 0;
+
+    if (ngx_array_init(&a.stored, r->pool, 4,
+                       sizeof(ngx_http_qlm_webhook_admin_url_t))
+        != NGX_OK
+        || ngx_array_init(&a.urls, r->pool, 8,
+                          sizeof(ngx_http_qlm_webhook_admin_url_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = qlm_store_paused_foreach(mcf->store,
+                                  ngx_http_qlm_webhook_admin_paused, &a,
+                                  NULL);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qlm webhook: qlm_store_paused_foreach: %s",
+                      qlm_store_strerror(rc));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (a.nomem
+        || ngx_http_qlm_webhook_urls_each(mcf, ngx_http_qlm_webhook_admin_url,
+                                          &a)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"urls\":[");
+
+    u = a.urls.elts;
+    p = a.stored.elts;
+
+    for (i = 0; i < a.urls.nelts; i++) {
+        ngx_http_qlm_webhook_admin_printf(&o, 16, "%s{\"url\":",
+                                          i ? "," : "");
+        ngx_http_qlm_webhook_admin_string(&o, (char *) u[i].url.data,
+                                          u[i].url.len);
+        ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"paused\":%s",
+                                          u[i].paused ? "true" : "false");
+
+        for (k = 0; u[i].paused && k < a.stored.nelts; k++) {
+            if (p[k].url.len == u[i].url.len
+                && ngx_strncmp(p[k].url.data, u[i].url.data, p[k].url.len)
+                   == 0)
+            {
+                ngx_http_qlm_webhook_admin_printf(&o, 4, ",");
+                ngx_http_qlm_webhook_admin_time_iso(&o, "since",
+                                                    p[k].since);
+                ngx_http_qlm_webhook_admin_printf(&o, 16, ",\"by\":");
+                ngx_http_qlm_webhook_admin_string(&o, (char *) p[k].by.data,
+                                                  p[k].by.len);
+                break;
+            }
+        }
+
+        ngx_http_qlm_webhook_admin_printf(&o, 4, "}");
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 8, "]}\n");
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+}
+
+
+static int
+ngx_http_qlm_webhook_admin_paused(const qlm_store_paused_t *p, void *data)
+{
+    ngx_http_qlm_webhook_admin_url_t   *u;
+    ngx_http_qlm_webhook_admin_urls_t  *a;
+
+    a = data;
+
+    u = ngx_array_push(&a->stored);
+    if (u == NULL) {
+        a->nomem = 1;
+        return 1;
+    }
+
+    u->since = p->since;
+    u->paused = 1;
+    u->url.len = p->url.len;
+    u->url.data = ngx_pnalloc(a->pool, p->url.len + 1);
+    u->by.len = p->by.len;
+    u->by.data = ngx_pnalloc(a->pool, p->by.len + 1);
+
+    if (u->url.data == NULL || u->by.data == NULL) {
+        a->nomem = 1;
+        return 1;
+    }
+
+    ngx_memcpy(u->url.data, p->url.data, p->url.len);
+    ngx_memcpy(u->by.data, p->by.data, p->by.len);
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_url(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    ngx_uint_t                          i;
+    qlm_store_str_t                     s;
+    ngx_http_qlm_webhook_urlstate_t    *us;
+    ngx_http_qlm_webhook_admin_url_t   *a;
+    ngx_http_qlm_webhook_admin_urls_t  *urls;
+
+    urls = data;
+    a = urls->urls.elts;
+
+    s.data = (char *) u->url.data;
+    s.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &s);
+
+    /* a URL configured for several events is listed once */
+
+    for (i = 0; i < urls->urls.nelts; i++) {
+        if (a[i].url.len == u->log_url.len
+            && ngx_strncmp(a[i].url.data, u->log_url.data, a[i].url.len)
+               == 0)
+        {
+            a[i].paused |= (us != NULL && us->paused);
+            return NGX_OK;
+        }
+    }
+
+    a = ngx_array_push(&urls->urls);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(a, sizeof(ngx_http_qlm_webhook_admin_url_t));
+    a->url = u->log_url;
+    a->paused = (us != NULL && us->paused);
+
+    return NGX_OK;
 }
 
 

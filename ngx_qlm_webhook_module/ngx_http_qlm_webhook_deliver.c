@@ -94,8 +94,6 @@ typedef struct {
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
 static int ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item,
     void *data);
-static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
-    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
 static ngx_uint_t ngx_http_qlm_webhook_url_busy(
     ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_uint_t ngx_http_qlm_webhook_admit_now(
@@ -782,27 +780,54 @@ static ngx_http_qlm_webhook_retry_t *
 ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
-    ngx_int_t                    ev;
-    ngx_str_t                    name;
-    ngx_uint_t                   i;
-    ngx_http_qlm_webhook_url_t  *u;
+    ngx_int_t                     ev;
+    ngx_str_t                     name;
+    ngx_uint_t                    i;
+    ngx_array_t                  *urls;
+    ngx_http_qlm_webhook_url_t   *u;
+    ngx_http_qlm_webhook_task_t  *task;
+
+    urls = NULL;
 
     if (ngx_http_qlm_webhook_is_task(item)) {
-        return NULL;
+
+        /* the task named by the item's signer id, "task:NAME" */
+
+        name.data = (u_char *) item->headers.data + 5;
+        name.len = item->headers.len - 5;
+
+        task = mcf->tasks ? mcf->tasks->elts : NULL;
+
+        for (i = 0; mcf->tasks && i < mcf->tasks->nelts; i++) {
+            if (task[i].name.len == name.len
+                && ngx_strncmp(task[i].name.data, name.data, name.len) == 0)
+            {
+                urls = &task[i].urls;
+                break;
+            }
+        }
+
+        if (urls == NULL) {
+            /* the task is gone from the configuration */
+            return NULL;
+        }
+
+    } else {
+        name.data = (u_char *) item->event.data;
+        name.len = item->event.len;
+
+        ev = ngx_http_qlm_webhook_event_by_name(&name);
+
+        if (ev == NGX_ERROR) {
+            return NULL;
+        }
+
+        urls = &mcf->urls[ev];
     }
 
-    name.data = (u_char *) item->event.data;
-    name.len = item->event.len;
+    u = urls->elts;
 
-    ev = ngx_http_qlm_webhook_event_by_name(&name);
-
-    if (ev == NGX_ERROR) {
-        return NULL;
-    }
-
-    u = mcf->urls[ev].elts;
-
-    for (i = 0; i < mcf->urls[ev].nelts; i++) {
+    for (i = 0; i < urls->nelts; i++) {
         if (u[i].url.len == item->url.len
             && ngx_strncmp(u[i].url.data, item->url.data, item->url.len) == 0)
         {
@@ -820,7 +845,7 @@ ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
  * state, and URLs beyond the table's size have none (no limit).
  */
 
-static ngx_http_qlm_webhook_urlstate_t *
+ngx_http_qlm_webhook_urlstate_t *
 ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t *url)
 {
@@ -981,6 +1006,11 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
                       &t->log_url, now - (time_t) us->failing_since);
 
         ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PAUSED, 1);
+
+        /* kept in the store: it outlives a restart */
+        (void) ngx_http_qlm_webhook_pause_record(mcf, &t->log_url, 1,
+                                                 "qlm_webhook_pause_after",
+                                                 t->deliver->log);
     }
 
     if (mcf->breaker == 0) {
@@ -1928,11 +1958,7 @@ ngx_http_qlm_webhook_pause_after(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /* calls handler for each configured URL, events' and tasks' */
 
-typedef ngx_int_t (*ngx_http_qlm_webhook_url_pt)(
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
-    void *data);
-
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_urls_each(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_url_pt handler, void *data)
 {
@@ -2060,6 +2086,14 @@ ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0, "qlm webhook: %V %s by the admin API",
                   shown, pause ? "paused" : "resumed");
+
+    /* kept in the store: it outlives a restart, qlm-store sees it */
+
+    if (ngx_http_qlm_webhook_pause_record(mcf, shown, pause, "admin API", log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (!pause) {
         /* its waiting deliveries are due */

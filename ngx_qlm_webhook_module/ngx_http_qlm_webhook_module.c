@@ -1338,6 +1338,10 @@ ngx_http_qlm_webhook_worker_start(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    if (ngx_http_qlm_webhook_pause_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_qlm_webhook_sched_init_process(cycle, mcf);
 }
 

@@ -246,6 +246,8 @@ typedef struct {
     qlm_store_t              *store;
     ngx_event_t               sync_event;
     ngx_event_t               sched_event;
+    ngx_event_t               pause_event;
+    uint64_t                  pause_gen;     /* of the pauses applied */
     void                     *deliver;
     ngx_http_qlm_webhook_batch_t  *batch;
     ngx_http_qlm_webhook_pg_t     *pg;
@@ -253,6 +255,7 @@ typedef struct {
     unsigned                  store_set:1;
     unsigned                  secret_set:1;
     unsigned                  store_used:1;
+    unsigned                  pause_synced:1;
 } ngx_http_qlm_webhook_main_conf_t;
 
 
@@ -426,6 +429,22 @@ ngx_int_t ngx_http_qlm_webhook_paused_urls(
     ngx_array_t *out);
 char *ngx_http_qlm_webhook_retry_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_qlm_webhook_retry_t **retry);
+ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_state(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url);
+
+/* calls handler for each configured URL, events' and tasks' */
+typedef ngx_int_t (*ngx_http_qlm_webhook_url_pt)(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
+    void *data);
+ngx_int_t ngx_http_qlm_webhook_urls_each(
+    ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_pt handler, void *data);
+
+ngx_int_t ngx_http_qlm_webhook_pause_record(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *log_url,
+    ngx_uint_t pause, char *by, ngx_log_t *log);
+ngx_int_t ngx_http_qlm_webhook_pause_init_process(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 
 ngx_int_t ngx_http_qlm_webhook_status_zone(ngx_conf_t *cf,
     ngx_http_qlm_webhook_main_conf_t *mcf);

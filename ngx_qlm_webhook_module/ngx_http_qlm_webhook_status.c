@@ -23,16 +23,41 @@
 #define NGX_HTTP_QLM_WEBHOOK_JSON        0
 #define NGX_HTTP_QLM_WEBHOOK_PROMETHEUS  1
 
+/*
+ * due and leased need a walk of the queue: a worker walks at most
+ * WALK_MAX entries, at most once every WALK_AGE ms, and shows its last
+ * walk's figures meanwhile, so that a scrape under load costs a bounded
+ * read however long the queue and however often the page is asked for
+ */
+#define NGX_HTTP_QLM_WEBHOOK_WALK_MAX    10000
+#define NGX_HTTP_QLM_WEBHOOK_WALK_AGE    1000
+
+
+typedef struct {
+    ngx_msec_t                    at;
+    uint64_t                      due;
+    uint64_t                      leased;
+    uint64_t                      examined;
+    unsigned                      partial:1;
+    unsigned                      valid:1;
+} ngx_http_qlm_webhook_walk_t;
+
 
 static ngx_int_t ngx_http_qlm_webhook_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_qlm_webhook_status_handler(ngx_http_request_t *r);
+static int ngx_http_qlm_webhook_status_stat(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_stat_t *st);
 static ngx_uint_t ngx_http_qlm_webhook_status_format(ngx_http_request_t *r);
 static ngx_chain_t *ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_stat_t *st, int rc);
 static ngx_chain_t *ngx_http_qlm_webhook_status_prometheus(
     ngx_http_request_t *r, ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_stat_t *st, int rc);
+
+
+/* this worker's last walk of the queue */
+static ngx_http_qlm_webhook_walk_t  ngx_http_qlm_webhook_walk;
 
 
 /* upper bounds of the latency histogram, ms */
@@ -208,11 +233,7 @@ ngx_http_qlm_webhook_status_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
 
-    /* counts of entries and the map's use: a read, no scan, no write */
-
-    ngx_memzero(&st, sizeof(qlm_store_stat_t));
-
-    rc = mcf->store ? qlm_store_stat(mcf->store, 0, &st) : QLM_STORE_INVALID;
+    rc = ngx_http_qlm_webhook_status_stat(mcf, &st);
 
     format = ngx_http_qlm_webhook_status_format(r);
 
@@ -251,6 +272,54 @@ ngx_http_qlm_webhook_status_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_output_filter(r, out);
+}
+
+
+/*
+ * The store's figures: counts of entries and the map's use are read each
+ * time (no walk, no write); due and leased come from a bounded walk, at
+ * most one a WALK_AGE in this worker.
+ */
+
+static int
+ngx_http_qlm_webhook_status_stat(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_stat_t *st)
+{
+    int                           rc;
+    ngx_http_qlm_webhook_walk_t  *w;
+
+    ngx_memzero(st, sizeof(qlm_store_stat_t));
+
+    if (mcf->store == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    w = &ngx_http_qlm_webhook_walk;
+
+    if (w->valid && ngx_current_msec - w->at < NGX_HTTP_QLM_WEBHOOK_WALK_AGE) {
+        rc = qlm_store_stat(mcf->store, 0, st);
+
+        st->due = w->due;
+        st->leased = w->leased;
+        st->examined = w->examined;
+        st->partial = w->partial;
+
+        return rc;
+    }
+
+    rc = qlm_store_stat_max(mcf->store, ngx_http_qlm_webhook_now(),
+                            NGX_HTTP_QLM_WEBHOOK_WALK_MAX, st);
+
+    if (rc == 0) {
+        w->at = ngx_current_msec;
+        w->due = st->due;
+        w->leased = st->leased;
+        w->examined = st->examined;
+        w->partial = st->partial;
+        w->valid = 1;
+    }
+
+    return rc;
 }
 
 
@@ -359,10 +428,14 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
 
     if (rc == 0) {
         p = ngx_sprintf(p, "\"store\":{\"open\":true,\"queued\":%uL,"
+                        "\"due\":%uL,\"leased\":%uL,\"walked\":%uL,"
+                        "\"walk_partial\":%s,"
                         "\"dead_letters\":%uL,\"log_records\":%uL,"
                         "\"next_due\":%uL,\"map_size\":%uz,"
                         "\"map_used\":%uz},",
-                        st->queued, st->dead, st->log_records, st->next_due,
+                        st->queued, st->due, st->leased, st->examined,
+                        st->partial ? "true" : "false",
+                        st->dead, st->log_records, st->next_due,
                         st->map_size, st->map_used);
 
     } else {
@@ -490,6 +563,18 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
             "# HELP qlm_webhook_queue_items Deliveries waiting or in flight\n"
             "# TYPE qlm_webhook_queue_items gauge\n"
             "qlm_webhook_queue_items %uL\n"
+            "# HELP qlm_webhook_queue_due Deliveries claimable now (walked "
+            "at most once a second, up to 10000 items)\n"
+            "# TYPE qlm_webhook_queue_due gauge\n"
+            "qlm_webhook_queue_due %uL\n"
+            "# HELP qlm_webhook_queue_leased Deliveries claimed, lease not "
+            "expired\n"
+            "# TYPE qlm_webhook_queue_leased gauge\n"
+            "qlm_webhook_queue_leased %uL\n"
+            "# HELP qlm_webhook_queue_walk_partial 1 when the walk stopped "
+            "at its bound: due and leased are lower bounds\n"
+            "# TYPE qlm_webhook_queue_walk_partial gauge\n"
+            "qlm_webhook_queue_walk_partial %d\n"
             "# HELP qlm_webhook_dead_letters Deliveries out of retries\n"
             "# TYPE qlm_webhook_dead_letters gauge\n"
             "qlm_webhook_dead_letters %uL\n"
@@ -500,8 +585,8 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
             "# TYPE qlm_webhook_store_bytes gauge\n"
             "qlm_webhook_store_bytes{kind=\"size\"} %uz\n"
             "qlm_webhook_store_bytes{kind=\"used\"} %uz\n",
-            st->queued, st->dead, st->log_records, st->map_size,
-            st->map_used);
+            st->queued, st->due, st->leased, st->partial ? 1 : 0,
+            st->dead, st->log_records, st->map_size, st->map_used);
     }
 
     p = ngx_sprintf(p,

@@ -167,6 +167,7 @@ ngx_http_qlm_webhook_search_cleanup(void *data)
 /*
  * qlm_webhook_task NAME search=NAME every=TIME [at=HH:MM] url=URL[;URL]
  *                  [secret=S|secret=file=PATH] [user_data=S]
+ *                  [retry=exponential[:BASE[:CAP]]|retry=T,T,...]
  */
 
 char *
@@ -175,11 +176,13 @@ ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_qlm_webhook_main_conf_t *mcf = conf;
 
-    time_t                        every;
-    ngx_int_t                     h, m;
-    ngx_str_t                    *value, v;
-    ngx_uint_t                    i;
-    ngx_http_qlm_webhook_task_t  *t;
+    time_t                         every;
+    ngx_int_t                      h, m;
+    ngx_str_t                     *value, v;
+    ngx_uint_t                     i;
+    ngx_http_qlm_webhook_url_t    *u;
+    ngx_http_qlm_webhook_task_t   *t;
+    ngx_http_qlm_webhook_retry_t  *retry;
 
     value = cf->args->elts;
 
@@ -216,6 +219,7 @@ ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     t->name = value[1];
     t->at = -1;
+    retry = NULL;
 
     if (ngx_array_init(&t->urls, cf->pool, 2,
                        sizeof(ngx_http_qlm_webhook_url_t))
@@ -295,6 +299,25 @@ ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        /* as qlm_webhook_url's: this task's URLs' retry schedule */
+
+        if (ngx_strncmp(value[i].data, "retry=", 6) == 0) {
+            if (retry != NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"retry=\" in task \"%V\"",
+                                   &t->name);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_qlm_webhook_retry_parse(cf, &value[i], &retry)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "user_data=", 10) == 0) {
             t->user_data.data = value[i].data + 10;
             t->user_data.len = value[i].len - 10;
@@ -312,6 +335,12 @@ ngx_http_qlm_webhook_task_block(ngx_conf_t *cf, ngx_command_t *cmd,
                            "task \"%V\" needs search=, every= and url=",
                            &t->name);
         return NGX_CONF_ERROR;
+    }
+
+    u = t->urls.elts;
+
+    for (i = 0; i < t->urls.nelts; i++) {
+        u[i].retry = retry;
     }
 
     return NGX_CONF_OK;

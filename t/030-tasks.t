@@ -242,3 +242,37 @@ qr/"scheduled_tasks":\{"stored":[1-9]\d*,"delivered":[1-9]\d*,"retry":0,"dead":0
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: retry= on a task: a failing delivery is retried on the task's schedule, then a dead letter
+--- http_config eval
+$::HttpConfig =~ s{url=(\S+)/renewals}{url=$1/fail retry=200ms,300ms}r
+              =~ s{location /sink \{}{location /fail { return 500; }\n        location /sink \{}r . q{
+    qlm_webhook_breaker 0;
+    qlm_webhook_retry_interval 1h;
+}
+--- config eval: $::Config
+--- request eval
+"GET /qlm/qlmservice.asmx/GetActivationKey?is_avkey=K-T14&is_email=jane%40example.com&is_expdate=" . main::day(10)
+--- wait: 2.5
+--- error_log eval
+[
+qr/"renewals" event \S+ to http:\/\/127\.0\.0\.1:\d+\/fail failed, will retry: status 500, \d+ ms, attempt 1, HTTP status 500$/m,
+qr/"renewals" event \S+ to http:\/\/127\.0\.0\.1:\d+\/fail failed, will retry: status 500, \d+ ms, attempt 2, HTTP status 500$/m,
+qr/"renewals" event \S+ to http:\/\/127\.0\.0\.1:\d+\/fail failed, moved to dead letters: status 500, \d+ ms, attempt 3, HTTP status 500$/m,
+]
+--- no_error_log
+[error]
+attempt 4
+
+
+
+=== TEST 15: a task's retry= that does not parse fails nginx -t
+--- http_config
+    qlm_webhook_search s "ExpiryDate > [today_start]";
+    qlm_webhook_task t search=s every=1h url=http://127.0.0.1:1/hook retry=5s,soon;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid "retry=5s,soon", it must be "retry=exponential", "retry=exponential:base:cap" or a list of times greater than 0, as "retry=5s,5m,30m" in \S+/nginx\.conf:\d+}

@@ -97,7 +97,7 @@ qr/<pckey>K-1</,
 qr/<pckey>K-1</,
 qr/<error>/,
 qr/^[0-9a-f]+$/,
-qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":1,"dead_letters":0,"log_records":3,"next_due":\d+,"map_size":\d+,"map_used":\d+\},"in_flight":0,"deliveries":\{"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\},"license_created":\{"stored":2,"delivered":2,"retry":0,"dead":0\},.*"scheduled_tasks":\{"stored":0,"delivered":0,"retry":0,"dead":0\}\},"counters":\{"answer_error":1,"answer_too_large":0,.*"lost_store_full":0,.*\},"delivery_latency_ms":\{"buckets":\[\[5,\d\],.*\[3600000,2\]\],"count":2,"sum":\d+\},"paused_urls":\[\]\}$/s,
+qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":1,"due":0,"leased":0,"walked":1,"walk_partial":false,"dead_letters":0,"log_records":3,"next_due":\d+,"map_size":\d+,"map_used":\d+\},"in_flight":0,"deliveries":\{"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\},"license_created":\{"stored":2,"delivered":2,"retry":0,"dead":0\},.*"scheduled_tasks":\{"stored":0,"delivered":0,"retry":0,"dead":0\}\},"counters":\{"answer_error":1,"answer_too_large":0,.*"lost_store_full":0,.*\},"delivery_latency_ms":\{"buckets":\[\[5,\d\],.*\[3600000,2\]\],"count":2,"sum":\d+\},"paused_urls":\[\]\}$/s,
 ]
 --- no_error_log
 [error]
@@ -182,3 +182,86 @@ hello
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid number of arguments in "qlm_webhook_status" directive in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: due, leased and waiting deliveries, each in its own figure
+--- http_config
+    qlm_webhook_store logs/qlm_store;
+    qlm_webhook_retry_interval 1h;
+    qlm_webhook_url license_activated http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/slow;
+    qlm_webhook_url license_modified http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/held;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_LS_PORT;
+        default_type text/xml;
+        access_log off;
+
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K-1</pckey></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RECEIVER_PORT;
+        access_log off;
+
+        location /fail {
+            return 500;
+        }
+
+        # about 6 s an answer: leased all through the block
+        location /slow {
+            limit_rate_after 0;
+            limit_rate 200;
+            return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+        }
+
+        location /held {
+            return 200;
+        }
+    }
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT/;
+        qlm_webhook_emit license_created method=GetActivationKey;
+        qlm_webhook_emit license_activated method=ActivateKey;
+        qlm_webhook_emit license_modified method=UpdateLicenseHttp;
+        qlm_webhook_field ActivationKey "xml://pckey";
+    }
+
+    location /admin/ {
+        qlm_webhook_admin;
+    }
+
+    location = /pause {
+        limit_rate_after 0;
+        limit_rate 300;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+--- request eval
+[
+"POST /admin/urls/pause?url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/held",
+"GET /qlm/ActivateKey?is_avkey=K-1",
+"GET /qlm/GetActivationKey?is_productid=1",
+"GET /qlm/UpdateLicenseHttp?is_avkey=K-1",
+"GET /pause",
+"GET /status",
+"GET /status?format=prometheus",
+]
+--- response_body_like eval
+[
+qr/"paused":true/,
+qr/K-1/, qr/K-1/, qr/K-1/,
+qr/^[0-9a-f]+$/,
+qr/^\{"version":"[0-9.]+","enabled":true,"since":\d+,"store":\{"open":true,"queued":3,"due":1,"leased":1,"walked":3,"walk_partial":false,"dead_letters":0,.*"in_flight":1,.*"license_activated":\{"stored":1,"delivered":0,"retry":1,"dead":0\}/s,
+qr/\nqlm_webhook_queue_items 3\n.*\nqlm_webhook_queue_due 1\n.*\nqlm_webhook_queue_leased 1\n.*\nqlm_webhook_queue_walk_partial 0\n/s,
+]
+--- no_error_log
+[error]
+--- timeout: 10

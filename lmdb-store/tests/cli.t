@@ -386,4 +386,57 @@ like($o, qr/^usage: qlm-store/, '--help: usage');
        'summary json: map_used');
 }
 
+# urls: pause, list, resume; the URL kept as the log shows it
+
+{
+    my $doc = json_run('-j', $store, 'urls');
+    is_deeply($doc, [], 'urls json: none paused');
+
+    my $out = ok_run($store, 'urls', 'pause',
+                     'https://user:pw@hooks.example.com/qlm?token=s3cret');
+    is($out, "paused https://hooks.example.com/qlm\n",
+       'urls pause: without credentials and query');
+
+    $doc = json_run('-j', $store, 'urls', 'pause', 'http://b.example/h');
+    is_deeply($doc, { url => 'http://b.example/h', paused => JSON::PP::true },
+              'urls pause json: as the admin API answers');
+
+    $doc = json_run('-j', $store, 'urls', 'pause', 'http://b.example/h');
+    ok($doc->{paused}, 'urls pause: again, the same answer');
+
+    $out = ok_run($store, 'urls');
+    my @r = rows($out);
+    is(scalar @r, 2, 'urls: two rows');
+    like($r[0], qr{^http://b\.example/h\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+qlm-store$},
+         'urls: URL, since, by, in URL order');
+    like($r[1], qr{^https://hooks\.example\.com/qlm\s}, 'urls: the second');
+    unlike($out, qr/s3cret|pw@/, 'urls: no credential, no query');
+
+    $doc = json_run('-j', $store, 'urls');
+    is($doc->[0]{url}, 'http://b.example/h', 'urls json: url');
+    ok($doc->[0]{paused}, 'urls json: paused');
+    like($doc->[0]{since_iso}, $iso, 'urls json: since_iso');
+    is($doc->[0]{by}, 'qlm-store', 'urls json: by');
+
+    $doc = json_run('-j', $store, 'urls', 'resume', 'http://b.example/h');
+    is_deeply($doc, { url => 'http://b.example/h', paused => JSON::PP::false },
+              'urls resume json');
+
+    $doc = json_run('-j', $store, 'urls');
+    is(scalar @$doc, 1, 'urls: one left');
+    is($doc->[0]{url}, 'https://hooks.example.com/qlm', 'urls: the other');
+
+    my ($rc, undef, $err) = run($store, 'urls', 'stop', 'http://x/');
+    is($rc, 2, 'urls stop: usage error');
+    like($err, qr/urls takes nothing, or "pause" or "resume" and a URL/,
+         'urls stop: says what it takes');
+
+    ($rc) = run($store, 'urls', 'pause');
+    is($rc, 2, 'urls pause without a URL: usage error');
+
+    ($rc, undef, $err) = run($store, 'urls', 'pause', 'http://' . 'x' x 600);
+    is($rc, 1, 'urls pause: a URL too long, runtime error');
+    like($err, qr/qlm_store_url_pause: /, 'urls pause: names the call');
+}
+
 done_testing();

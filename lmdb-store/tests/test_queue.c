@@ -754,6 +754,74 @@ test_claim_filter(void **state)
 }
 
 
+/* stat_max(): due, leased and waiting items, and a walk cut at its bound */
+
+static void
+test_stat_bounded(void **state)
+{
+    size_t             n;
+    qlm_test_t        *t;
+    qlm_store_item_t   items[4], *out[1];
+    qlm_store_stat_t   stat;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    items[0] = qlm_t_item(1000, "e1", "x", "http://a/", "{}");
+    items[1] = qlm_t_item(1500, "e2", "x", "http://a/", "{}");
+    items[2] = qlm_t_item(9000, "e3", "x", "http://a/", "{}");
+    items[3] = qlm_t_item(9500, "e4", "x", "http://a/", "{}");
+    qlm_t_ok(qlm_store_enqueue(t->st, items, 4));
+
+    /* e1 leased until 6000 (a sched entry after e2's) */
+
+    qlm_t_ok(qlm_store_claim(t->st, 1000, 5000, out, 1, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->id, 1);
+    qlm_store_item_free(out[0]);
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 2000, 0, &stat));
+    assert_int_equal(stat.queued, 4);
+    assert_int_equal(stat.due, 1);
+    assert_int_equal(stat.leased, 1);
+    assert_int_equal(stat.examined, 4);
+    assert_int_equal(stat.partial, 0);
+
+    /* the bound: e2 (due) and e1 (leased) are walked, e3 and e4 not */
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 2000, 2, &stat));
+    assert_int_equal(stat.queued, 4);
+    assert_int_equal(stat.due, 1);
+    assert_int_equal(stat.leased, 1);
+    assert_int_equal(stat.examined, 2);
+    assert_int_equal(stat.partial, 1);
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 2000, 1, &stat));
+    assert_int_equal(stat.due, 1);
+    assert_int_equal(stat.leased, 0);
+    assert_int_equal(stat.partial, 1);
+
+    /* a bound the queue fits in is not partial */
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 2000, 4, &stat));
+    assert_int_equal(stat.examined, 4);
+    assert_int_equal(stat.partial, 0);
+
+    /* past the lease, e1 is due again; now 0 walks nothing */
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 6000, 0, &stat));
+    assert_int_equal(stat.due, 2);
+    assert_int_equal(stat.leased, 0);
+
+    qlm_t_ok(qlm_store_stat_max(t->st, 0, 1, &stat));
+    assert_int_equal(stat.queued, 4);
+    assert_int_equal(stat.examined, 0);
+    assert_int_equal(stat.due, 0);
+    assert_int_equal(stat.partial, 0);
+}
+
+
 int
 main(void)
 {
@@ -767,6 +835,7 @@ main(void)
         QLM_T(test_read_only),
         QLM_T(test_release),
         QLM_T(test_claim_filter),
+        QLM_T(test_stat_bounded),
     };
 
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
