@@ -538,7 +538,7 @@ $::Config . q{
 qr/K/,
 qr/^[0-9a-f]+$/,
 qr/^[0-9a-f]+$/,
-qr/"queued":1,.*"paused":1\},.*,"paused_urls":\["http:\/\/127\.0\.0\.1:\d+\/fail"\]\}$/s,
+qr/"queued":1,.*"paused":1[,}].*,"paused_urls":\["http:\/\/127\.0\.0\.1:\d+\/fail"\]\}$/s,
 qr/\nqlm_webhook_url_paused\{url="http:\/\/127\.0\.0\.1:\d+\/fail"\} 1\n/,
 ]
 --- timeout: 10
