@@ -375,4 +375,127 @@ sub DESTROY {
     $self->stop_receivers;
 }
 
+# A throw-away PostgreSQL from util/pg-test-server, in a directory of its
+# own, with the module's schema: QLMRun::PG->new(port => P) dies when it
+# cannot start; QLMRun::PG::installed() says whether the server package
+# is there at all (tests skip without it).  The server stops with the
+# object, or by itself once this process is gone.
+
+package QLMRun::PG;
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+
+my $top = File::Spec->rel2abs(dirname(__FILE__) . '/../..');
+
+sub installed {
+    return scalar grep { -x "$_/postgres" } glob '/usr/lib/postgresql/*/bin';
+}
+
+sub store_tool {
+    my $build = $ENV{QLM_STORE_BUILD} || "$top/build/lmdb-store";
+    return "$build/qlm-store";
+}
+
+sub new {
+    my ($class, %args) = @_;
+
+    # the server runs as "postgres" under root: it must reach its directory
+    my $base = tempdir('qlm-pg-XXXXXX', TMPDIR => 1,
+                       CLEANUP => !$ENV{QLM_KEEP});
+    chmod 0755, $base;
+
+    my $self = bless {
+        dir  => "$base/db",
+        port => $args{port},
+        tool => "$top/util/pg-test-server",
+    }, $class;
+
+    local $ENV{QLM_PG_TEST_OWNER} = $$;
+
+    my $out = qx{$self->{tool} start $self->{dir} $self->{port} 2>&1};
+    die "pg-test-server start: $out" if $? != 0;
+
+    ($self->{uri}) = $out =~ m{^(postgresql://\S+)}m;
+    die "pg-test-server start: no URI in: $out" unless $self->{uri};
+    $self->{started} = 1;
+
+    my $tool = store_tool();
+    $out = qx{$tool --password-file $self->{dir}/password $self->{uri} schema init 2>&1};
+    die "qlm-store schema init: $out" if $? != 0;
+
+    return $self;
+}
+
+sub uri { $_[0]{uri} }
+sub port { $_[0]{port} }
+sub password_file { "$_[0]{dir}/password" }
+
+# what qlm_webhook_store takes, with the spool and node
+sub store {
+    my ($self, $spool, $node) = @_;
+
+    return "$self->{uri} password_file=" . $self->password_file
+           . " spool=$spool node=$node";
+}
+
+sub stop {
+    my $self = shift;
+
+    return unless $self->{started};
+    qx{$self->{tool} stop $self->{dir} 2>&1};
+    $self->{started} = 0;
+    return $? == 0;
+}
+
+sub start_again {
+    my $self = shift;
+
+    local $ENV{QLM_PG_TEST_OWNER} = $$;
+
+    my $out = qx{$self->{tool} start-again $self->{dir} 2>&1};
+    return 0 if $? != 0;
+
+    $self->{started} = 1;
+    return 1;
+}
+
+# rows of a query, each an array; the password in psql's environment only
+sub sql {
+    my ($self, $query) = @_;
+
+    my ($psql) = grep { -x } '/usr/bin/psql',
+                           glob('/usr/lib/postgresql/*/bin/psql');
+    die 'no psql' unless $psql;
+
+    local $ENV{PGPASSFILE} = '/dev/null';
+    local $ENV{PGCONNECT_TIMEOUT} = 5;
+
+    open my $fh, '<', $self->password_file or die $!;
+    local $ENV{PGPASSWORD} = scalar <$fh>;
+    close $fh;
+    chomp $ENV{PGPASSWORD};
+
+    # no shell: the query is one argument
+    open my $out, '-|', $psql, qw(-X -A -t -q -v ON_ERROR_STOP=1 -d),
+                        $self->{uri}, '-c', $query
+        or die "psql: $!";
+    my @rows = map { chomp; [split /\|/, $_, -1] } <$out>;
+    close $out;
+
+    die "psql failed ($?): $query" if $? != 0;
+
+    return @rows;
+}
+
+sub DESTROY {
+    my $self = shift;
+    local $?;
+    $self->stop;
+}
+
 1;
