@@ -113,6 +113,9 @@ is(psql("SELECT url || ' ' || attempt || ' ' || last_status || ' ' "
 is(psql("SELECT string_agg(attempt || ':' || outcome, ',' ORDER BY seq) "
         . "FROM qlm_log WHERE url LIKE '%/fail'"),
    '1:2,2:3', 'its attempts logged: a retry, then a dead letter');
+is(psql("SELECT fields->>'ActivationKey' FROM qlm_mirror "
+        . "WHERE tbl = 0 AND key = 'PG-KEY-1' AND NOT deleted"),
+   'PG-KEY-1', 'the license is in the fleet\'s mirror, qlm_mirror');
 is(psql("SELECT count(*) FROM qlm_task_slot WHERE task = 'every' "
         . "AND node = 't070'"),
    psql("SELECT count(DISTINCT slot) FROM qlm_task_slot "
