@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <libpq-fe.h>
+
 #include <qlm_store.h>
 #include "qlm_search.h"
 
@@ -403,6 +405,58 @@ ngx_int_t ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_pg_exit_process(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_pg_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+/*
+ * A statement for PostgreSQL, in a pool of its own (destroyed after its
+ * handler returns): its SQL in sql, its parameters added in order, each
+ * in binary (integers in network order), text ones in text format.
+ */
+
+typedef struct ngx_http_qlm_webhook_pg_req_s  ngx_http_qlm_webhook_pg_req_t;
+
+/* res is NULL when the statement failed (said in the log already) */
+typedef void (*ngx_http_qlm_webhook_pg_done_pt)(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+
+struct ngx_http_qlm_webhook_pg_req_s {
+    ngx_queue_t                        queue;
+    ngx_pool_t                        *pool;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    const char                        *name;     /* prepared, or NULL */
+    const char                        *sql;
+    ngx_uint_t                         prepare;  /* PQsendPrepare() */
+    int                                n;
+    int                                nalloc;
+    Oid                               *types;
+    const char                       **values;
+    int                               *lengths;
+    int                               *formats;
+    ngx_http_qlm_webhook_pg_done_pt    handler;
+    void                              *data;
+};
+
+#define NGX_HTTP_QLM_WEBHOOK_INT4OID        23
+#define NGX_HTTP_QLM_WEBHOOK_INT8OID        20
+#define NGX_HTTP_QLM_WEBHOOK_TEXTOID        25
+#define NGX_HTTP_QLM_WEBHOOK_BYTEAOID       17
+
+ngx_http_qlm_webhook_pg_req_t *ngx_http_qlm_webhook_pg_req(
+    ngx_http_qlm_webhook_pg_t *pg, int nparams);
+ngx_int_t ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r,
+    uint64_t v);
+ngx_int_t ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r,
+    int32_t v);
+ngx_int_t ngx_http_qlm_webhook_pg_bytes(ngx_http_qlm_webhook_pg_req_t *r,
+    Oid type, const char *data, size_t len);
+ngx_int_t ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
+    const char *value);
+uint64_t ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col);
+uint32_t ngx_http_qlm_webhook_pg_get4(PGresult *res, int row, int col);
+uint16_t ngx_http_qlm_webhook_pg_get2(PGresult *res, int row, int col);
+void ngx_http_qlm_webhook_pg_get_str(PGresult *res, int row, int col,
+    qlm_store_str_t *s);
+void ngx_http_qlm_webhook_pg_run(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_pg_req_t *req);
+ngx_uint_t ngx_http_qlm_webhook_pg_up(ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_int_t ngx_http_qlm_webhook_pg_mirror_item(ngx_pool_t *pool, int table,
     qlm_store_record_t *rec, qlm_store_item_t *item);
 ngx_int_t ngx_http_qlm_webhook_pg_task_slot(

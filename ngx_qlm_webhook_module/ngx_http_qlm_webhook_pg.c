@@ -51,38 +51,9 @@
 /* a delivery's outcome, as deliver.c records it; and a claim given back */
 #define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
 
-#define NGX_HTTP_QLM_WEBHOOK_INT4OID        23
-#define NGX_HTTP_QLM_WEBHOOK_INT8OID        20
-#define NGX_HTTP_QLM_WEBHOOK_TEXTOID        25
-#define NGX_HTTP_QLM_WEBHOOK_BYTEAOID       17
 
 
-typedef struct ngx_http_qlm_webhook_pg_req_s   ngx_http_qlm_webhook_pg_req_t;
 typedef struct ngx_http_qlm_webhook_pg_conn_s  ngx_http_qlm_webhook_pg_conn_t;
-
-/* res is NULL when the statement failed, and said why in the log */
-typedef void (*ngx_http_qlm_webhook_pg_done_pt)(
-    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
-
-
-/* a statement and its parameters, all in its own pool */
-
-struct ngx_http_qlm_webhook_pg_req_s {
-    ngx_queue_t                        queue;
-    ngx_pool_t                        *pool;
-    ngx_http_qlm_webhook_pg_t         *pg;
-    const char                        *name;     /* prepared, or NULL */
-    const char                        *sql;
-    ngx_uint_t                         prepare;  /* PQsendPrepare() */
-    int                                n;
-    int                                nalloc;
-    Oid                               *types;
-    const char                       **values;
-    int                               *lengths;
-    int                               *formats;
-    ngx_http_qlm_webhook_pg_done_pt    handler;
-    void                              *data;
-};
 
 
 struct ngx_http_qlm_webhook_pg_conn_s {
@@ -171,16 +142,6 @@ static ngx_int_t ngx_http_qlm_webhook_pg_send(
     ngx_http_qlm_webhook_pg_conn_t *pc, ngx_http_qlm_webhook_pg_req_t *req);
 static void ngx_http_qlm_webhook_pg_done(ngx_http_qlm_webhook_pg_conn_t *pc);
 static void ngx_http_qlm_webhook_pg_dispatch(ngx_http_qlm_webhook_pg_t *pg);
-static ngx_http_qlm_webhook_pg_req_t *ngx_http_qlm_webhook_pg_req(
-    ngx_http_qlm_webhook_pg_t *pg, int nparams);
-static ngx_int_t ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r,
-    uint64_t v);
-static ngx_int_t ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r,
-    int32_t v);
-static ngx_int_t ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
-    const char *value);
-static ngx_int_t ngx_http_qlm_webhook_pg_bytes(
-    ngx_http_qlm_webhook_pg_req_t *r, Oid type, const char *data, size_t len);
 static void ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
     ngx_http_qlm_webhook_pg_req_t *req);
 static void ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
@@ -1303,6 +1264,27 @@ ngx_http_qlm_webhook_pg_dispatch(ngx_http_qlm_webhook_pg_t *pg)
 }
 
 
+/*
+ * For the module's other files: a statement made with pg_req() and its
+ * parameters, sent; its handler is called once, with the result or NULL.
+ * Without a PostgreSQL store, or none connected: at once, with NULL.
+ */
+
+void
+ngx_http_qlm_webhook_pg_run(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_pg_req_t *req)
+{
+    ngx_http_qlm_webhook_pg_query(mcf->pg, req);
+}
+
+
+ngx_uint_t
+ngx_http_qlm_webhook_pg_up(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    return mcf->pg && mcf->pg->up && !mcf->pg->exiting;
+}
+
+
 static void
 ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
     ngx_http_qlm_webhook_pg_req_t *req)
@@ -1320,7 +1302,7 @@ ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
 }
 
 
-static ngx_http_qlm_webhook_pg_req_t *
+ngx_http_qlm_webhook_pg_req_t *
 ngx_http_qlm_webhook_pg_req(ngx_http_qlm_webhook_pg_t *pg, int nparams)
 {
     ngx_pool_t                     *pool;
@@ -1361,7 +1343,7 @@ ngx_http_qlm_webhook_pg_req(ngx_http_qlm_webhook_pg_t *pg, int nparams)
 
 /* parameters in binary: integers in network order, text as it is */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r, uint64_t v)
 {
     u_char      *p;
@@ -1381,7 +1363,7 @@ ngx_http_qlm_webhook_pg_int8(ngx_http_qlm_webhook_pg_req_t *r, uint64_t v)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r, int32_t v)
 {
     u_char    *p;
@@ -1403,7 +1385,7 @@ ngx_http_qlm_webhook_pg_int4(ngx_http_qlm_webhook_pg_req_t *r, int32_t v)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_pg_bytes(ngx_http_qlm_webhook_pg_req_t *r, Oid type,
     const char *data, size_t len)
 {
@@ -1423,7 +1405,7 @@ ngx_http_qlm_webhook_pg_bytes(ngx_http_qlm_webhook_pg_req_t *r, Oid type,
 
 /* a short C string in text format, typed by the statement's cast */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
     const char *value)
 {
@@ -1441,7 +1423,7 @@ ngx_http_qlm_webhook_pg_text(ngx_http_qlm_webhook_pg_req_t *r,
 }
 
 
-static uint64_t
+uint64_t
 ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col)
 {
     u_char      *p;
@@ -1463,7 +1445,7 @@ ngx_http_qlm_webhook_pg_get8(PGresult *res, int row, int col)
 }
 
 
-static uint16_t
+uint16_t
 ngx_http_qlm_webhook_pg_get2(PGresult *res, int row, int col)
 {
     u_char  *p;
@@ -1478,7 +1460,7 @@ ngx_http_qlm_webhook_pg_get2(PGresult *res, int row, int col)
 }
 
 
-static uint32_t
+uint32_t
 ngx_http_qlm_webhook_pg_get4(PGresult *res, int row, int col)
 {
     u_char  *p;
@@ -1496,7 +1478,7 @@ ngx_http_qlm_webhook_pg_get4(PGresult *res, int row, int col)
 
 /* libpq ends every value with a NUL, binary ones too */
 
-static void
+void
 ngx_http_qlm_webhook_pg_get_str(PGresult *res, int row, int col,
     qlm_store_str_t *s)
 {
