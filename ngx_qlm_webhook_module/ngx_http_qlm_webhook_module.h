@@ -126,6 +126,12 @@ typedef struct {
     ngx_atomic_t              in_flight;
     ngx_atomic_t              started;   /* time the zone was made */
     ngx_http_qlm_webhook_urlstate_t  urls[NGX_HTTP_QLM_WEBHOOK_NURLS];
+
+    /* PostgreSQL: what qlm_counter has of the above, and who adds */
+    ngx_atomic_t              pg_counters[NGX_HTTP_QLM_WEBHOOK_NCOUNTERS];
+    ngx_atomic_t              pg_deliveries[NGX_HTTP_QLM_WEBHOOK_NEVENTS + 1]
+                                           [NGX_HTTP_QLM_WEBHOOK_ND];
+    ngx_atomic_t              pg_adding;   /* s: since when, or 0 */
 } ngx_http_qlm_webhook_shctx_t;
 
 
@@ -329,6 +335,8 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_qlm_webhook_module;
+extern char         *ngx_http_qlm_webhook_counter_names[];
+extern char         *ngx_http_qlm_webhook_outcomes[];
 extern ngx_str_t     ngx_http_qlm_webhook_event_names[];
 
 

@@ -47,6 +47,7 @@
 #define NGX_HTTP_QLM_WEBHOOK_PG_REFUSED     100     /* ms: a claim refused */
 #define NGX_HTTP_QLM_WEBHOOK_PG_MIRROR      256     /* records a copy step */
 #define NGX_HTTP_QLM_WEBHOOK_PG_SETTLED     1000    /* ms: see the pull */
+#define NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS    10000   /* ms: counters added */
 
 /* a delivery's outcome, as deliver.c records it; and a claim given back */
 #define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
@@ -103,6 +104,7 @@ struct ngx_http_qlm_webhook_pg_s {
     ngx_event_t                        claim;
     ngx_event_t                        flush;
     ngx_event_t                        mirror;   /* worker 0: the copy */
+    ngx_event_t                        counters; /* worker 0: their sums */
     uint64_t                           mirror_seq;
 
     /* outcomes, in batches of a statement each, oldest first */
@@ -162,6 +164,9 @@ static void ngx_http_qlm_webhook_pg_mirror_pulled(
 static void ngx_http_qlm_webhook_pg_mirror_apply(
     ngx_http_qlm_webhook_pg_t *pg, int table, qlm_store_record_t *recs,
     size_t n);
+static void ngx_http_qlm_webhook_pg_counters_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_counters_added(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_slot_done(
     ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
@@ -437,6 +442,13 @@ ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
                                      &pg->mirror_seq);
 
         ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+
+        pg->counters.handler = ngx_http_qlm_webhook_pg_counters_handler;
+        pg->counters.data = pg;
+        pg->counters.log = cycle->log;
+        pg->counters.cancelable = 1;
+
+        ngx_add_timer(&pg->counters, NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS);
     }
 
     mcf->pg = pg;
@@ -557,6 +569,10 @@ ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
 
     if (pg->mirror.posted) {
         ngx_delete_posted_event(&pg->mirror);
+    }
+
+    if (pg->counters.timer_set) {
+        ngx_del_timer(&pg->counters);
     }
 
     mcf->pg = NULL;
@@ -2326,6 +2342,189 @@ ngx_http_qlm_webhook_pg_mirror_apply(ngx_http_qlm_webhook_pg_t *pg,
         ngx_http_qlm_webhook_pg_failed(pg, "copying the mirror",
                                        qlm_store_strerror(rc));
     }
+}
+
+
+/*
+ * The status page's counters, summed over the fleet in qlm_counter: every
+ * 10 s, worker 0 adds what grew since the last addition.  What qlm_counter
+ * has is kept in the shared zone, so a new worker 0 (a crash, a reload)
+ * adds nothing twice; pg_adding lets one worker add at a time, an old
+ * worker 0 still running after a reload included, and frees itself after
+ * a minute should its holder die.
+ */
+
+typedef struct {
+    ngx_atomic_t                      *done;
+    ngx_atomic_uint_t                  delta;
+} ngx_http_qlm_webhook_pg_sum_t;
+
+
+static const char  ngx_http_qlm_webhook_pg_counters_head[] =
+    "INSERT INTO qlm_counter (name, value) VALUES ";
+
+static const char  ngx_http_qlm_webhook_pg_counters_tail[] =
+    " ON CONFLICT (name) DO UPDATE SET value = qlm_counter.value "
+    "+ EXCLUDED.value";
+
+
+static void
+ngx_http_qlm_webhook_pg_counters_handler(ngx_event_t *ev)
+{
+    u_char                            *p, *name;
+    time_t                             since;
+    ngx_uint_t                         i, e, k, n, ncounters;
+    ngx_str_t                         *events;
+    ngx_atomic_uint_t                  delta;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_sum_t     *sums;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    ngx_http_qlm_webhook_shctx_t      *sh;
+
+    pg = ev->data;
+    sh = pg->mcf->sh;
+
+    if (pg->exiting || ngx_exiting || sh == NULL) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS);
+
+    since = (time_t) sh->pg_adding;
+
+    if (!pg->up
+        || (since && since > ngx_time() - 60)
+        || !ngx_atomic_cmp_set(&sh->pg_adding, since, ngx_time()))
+    {
+        return;
+    }
+
+    ncounters = NGX_HTTP_QLM_WEBHOOK_NCOUNTERS
+                + (NGX_HTTP_QLM_WEBHOOK_NEVENTS + 1)
+                  * NGX_HTTP_QLM_WEBHOOK_ND;
+
+    req = ngx_http_qlm_webhook_pg_req(pg, 2 * ncounters);
+    if (req == NULL) {
+        sh->pg_adding = 0;
+        return;
+    }
+
+    sums = ngx_palloc(req->pool,
+                      (ncounters + 1) * sizeof(ngx_http_qlm_webhook_pg_sum_t));
+    p = ngx_pnalloc(req->pool,
+                    sizeof(ngx_http_qlm_webhook_pg_counters_head)
+                    + sizeof(ngx_http_qlm_webhook_pg_counters_tail)
+                    + ncounters * sizeof(",($0000,$0000)"));
+
+    if (sums == NULL || p == NULL) {
+        goto failed;
+    }
+
+    req->sql = (char *) p;
+    p = ngx_cpymem(p, ngx_http_qlm_webhook_pg_counters_head,
+                   sizeof(ngx_http_qlm_webhook_pg_counters_head) - 1);
+
+    events = ngx_http_qlm_webhook_event_names;
+    n = 0;
+
+    for (i = 0; i < ncounters; i++) {
+
+        if (i < NGX_HTTP_QLM_WEBHOOK_NCOUNTERS) {
+            sums[n].done = &sh->pg_counters[i];
+            delta = sh->counters[i] - sh->pg_counters[i];
+
+        } else {
+            e = (i - NGX_HTTP_QLM_WEBHOOK_NCOUNTERS)
+                / NGX_HTTP_QLM_WEBHOOK_ND;
+            k = (i - NGX_HTTP_QLM_WEBHOOK_NCOUNTERS)
+                % NGX_HTTP_QLM_WEBHOOK_ND;
+            sums[n].done = &sh->pg_deliveries[e][k];
+            delta = sh->deliveries[e][k] - sh->pg_deliveries[e][k];
+        }
+
+        if (delta == 0) {
+            continue;
+        }
+
+        sums[n].delta = delta;
+
+        /* "task_runs", or "license_activated.delivered" */
+
+        if (i < NGX_HTTP_QLM_WEBHOOK_NCOUNTERS) {
+            if (ngx_http_qlm_webhook_pg_text(req,
+                                  ngx_http_qlm_webhook_counter_names[i])
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+        } else {
+            name = ngx_pcalloc(req->pool, 64);
+            if (name == NULL) {
+                goto failed;
+            }
+
+            (void) ngx_snprintf(name, 63, "%s.%s",
+                                e < NGX_HTTP_QLM_WEBHOOK_NEVENTS
+                                ? (char *) events[e].data : "scheduled_task",
+                                ngx_http_qlm_webhook_outcomes[k]);
+
+            if (ngx_http_qlm_webhook_pg_text(req, (char *) name) != NGX_OK) {
+                goto failed;
+            }
+        }
+
+        if (ngx_http_qlm_webhook_pg_int8(req, delta) != NGX_OK) {
+            goto failed;
+        }
+
+        p = ngx_sprintf(p, "%s($%d,$%d)", n ? "," : "", req->n - 1, req->n);
+        n++;
+    }
+
+    if (n == 0) {
+        ngx_destroy_pool(req->pool);
+        sh->pg_adding = 0;
+        return;
+    }
+
+    (void) ngx_cpymem(p, ngx_http_qlm_webhook_pg_counters_tail,
+                      sizeof(ngx_http_qlm_webhook_pg_counters_tail));
+
+    sums[n].done = NULL;
+
+    req->handler = ngx_http_qlm_webhook_pg_counters_added;
+    req->data = sums;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(req->pool);
+    sh->pg_adding = 0;
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_counters_added(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_uint_t                      i;
+    ngx_http_qlm_webhook_pg_sum_t  *sums;
+    ngx_http_qlm_webhook_shctx_t   *sh;
+
+    sums = req->data;
+    sh = req->pg->mcf->sh;
+
+    if (res) {
+        for (i = 0; sums[i].done; i++) {
+            (void) ngx_atomic_fetch_add(sums[i].done, sums[i].delta);
+        }
+    }
+
+    sh->pg_adding = 0;
 }
 
 

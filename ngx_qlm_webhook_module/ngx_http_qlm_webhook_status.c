@@ -66,7 +66,7 @@ static ngx_uint_t  ngx_http_qlm_webhook_buckets[] = {
 };
 
 
-static char  *ngx_http_qlm_webhook_counter_names[] = {
+char  *ngx_http_qlm_webhook_counter_names[] = {
     "answer_error",
     "answer_too_large",
     "answer_compressed",
@@ -90,7 +90,7 @@ static char  *ngx_http_qlm_webhook_counter_names[] = {
 };
 
 
-static char  *ngx_http_qlm_webhook_outcomes[] = {
+char  *ngx_http_qlm_webhook_outcomes[] = {
     "stored", "delivered", "retry", "dead"
 };
 

@@ -150,6 +150,17 @@ for my $i (0 .. 2) {
 
 sleep 9;
 
+# the counters' next addition (every 10 s), before the nodes stop
+
+my $by = time + 15;
+
+while (time < $by) {
+    my ($row) = $pg->sql("SELECT count(*) FROM qlm_counter "
+                         . "WHERE name = 'task_runs' AND value > 0");
+    last if $row->[0];
+    sleep 0.5;
+}
+
 $_->stop for @nodes;
 @nodes = ();
 sleep 0.5;
@@ -182,5 +193,16 @@ ok($deliveries >= 2 * $licenses,
 is(scalar @twice, 0, 'no task delivery came twice: each slot ran once');
 is(($pg->sql("SELECT count(*) FROM qlm_mirror WHERE key LIKE 'FLEET-%'"))[0][0],
    $licenses, 'qlm_mirror holds the licenses');
+
+# the status page's counters, summed over the fleet every 10 s
+my ($counted) = $pg->sql("SELECT coalesce(sum(value), 0) FROM qlm_counter "
+                         . "WHERE name = 'task_runs'");
+ok($counted->[0] >= 1 && $counted->[0] <= $runs,
+   "qlm_counter's task_runs ($counted->[0]) counts the fleet's runs "
+   . "($runs), up to the last 10 s");
+my ($fwd) = $pg->sql("SELECT coalesce(sum(value), 0) FROM qlm_counter "
+                     . "WHERE name = 'postgresql_forwarded'");
+ok($fwd->[0] >= $licenses,
+   "qlm_counter: what the three nodes forwarded, summed ($fwd->[0])");
 
 done_testing();
