@@ -134,6 +134,7 @@ struct ngx_http_qlm_webhook_pg_s {
     ngx_http_qlm_webhook_pg_batch_t   *current;  /* taking outcomes */
 
     uint64_t                           token;
+    uint64_t                           refused;  /* ms: given back, due */
     time_t                             logged;
     ngx_uint_t                         failed;
     unsigned                           forwarding:1;
@@ -1694,7 +1695,10 @@ ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev)
         return;
     }
 
+    /* more rows than a receiver may take at once would come back */
+
     room = ngx_min(room, NGX_HTTP_QLM_WEBHOOK_PG_BATCH);
+    room = ngx_min(room, mcf->url_concurrency);
 
     req = ngx_http_qlm_webhook_pg_req(pg, 5);
     if (req == NULL) {
@@ -1736,7 +1740,7 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
 {
     int                                i, n;
     uint64_t                           now;
-    ngx_uint_t                         max;
+    ngx_uint_t                         max, nrefused;
     qlm_store_log_t                    none;
     qlm_store_item_t                  *items;
     ngx_http_qlm_webhook_pg_t         *pg;
@@ -1797,8 +1801,11 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
     now = ngx_http_qlm_webhook_now();
     ngx_memzero(&none, sizeof(qlm_store_log_t));
 
+    nrefused = 0;
+
     for (i = 0; i < n; i++) {
         if (refused[i]) {
+            nrefused++;
             (void) ngx_http_qlm_webhook_pg_result_add(pg,
                                     NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM,
                                     items[i].id, items[i].lease,
@@ -1807,12 +1814,29 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
         }
     }
 
+    /*
+     * A receiver at its limit refuses the rows of a claim made at once
+     * (each leased and given back: a write for nothing, and a second's
+     * poll for the last ones): the next claim waits for a finished
+     * delivery's outcome, which kicks, or for the refused to be due.
+     */
+
+    if (nrefused) {
+        pg->refused = now + NGX_HTTP_QLM_WEBHOOK_PG_REFUSED;
+        ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_REFUSED);
+        return;
+    }
+
     if ((ngx_uint_t) n == max && ngx_http_qlm_webhook_deliver_room(mcf)) {
         ngx_post_event(&pg->claim, &ngx_posted_next_events);
         return;
     }
 
-    ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+    /* rows given back are due soon: not a second's poll for them */
+
+    ngx_add_timer(&pg->claim, (pg->refused > now)
+                              ? (ngx_msec_t) (pg->refused - now)
+                              : NGX_HTTP_QLM_WEBHOOK_PG_POLL);
 }
 
 
