@@ -112,6 +112,7 @@ struct ngx_http_qlm_webhook_pg_s {
     ngx_http_qlm_webhook_pg_batch_t   *current;  /* taking outcomes */
 
     uint64_t                           token;
+    uint64_t                           refused;  /* ms: given back, due */
     time_t                             logged;
     ngx_uint_t                         failed;
     unsigned                           forwarding:1;
@@ -1898,7 +1899,10 @@ ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev)
         return;
     }
 
+    /* more rows than a receiver may take at once would come back */
+
     room = ngx_min(room, NGX_HTTP_QLM_WEBHOOK_PG_BATCH);
+    room = ngx_min(room, mcf->url_concurrency);
 
     req = ngx_http_qlm_webhook_pg_req(pg, 5);
     if (req == NULL) {
@@ -1940,7 +1944,7 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
 {
     int                                i, n;
     uint64_t                           now;
-    ngx_uint_t                         max;
+    ngx_uint_t                         max, nrefused;
     qlm_store_log_t                    none;
     qlm_store_item_t                  *items;
     ngx_http_qlm_webhook_pg_t         *pg;
@@ -2001,14 +2005,30 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
     now = ngx_http_qlm_webhook_now();
     ngx_memzero(&none, sizeof(qlm_store_log_t));
 
+    nrefused = 0;
+
     for (i = 0; i < n; i++) {
         if (refused[i]) {
+            nrefused++;
             (void) ngx_http_qlm_webhook_pg_result_add(pg,
                                     NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM,
                                     items[i].id, items[i].lease,
                                     now + NGX_HTTP_QLM_WEBHOOK_PG_REFUSED,
                                     items[i].attempt, 0, &none);
         }
+    }
+
+    /*
+     * A receiver at its limit refuses the rows of a claim made at once
+     * (each leased and given back: a write for nothing, and a second's
+     * poll for the last ones): the next claim waits for a finished
+     * delivery's outcome, which kicks, or for the refused to be due.
+     */
+
+    if (nrefused) {
+        pg->refused = now + NGX_HTTP_QLM_WEBHOOK_PG_REFUSED;
+        ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_REFUSED);
+        return;
     }
 
     /* more due, or rows forwarded meanwhile: next turn, after the rest */
@@ -2021,7 +2041,11 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
         return;
     }
 
-    ngx_add_timer(&pg->claim, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+    /* rows given back are due soon: not a second's poll for them */
+
+    ngx_add_timer(&pg->claim, (pg->refused > now)
+                              ? (ngx_msec_t) (pg->refused - now)
+                              : NGX_HTTP_QLM_WEBHOOK_PG_POLL);
 }
 
 

@@ -40,8 +40,12 @@ my $outage = $secs / 3;
 my ($ls, $rcv) = (QLMRun::port_at(1), QLMRun::port_at(2));
 
 my $pg = eval { QLMRun::PG->new(port => $ENV{QLM_PG_TEST_PORT} || 3260) };
-BAIL_OUT("PostgreSQL: $@") unless $pg;
-ok($pg, 'PostgreSQL runs, with the schema');
+# installed but not starting is a failure, not a skip
+ok($pg, 'PostgreSQL runs, with the schema') or do {
+    diag($@);
+    done_testing();
+    exit 1;
+};
 
 my $peer = QLMRun->new(workers => 1, port => $ls);
 my $hooks = $peer->prefix . '/logs/hooks.log';
