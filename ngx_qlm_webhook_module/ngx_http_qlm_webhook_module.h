@@ -278,6 +278,7 @@ typedef struct {
     ngx_http_complex_value_t  *value;
     ngx_str_t                  path;      /* XPath or JSON pointer */
     void                      *xpath;     /* compiled XPath */
+    ngx_str_t                  local_name;  /* of a local-name() XPath */
 } ngx_http_qlm_webhook_field_t;
 
 
