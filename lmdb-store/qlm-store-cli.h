@@ -67,14 +67,36 @@ int print_log(const qlm_store_log_t *rec, void *data);
 int print_counter(const char *name, uint64_t value, void *data);
 void print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
     uint64_t db_size);
+void mirror_begin(ctx_t *ctx);
+void mirror_end(ctx_t *ctx);
+int print_record(const qlm_store_record_t *rec, void *data);
+
+
+/*
+ * import's parser, one for both backends: it reads the file (JSON, JSON
+ * lines, QLM's data set XML or the console's CSV) and hands the records
+ * to "flush", a batch at a time; a flush returns 0, or an error code
+ * other than -1 that stops the import.
+ */
+
+#define IMPORT_BATCH_MAX  256
+
+typedef int (*import_flush_pt)(const qlm_store_record_t *recs, size_t n,
+    void *data);
+
+int import_read(const char *file, int table, uint64_t now, size_t max,
+    import_flush_pt flush, void *data, size_t *loaded, size_t *skipped);
+void import_summary(ctx_t *ctx, size_t loaded, size_t skipped,
+    size_t not_utf8);
 
 /*
  * The commands on a PostgreSQL store (conninfo: a postgresql:// URI);
- * arg: the schema command, or NULL; id: replay's (0: all).  Returns the
- * exit status.
+ * arg: the schema command, or NULL; table: the mirror's, for licenses,
+ * customers and import; file: import's; id: replay's (0: all).  Returns
+ * the exit status.
  */
 int pg_run(const char *conninfo, const char *password_file, int cmd,
-    const char *arg, uint64_t id, ctx_t *ctx);
+    const char *arg, int table, const char *file, uint64_t id, ctx_t *ctx);
 
 
 #endif /* _QLM_STORE_CLI_H_INCLUDED_ */

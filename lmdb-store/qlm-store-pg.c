@@ -1,10 +1,10 @@
 
 /*
  * qlm-store on a PostgreSQL store: the same commands and output as on
- * LMDB (summary, queue, dead, log, replay, recover), and the schema's
- * creation and migrations.  Synchronous libpq: this is a command line
- * tool.  The password comes from a file, never from the connection
- * string, and is never printed.
+ * LMDB (summary, queue, dead, log, replay, recover, licenses, customers,
+ * import), and the schema's creation and migrations.  Synchronous libpq:
+ * this is a command line tool.  The password comes from a file, never
+ * from the connection string, and is never printed.
  */
 
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "qlm_store.h"
@@ -23,6 +24,20 @@
 
 
 #define PG_PASSWORD_MAX  1024
+#define PG_MIRROR_STEP   1000       /* records a slice of licenses */
+#define PG_IMPORT_BATCH  256        /* records a transaction of import */
+
+
+typedef struct {
+    PGconn       *c;
+    int           table;
+    uint64_t      now;
+    size_t        not_utf8;         /* fields left out */
+    size_t        bad_keys;         /* records left out */
+    size_t        n;                /* records in the statement */
+    const char   *params[3 * PG_IMPORT_BATCH];
+    char         *bodies[PG_IMPORT_BATCH];
+} pg_import_t;
 
 
 static int pg_error(const char *what, const char *msg);
@@ -43,6 +58,13 @@ static int pg_summary(PGconn *c, ctx_t *ctx);
 static int pg_items(PGconn *c, int cmd, ctx_t *ctx);
 static int pg_log(PGconn *c, ctx_t *ctx);
 static int pg_replay(PGconn *c, uint64_t id, uint64_t since, ctx_t *ctx);
+static int pg_mirror(PGconn *c, int table, ctx_t *ctx);
+static int pg_mirror_row(const PGresult *r, int row, ctx_t *ctx);
+static int pg_import(PGconn *c, int table, const char *file, ctx_t *ctx);
+static int pg_import_flush(const qlm_store_record_t *recs, size_t n,
+    void *data);
+static int pg_import_statement(pg_import_t *im);
+static void pg_import_shown(const char *s, size_t len);
 
 
 /* libpq's messages end with a newline: "qlm-store: what: message" */
@@ -724,9 +746,447 @@ failed:
 }
 
 
+/*
+ * licenses, customers: qlm_mirror's rows of one table in the primary
+ * key's order (bytes, as LMDB keeps them, in a database whose collation
+ * is C; "COLLATE C" on another would sort the table for every slice), in
+ * slices of PG_MIRROR_STEP, each its own query resuming after the last
+ * key: no long transaction, no million rows in memory (the text table,
+ * as on LMDB, keeps its rows to align them).
+ */
+
+static int
+pg_mirror(PGconn *c, int table, ctx_t *ctx)
+{
+    int          i, n, rc;
+    char        *last, stbl[8], step[16];
+    PGresult    *r;
+    const char  *params[3];
+
+    snprintf(stbl, sizeof(stbl), "%d", table);
+    snprintf(step, sizeof(step), "%d", PG_MIRROR_STEP);
+
+    last = strdup("");
+    if (last == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        return 1;
+    }
+
+    mirror_begin(ctx);
+
+    rc = 0;
+
+    do {
+        params[0] = stbl;
+        params[1] = last;
+        params[2] = step;
+
+        r = PQexecParams(c,
+                "SELECT key, updated, deleted, fields::text FROM qlm_mirror"
+                " WHERE tbl = $1 AND key > $2 ORDER BY key LIMIT $3",
+                3, NULL, params, NULL, NULL, 0);
+
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = -pg_error("reading qlm_mirror", PQresultErrorMessage(r));
+            PQclear(r);
+            break;
+        }
+
+        n = PQntuples(r);
+
+        for (i = 0; i < n && rc == 0; i++) {
+            rc = pg_mirror_row(r, i, ctx);
+        }
+
+        if (n) {
+            free(last);
+            last = strdup(PQgetvalue(r, n - 1, 0));
+        }
+
+        PQclear(r);
+
+        if (last == NULL) {
+            fprintf(stderr, "%s: out of memory\n", progname);
+            rc = -1;
+        }
+
+    } while (rc == 0 && n == PG_MIRROR_STEP
+             && !(ctx->limit && ctx->count >= ctx->limit));
+
+    mirror_end(ctx);
+
+    free(last);
+
+    return rc < 0;
+}
+
+
+/* a row as a mirror record: its fields the jsonb's strings, in its order */
+
+static int
+pg_mirror_row(const PGresult *r, int row, ctx_t *ctx)
+{
+    int                  rc;
+    size_t               n;
+    json_t              *doc, *v;
+    const char          *name;
+    qlm_store_field_t   *fields;
+    qlm_store_record_t   rec;
+
+    doc = json_loadb(PQgetvalue(r, row, 3), PQgetlength(r, row, 3), 0,
+                     NULL);
+
+    if (doc == NULL || !json_is_object(doc)) {
+        json_decref(doc);
+        fprintf(stderr, "%s: qlm_mirror: the fields of \"%s\" are not a "
+                "JSON object\n", progname, PQgetvalue(r, row, 0));
+        return -1;
+    }
+
+    fields = calloc(json_object_size(doc) + 1, sizeof(qlm_store_field_t));
+    if (fields == NULL) {
+        json_decref(doc);
+        fprintf(stderr, "%s: out of memory\n", progname);
+        return -1;
+    }
+
+    n = 0;
+
+    /* strings only, as nginx copies them into its local mirror */
+
+    json_object_foreach(doc, name, v) {
+        if (!json_is_string(v)) {
+            continue;
+        }
+
+        fields[n].name.data = name;
+        fields[n].name.len = strlen(name);
+        fields[n].value.data = json_string_value(v);
+        fields[n].value.len = json_string_length(v);
+        n++;
+    }
+
+    memset(&rec, 0, sizeof(rec));
+
+    rec.key = pg_str(r, row, 0);
+    rec.updated = pg_u64(r, row, 1);
+    rec.deleted = (PQgetvalue(r, row, 2)[0] == 't');
+    rec.fields = fields;
+    rec.nfields = n;
+
+    rc = print_record(&rec, ctx);
+
+    free(fields);
+    json_decref(doc);
+
+    return rc ? 1 : 0;
+}
+
+
+/*
+ * import: LMDB's parser (import_read()), the records written as nginx's
+ * forward writes its captures (ngx_http_qlm_webhook_pg.c): the fields
+ * merged into the row's with jsonb's "||", a change older than the row's
+ * "updated" ignored, a record given over a tombstone replacing it, each
+ * change with the next seq and the database's clock; every instance of
+ * the fleet then copies them into its local mirror.  PG_IMPORT_BATCH
+ * records a transaction: no lock is held long.
+ */
+
+static const char  pg_import_insert[] =
+    "INSERT INTO qlm_mirror AS o (tbl, key, updated, deleted, fields, "
+    "seq, written) SELECT v.tbl, v.key, (v.b->>'updated')::bigint, "
+    "(v.b->>'deleted')::boolean, v.b->'fields', nextval('qlm_mirror_seq'), "
+    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint "
+    "FROM (VALUES ";
+
+static const char  pg_import_merge[] =
+    ") v (tbl, key, b) ON CONFLICT (tbl, key) DO UPDATE SET "
+    "updated = EXCLUDED.updated, deleted = EXCLUDED.deleted, "
+    "fields = CASE WHEN o.deleted AND NOT EXCLUDED.deleted "
+    "THEN EXCLUDED.fields ELSE o.fields || EXCLUDED.fields END, "
+    "seq = EXCLUDED.seq, written = EXCLUDED.written "
+    "WHERE o.updated <= EXCLUDED.updated";
+
+
+static int
+pg_import(PGconn *c, int table, const char *file, ctx_t *ctx)
+{
+    int           rc;
+    size_t        loaded, skipped;
+    pg_import_t  *im;
+
+    im = calloc(1, sizeof(pg_import_t));
+    if (im == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        return 1;
+    }
+
+    im->c = c;
+    im->table = table;
+    im->now = ctx->now;
+
+    rc = import_read(file, table, ctx->now, PG_IMPORT_BATCH,
+                     pg_import_flush, im, &loaded, &skipped);
+
+    if (rc != -1) {
+        /* records whose key is not UTF-8 were taken, not loaded */
+        loaded -= im->bad_keys;
+        skipped += im->bad_keys;
+
+        import_summary(ctx, loaded, skipped, im->not_utf8);
+    }
+
+    if (rc == 0 && (skipped || im->not_utf8)) {
+        rc = 1;
+    }
+
+    free(im);
+
+    return rc != 0;
+}
+
+
+/* a key or name in a message: what a terminal would act on as '?' */
+
+static void
+pg_import_shown(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        fputc(((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i],
+              stderr);
+    }
+}
+
+
+/*
+ * A batch in one transaction, as few statements as it can: a key twice
+ * in one statement would be a second change of its row, which ON
+ * CONFLICT refuses, so a repeated key starts the next statement.
+ */
+
+static int
+pg_import_flush(const qlm_store_record_t *recs, size_t n, void *data)
+{
+    int                         rc;
+    char                       *text;
+    size_t                      i, k, f, left;
+    json_t                     *o, *fields, *v;
+    PGresult                   *r;
+    pg_import_t                *im;
+    const qlm_store_record_t   *rec;
+
+    im = data;
+
+    r = PQexec(im->c, "BEGIN");
+    rc = (PQresultStatus(r) != PGRES_COMMAND_OK);
+    if (rc) {
+        pg_error("import", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+
+    if (rc) {
+        return 1;
+    }
+
+    im->n = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        rec = &recs[i];
+
+        /* a text column and jsonb hold UTF-8 only */
+
+        v = json_stringn(rec->key.data, rec->key.len);
+        if (v == NULL) {
+            fprintf(stderr, "%s: import: a key that is not UTF-8 (\"",
+                    progname);
+            pg_import_shown(rec->key.data, rec->key.len);
+            fprintf(stderr, "\"), skipped\n");
+            im->bad_keys++;
+            continue;
+        }
+
+        json_decref(v);
+
+        for (k = 0; k < im->n; k++) {
+            if (strlen(im->params[3 * k + 1]) == rec->key.len
+                && memcmp(im->params[3 * k + 1], rec->key.data,
+                          rec->key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < im->n) {
+            rc = pg_import_statement(im);
+            if (rc != 0) {
+                break;
+            }
+        }
+
+        o = json_object();
+        fields = json_object();
+
+        if (o == NULL || fields == NULL
+            || json_object_set_new(o, "updated",
+                                   json_integer((json_int_t) rec->updated))
+            || json_object_set_new(o, "deleted", json_boolean(rec->deleted)))
+        {
+            json_decref(fields);
+            json_decref(o);
+            fprintf(stderr, "%s: out of memory\n", progname);
+            rc = 1;
+            break;
+        }
+
+        left = 0;
+
+        for (f = 0; f < rec->nfields; f++) {
+            if (rec->fields[f].name.len == 0) {
+                continue;
+            }
+
+            v = json_stringn(rec->fields[f].value.data,
+                             rec->fields[f].value.len);
+
+            if (v == NULL
+                || json_object_setn_new(fields, rec->fields[f].name.data,
+                                        rec->fields[f].name.len, v) != 0)
+            {
+                left++;
+            }
+        }
+
+        if (left) {
+            fprintf(stderr, "%s: import: \"", progname);
+            pg_import_shown(rec->key.data, rec->key.len);
+            fprintf(stderr, "\": %zu field%s not UTF-8, left out\n", left,
+                    left == 1 ? "" : "s");
+            im->not_utf8 += left;
+        }
+
+        text = NULL;
+
+        if (json_object_set_new(o, "fields", fields) == 0) {
+            text = json_dumps(o, JSON_COMPACT);
+        }
+
+        json_decref(o);
+
+        if (text == NULL) {
+            fprintf(stderr, "%s: out of memory\n", progname);
+            rc = 1;
+            break;
+        }
+
+        /* the key stays in recs until the flush returns */
+
+        im->bodies[im->n] = text;
+        im->params[3 * im->n] = (im->table == QLM_STORE_CUSTOMERS) ? "1"
+                                                                   : "0";
+        im->params[3 * im->n + 2] = text;
+
+        /* a key's bytes as a C string: import_read() keys have no NUL */
+
+        im->params[3 * im->n + 1] = strndup(rec->key.data, rec->key.len);
+
+        if (im->params[3 * im->n + 1] == NULL) {
+            free(text);
+            fprintf(stderr, "%s: out of memory\n", progname);
+            rc = 1;
+            break;
+        }
+
+        im->n++;
+    }
+
+    if (rc == 0) {
+        rc = pg_import_statement(im);
+    }
+
+    for (k = 0; k < im->n; k++) {
+        free((char *) im->params[3 * k + 1]);
+        free(im->bodies[k]);
+    }
+
+    im->n = 0;
+
+    if (rc != 0) {
+        PQclear(PQexec(im->c, "ROLLBACK"));
+        return 1;
+    }
+
+    r = PQexec(im->c, "COMMIT");
+    rc = (PQresultStatus(r) != PGRES_COMMAND_OK);
+    if (rc) {
+        pg_error("import", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+
+    return rc;
+}
+
+
+/* the records gathered so far, in one statement */
+
+static int
+pg_import_statement(pg_import_t *im)
+{
+    int        rc;
+    char      *sql, *p;
+    size_t     i, len;
+    PGresult  *r;
+
+    if (im->n == 0) {
+        return 0;
+    }
+
+    len = sizeof(pg_import_insert) + sizeof(pg_import_merge)
+          + im->n * sizeof(",($000::int2,$000,$000::jsonb)");
+
+    sql = malloc(len);
+    if (sql == NULL) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        return 1;
+    }
+
+    p = sql + sprintf(sql, "%s", pg_import_insert);
+
+    for (i = 0; i < im->n; i++) {
+        p += sprintf(p, "%s($%zu::int2,$%zu,$%zu::jsonb)", i ? "," : "",
+                     3 * i + 1, 3 * i + 2, 3 * i + 3);
+    }
+
+    (void) sprintf(p, "%s", pg_import_merge);
+
+    r = PQexecParams(im->c, sql, (int) (3 * im->n), NULL, im->params, NULL,
+                     NULL, 0);
+
+    free(sql);
+
+    rc = (PQresultStatus(r) != PGRES_COMMAND_OK);
+    if (rc) {
+        pg_error("import", PQresultErrorMessage(r));
+    }
+
+    PQclear(r);
+
+    for (i = 0; i < im->n; i++) {
+        free((char *) im->params[3 * i + 1]);
+        free(im->bodies[i]);
+    }
+
+    im->n = 0;
+
+    return rc;
+}
+
+
 int
 pg_run(const char *conninfo, const char *password_file, int cmd,
-    const char *arg, uint64_t id, ctx_t *ctx)
+    const char *arg, int table, const char *file, uint64_t id, ctx_t *ctx)
 {
     int      status;
     PGconn  *c;
@@ -749,7 +1209,7 @@ pg_run(const char *conninfo, const char *password_file, int cmd,
 
     /* reading commands read only, as they open an LMDB store */
 
-    if (cmd != CMD_REPLAY && cmd != CMD_RECOVER) {
+    if (cmd != CMD_REPLAY && cmd != CMD_RECOVER && cmd != CMD_IMPORT) {
         PQclear(PQexec(c, "SET default_transaction_read_only = on"));
     }
 
@@ -774,6 +1234,14 @@ pg_run(const char *conninfo, const char *password_file, int cmd,
 
     case CMD_RECOVER:
         status = pg_replay(c, 0, ctx->filter.from, ctx);
+        break;
+
+    case CMD_MIRROR:
+        status = pg_mirror(c, table, ctx);
+        break;
+
+    case CMD_IMPORT:
+        status = pg_import(c, table, file, ctx);
         break;
 
     default:

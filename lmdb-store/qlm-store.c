@@ -81,7 +81,7 @@ static int print_log_key(const qlm_store_log_t *rec,
 static int cmd_log(qlm_store_t *st, ctx_t *ctx);
 static int cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since);
 static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
-static int print_record(const qlm_store_record_t *rec, void *data);
+static int scan_record(const qlm_store_record_t *rec, void *data);
 static int cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table);
 static int cmd_import(qlm_store_t *st, ctx_t *ctx, int table,
     const char *file);
@@ -134,7 +134,7 @@ usage(FILE *f)
         "PATH: the LMDB store's directory, or a PostgreSQL connection\n"
         "string postgresql://[USER@]HOST[:PORT]/DBNAME[?...] without a\n"
         "password: --password-file FILE gives it (its first line).\n"
-        "trim, licenses, customers and import are for LMDB stores.\n"
+        "trim and urls are for LMDB stores.\n"
         "\n"
         "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
         "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
@@ -1532,16 +1532,20 @@ main(int argc, char **argv)
             die_usage("--map-size is for LMDB stores");
         }
 
-        if (cmd->cmd == CMD_TRIM || cmd->cmd == CMD_MIRROR
-            || cmd->cmd == CMD_IMPORT || cmd->cmd == CMD_URLS)
-        {
+        if (cmd->cmd == CMD_TRIM || cmd->cmd == CMD_URLS) {
             die_usage("\"%s\" is not available on a PostgreSQL store",
                       cmd->name);
         }
 
         arg = (cmd->cmd == CMD_SCHEMA) ? cargv[optind] : NULL;
 
-        status = pg_run(path, password_file, cmd->cmd, arg, id, &ctx);
+        status = pg_run(path, password_file, cmd->cmd, arg,
+                        strcmp(cmd->cmd == CMD_IMPORT ? cargv[optind]
+                                                      : cmd->name,
+                               "customers") == 0
+                        ? QLM_STORE_CUSTOMERS : QLM_STORE_LICENSES,
+                        cmd->cmd == CMD_IMPORT ? cargv[optind + 1] : NULL,
+                        id, &ctx);
 
         if (fflush(stdout) != 0) {
             fprintf(stderr, "%s: write: %s\n", progname, strerror(errno));
@@ -1693,19 +1697,16 @@ typedef struct {
 } scan_t;
 
 
-static int
+/* a record of the mirror, on either backend; data: the ctx_t */
+
+int
 print_record(const qlm_store_record_t *rec, void *data)
 {
     char      when[64], *fields, *p;
     size_t    i, len;
-    scan_t   *sc;
     ctx_t    *ctx;
 
-    sc = data;
-    ctx = sc->ctx;
-
-    memcpy(sc->last, rec->key.data, rec->key.len);
-    sc->last_len = rec->key.len;
+    ctx = data;
 
     if (ctx->limit && ctx->count >= ctx->limit) {
         return 1;
@@ -1764,6 +1765,47 @@ print_record(const qlm_store_record_t *rec, void *data)
 }
 
 
+/* LMDB's scan: where the next step starts */
+
+static int
+scan_record(const qlm_store_record_t *rec, void *data)
+{
+    scan_t  *sc;
+
+    sc = data;
+
+    memcpy(sc->last, rec->key.data, rec->key.len);
+    sc->last_len = rec->key.len;
+
+    return print_record(rec, sc->ctx);
+}
+
+
+void
+mirror_begin(ctx_t *ctx)
+{
+    if (ctx->json) {
+        putchar('[');
+
+    } else {
+        table_init(&ctx->table, 4, "KEY", "UPDATED", "DELETED", "FIELDS");
+    }
+}
+
+
+void
+mirror_end(ctx_t *ctx)
+{
+    if (ctx->json) {
+        printf("%s]\n", ctx->count ? "\n" : "");
+
+    } else {
+        table_print(&ctx->table);
+        table_free(&ctx->table);
+    }
+}
+
+
 static int
 cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table)
 {
@@ -1775,12 +1817,7 @@ cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table)
     memset(&sc, 0, sizeof(sc));
     sc.ctx = ctx;
 
-    if (ctx->json) {
-        putchar('[');
-
-    } else {
-        table_init(&ctx->table, 4, "KEY", "UPDATED", "DELETED", "FIELDS");
-    }
+    mirror_begin(ctx);
 
     /* in steps, as the module scans: no long read transaction */
 
@@ -1788,19 +1825,13 @@ cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table)
         after.data = sc.last;
         after.len = sc.last_len;
 
-        rc = qlm_store_mirror_scan(st, table, after, 1000, print_record, &sc,
+        rc = qlm_store_mirror_scan(st, table, after, 1000, scan_record, &sc,
                                    &n);
 
     } while (rc == 0 && n == 1000
              && !(ctx->limit && ctx->count >= ctx->limit));
 
-    if (ctx->json) {
-        printf("%s]\n", ctx->count ? "\n" : "");
-
-    } else {
-        table_print(&ctx->table);
-        table_free(&ctx->table);
-    }
+    mirror_end(ctx);
 
     if (rc != 0) {
         return fail("qlm_store_mirror_scan", rc);
@@ -1814,20 +1845,21 @@ cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table)
  * import: a JSON array of records, or one record a line (JSON lines), with
  * QLM's field names.  A record without its key (ActivationKey; Email or
  * CustomerID for customers) or that is not an object is reported with its
- * line (or its index in an array) and skipped; the others are loaded 128
- * to a transaction, so that no transaction holds the writer lock (and the
- * license traffic of nginx's workers) for more than about a millisecond.
+ * line (or its index in an array) and skipped; the others go to the
+ * backend's "flush" in batches: on LMDB 128 to a transaction, so that no
+ * transaction holds the writer lock (and the license traffic of nginx's
+ * workers) for more than about a millisecond.
  */
 
 #define IMPORT_BATCH  128
 
 
 typedef struct {
-    qlm_store_record_t   recs[IMPORT_BATCH];
-    qlm_store_field_t   *fields[IMPORT_BATCH];
-    json_t              *docs[IMPORT_BATCH];
-    char               **texts[IMPORT_BATCH];
-    size_t               ntexts[IMPORT_BATCH];
+    qlm_store_record_t   recs[IMPORT_BATCH_MAX];
+    qlm_store_field_t   *fields[IMPORT_BATCH_MAX];
+    json_t              *docs[IMPORT_BATCH_MAX];
+    char               **texts[IMPORT_BATCH_MAX];
+    size_t               ntexts[IMPORT_BATCH_MAX];
     size_t               n;
 } batch_t;
 
@@ -1961,14 +1993,14 @@ import_record(batch_t *b, json_t *doc, int table, uint64_t now)
 }
 
 
+/* a batch to the backend; its records are freed whatever it says */
+
 static int
-import_flush(qlm_store_t *st, batch_t *b, int table, size_t *loaded)
+import_flush(batch_t *b, import_flush_pt flush, void *data, size_t *loaded)
 {
     int  rc;
 
-    writer_pause();
-
-    rc = qlm_store_mirror_upsert_batch(st, table, b->recs, b->n);
+    rc = flush(b->recs, b->n, data);
 
     if (rc == 0) {
         *loaded += b->n;
@@ -2235,23 +2267,39 @@ nomem:
 }
 
 
-static int
-cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
+/*
+ * The records of an import file, for both backends: "flush" gets them in
+ * batches of up to "max" (IMPORT_BATCH_MAX at most); "loaded" counts
+ * those it took, "skipped" those that were not records.  Returns 0, -1
+ * if the file could not be read (said on standard error), or what a
+ * flush returned when it was not 0 (the import stops there).
+ */
+
+int
+import_read(const char *file, int table, uint64_t now, size_t max,
+    import_flush_pt flush, void *data, size_t *loaded, size_t *skipped)
 {
     int            rc;
     char          *line, *text, *next;
     FILE          *f;
-    size_t         i, lineno, loaded, skipped, size;
+    size_t         i, lineno, size;
     json_t        *doc, *all;
     batch_t       *b;
     const char    *why;
     json_error_t   err;
 
+    *loaded = 0;
+    *skipped = 0;
+
+    if (max == 0 || max > IMPORT_BATCH_MAX) {
+        max = IMPORT_BATCH_MAX;
+    }
+
     f = fopen(file, "r");
     if (f == NULL) {
         fprintf(stderr, "%s: fopen \"%s\": %s\n", progname, file,
                 strerror(errno));
-        return 1;
+        return -1;
     }
 
     /* the whole file: an import is a one-off, not a stream */
@@ -2269,7 +2317,7 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
                 free(text);
                 fclose(f);
                 fprintf(stderr, "%s: out of memory\n", progname);
-                return 1;
+                return -1;
             }
 
             text = next;
@@ -2283,7 +2331,7 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
                 strerror(errno));
         fclose(f);
         free(text);
-        return 1;
+        return -1;
     }
 
     fclose(f);
@@ -2291,7 +2339,7 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
     if (text == NULL) {
         text = strdup("");
         if (text == NULL) {
-            return 1;
+            return -1;
         }
     }
 
@@ -2300,11 +2348,9 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
     b = calloc(1, sizeof(batch_t));
     if (b == NULL) {
         free(text);
-        return 1;
+        return -1;
     }
 
-    loaded = 0;
-    skipped = 0;
     rc = 0;
 
     /* the format from the first character: [ or { JSON, < XML, else CSV */
@@ -2331,21 +2377,21 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
         fprintf(stderr, "%s: import \"%s\": %s\n", progname, file, why);
         free(b);
         free(text);
-        return 1;
+        return -1;
     }
 
     if (all && json_is_array(all)) {
         for (i = 0; i < json_array_size(all) && rc == 0; i++) {
-            why = import_record(b, json_array_get(all, i), table, ctx->now);
+            why = import_record(b, json_array_get(all, i), table, now);
 
             if (why) {
                 fprintf(stderr, "%s: import: record %zu: %s, skipped\n",
                         progname, i + 1, why);
-                skipped++;
+                (*skipped)++;
             }
 
-            if (b->n == IMPORT_BATCH) {
-                rc = import_flush(st, b, table, &loaded);
+            if (b->n == max) {
+                rc = import_flush(b, flush, data, loaded);
             }
         }
 
@@ -2372,27 +2418,27 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
             if (doc == NULL) {
                 fprintf(stderr, "%s: import: line %zu: %s, skipped\n",
                         progname, lineno, err.text);
-                skipped++;
+                (*skipped)++;
                 continue;
             }
 
-            why = import_record(b, doc, table, ctx->now);
+            why = import_record(b, doc, table, now);
             json_decref(doc);
 
             if (why) {
                 fprintf(stderr, "%s: import: line %zu: %s, skipped\n",
                         progname, lineno, why);
-                skipped++;
+                (*skipped)++;
             }
 
-            if (b->n == IMPORT_BATCH) {
-                rc = import_flush(st, b, table, &loaded);
+            if (b->n == max) {
+                rc = import_flush(b, flush, data, loaded);
             }
         }
     }
 
     if (rc == 0 && b->n) {
-        rc = import_flush(st, b, table, &loaded);
+        rc = import_flush(b, flush, data, loaded);
     }
 
     batch_clear(b);
@@ -2404,12 +2450,73 @@ cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
 
     free(text);
 
-    if (ctx->json) {
-        printf("{\"loaded\":%zu,\"skipped\":%zu}\n", loaded, skipped);
+    return rc;
+}
 
-    } else {
-        printf("loaded %zu, skipped %zu\n", loaded, skipped);
+
+/* "loaded N, skipped M" and, on PostgreSQL, the fields left out */
+
+void
+import_summary(ctx_t *ctx, size_t loaded, size_t skipped, size_t not_utf8)
+{
+    if (ctx->json) {
+        printf("{\"loaded\":%zu,\"skipped\":%zu", loaded, skipped);
+
+        if (not_utf8) {
+            printf(",\"fields_not_utf8\":%zu", not_utf8);
+        }
+
+        printf("}\n");
+        return;
     }
+
+    printf("loaded %zu, skipped %zu", loaded, skipped);
+
+    if (not_utf8) {
+        printf(", %zu field%s not UTF-8 left out", not_utf8,
+               not_utf8 == 1 ? "" : "s");
+    }
+
+    putchar('\n');
+}
+
+
+typedef struct {
+    qlm_store_t  *st;
+    int           table;
+} lmdb_import_t;
+
+
+static int
+lmdb_import_flush(const qlm_store_record_t *recs, size_t n, void *data)
+{
+    lmdb_import_t  *li;
+
+    li = data;
+
+    writer_pause();
+
+    return qlm_store_mirror_upsert_batch(li->st, li->table, recs, n);
+}
+
+
+static int
+cmd_import(qlm_store_t *st, ctx_t *ctx, int table, const char *file)
+{
+    int            rc;
+    size_t         loaded, skipped;
+    lmdb_import_t  li;
+
+    li.st = st;
+    li.table = table;
+
+    rc = import_read(file, table, ctx->now, IMPORT_BATCH, lmdb_import_flush,
+                     &li, &loaded, &skipped);
+    if (rc == -1) {
+        return 1;
+    }
+
+    import_summary(ctx, loaded, skipped, 0);
 
     if (rc != 0) {
         return fail("qlm_store_mirror_upsert_batch", rc);

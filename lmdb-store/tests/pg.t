@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 
 # qlm-store on a PostgreSQL store: the schema's creation, version and
-# migrations, the password rules, and summary, queue, dead, log, replay
-# and recover on rows written by SQL (pg-store/qlm_pg_schema.c's columns).
+# migrations, the password rules, summary, queue, dead, log, replay,
+# recover, licenses and customers on rows written by SQL
+# (pg-store/qlm_pg_schema.c's columns), and import into qlm_mirror.
 # Starts its own server with util/pg-test-server; skipped when Debian's
 # postgresql package is not installed.
 #
@@ -370,6 +371,225 @@ is(sql('SELECT string_agg(id::text, \' \' ORDER BY id) FROM qlm_dead'), '21',
    '... the older one stays');
 is(sql('SELECT attempt FROM qlm_queue WHERE id = 22'), 0,
    '... the newer one queued');
+
+
+# the license mirror: licenses and customers on rows written by SQL, as
+# nginx's forward writes them
+
+sub write_file {
+    my ($name, $text) = @_;
+    open(my $fh, '>', $name) or die "$name: $!";
+    print $fh $text;
+    close $fh;
+}
+
+# sql() with double quotes (JSON's) in it: psql's command is in the shell's
+sub sql_json { my ($q) = @_; $q =~ s/"/\\"/g; return sql($q) }
+
+sql_json("INSERT INTO qlm_mirror (tbl, key, updated, deleted, fields, seq,"
+    . " written) VALUES"
+    . " (0, 'b-2', $past, false,"
+    . "  '{\"ActivationKey\": \"b-2\", \"Email\": \"b\@x.example\"}',"
+    . "  nextval('qlm_mirror_seq'), $past),"
+    . " (0, 'A-1', $now, true,"
+    . "  '{\"ActivationKey\": \"A-1\", \"ComputerID\": \"PC-0\"}',"
+    . "  nextval('qlm_mirror_seq'), $now),"
+    . " (1, 'c\@x.example', $past, false, '{\"Email\": \"c\@x.example\"}',"
+    . "  nextval('qlm_mirror_seq'), $past)");
+
+$out = ok_pg('licenses');
+my @lines = split /\n/, $out;
+is(scalar @lines, 3, 'licenses: a header and two rows');
+like($lines[0], qr/^KEY +UPDATED +DELETED +FIELDS$/, 'licenses: the header');
+like($lines[1], qr/^A-1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +yes +ComputerID=PC-0; ActivationKey=A-1$/,
+     'licenses: in byte order, a deleted one shown as on LMDB');
+like($lines[2],
+     qr/^b-2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +no +Email=b\@x\.example; ActivationKey=b-2$/,
+     'licenses: its fields');
+
+my $doc = json_pg('licenses');
+is_deeply($doc,
+          [ { key => 'A-1', updated => $now, updated_iso => $doc->[0]{updated_iso},
+              deleted => JSON::PP::true,
+              fields => { ActivationKey => 'A-1', ComputerID => 'PC-0' } },
+            { key => 'b-2', updated => $past, updated_iso => $doc->[1]{updated_iso},
+              deleted => JSON::PP::false,
+              fields => { ActivationKey => 'b-2', Email => 'b@x.example' } } ],
+          'licenses -j: the rows');
+like($doc->[0]{updated_iso}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+     'licenses -j: updated_iso');
+
+$doc = json_pg('licenses', '--limit', '1');
+is(scalar @$doc, 1, 'licenses --limit 1');
+
+$doc = json_pg('customers');
+is_deeply([ map { $_->{key} } @$doc ], [ 'c@x.example' ],
+          'customers: table 1 only');
+
+# import: the LMDB tests' JSON lines and array (cli.t), then QLM's data set
+# XML and the console's CSV export (t/031-qlm-example.t's forms)
+
+write_file("$dir/licenses.jsonl",
+    qq({"ActivationKey":"K-1","Email":"a\@b.c","ProductID":7,"SubscriptionExpiryDate":"2026-12-20T00:00:00"}\n)
+    . "not json\n\n"
+    . qq({"Email":"nokey\@b.c"}\n)
+    . qq({"ActivationKey":"K-2","FullName":"Jo","UsesAdminEncryption":false,"Features":null}\n));
+
+my $seq0 = sql('SELECT last_value FROM qlm_mirror_seq');
+
+($rc, $out, $err) = pg('import', 'licenses', "$dir/licenses.jsonl");
+is($rc, 1, 'import with bad records: exit 1');
+is($out, "loaded 2, skipped 2\n", 'import: the summary of LMDB\'s import');
+like($err, qr/^qlm-store: import: line 2: .*, skipped$/m,
+     'import: a line that is not JSON is named');
+like($err, qr/^qlm-store: import: line 4: no ActivationKey, skipped$/m,
+     'import: a record without its key is named');
+
+is(sql("SELECT count(*) FROM qlm_mirror WHERE tbl = 0 AND key LIKE 'K-%'"
+       . " AND seq > $seq0 AND NOT deleted"
+       . " AND abs(written - (extract(epoch FROM now()) * 1000)::bigint)"
+       . " < 60000"), 2,
+   'import: rows with a new seq, written by the database\'s clock');
+
+$doc = json_pg('licenses');
+is_deeply([ map { $_->{key} } @$doc ], [ 'A-1', 'K-1', 'K-2', 'b-2' ],
+          'licenses: the imported ones listed, in key order');
+is_deeply($doc->[1]{fields},
+          { ActivationKey => 'K-1', Email => 'a@b.c', ProductID => '7',
+            ExpiryDate => '2026-12-20T00:00:00' },
+          'import: numbers as text, the expiry date\'s alias');
+is_deeply($doc->[2]{fields},
+          { ActivationKey => 'K-2', FullName => 'Jo',
+            UsesAdminEncryption => 'false' },
+          'import: booleans as text, nulls left out');
+
+# the same file in an LMDB store: the same listing but for the times
+# (jsonb keeps a record's fields in its own order)
+{
+    mkdir("$dir/lmdb");
+    my ($lrc, $lout, $lerr) = run('--map-size', '10m', "$dir/lmdb", 'import',
+                                  'licenses', "$dir/licenses.jsonl");
+    is("$lrc $lout", "1 loaded 2, skipped 2\n", 'LMDB: the same import');
+    ($lrc, $lout) = run('-j', "$dir/lmdb", 'licenses');
+    my $ldoc = JSON::PP->new->decode($lout);
+    my @pg = grep { $_->{key} =~ /^K-/ } @$doc;
+    delete @$_{qw(updated updated_iso)} for @pg, @$ldoc;
+    is_deeply(\@pg, $ldoc, 'LMDB and PostgreSQL: the same records');
+}
+
+my $k1 = sql("SELECT seq FROM qlm_mirror WHERE tbl = 0 AND key = 'K-1'");
+
+# a second import merges: later fields overwrite, the others stay; a key
+# twice in one file is two changes of its row
+
+write_file("$dir/licenses.json",
+    qq([{"ActivationKey":"K-1","ComputerID":"PC-9","Email":"new\@b.c"},\n)
+    . qq( {"ActivationKey":"K-2","FullName":"Jo Two"},\n)
+    . qq( {"ActivationKey":"K-2","Country":"FR"}]\n));
+
+is(ok_pg('import', 'licenses', "$dir/licenses.json"),
+   "loaded 3, skipped 0\n", 'import of an array');
+
+$doc = json_pg('licenses');
+is_deeply($doc->[1]{fields},
+          { ActivationKey => 'K-1', Email => 'new@b.c', ProductID => '7',
+            ExpiryDate => '2026-12-20T00:00:00', ComputerID => 'PC-9' },
+          'merge: later fields overwrite, others kept');
+is_deeply($doc->[2]{fields},
+          { ActivationKey => 'K-2', FullName => 'Jo Two',
+            UsesAdminEncryption => 'false', Country => 'FR' },
+          'merge: a key twice in one file, both changes');
+ok(sql("SELECT seq FROM qlm_mirror WHERE tbl = 0 AND key = 'K-1'") > $k1,
+   'merge: the seq grows');
+
+# a newer record is kept; a tombstone is replaced, not merged
+
+sql("UPDATE qlm_mirror SET updated = $future WHERE tbl = 0 AND key = 'K-1'");
+sql("UPDATE qlm_mirror SET updated = $past WHERE tbl = 0 AND key = 'A-1'");
+$k1 = sql("SELECT seq FROM qlm_mirror WHERE tbl = 0 AND key = 'K-1'");
+
+write_file("$dir/again.json",
+    qq([{"ActivationKey":"K-1","Email":"old\@b.c"},\n)
+    . qq( {"ActivationKey":"A-1","Email":"back\@b.c"}]\n));
+is(ok_pg('import', 'licenses', "$dir/again.json"), "loaded 2, skipped 0\n",
+   'import over a newer row and a tombstone');
+is(sql("SELECT fields->>'Email' || ' ' || seq || ' ' || updated"
+       . " FROM qlm_mirror WHERE tbl = 0 AND key = 'K-1'"),
+   "new\@b.c $k1 $future", 'a newer row: kept as it was, its seq too');
+
+$doc = json_pg('licenses', '--limit', '1');
+is_deeply([ $doc->[0]{key}, $doc->[0]{deleted}, $doc->[0]{fields} ],
+          [ 'A-1', JSON::PP::false,
+            { ActivationKey => 'A-1', Email => 'back@b.c' } ],
+          'a tombstone: replaced by the record, fields not merged');
+
+# QLM's data set XML and the console's CSV export
+
+write_file("$dir/lic.xml", join("\n",
+    '<?xml version="1.0" standalone="yes"?>', '<NewDataSet>',
+    '  <xs:schema id="NewDataSet" xmlns:xs="http://www.w3.org/2001/XMLSchema"/>',
+    '  <qryLicenseInfo>',
+    '    <ActivationKey>X-1</ActivationKey>',
+    '    <FullName>John Smith</FullName>',
+    '    <SubscriptionExpiryDate>2021-05-29T23:59:59</SubscriptionExpiryDate>',
+    '    <ComputerID />',
+    '  </qryLicenseInfo>', '</NewDataSet>', ''));
+is(ok_pg('import', 'licenses', "$dir/lic.xml"), "loaded 1, skipped 0\n",
+   'import of QLM\'s data set XML');
+
+write_file("$dir/lic.csv", "\xef\xbb\xbf"
+    . "Activation Key,Full Name,Comment,Expiry Date\r\n"
+    . "C-1,\"Smith, John\",\"say \"\"hi\"\"\",5/29/2021 11:59:59 PM\r\n");
+is(ok_pg('import', 'licenses', "$dir/lic.csv"), "loaded 1, skipped 0\n",
+   'import of the console\'s CSV export');
+
+$doc = json_pg('licenses');
+my %by = map { $_->{key} => $_->{fields} } @$doc;
+is_deeply($by{'X-1'},
+          { ActivationKey => 'X-1', FullName => 'John Smith',
+            ExpiryDate => '2021-05-29T23:59:59', ComputerID => '' },
+          'XML: the columns, an empty one empty');
+is_deeply($by{'C-1'},
+          { ActivationKey => 'C-1', FullName => 'Smith, John',
+            Comment => 'say "hi"', ExpiryDate => '5/29/2021 11:59:59 PM' },
+          'CSV: the columns without their spaces, quoted fields');
+
+# a value that is not UTF-8 (CSV keeps bytes as they are): jsonb cannot
+# hold it, it is left out and counted
+
+write_file("$dir/latin1.csv",
+    "ActivationKey,FullName,Email\n" . "L-1,Jos\xe9,l\@x.example\n");
+($rc, $out, $err) = pg('import', 'licenses', "$dir/latin1.csv");
+is($rc, 1, 'a field not UTF-8: exit 1');
+is($out, "loaded 1, skipped 0, 1 field not UTF-8 left out\n",
+   '... counted in the summary');
+like($err, qr/^qlm-store: import: "L-1": 1 field not UTF-8, left out$/m,
+     '... named by its record');
+is(sql("SELECT fields::text FROM qlm_mirror WHERE tbl = 0 AND key = 'L-1'"),
+   '{"Email": "l@x.example", "ActivationKey": "L-1"}',
+   '... the other fields loaded');
+$doc = json_pg('import', 'licenses', "$dir/lic.csv");
+is_deeply($doc, { loaded => 1, skipped => 0 }, 'import -j: the summary');
+
+# customers, and more records than a transaction and a listing slice
+
+write_file("$dir/customers.jsonl",
+    join('', map { qq({"Email":"u$_\@x.example","FullName":"U $_"}\n) }
+                 1 .. 1500));
+is(ok_pg('import', 'customers', "$dir/customers.jsonl"),
+   "loaded 1500, skipped 0\n", 'import customers: 1500 records');
+$doc = json_pg('customers');
+is(scalar @$doc, 1501, 'customers: every one, over two slices');
+is_deeply([ map { $_->{key} } @$doc ],
+          [ sort map { $_->{key} } @$doc ], '... in byte order, once each');
+is(scalar(() = ok_pg('customers', '--limit', '1200') =~ /\n/g), 1201,
+   'customers --limit 1200: a header and 1200 rows');
+
+($rc, $out, $err) = pg('import', 'things', "$dir/licenses.json");
+is($rc, 2, 'import of an unknown table: usage error');
+($rc, $out, $err) = pg('import', 'licenses', "$dir/none.json");
+is($rc, 1, 'import of a missing file: exit 1');
+like($err, qr/none\.json/, '... named');
 
 
 # the password never shown
