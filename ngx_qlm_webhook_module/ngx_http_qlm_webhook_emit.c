@@ -928,18 +928,28 @@ static ngx_int_t
 ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     ngx_http_qlm_webhook_field_t *f, ngx_str_t *value, ngx_array_t *more)
 {
-    xmlChar             *s;
-    json_t              *json;
-    xmlDocPtr            doc;
-    ngx_int_t            rc;
-    xmlXPathObjectPtr    obj;
+    xmlChar                    *s;
+    json_t                     *json;
+    xmlDocPtr                   doc;
+    ngx_int_t                   rc;
+    xmlXPathObjectPtr           obj;
+    ngx_http_variable_value_t  *vv;
 
     ngx_str_null(value);
 
     switch (f->source) {
 
     case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
-        if (ngx_http_complex_value(a->r, f->value, value) != NGX_OK) {
+
+        if (f->index) {
+            vv = ngx_http_get_indexed_variable(a->r, f->index - 1);
+
+            if (vv && !vv->not_found) {
+                value->data = vv->data;
+                value->len = vv->len;
+            }
+
+        } else if (ngx_http_complex_value(a->r, f->value, value) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -1896,6 +1906,20 @@ ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s)
 
     s->len = qlm_form_unescape(p, s->data, s->len);
     s->data = p;
+}
+
+
+/* what the process keeps for reading answers, freed at its exit */
+
+void
+ngx_http_qlm_webhook_emit_exit(void)
+{
+    if (ngx_http_qlm_webhook_xpath_context) {
+        xmlXPathFreeContext(ngx_http_qlm_webhook_xpath_context);
+        ngx_http_qlm_webhook_xpath_context = NULL;
+    }
+
+    qlm_field_xml_done();
 }
 
 

@@ -1078,6 +1078,11 @@ static char *
 ngx_http_qlm_webhook_field_source(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_qlm_webhook_field_t *f)
 {
+    u_char      ch;
+    ngx_int_t   index;
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
     if (ngx_strncmp(value->data, "xml:", 4) == 0) {
         f->source = NGX_HTTP_QLM_WEBHOOK_FIELD_XML;
         f->path.data = value->data + 4;
@@ -1109,7 +1114,38 @@ ngx_http_qlm_webhook_field_source(ngx_conf_t *cf, ngx_str_t *value,
 
     f->value = ngx_http_qlm_webhook_complex_value(cf, value);
 
-    return f->value ? NGX_CONF_OK : NGX_CONF_ERROR;
+    if (f->value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a variable alone is read as it is, without the script engine */
+
+    if (value->len > 1 && value->data[0] == '$') {
+        name.data = value->data + 1;
+        name.len = value->len - 1;
+
+        for (i = 0; i < name.len; i++) {
+            ch = name.data[i];
+
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+                  || (ch >= '0' && ch <= '9') || ch == '_'))
+            {
+                break;
+            }
+        }
+
+        if (i == name.len) {
+            index = ngx_http_get_variable_index(cf, &name);
+
+            if (index == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            f->index = (ngx_uint_t) index + 1;
+        }
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1350,6 +1386,8 @@ static void
 ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    ngx_http_qlm_webhook_emit_exit();
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle,
                                               ngx_http_qlm_webhook_module);

@@ -279,6 +279,7 @@ typedef struct {
     ngx_str_t                  path;      /* XPath or JSON pointer */
     void                      *xpath;     /* compiled XPath */
     ngx_str_t                  local_name;  /* of a local-name() XPath */
+    ngx_uint_t                 index;     /* "$name" alone: its index + 1 */
 } ngx_http_qlm_webhook_field_t;
 
 
@@ -350,6 +351,7 @@ void ngx_http_qlm_webhook_log_url(ngx_http_qlm_webhook_main_conf_t *mcf,
 ngx_uint_t ngx_http_qlm_webhook_event_object(ngx_uint_t event);
 
 ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
+void ngx_http_qlm_webhook_emit_exit(void);
 ngx_http_qlm_webhook_ctx_t *ngx_http_qlm_webhook_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf);

@@ -14,18 +14,59 @@ static const unsigned char *qlm_field_skip_space(const unsigned char *p,
     const unsigned char *last);
 
 
+/*
+ * One parser context for the process: a new one costs a dictionary and
+ * its set-up at every answer.  Its dictionary keeps every name it has
+ * seen, so a context that has seen many is replaced.
+ */
+
+#define QLM_FIELD_DICT_MAX  4096
+
+static xmlParserCtxtPtr  qlm_field_ctxt;
+
+
 xmlDocPtr
 qlm_field_xml(const unsigned char *buf, size_t len)
 {
+    int  options;
+
     if (len > 0x7fffffff) {
         return NULL;
     }
 
     /* no network, no entity expansion, no noise */
 
-    return xmlReadMemory((const char *) buf, (int) len, NULL, NULL,
-                         XML_PARSE_NONET|XML_PARSE_NOERROR
-                         |XML_PARSE_NOWARNING|XML_PARSE_NOCDATA);
+    options = XML_PARSE_NONET|XML_PARSE_NOERROR|XML_PARSE_NOWARNING
+              |XML_PARSE_NOCDATA;
+
+    if (qlm_field_ctxt && xmlDictSize(qlm_field_ctxt->dict)
+                          > QLM_FIELD_DICT_MAX)
+    {
+        xmlFreeParserCtxt(qlm_field_ctxt);
+        qlm_field_ctxt = NULL;
+    }
+
+    if (qlm_field_ctxt == NULL) {
+        qlm_field_ctxt = xmlNewParserCtxt();
+
+        if (qlm_field_ctxt == NULL) {
+            return xmlReadMemory((const char *) buf, (int) len, NULL, NULL,
+                                 options);
+        }
+    }
+
+    return xmlCtxtReadMemory(qlm_field_ctxt, (const char *) buf, (int) len,
+                             NULL, NULL, options);
+}
+
+
+void
+qlm_field_xml_done(void)
+{
+    if (qlm_field_ctxt) {
+        xmlFreeParserCtxt(qlm_field_ctxt);
+        qlm_field_ctxt = NULL;
+    }
 }
 
 

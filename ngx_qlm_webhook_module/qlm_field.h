@@ -27,6 +27,8 @@
 
 /* the answer as XML: no network, no entity expansion; NULL if not XML */
 xmlDocPtr qlm_field_xml(const unsigned char *buf, size_t len);
+/* frees the parser context qlm_field_xml() keeps (at process exit) */
+void qlm_field_xml_done(void);
 
 /* the answer as JSON, any value at the top; NULL if not JSON */
 json_t *qlm_field_json(const unsigned char *buf, size_t len);
