@@ -101,14 +101,42 @@ ngx_http_qlm_webhook_uuid(ngx_pool_t *pool, u_char *r, ngx_uint_t version,
 
 /* a random UUID: stable across retries, unique across proxies */
 
+/*
+ * OpenSSL's generator costs some 6,000 instructions a call, whatever the
+ * size: its bytes are taken 4 KiB at a time.  The pid is checked so that
+ * no two processes ever hand out the bytes of one buffer (a buffer filled
+ * before a fork would be in every worker).
+ */
+
+#define NGX_HTTP_QLM_WEBHOOK_RANDOM  4096
+
+static u_char      ngx_http_qlm_webhook_random[NGX_HTTP_QLM_WEBHOOK_RANDOM];
+static size_t      ngx_http_qlm_webhook_random_used
+                                   = NGX_HTTP_QLM_WEBHOOK_RANDOM;
+static ngx_pid_t   ngx_http_qlm_webhook_random_pid;
+
+
 ngx_int_t
 ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
 {
-    u_char  r[16];
+    u_char  *r;
 
-    if (RAND_bytes(r, sizeof(r)) != 1) {
-        return NGX_ERROR;
+    if (ngx_http_qlm_webhook_random_pid != ngx_pid
+        || ngx_http_qlm_webhook_random_used + 16
+           > NGX_HTTP_QLM_WEBHOOK_RANDOM)
+    {
+        if (RAND_bytes(ngx_http_qlm_webhook_random,
+                       NGX_HTTP_QLM_WEBHOOK_RANDOM) != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_qlm_webhook_random_used = 0;
+        ngx_http_qlm_webhook_random_pid = ngx_pid;
     }
+
+    r = ngx_http_qlm_webhook_random + ngx_http_qlm_webhook_random_used;
+    ngx_http_qlm_webhook_random_used += 16;
 
     return ngx_http_qlm_webhook_uuid(pool, r, 4, id);
 }
