@@ -1,9 +1,10 @@
-# The admin API on a PostgreSQL fleet: the log, the dead letters, replay
-# and recover read and write PostgreSQL's tables, not the instance's
-# spool.  The blocks are nodes of one fleet in turn (node=t071a, t071b,
-# ...: each block is a new nginx with an empty spool), so what one block's
-# node left in PostgreSQL the next block's node sees, replays and logs.
-# The receiver's /flaky answers 503 or 200 as each block configures it.
+# The admin API and the status page on a PostgreSQL fleet: the log, the
+# dead letters, replay and recover read and write PostgreSQL's tables, not
+# the instance's spool, and the status page shows the fleet's queue.  The
+# blocks are nodes of one fleet in turn (node=t071a, t071b, ...: each
+# block is a new nginx with an empty spool), so what one block's node
+# left in PostgreSQL the next block's node sees, replays and logs.  The
+# receiver's /flaky answers 503 or 200 as each block configures it.
 # Skipped when the postgresql server package is not installed.
 
 use Test::Nginx::Socket 'no_plan';
@@ -288,7 +289,30 @@ qr/to http:\/\/127\.0\.0\.1:\d+\/down failed, moved to dead letters: status 503,
 
 
 
-=== TEST 8: a test event goes through the spool to PostgreSQL and out
+=== TEST 8: the status page shows the fleet's queue and dead letters
+--- http_config eval: main::conf('t071e', 200)
+--- config eval: $::Config
+--- request eval
+["GET /pace", "GET /pace", "GET /status", "GET /pace", "GET /status",
+ "GET /status?format=prometheus"]
+--- error_code eval
+[204, 204, 200, 204, 200, 200]
+--- response_body_like eval
+[
+qr/^$/,
+qr/^$/,
+qr/"store":\{"open":true,"backend":"postgresql","queued":null,"due":null,"leased":null,"dead_letters":null,"log_records":null,"next_due":null,"fleet_at":null,"fleet_age_ms":null,"spool_queued":0,"map_size":\d+,"map_used":\d+\},/,
+qr/^$/,
+qr/"store":\{"open":true,"backend":"postgresql","queued":1,"due":0,"leased":0,"dead_letters":1,"log_records":10,"next_due":4102444800000,"fleet_at":\d{13},"fleet_age_ms":\d+,"spool_queued":0,"map_size":\d+,"map_used":\d+\},/,
+qr/^qlm_webhook_queue_items 1\n.*^qlm_webhook_queue_due 0\n.*^qlm_webhook_dead_letters 1\n.*^qlm_webhook_log_records 10\n.*^qlm_webhook_fleet_age_seconds \d+\.\d{3}\n.*^qlm_webhook_spool_items 0\n/ms,
+]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 9: a test event goes through the spool to PostgreSQL and out
 --- http_config eval
 main::conf('t071f', 200) . q{
     qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook;
@@ -307,7 +331,7 @@ qr/"license_created" event \S+ to http:\/\/127\.0\.0\.1:\d+\/hook delivered: sta
 
 
 
-=== TEST 9: a database that does not answer: 503 and a JSON error
+=== TEST 10: a database that does not answer: 503 and a JSON error
 --- http_config eval
 main::conf('t071g', 200, "postgresql://qlm\@127.0.0.1:$::pg_port/nosuchdb password_file=$::pgdir/password")
 --- config eval: $::Config
@@ -329,7 +353,7 @@ qr/^\{"urls":\[\]\}\n\z/,
 
 
 
-=== TEST 10: three requests in a row while it does not answer: said once
+=== TEST 11: three requests in a row while it does not answer: said once
 --- http_config eval
 main::conf('t071h', 200, "postgresql://qlm\@127.0.0.1:$::pg_port/nosuchdb password_file=$::pgdir/password")
 --- config eval: $::Config
