@@ -1041,8 +1041,17 @@ ngx_http_qlm_webhook_admin_pg_log(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_log_filter_t *f,
     ngx_str_t *url, qlm_store_log_key_t *after)
 {
-    ngx_http_qlm_webhook_pg_req_t     *req;
-    ngx_http_qlm_webhook_admin_pg_t   *job;
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
 
     job = ngx_http_qlm_webhook_admin_pg_job(r, mcf,
                                             NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG);
@@ -1096,8 +1105,17 @@ ngx_http_qlm_webhook_admin_pg_dead(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t after, size_t limit,
     ngx_uint_t body)
 {
-    ngx_http_qlm_webhook_pg_req_t     *req;
-    ngx_http_qlm_webhook_admin_pg_t   *job;
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
 
     job = ngx_http_qlm_webhook_admin_pg_job(r, mcf,
                                             NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD);
@@ -1140,8 +1158,17 @@ ngx_http_qlm_webhook_admin_pg_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t what, uint64_t id,
     uint64_t since)
 {
-    ngx_http_qlm_webhook_pg_req_t     *req;
-    ngx_http_qlm_webhook_admin_pg_t   *job;
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
 
     job = ngx_http_qlm_webhook_admin_pg_job(r, mcf, what);
     if (job == NULL) {
@@ -1224,7 +1251,12 @@ ngx_http_qlm_webhook_admin_pg_str(ngx_http_qlm_webhook_pg_req_t *req,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, data, len);
+    /* an absent filter is a NULL data of length 0 */
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
     p[len] = '\0';
 
     return ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
