@@ -29,6 +29,9 @@
 #define NGX_HTTP_QLM_WEBHOOK_ADMIN_EXAMINE  10000   /* read a request */
 #define NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP     256     /* replayed a step */
 #define NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP_READ  4096  /* read a step */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_STEP  500     /* PostgreSQL: a step */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_WAIT  1000    /* ms: for a connection */
+#define NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_POLL  100     /* ms */
 
 
 typedef enum {
@@ -51,7 +54,9 @@ typedef struct {
     ngx_chain_t                      **last;
     ngx_buf_t                         *b;
     ngx_uint_t                         n;        /* records written */
+    qlm_store_str_t                    node;     /* PostgreSQL: the log's */
     ngx_uint_t                         body:1;
+    ngx_uint_t                         fleet:1;  /* PostgreSQL: with node */
     ngx_uint_t                         failed:1;
 } ngx_http_qlm_webhook_admin_out_t;
 
@@ -68,6 +73,25 @@ typedef struct {
     ngx_uint_t                         recover:1;
     ngx_uint_t                         done:1;
 } ngx_http_qlm_webhook_admin_job_t;
+
+
+/* PostgreSQL: a statement of the admin API, on the heap (see below) */
+typedef struct {
+    ngx_http_request_t                *r;        /* NULL: gone */
+    ngx_pool_cleanup_t                *cln;      /* in r->pool */
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+    ngx_event_t                        ev;       /* a replay's next step */
+    ngx_http_qlm_webhook_pg_req_t     *req;      /* waiting for a connection */
+    ngx_msec_t                         waited;
+    ngx_uint_t                         what;
+    size_t                             limit;
+    ngx_uint_t                         body;
+    uint64_t                           id;
+    uint64_t                           since;
+    uint64_t                           after;    /* the last id read */
+    uint64_t                           replayed;
+    ngx_uint_t                         steps;
+} ngx_http_qlm_webhook_admin_pg_t;
 
 
 static ngx_int_t ngx_http_qlm_webhook_admin_handler(ngx_http_request_t *r);
@@ -87,6 +111,44 @@ static ngx_int_t ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover);
 static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
+static ngx_int_t ngx_http_qlm_webhook_admin_replayed(ngx_http_request_t *r,
+    uint64_t n);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_log(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_log_filter_t *f,
+    ngx_str_t *url, qlm_store_log_key_t *after);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_dead(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t after, size_t limit,
+    ngx_uint_t body);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_replay(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t what, uint64_t id,
+    uint64_t since);
+static ngx_http_qlm_webhook_pg_req_t *ngx_http_qlm_webhook_admin_pg_step_req(
+    ngx_http_qlm_webhook_admin_pg_t *job);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_str(
+    ngx_http_qlm_webhook_pg_req_t *req, u_char *data, size_t len);
+static ngx_http_qlm_webhook_admin_pg_t *ngx_http_qlm_webhook_admin_pg_job(
+    ngx_http_request_t *r, ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t what);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_start(
+    ngx_http_qlm_webhook_admin_pg_t *job, ngx_http_qlm_webhook_pg_req_t *req);
+static void ngx_http_qlm_webhook_admin_pg_done(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_log_page(
+    ngx_http_qlm_webhook_admin_pg_t *job, PGresult *res);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_dead_page(
+    ngx_http_qlm_webhook_admin_pg_t *job, PGresult *res);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_replayed_one(
+    ngx_http_qlm_webhook_admin_pg_t *job, PGresult *res);
+static ngx_int_t ngx_http_qlm_webhook_admin_pg_stepped(
+    ngx_http_qlm_webhook_admin_pg_t *job, PGresult *res);
+static void ngx_http_qlm_webhook_admin_pg_send(
+    ngx_http_qlm_webhook_admin_pg_t *job, ngx_http_qlm_webhook_pg_req_t *req);
+static void ngx_http_qlm_webhook_admin_pg_next(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_admin_pg_finish(
+    ngx_http_qlm_webhook_admin_pg_t *job, ngx_int_t rc);
+static void ngx_http_qlm_webhook_admin_pg_free(
+    ngx_http_qlm_webhook_admin_pg_t *job);
+static void ngx_http_qlm_webhook_admin_pg_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause);
 static ngx_int_t ngx_http_qlm_webhook_admin_urls(ngx_http_request_t *r,
@@ -131,6 +193,71 @@ static ngx_int_t ngx_http_qlm_webhook_admin_error(ngx_http_request_t *r,
 static char  *ngx_http_qlm_webhook_admin_outcomes[] = {
     "", "delivered", "retry", "dead"
 };
+
+
+/* PostgreSQL: said once when it stops answering, until it answers again */
+static ngx_uint_t  ngx_http_qlm_webhook_admin_pg_down;
+
+
+/*
+ * The log's filters as the LMDB store applies them, newest first, from
+ * the cursor "time-seq" on; one row more than the page says if there is
+ * a next one.
+ */
+
+static const char  ngx_http_qlm_webhook_admin_pg_log_sql[] =
+    "SELECT seq, time, item_id, attempt, status, duration, outcome, "
+    "event_id, event, url, error, answer, node FROM qlm_log "
+    "WHERE time >= $1 AND ($2 = 0 OR time < $2) "
+    "AND ($3 = '' OR event = $3) AND ($4 = '' OR event_id = $4) "
+    "AND ($5 = '' OR url = $5) AND ($6 = 0 OR outcome = $6) "
+    "AND ($7 = 0 OR (time, seq) < ($7, $8)) "
+    "ORDER BY time DESC, seq DESC LIMIT $9";
+
+static const char  ngx_http_qlm_webhook_admin_pg_dead_sql[] =
+    "SELECT id, created, updated, attempt, last_status, last_error, event, "
+    "event_id, url, CASE WHEN $3 = 1 THEN body ELSE ''::bytea END "
+    "FROM qlm_dead WHERE ($1 = 0 OR id < $1) ORDER BY id DESC LIMIT $2";
+
+/*
+ * Back to qlm_queue under the same id, due now, attempt 0, status and
+ * error kept, as qlm-store does; a dead letter whose event is queued
+ * again for its URL stays (the queue's unique key).  The counts of the
+ * last two columns are of the statement's snapshot: before the move.
+ */
+
+static const char  ngx_http_qlm_webhook_admin_pg_replay_one_sql[] =
+    "WITH p AS (SELECT x.id FROM qlm_dead x WHERE x.id = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM qlm_queue q "
+    "WHERE q.event_id = x.event_id AND q.url = x.url)), "
+    "d AS (DELETE FROM qlm_dead WHERE id IN (SELECT id FROM p) "
+    "RETURNING *), "
+    "i AS (INSERT INTO qlm_queue (id, event_id, event, url, headers, body, "
+    "due, lease, node, attempt, last_status, last_error, created, updated) "
+    "SELECT id, event_id, event, url, headers, body, $2, 0, '', 0, "
+    "last_status, last_error, created, $2 FROM d RETURNING id) "
+    "SELECT (SELECT count(*) FROM i), "
+    "(SELECT count(*) FROM qlm_dead WHERE id = $1), "
+    "(SELECT count(*) FROM qlm_queue WHERE id = $1)";
+
+/* a step: the next dead letters by id, those that died since $2 moved */
+
+static const char  ngx_http_qlm_webhook_admin_pg_replay_sql[] =
+    "WITH s AS (SELECT id FROM qlm_dead WHERE id > $1 ORDER BY id "
+    "LIMIT $4), "
+    "p AS (SELECT DISTINCT ON (x.event_id, x.url) x.id FROM qlm_dead x "
+    "WHERE x.id IN (SELECT id FROM s) AND x.updated >= $2 "
+    "AND NOT EXISTS (SELECT 1 FROM qlm_queue q "
+    "WHERE q.event_id = x.event_id AND q.url = x.url) "
+    "ORDER BY x.event_id, x.url, x.id DESC), "
+    "d AS (DELETE FROM qlm_dead WHERE id IN (SELECT id FROM p) "
+    "RETURNING *), "
+    "i AS (INSERT INTO qlm_queue (id, event_id, event, url, headers, body, "
+    "due, lease, node, attempt, last_status, last_error, created, updated) "
+    "SELECT id, event_id, event, url, headers, body, $3, 0, '', 0, "
+    "last_status, last_error, created, $3 FROM d RETURNING id) "
+    "SELECT (SELECT count(*) FROM i), "
+    "(SELECT coalesce(max(id), 0) FROM s), (SELECT count(*) FROM s)";
 
 
 char *
@@ -457,6 +584,10 @@ ngx_http_qlm_webhook_admin_log(ngx_http_request_t *r,
         }
     }
 
+    if (mcf->pg_conninfo.len) {
+        return ngx_http_qlm_webhook_admin_pg_log(r, mcf, &f, &url, &after);
+    }
+
     ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
     o.r = r;
     o.last = &o.out;
@@ -530,6 +661,12 @@ ngx_http_qlm_webhook_admin_log_record(const qlm_store_log_t *rec,
     ngx_http_qlm_webhook_admin_string(o, rec->error.data, rec->error.len);
     ngx_http_qlm_webhook_admin_printf(o, 16, ",\"answer\":");
     ngx_http_qlm_webhook_admin_string(o, rec->answer.data, rec->answer.len);
+
+    if (o->fleet) {
+        ngx_http_qlm_webhook_admin_printf(o, 16, ",\"node\":");
+        ngx_http_qlm_webhook_admin_string(o, o->node.data, o->node.len);
+    }
+
     ngx_http_qlm_webhook_admin_printf(o, 4, "}");
 
     o->n++;
@@ -576,6 +713,11 @@ ngx_http_qlm_webhook_admin_dead(ngx_http_request_t *r,
         && v.len == 1 && v.data[0] == '1')
     {
         o.body = 1;
+    }
+
+    if (mcf->pg_conninfo.len) {
+        return ngx_http_qlm_webhook_admin_pg_dead(r, mcf, after, limit,
+                                                  o.body);
     }
 
     ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"dead_letters\":[");
@@ -664,6 +806,12 @@ ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
     uint64_t                           n;
     ngx_http_qlm_webhook_admin_out_t   o;
 
+    if (mcf->pg_conninfo.len) {
+        return ngx_http_qlm_webhook_admin_pg_replay(r, mcf,
+                                      NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE,
+                                      id, 0);
+    }
+
     rc = qlm_store_dead_replay(mcf->store, id, ngx_http_qlm_webhook_now(),
                                &n);
 
@@ -741,6 +889,13 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
             return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                                     "invalid \\\"since\\\"");
         }
+    }
+
+    if (mcf->pg_conninfo.len) {
+        return ngx_http_qlm_webhook_admin_pg_replay(r, mcf, recover
+                                       ? NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER
+                                       : NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL,
+                                       0, job->since);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -840,6 +995,21 @@ ngx_http_qlm_webhook_admin_step(ngx_event_t *ev)
 }
 
 
+static ngx_int_t
+ngx_http_qlm_webhook_admin_replayed(ngx_http_request_t *r, uint64_t n)
+{
+    ngx_http_qlm_webhook_admin_out_t  o;
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = r;
+    o.last = &o.out;
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"replayed\":%uL}\n", n);
+
+    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+}
+
+
 /* the request went away: its next step is not taken */
 
 static void
@@ -850,6 +1020,727 @@ ngx_http_qlm_webhook_admin_job_cleanup(void *data)
     if (job->ev.posted) {
         ngx_delete_posted_event(&job->ev);
     }
+}
+
+
+/*
+ * On PostgreSQL (qlm_webhook_store postgresql://...) the log, the dead
+ * letters and their replays are the fleet's: each endpoint runs its SQL
+ * on the worker's connections to the database, and the request waits
+ * for the answer without blocking the worker (r->main->count holds it).
+ * The job lives on the heap, not in the request's pool: a request that
+ * goes away only clears job->r, through its pool's cleanup, and the
+ * statement in flight finds the job still there (a replay goes on to its
+ * end, as on LMDB).  Replays go in steps of ADMIN_PG_STEP dead letters,
+ * one statement and transaction each, so that no statement holds many
+ * row locks for long.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_log(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_log_filter_t *f,
+    ngx_str_t *url, qlm_store_log_key_t *after)
+{
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
+
+    job = ngx_http_qlm_webhook_admin_pg_job(r, mcf,
+                                            NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->limit = f->limit;
+
+    req = ngx_http_qlm_webhook_pg_req(mcf->pg, 9);
+    if (req == NULL) {
+        goto failed;
+    }
+
+    req->sql = ngx_http_qlm_webhook_admin_pg_log_sql;
+
+    /* one more than the page: whether there is a next one */
+
+    if (ngx_http_qlm_webhook_pg_int8(req, f->from) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, f->to) != NGX_OK
+        || ngx_http_qlm_webhook_admin_pg_str(req, (u_char *) f->event.data,
+                                             f->event.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_admin_pg_str(req,
+                                             (u_char *) f->event_id.data,
+                                             f->event_id.len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_admin_pg_str(req, url->data, url->len)
+           != NGX_OK
+        || ngx_http_qlm_webhook_pg_int4(req, (int32_t) f->outcome) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, after->time) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, after->seq) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, f->limit + 1) != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        goto failed;
+    }
+
+    return ngx_http_qlm_webhook_admin_pg_start(job, req);
+
+failed:
+
+    ngx_http_qlm_webhook_admin_pg_free(job);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_dead(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t after, size_t limit,
+    ngx_uint_t body)
+{
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
+
+    job = ngx_http_qlm_webhook_admin_pg_job(r, mcf,
+                                            NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->limit = limit;
+    job->body = body;
+
+    req = ngx_http_qlm_webhook_pg_req(mcf->pg, 3);
+    if (req == NULL) {
+        goto failed;
+    }
+
+    req->sql = ngx_http_qlm_webhook_admin_pg_dead_sql;
+
+    if (ngx_http_qlm_webhook_pg_int8(req, after) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, limit + 1) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int4(req, body ? 1 : 0) != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        goto failed;
+    }
+
+    return ngx_http_qlm_webhook_admin_pg_start(job, req);
+
+failed:
+
+    ngx_http_qlm_webhook_admin_pg_free(job);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* dead/ID/replay (id), dead/replay, recover?since=T */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_replay(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t what, uint64_t id,
+    uint64_t since)
+{
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    /* none in a worker whose start failed, or that is exiting */
+
+    if (mcf->pg == NULL) {
+        return ngx_http_qlm_webhook_admin_error(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the PostgreSQL store is "
+                                           "unavailable");
+    }
+
+    job = ngx_http_qlm_webhook_admin_pg_job(r, mcf, what);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->id = id;
+    job->since = since;
+
+    req = ngx_http_qlm_webhook_admin_pg_step_req(job);
+    if (req == NULL) {
+        ngx_http_qlm_webhook_admin_pg_free(job);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_qlm_webhook_admin_pg_start(job, req);
+}
+
+
+static ngx_http_qlm_webhook_pg_req_t *
+ngx_http_qlm_webhook_admin_pg_step_req(ngx_http_qlm_webhook_admin_pg_t *job)
+{
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    if (job->mcf->pg == NULL) {
+        return NULL;
+    }
+
+    if (job->what == NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE) {
+        req = ngx_http_qlm_webhook_pg_req(job->mcf->pg, 2);
+        if (req == NULL) {
+            return NULL;
+        }
+
+        req->sql = ngx_http_qlm_webhook_admin_pg_replay_one_sql;
+
+        if (ngx_http_qlm_webhook_pg_int8(req, job->id) != NGX_OK
+            || ngx_http_qlm_webhook_pg_int8(req, ngx_http_qlm_webhook_now())
+               != NGX_OK)
+        {
+            ngx_destroy_pool(req->pool);
+            return NULL;
+        }
+
+        return req;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(job->mcf->pg, 4);
+    if (req == NULL) {
+        return NULL;
+    }
+
+    req->sql = ngx_http_qlm_webhook_admin_pg_replay_sql;
+
+    if (ngx_http_qlm_webhook_pg_int8(req, job->after) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, job->since) != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, ngx_http_qlm_webhook_now())
+           != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_STEP)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        return NULL;
+    }
+
+    return req;
+}
+
+
+/* a text parameter, copied: the statement may be sent after r is gone */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_str(ngx_http_qlm_webhook_pg_req_t *req,
+    u_char *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(req->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* an absent filter is a NULL data of length 0 */
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    p[len] = '\0';
+
+    return ngx_http_qlm_webhook_pg_bytes(req, NGX_HTTP_QLM_WEBHOOK_TEXTOID,
+                                         (char *) p, len);
+}
+
+
+static ngx_http_qlm_webhook_admin_pg_t *
+ngx_http_qlm_webhook_admin_pg_job(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t what)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    if (mcf->pg == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    job = ngx_calloc(sizeof(ngx_http_qlm_webhook_admin_pg_t),
+                     r->connection->log);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_qlm_webhook_admin_pg_cleanup;
+    cln->data = job;
+
+    job->r = r;
+    job->cln = cln;
+    job->mcf = mcf;
+    job->what = what;
+
+    job->ev.handler = ngx_http_qlm_webhook_admin_pg_next;
+    job->ev.data = job;
+    job->ev.log = ngx_cycle->log;
+    job->ev.cancelable = 1;
+
+    return job;
+}
+
+
+/* the first statement sent: the request waits for its answer */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_start(ngx_http_qlm_webhook_admin_pg_t *job,
+    ngx_http_qlm_webhook_pg_req_t *req)
+{
+    ngx_http_request_t  *r;
+
+    r = job->r;
+
+    r->main->count++;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_qlm_webhook_admin_pg_send(job, req);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A worker that has just started, or lost its connections, has none up
+ * for a moment: a statement waits for one up to ADMIN_PG_WAIT, then goes
+ * (and fails at once, the handler answering 503, if there is still none)
+ */
+
+static void
+ngx_http_qlm_webhook_admin_pg_send(ngx_http_qlm_webhook_admin_pg_t *job,
+    ngx_http_qlm_webhook_pg_req_t *req)
+{
+    req->handler = ngx_http_qlm_webhook_admin_pg_done;
+    req->data = job;
+
+    if (!ngx_http_qlm_webhook_pg_up(job->mcf)
+        && job->waited < NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_WAIT)
+    {
+        job->req = req;
+        job->waited += NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_POLL;
+        ngx_add_timer(&job->ev, NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_POLL);
+        return;
+    }
+
+    job->waited = 0;
+
+    ngx_http_qlm_webhook_pg_run(job->mcf, req);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_pg_done(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_int_t                         rc;
+    ngx_http_request_t               *r;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    job = req->data;
+    r = job->r;
+
+    if (res == NULL) {
+
+        /* said once until the database answers again */
+
+        if (!ngx_http_qlm_webhook_admin_pg_down) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "qlm webhook: admin: the PostgreSQL store is "
+                          "unavailable: the admin API answers 503 to the "
+                          "log, dead letters and replays until it is back");
+            ngx_http_qlm_webhook_admin_pg_down = 1;
+        }
+
+        if (job->replayed) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "qlm webhook: admin: %s stopped after %uL dead "
+                          "letters: PostgreSQL is unavailable",
+                          job->what == NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER
+                          ? "recover" : "replay", job->replayed);
+        }
+
+        rc = NGX_DONE;
+
+        if (r) {
+            rc = job->replayed
+                 ? ngx_http_qlm_webhook_admin_error(r,
+                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "replaying failed after %uL: the PostgreSQL "
+                                "store is unavailable", job->replayed)
+                 : ngx_http_qlm_webhook_admin_error(r,
+                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "the PostgreSQL store is unavailable");
+        }
+
+        ngx_http_qlm_webhook_admin_pg_finish(job, rc);
+        return;
+    }
+
+    if (ngx_http_qlm_webhook_admin_pg_down) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "qlm webhook: admin: the PostgreSQL store answers "
+                      "again");
+        ngx_http_qlm_webhook_admin_pg_down = 0;
+    }
+
+    switch (job->what) {
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_LOG:
+        rc = r ? ngx_http_qlm_webhook_admin_pg_log_page(job, res) : NGX_DONE;
+        break;
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_DEAD:
+        rc = r ? ngx_http_qlm_webhook_admin_pg_dead_page(job, res)
+               : NGX_DONE;
+        break;
+
+    case NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ONE:
+        rc = ngx_http_qlm_webhook_admin_pg_replayed_one(job, res);
+        break;
+
+    default:
+        if (ngx_http_qlm_webhook_admin_pg_stepped(job, res) != NGX_DONE) {
+            /* the next step is posted */
+            return;
+        }
+
+        rc = NGX_DONE;
+
+        if (job->r) {
+            rc = ngx_http_qlm_webhook_admin_replayed(job->r, job->replayed);
+        }
+    }
+
+    ngx_http_qlm_webhook_admin_pg_finish(job, rc);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_log_page(ngx_http_qlm_webhook_admin_pg_t *job,
+    PGresult *res)
+{
+    int                                i, n;
+    ngx_uint_t                         more;
+    qlm_store_log_t                    rec;
+    qlm_store_log_key_t                key;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = job->r;
+    o.last = &o.out;
+    o.fleet = 1;
+
+    ngx_memzero(&key, sizeof(qlm_store_log_key_t));
+
+    n = PQntuples(res);
+    more = ((size_t) n > job->limit);
+
+    if (more) {
+        n = (int) job->limit;
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"records\":[");
+
+    for (i = 0; i < n && !o.failed; i++) {
+        ngx_memzero(&rec, sizeof(qlm_store_log_t));
+
+        key.seq = ngx_http_qlm_webhook_pg_get8(res, i, 0);
+        key.time = ngx_http_qlm_webhook_pg_get8(res, i, 1);
+        rec.time = key.time;
+        rec.item_id = ngx_http_qlm_webhook_pg_get8(res, i, 2);
+        rec.attempt = ngx_http_qlm_webhook_pg_get4(res, i, 3);
+        rec.status = (int32_t) ngx_http_qlm_webhook_pg_get4(res, i, 4);
+        rec.duration = ngx_http_qlm_webhook_pg_get4(res, i, 5);
+        rec.outcome = ngx_http_qlm_webhook_pg_get4(res, i, 6);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 7, &rec.event_id);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 8, &rec.event);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 9, &rec.url);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 10, &rec.error);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 11, &rec.answer);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 12, &o.node);
+
+        (void) ngx_http_qlm_webhook_admin_log_record(&rec, &key, &o);
+    }
+
+    if (more) {
+        ngx_http_qlm_webhook_admin_printf(&o, 64, "],\"next\":\"%uL-%uL\"}\n",
+                                          key.time, key.seq);
+
+    } else {
+        ngx_http_qlm_webhook_admin_printf(&o, 16, "],\"next\":null}\n");
+    }
+
+    return ngx_http_qlm_webhook_admin_send(job->r, NGX_HTTP_OK, &o);
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_dead_page(ngx_http_qlm_webhook_admin_pg_t *job,
+    PGresult *res)
+{
+    int                                i, n;
+    ngx_uint_t                         more;
+    qlm_store_item_t                   item;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
+    o.r = job->r;
+    o.last = &o.out;
+    o.body = job->body;
+
+    ngx_memzero(&item, sizeof(qlm_store_item_t));
+
+    n = PQntuples(res);
+    more = ((size_t) n > job->limit);
+
+    if (more) {
+        n = (int) job->limit;
+    }
+
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"dead_letters\":[");
+
+    for (i = 0; i < n && !o.failed; i++) {
+        ngx_memzero(&item, sizeof(qlm_store_item_t));
+
+        item.id = ngx_http_qlm_webhook_pg_get8(res, i, 0);
+        item.created = ngx_http_qlm_webhook_pg_get8(res, i, 1);
+        item.updated = ngx_http_qlm_webhook_pg_get8(res, i, 2);
+        item.attempt = ngx_http_qlm_webhook_pg_get4(res, i, 3);
+        item.last_status = (int32_t) ngx_http_qlm_webhook_pg_get4(res, i, 4);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 5, &item.last_error);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 6, &item.event);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 7, &item.event_id);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 8, &item.url);
+        ngx_http_qlm_webhook_pg_get_str(res, i, 9, &item.body);
+
+        (void) ngx_http_qlm_webhook_admin_dead_item(&item, &o);
+    }
+
+    if (more) {
+        ngx_http_qlm_webhook_admin_printf(&o, 48, "],\"next\":\"%uL\"}\n",
+                                          item.id);
+
+    } else {
+        ngx_http_qlm_webhook_admin_printf(&o, 16, "],\"next\":null}\n");
+    }
+
+    return ngx_http_qlm_webhook_admin_send(job->r, NGX_HTTP_OK, &o);
+}
+
+
+/*
+ * One statement's counts: replayed; and, as the statement began, whether
+ * the id was a dead letter (kept: its event is queued again for the same
+ * URL) or a delivery in the queue.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_replayed_one(
+    ngx_http_qlm_webhook_admin_pg_t *job, PGresult *res)
+{
+    uint64_t             n, dead, queued;
+    ngx_http_request_t  *r;
+
+    r = job->r;
+
+    if (PQntuples(res) != 1) {
+        return r ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_DONE;
+    }
+
+    n = ngx_http_qlm_webhook_pg_get8(res, 0, 0);
+    dead = ngx_http_qlm_webhook_pg_get8(res, 0, 1);
+    queued = ngx_http_qlm_webhook_pg_get8(res, 0, 2);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "qlm webhook: admin: dead letter %uL replayed",
+                      job->id);
+
+        ngx_http_qlm_webhook_deliver_kick(job->mcf);
+    }
+
+    if (r == NULL) {
+        return NGX_DONE;
+    }
+
+    if (n) {
+        return ngx_http_qlm_webhook_admin_replayed(r, n);
+    }
+
+    if (dead) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_CONFLICT,
+                                                "dead letter %uL kept: a "
+                                                "delivery of its event to "
+                                                "its URL is queued",
+                                                job->id);
+    }
+
+    if (queued) {
+        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_CONFLICT,
+                                                "delivery %uL is in the "
+                                                "queue, not a dead letter",
+                                                job->id);
+    }
+
+    return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no dead letter %uL", job->id);
+}
+
+
+/* a step of a replay: NGX_DONE at the end, NGX_AGAIN: the next posted */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_pg_stepped(ngx_http_qlm_webhook_admin_pg_t *job,
+    PGresult *res)
+{
+    uint64_t  n, last, read;
+
+    if (PQntuples(res) != 1) {
+        return NGX_DONE;
+    }
+
+    n = ngx_http_qlm_webhook_pg_get8(res, 0, 0);
+    last = ngx_http_qlm_webhook_pg_get8(res, 0, 1);
+    read = ngx_http_qlm_webhook_pg_get8(res, 0, 2);
+
+    job->replayed += n;
+    job->steps++;
+
+    if (n) {
+        ngx_http_qlm_webhook_deliver_kick(job->mcf);
+    }
+
+    if (read == NGX_HTTP_QLM_WEBHOOK_ADMIN_PG_STEP && last > job->after) {
+        job->after = last;
+
+        /* after what else waits for this worker: connections, deliveries */
+        ngx_post_event(&job->ev, &ngx_posted_next_events);
+        return NGX_AGAIN;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "qlm webhook: admin: %s: %uL dead letters replayed in %ui "
+                  "step%s", job->what == NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER
+                  ? "recover" : "replay", job->replayed, job->steps,
+                  job->steps == 1 ? "" : "s");
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_pg_next(ngx_event_t *ev)
+{
+    ngx_int_t                         rc;
+    ngx_http_qlm_webhook_pg_req_t    *req;
+    ngx_http_qlm_webhook_admin_pg_t  *job;
+
+    job = ev->data;
+
+    if (job->req) {
+        req = job->req;
+        job->req = NULL;
+        ngx_http_qlm_webhook_admin_pg_send(job, req);
+        return;
+    }
+
+    req = ngx_http_qlm_webhook_admin_pg_step_req(job);
+
+    if (req == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "qlm webhook: admin: replay stopped after %uL dead "
+                      "letters: out of memory, or the worker is exiting",
+                      job->replayed);
+
+        rc = NGX_DONE;
+
+        if (job->r) {
+            rc = ngx_http_qlm_webhook_admin_error(job->r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "replaying failed after %uL",
+                                           job->replayed);
+        }
+
+        ngx_http_qlm_webhook_admin_pg_finish(job, rc);
+        return;
+    }
+
+    ngx_http_qlm_webhook_admin_pg_send(job, req);
+}
+
+
+/* the answer sent (rc), or none (NGX_DONE, the request gone); job freed */
+
+static void
+ngx_http_qlm_webhook_admin_pg_finish(ngx_http_qlm_webhook_admin_pg_t *job,
+    ngx_int_t rc)
+{
+    ngx_http_request_t  *r;
+
+    r = job->r;
+
+    ngx_http_qlm_webhook_admin_pg_free(job);
+
+    if (r) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_pg_free(ngx_http_qlm_webhook_admin_pg_t *job)
+{
+    if (job->cln) {
+        job->cln->handler = NULL;
+    }
+
+    if (job->ev.posted) {
+        ngx_delete_posted_event(&job->ev);
+    }
+
+    if (job->ev.timer_set) {
+        ngx_del_timer(&job->ev);
+    }
+
+    if (job->req) {
+        ngx_destroy_pool(job->req->pool);
+    }
+
+    ngx_free(job);
+}
+
+
+/* the request went away: what is in flight ends without it */
+
+static void
+ngx_http_qlm_webhook_admin_pg_cleanup(void *data)
+{
+    ngx_http_qlm_webhook_admin_pg_t  *job = data;
+
+    job->r = NULL;
+    job->cln = NULL;
 }
 
 

@@ -43,11 +43,38 @@ typedef struct {
 } ngx_http_qlm_webhook_walk_t;
 
 
+/*
+ * PostgreSQL: the fleet's queue figures, from a statement that a worker
+ * sends at most once a WALK_AGE, when the page is asked for; the page
+ * never waits for it: it shows the last figures and when they were read.
+ */
+typedef struct {
+    uint64_t                      at;       /* ms since the epoch; 0: none */
+    ngx_msec_t                    asked;    /* ngx_current_msec */
+    uint64_t                      queued;
+    uint64_t                      due;
+    uint64_t                      leased;
+    uint64_t                      dead;
+    uint64_t                      log_records;
+    uint64_t                      next_due;
+    unsigned                      running:1;
+    unsigned                      asked_once:1;
+} ngx_http_qlm_webhook_fleet_t;
+
+
 static ngx_int_t ngx_http_qlm_webhook_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_qlm_webhook_status_handler(ngx_http_request_t *r);
 static int ngx_http_qlm_webhook_status_stat(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_stat_t *st);
+static void ngx_http_qlm_webhook_status_fleet(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static void ngx_http_qlm_webhook_status_fleet_done(
+    ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static u_char *ngx_http_qlm_webhook_status_fleet_json(u_char *p,
+    qlm_store_stat_t *st);
+static u_char *ngx_http_qlm_webhook_status_fleet_prometheus(u_char *p,
+    qlm_store_stat_t *st);
 static ngx_uint_t ngx_http_qlm_webhook_status_format(ngx_http_request_t *r);
 static ngx_chain_t *ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_stat_t *st, int rc);
@@ -58,6 +85,17 @@ static ngx_chain_t *ngx_http_qlm_webhook_status_prometheus(
 
 /* this worker's last walk of the queue */
 static ngx_http_qlm_webhook_walk_t  ngx_http_qlm_webhook_walk;
+
+/* this worker's last figures of the fleet's queue */
+static ngx_http_qlm_webhook_fleet_t  ngx_http_qlm_webhook_fleet;
+
+
+/* as "qlm-store ... summary" counts them */
+static const char  ngx_http_qlm_webhook_fleet_sql[] =
+    "SELECT count(*), count(*) FILTER (WHERE due <= $1), "
+    "count(*) FILTER (WHERE lease <> 0 AND due > $1), "
+    "coalesce(min(due), 0), (SELECT count(*) FROM qlm_dead), "
+    "(SELECT count(*) FROM qlm_log) FROM qlm_queue";
 
 
 /* upper bounds of the latency histogram, ms */
@@ -290,8 +328,18 @@ ngx_http_qlm_webhook_status_stat(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     ngx_memzero(st, sizeof(qlm_store_stat_t));
 
+    if (mcf->pg_conninfo.len) {
+        ngx_http_qlm_webhook_status_fleet(mcf);
+    }
+
     if (mcf->store == NULL) {
         return QLM_STORE_INVALID;
+    }
+
+    /* on PostgreSQL the store is the spool: its counts, no walk */
+
+    if (mcf->pg_conninfo.len) {
+        return qlm_store_stat(mcf->store, 0, st);
     }
 
     w = &ngx_http_qlm_webhook_walk;
@@ -320,6 +368,70 @@ ngx_http_qlm_webhook_status_stat(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 
     return rc;
+}
+
+
+static void
+ngx_http_qlm_webhook_status_fleet(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_fleet_t   *f;
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    f = &ngx_http_qlm_webhook_fleet;
+
+    /* none up: asked again by the next page, not a second later */
+
+    if (!ngx_http_qlm_webhook_pg_up(mcf) || f->running
+        || (f->asked_once
+            && ngx_current_msec - f->asked < NGX_HTTP_QLM_WEBHOOK_WALK_AGE))
+    {
+        return;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(mcf->pg, 1);
+    if (req == NULL) {
+        return;
+    }
+
+    req->sql = ngx_http_qlm_webhook_fleet_sql;
+    req->handler = ngx_http_qlm_webhook_status_fleet_done;
+
+    if (ngx_http_qlm_webhook_pg_int8(req, ngx_http_qlm_webhook_now())
+        != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        return;
+    }
+
+    f->running = 1;
+    f->asked = ngx_current_msec;
+    f->asked_once = 1;
+
+    ngx_http_qlm_webhook_pg_run(mcf, req);
+}
+
+
+static void
+ngx_http_qlm_webhook_status_fleet_done(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_http_qlm_webhook_fleet_t  *f;
+
+    f = &ngx_http_qlm_webhook_fleet;
+
+    f->running = 0;
+
+    if (res == NULL || PQntuples(res) != 1) {
+        return;
+    }
+
+    f->queued = ngx_http_qlm_webhook_pg_get8(res, 0, 0);
+    f->due = ngx_http_qlm_webhook_pg_get8(res, 0, 1);
+    f->leased = ngx_http_qlm_webhook_pg_get8(res, 0, 2);
+    f->next_due = ngx_http_qlm_webhook_pg_get8(res, 0, 3);
+    f->dead = ngx_http_qlm_webhook_pg_get8(res, 0, 4);
+    f->log_records = ngx_http_qlm_webhook_pg_get8(res, 0, 5);
+    f->at = ngx_http_qlm_webhook_now();
 }
 
 
@@ -426,7 +538,10 @@ ngx_http_qlm_webhook_status_json(ngx_http_request_t *r,
                     "\"enabled\":%s,\"since\":%T,",
                     mcf->enable ? "true" : "false", (time_t) sh->started);
 
-    if (rc == 0) {
+    if (rc == 0 && mcf->pg_conninfo.len) {
+        p = ngx_http_qlm_webhook_status_fleet_json(p, st);
+
+    } else if (rc == 0) {
         p = ngx_sprintf(p, "\"store\":{\"open\":true,\"queued\":%uL,"
                         "\"due\":%uL,\"leased\":%uL,\"walked\":%uL,"
                         "\"walk_partial\":%s,"
@@ -558,7 +673,10 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
             "# TYPE qlm_webhook_up gauge\n"
             "qlm_webhook_up %d\n", rc == 0);
 
-    if (rc == 0) {
+    if (rc == 0 && mcf->pg_conninfo.len) {
+        p = ngx_http_qlm_webhook_status_fleet_prometheus(p, st);
+
+    } else if (rc == 0) {
         p = ngx_sprintf(p,
             "# HELP qlm_webhook_queue_items Deliveries waiting or in flight\n"
             "# TYPE qlm_webhook_queue_items gauge\n"
@@ -687,4 +805,100 @@ ngx_http_qlm_webhook_status_prometheus(ngx_http_request_t *r,
     cl->next = NULL;
 
     return cl;
+}
+
+
+/*
+ * PostgreSQL: "store" has the fleet's queue figures, null until the
+ * first statement answered, with when they were read; the spool's own
+ * depth and map are the instance's.
+ */
+
+static u_char *
+ngx_http_qlm_webhook_status_fleet_json(u_char *p, qlm_store_stat_t *st)
+{
+    uint64_t                       now;
+    ngx_http_qlm_webhook_fleet_t  *f;
+
+    f = &ngx_http_qlm_webhook_fleet;
+
+    p = ngx_sprintf(p, "\"store\":{\"open\":true,\"backend\":\"postgresql\",");
+
+    if (f->at == 0) {
+        p = ngx_sprintf(p, "\"queued\":null,\"due\":null,\"leased\":null,"
+                        "\"dead_letters\":null,\"log_records\":null,"
+                        "\"next_due\":null,\"fleet_at\":null,"
+                        "\"fleet_age_ms\":null,");
+
+    } else {
+        now = ngx_http_qlm_webhook_now();
+
+        p = ngx_sprintf(p, "\"queued\":%uL,\"due\":%uL,\"leased\":%uL,"
+                        "\"dead_letters\":%uL,\"log_records\":%uL,"
+                        "\"next_due\":%uL,\"fleet_at\":%uL,"
+                        "\"fleet_age_ms\":%uL,",
+                        f->queued, f->due, f->leased, f->dead,
+                        f->log_records, f->next_due, f->at,
+                        now > f->at ? now - f->at : 0);
+    }
+
+    return ngx_sprintf(p, "\"spool_queued\":%uL,\"map_size\":%uz,"
+                       "\"map_used\":%uz},",
+                       st->queued, st->map_size, st->map_used);
+}
+
+
+static u_char *
+ngx_http_qlm_webhook_status_fleet_prometheus(u_char *p, qlm_store_stat_t *st)
+{
+    uint64_t                       now, age;
+    ngx_http_qlm_webhook_fleet_t  *f;
+
+    f = &ngx_http_qlm_webhook_fleet;
+
+    /* no figures yet: no samples, as Prometheus has it */
+
+    if (f->at) {
+        now = ngx_http_qlm_webhook_now();
+        age = now > f->at ? now - f->at : 0;
+
+        p = ngx_sprintf(p,
+            "# HELP qlm_webhook_queue_items Deliveries waiting or in flight, "
+            "the whole fleet's (PostgreSQL)\n"
+            "# TYPE qlm_webhook_queue_items gauge\n"
+            "qlm_webhook_queue_items %uL\n"
+            "# HELP qlm_webhook_queue_due Deliveries claimable now, the "
+            "fleet's\n"
+            "# TYPE qlm_webhook_queue_due gauge\n"
+            "qlm_webhook_queue_due %uL\n"
+            "# HELP qlm_webhook_queue_leased Deliveries claimed, lease not "
+            "expired, the fleet's\n"
+            "# TYPE qlm_webhook_queue_leased gauge\n"
+            "qlm_webhook_queue_leased %uL\n"
+            "# HELP qlm_webhook_dead_letters Deliveries out of retries, the "
+            "fleet's\n"
+            "# TYPE qlm_webhook_dead_letters gauge\n"
+            "qlm_webhook_dead_letters %uL\n"
+            "# HELP qlm_webhook_log_records Invocation log records, the "
+            "fleet's\n"
+            "# TYPE qlm_webhook_log_records gauge\n"
+            "qlm_webhook_log_records %uL\n"
+            "# HELP qlm_webhook_fleet_age_seconds Age of the fleet's figures "
+            "(read at most once a second a worker)\n"
+            "# TYPE qlm_webhook_fleet_age_seconds gauge\n"
+            "qlm_webhook_fleet_age_seconds %uL.%03uL\n",
+            f->queued, f->due, f->leased, f->dead, f->log_records,
+            age / 1000, age % 1000);
+    }
+
+    return ngx_sprintf(p,
+            "# HELP qlm_webhook_spool_items Deliveries in this instance's "
+            "spool, not yet forwarded to PostgreSQL\n"
+            "# TYPE qlm_webhook_spool_items gauge\n"
+            "qlm_webhook_spool_items %uL\n"
+            "# HELP qlm_webhook_store_bytes The spool's map: size and use\n"
+            "# TYPE qlm_webhook_store_bytes gauge\n"
+            "qlm_webhook_store_bytes{kind=\"size\"} %uz\n"
+            "qlm_webhook_store_bytes{kind=\"used\"} %uz\n",
+            st->queued, st->map_size, st->map_used);
 }
