@@ -47,6 +47,8 @@ typedef struct {
     table_t                  table;
     qlm_store_log_filter_t   filter;
     qlm_store_str_t          url;
+    uint64_t                 log_max_records;   /* trim on PostgreSQL */
+    uint64_t                 log_max_age;       /* ms; 0: no bound */
 } ctx_t;
 
 

@@ -61,6 +61,7 @@ static int pg_replay(PGconn *c, uint64_t id, uint64_t since, ctx_t *ctx);
 static int pg_mirror(PGconn *c, int table, ctx_t *ctx);
 static int pg_mirror_row(const PGresult *r, int row, ctx_t *ctx);
 static int pg_import(PGconn *c, int table, const char *file, ctx_t *ctx);
+static int pg_trim(PGconn *c, ctx_t *ctx);
 static int pg_import_flush(const qlm_store_record_t *recs, size_t n,
     void *data);
 static int pg_import_statement(pg_import_t *im);
@@ -1184,6 +1185,69 @@ pg_import_statement(pg_import_t *im)
 }
 
 
+
+/*
+ * The log's bounds, as the LMDB store's trim: the newest log_max_records
+ * records, none older than log_max_age; 10,000 a statement, each its own
+ * transaction, so that nginx's writers never wait long.
+ */
+
+static int
+pg_trim(PGconn *c, ctx_t *ctx)
+{
+    int          pass;
+    char         records[32], cut[32];
+    long         n;
+    uint64_t     removed;
+    PGresult    *r;
+    const char  *values[1];
+
+    removed = 0;
+
+    snprintf(records, sizeof(records), "%" PRIu64, ctx->log_max_records);
+    snprintf(cut, sizeof(cut), "%" PRIu64,
+             ctx->log_max_age && ctx->now > ctx->log_max_age
+             ? ctx->now - ctx->log_max_age : 0);
+
+    for (pass = 0; pass < 2; pass++) {
+        values[0] = pass ? cut : records;
+
+        if (pass && ctx->log_max_age == 0) {
+            break;
+        }
+
+        do {
+            r = PQexecParams(c, pass
+                ? "DELETE FROM qlm_log WHERE seq IN (SELECT seq FROM qlm_log"
+                  " WHERE time < $1::bigint ORDER BY seq LIMIT 10000)"
+                : "DELETE FROM qlm_log WHERE seq IN (SELECT seq FROM qlm_log"
+                  " WHERE seq <= (SELECT max(seq) FROM qlm_log) - $1::bigint"
+                  " ORDER BY seq LIMIT 10000)",
+                1, NULL, values, NULL, NULL, 0);
+
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                pg_error("trimming qlm_log", PQresultErrorMessage(r));
+                PQclear(r);
+                return 1;
+            }
+
+            n = atol(PQcmdTuples(r));
+            PQclear(r);
+            removed += (uint64_t) n;
+
+        } while (n == 10000);
+    }
+
+    if (ctx->json) {
+        printf("{\"removed\":%" PRIu64 "}\n", removed);
+
+    } else {
+        printf("removed %" PRIu64 "\n", removed);
+    }
+
+    return 0;
+}
+
 int
 pg_run(const char *conninfo, const char *password_file, int cmd,
     const char *arg, int table, const char *file, uint64_t id, ctx_t *ctx)
@@ -1209,7 +1273,9 @@ pg_run(const char *conninfo, const char *password_file, int cmd,
 
     /* reading commands read only, as they open an LMDB store */
 
-    if (cmd != CMD_REPLAY && cmd != CMD_RECOVER && cmd != CMD_IMPORT) {
+    if (cmd != CMD_REPLAY && cmd != CMD_RECOVER && cmd != CMD_IMPORT
+        && cmd != CMD_TRIM)
+    {
         PQclear(PQexec(c, "SET default_transaction_read_only = on"));
     }
 
@@ -1242,6 +1308,10 @@ pg_run(const char *conninfo, const char *password_file, int cmd,
 
     case CMD_IMPORT:
         status = pg_import(c, table, file, ctx);
+        break;
+
+    case CMD_TRIM:
+        status = pg_trim(c, ctx);
         break;
 
     default:

@@ -134,7 +134,7 @@ usage(FILE *f)
         "PATH: the LMDB store's directory, or a PostgreSQL connection\n"
         "string postgresql://[USER@]HOST[:PORT]/DBNAME[?...] without a\n"
         "password: --password-file FILE gives it (its first line).\n"
-        "trim and urls are for LMDB stores.\n"
+        "urls is for LMDB stores.\n"
         "\n"
         "TIME: YYYY-MM-DD[THH:MM:SS] (local time; with Z or +HH:MM, that\n"
         "zone), seconds since the epoch, or relative to now: -30s, -15m,\n"
@@ -1532,10 +1532,16 @@ main(int argc, char **argv)
             die_usage("--map-size is for LMDB stores");
         }
 
-        if (cmd->cmd == CMD_TRIM || cmd->cmd == CMD_URLS) {
+        if (cmd->cmd == CMD_URLS) {
             die_usage("\"%s\" is not available on a PostgreSQL store",
                       cmd->name);
         }
+
+        /* the LMDB store's bounds: 100,000 records, no age */
+
+        ctx.log_max_records = opts.log_max_records ? opts.log_max_records
+                                                   : 100000;
+        ctx.log_max_age = opts.log_max_age;
 
         arg = (cmd->cmd == CMD_SCHEMA) ? cargv[optind] : NULL;
 

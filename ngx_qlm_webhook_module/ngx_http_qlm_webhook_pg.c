@@ -48,6 +48,8 @@
 #define NGX_HTTP_QLM_WEBHOOK_PG_MIRROR      256     /* records a copy step */
 #define NGX_HTTP_QLM_WEBHOOK_PG_SETTLED     1000    /* ms: see the pull */
 #define NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS    10000   /* ms: counters added */
+#define NGX_HTTP_QLM_WEBHOOK_PG_LOG_MAX     100000  /* qlm_log's records */
+#define NGX_HTTP_QLM_WEBHOOK_PG_TRIM        10000   /* records a trim step */
 
 /* a delivery's outcome, as deliver.c records it; and a claim given back */
 #define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
@@ -120,6 +122,7 @@ struct ngx_http_qlm_webhook_pg_s {
     unsigned                           claim_again:1;
     unsigned                           flushing:1;
     unsigned                           pulling:1;
+    unsigned                           trimming:1;
     unsigned                           up:1;
     unsigned                           exiting:1;
 };
@@ -168,6 +171,9 @@ static void ngx_http_qlm_webhook_pg_mirror_apply(
 static void ngx_http_qlm_webhook_pg_counters_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pg_counters_added(
     ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
+static void ngx_http_qlm_webhook_pg_trim(ngx_http_qlm_webhook_pg_t *pg);
+static void ngx_http_qlm_webhook_pg_trimmed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res);
 static void ngx_http_qlm_webhook_pg_slot_done(
     ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_batch_done(ngx_http_qlm_webhook_pg_t *pg,
@@ -2414,6 +2420,8 @@ ngx_http_qlm_webhook_pg_counters_handler(ngx_event_t *ev)
 
     ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS);
 
+    ngx_http_qlm_webhook_pg_trim(pg);
+
     since = (time_t) sh->pg_adding;
 
     if (!pg->up
@@ -2549,6 +2557,68 @@ ngx_http_qlm_webhook_pg_counters_added(ngx_http_qlm_webhook_pg_req_t *req,
     }
 
     sh->pg_adding = 0;
+}
+
+
+/*
+ * qlm_log keeps the newest 100,000 records of the fleet, as the LMDB store
+ * keeps a proxy's: every 10 s worker 0 of each instance deletes the older
+ * ones, 10,000 a statement, and goes on at once while a step was full.
+ */
+
+static const char  ngx_http_qlm_webhook_pg_trim_sql[] =
+    "DELETE FROM qlm_log WHERE seq IN (SELECT seq FROM qlm_log "
+    "WHERE seq <= (SELECT max(seq) FROM qlm_log) - $1 "
+    "ORDER BY seq LIMIT $2)";
+
+
+static void
+ngx_http_qlm_webhook_pg_trim(ngx_http_qlm_webhook_pg_t *pg)
+{
+    ngx_http_qlm_webhook_pg_req_t  *req;
+
+    if (pg->trimming || !pg->up || pg->exiting) {
+        return;
+    }
+
+    req = ngx_http_qlm_webhook_pg_req(pg, 2);
+    if (req == NULL) {
+        return;
+    }
+
+    if (ngx_http_qlm_webhook_pg_int8(req, NGX_HTTP_QLM_WEBHOOK_PG_LOG_MAX)
+        != NGX_OK
+        || ngx_http_qlm_webhook_pg_int8(req, NGX_HTTP_QLM_WEBHOOK_PG_TRIM)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(req->pool);
+        return;
+    }
+
+    req->sql = ngx_http_qlm_webhook_pg_trim_sql;
+    req->handler = ngx_http_qlm_webhook_pg_trimmed;
+
+    pg->trimming = 1;
+
+    ngx_http_qlm_webhook_pg_query(pg, req);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_trimmed(ngx_http_qlm_webhook_pg_req_t *req,
+    PGresult *res)
+{
+    ngx_http_qlm_webhook_pg_t  *pg;
+
+    pg = req->pg;
+    pg->trimming = 0;
+
+    if (res && ngx_atoi((u_char *) PQcmdTuples(res),
+                        ngx_strlen(PQcmdTuples(res)))
+               == NGX_HTTP_QLM_WEBHOOK_PG_TRIM)
+    {
+        ngx_http_qlm_webhook_pg_trim(pg);
+    }
 }
 
 

@@ -133,8 +133,8 @@ like($err, qr/password authentication failed/, '... by the server');
 is($rc, 1, 'a missing password file');
 like($err, qr{password file "\Q$dir\E/none"}, '... named');
 
-($rc, $out, $err) = run($url, 'trim');
-is($rc, 2, 'trim: for LMDB stores');
+($rc, $out, $err) = run($url, 'urls');
+is($rc, 2, 'urls: for LMDB stores');
 
 
 # no schema yet
@@ -590,6 +590,22 @@ is($rc, 2, 'import of an unknown table: usage error');
 ($rc, $out, $err) = pg('import', 'licenses', "$dir/none.json");
 is($rc, 1, 'import of a missing file: exit 1');
 like($err, qr/none\.json/, '... named');
+
+
+# trim: the log's bounds, as on LMDB
+
+sql("DELETE FROM qlm_log");
+sql("INSERT INTO qlm_log (time, item_id, attempt, status, duration, outcome,"
+    . " event_id, event, url, error, answer, node) SELECT g, g, 1, 200, 1, 1,"
+    . " 'e' || g, 'license_created', 'http://x.example/', '', '', 'n'"
+    . " FROM generate_series(1, 12050) g");
+is(ok_pg('trim', '--log-max-records', '50'), "removed 12000\n",
+   'trim --log-max-records 50: the oldest go, over two statements');
+is(sql("SELECT count(*) || ' ' || min(time) FROM qlm_log"), '50 12001',
+   '... the newest 50 stay');
+is_deeply(json_pg('trim', '--log-max-age', '1'), { removed => 50 },
+          'trim --log-max-age 1 -j: those older than a second go');
+is(sql("SELECT count(*) FROM qlm_log"), 0, '... none left');
 
 
 # the password never shown
