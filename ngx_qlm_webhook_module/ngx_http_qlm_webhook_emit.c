@@ -1323,8 +1323,16 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK
-        || ngx_http_qlm_webhook_event_payload(r->pool, event, &id,
+    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK) {
+        goto failed;
+    }
+
+    /* no URL takes the event: only its record is kept, no payload built */
+
+    ngx_str_null(&payload);
+
+    if (mcf->urls[event].nelts
+        && ngx_http_qlm_webhook_event_payload(r->pool, event, &id,
                                               ngx_time(), values, &payload)
            != NGX_OK)
     {
@@ -1339,7 +1347,8 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         goto failed;
     }
 
-    (void) ngx_http_qlm_webhook_enqueue(r, mcf, event, &id, &payload,
+    (void) ngx_http_qlm_webhook_enqueue(r, mcf, event, &id,
+                                        payload.data ? &payload : NULL,
                                         mirror == NGX_OK ? &rec : NULL,
                                         table);
     return;
