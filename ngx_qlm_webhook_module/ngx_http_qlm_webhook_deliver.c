@@ -35,6 +35,7 @@
 #define NGX_HTTP_QLM_WEBHOOK_REFUSED    100      /* ms: nap, all refused */
 #define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
 #define NGX_HTTP_QLM_WEBHOOK_RETRIES    1000     /* waits in a retry list */
+#define NGX_HTTP_QLM_WEBHOOK_SPARE      64       /* easy handles kept */
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -70,6 +71,9 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_uint_t                         column;    /* in urlstate in_flight */
     time_t                             claim_logged;
     ngx_uint_t                         claim_failed;
+    /* easy handles of finished transfers: an init costs more than a reset */
+    CURL                              *spare[NGX_HTTP_QLM_WEBHOOK_SPARE];
+    ngx_uint_t                         nspare;
     ngx_log_t                         *log;
     unsigned                           exiting:1;
 };
@@ -1123,7 +1127,14 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
         goto failed;
     }
 
-    t->easy = curl_easy_init();
+    if (d->nspare) {
+        t->easy = d->spare[--d->nspare];
+        curl_easy_reset(t->easy);
+
+    } else {
+        t->easy = curl_easy_init();
+    }
+
     if (t->easy == NULL) {
         goto failed;
     }
@@ -1529,7 +1540,14 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
     }
 
     curl_multi_remove_handle(d->multi, t->easy);
-    curl_easy_cleanup(t->easy);
+
+    if (d->nspare < NGX_HTTP_QLM_WEBHOOK_SPARE && !d->exiting) {
+        d->spare[d->nspare++] = t->easy;
+
+    } else {
+        curl_easy_cleanup(t->easy);
+    }
+
     curl_slist_free_all(t->headers);
     ngx_destroy_pool(t->pool);
 }
@@ -1898,6 +1916,10 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
         }
 
         ngx_http_qlm_webhook_transfer_free(t);
+    }
+
+    while (d->nspare) {
+        curl_easy_cleanup(d->spare[--d->nspare]);
     }
 
     if (d->multi) {
