@@ -2059,7 +2059,8 @@ ngx_http_qlm_webhook_pg_claimed(ngx_http_qlm_webhook_pg_req_t *req,
  * A mirror record as it travels to PostgreSQL: a spool item with no URL,
  * the record's key as its event id, its table in headers, and as body
  * {"updated":ms,"deleted":bool,"fields":{...}}.  A field whose value is
- * not UTF-8 (JSON cannot carry it) stays in the local mirror only.
+ * not UTF-8 (JSON cannot carry it), or a record whose key is not, stays in
+ * the local mirror only: NGX_DECLINED.
  */
 
 ngx_int_t
@@ -2071,6 +2072,18 @@ ngx_http_qlm_webhook_pg_mirror_item(ngx_pool_t *pool, int table,
     json_t      *o, *f, *v;
     ngx_str_t    s;
     ngx_int_t    rc;
+
+    /*
+     * A key that is not UTF-8 could not be a text column's: the record
+     * stays in the local mirror, and no forward statement fails on it
+     */
+
+    v = json_stringn(rec->key.data, rec->key.len);
+    if (v == NULL) {
+        return NGX_DECLINED;
+    }
+
+    json_decref(v);
 
     o = json_object();
     f = json_object();

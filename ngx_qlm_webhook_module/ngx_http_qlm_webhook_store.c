@@ -786,6 +786,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 {
     size_t                           i;
     uint64_t                         now;
+    ngx_int_t                        rc;
     ngx_str_t                       *name;
     ngx_uint_t                       reserved;
     ngx_pool_t                      *pool;
@@ -842,12 +843,16 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 
         p->items = items;
 
-        if (p->nstored > p->nitems
-            && ngx_http_qlm_webhook_pg_mirror_item(pool, table, rec,
-                                                   &items[p->nitems])
-               != NGX_OK)
-        {
-            return NGX_ERROR;
+        if (p->nstored > p->nitems) {
+            rc = ngx_http_qlm_webhook_pg_mirror_item(pool, table, rec,
+                                                     &items[p->nitems]);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                p->nstored = p->nitems;
+            }
         }
     }
 

@@ -121,6 +121,8 @@ is(psql("SELECT string_agg(attempt || ':' || outcome, ',' ORDER BY seq) "
 is(psql("SELECT fields->>'ActivationKey' FROM qlm_mirror "
         . "WHERE tbl = 0 AND key = 'PG-KEY-1' AND NOT deleted"),
    'PG-KEY-1', 'the license is in the fleet\'s mirror, qlm_mirror');
+is(psql("SELECT count(*) FROM qlm_mirror WHERE key LIKE 'CAF%'"), '0',
+   'a key that is not UTF-8 is not in qlm_mirror');
 is(psql("SELECT count(*) FROM qlm_task_slot WHERE task = 'every' "
         . "AND node = 't070'"),
    psql("SELECT count(DISTINCT slot) FROM qlm_task_slot "
@@ -276,6 +278,30 @@ ok
 --- wait: 2.5
 --- error_log eval
 qr/qlm webhook: task "every" runs/
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 10: a license key that is not UTF-8 stays in the local mirror, and its event goes through
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_activated http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/latin1;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_activated;
+        qlm_webhook_field ActivationKey $qlm_webhook_arg_is_avkey;
+    }
+--- request
+GET /qlm/ActivateKey?is_avkey=CAF%E9-KEY
+--- response_body chomp
+<?xml version="1.0" encoding="utf-8"?><QuickLicenseManager><result>activated</result></QuickLicenseManager>
+--- wait: 1.5
+--- error_log eval
+qr/HOOK POST \/hook\/latin1 event=license_activated id=[0-9a-f-]{36} attempt=1 /
 --- no_error_log
 [error]
 [alert]
