@@ -1632,32 +1632,11 @@ ngx_http_qlm_webhook_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     /* level-triggered: libcurl need not read a socket dry */
 
-    if (what & CURL_POLL_IN) {
-        if (!c->read->active
-            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    if (what & CURL_POLL_OUT) {
-        if (!c->write->active
-            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
+    if (ngx_http_qlm_webhook_watch(c, what & CURL_POLL_IN,
+                                   what & CURL_POLL_OUT)
+        != NGX_OK)
+    {
+        return -1;
     }
 
     return 0;
@@ -1669,14 +1648,70 @@ ngx_http_qlm_webhook_curl_socket(CURL *easy, curl_socket_t s, int what,
 static void
 ngx_http_qlm_webhook_curl_release(ngx_connection_t *c)
 {
-    ngx_uint_t                       flags;
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = c->data;
 
     /* at exit libcurl may have closed the socket already: no epoll_ctl() */
 
-    flags = d->exiting ? NGX_CLOSE_EVENT : 0;
+    ngx_http_qlm_webhook_unwatch(c, d->exiting);
+}
+
+
+/*
+ * A socket that a library (libcurl, libpq) owns, watched level-triggered
+ * by nginx's event loop: the library need not read it dry.  read and
+ * write say which events to watch now.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_watch(ngx_connection_t *c, ngx_uint_t read,
+    ngx_uint_t write)
+{
+    if (read) {
+        if (!c->read->active
+            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (write) {
+        if (!c->write->active
+            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The connection of such a socket given back; the socket stays the
+ * library's.  closed: the library has closed it already, so epoll forgot
+ * it and an epoll_ctl() would fail.
+ */
+
+void
+ngx_http_qlm_webhook_unwatch(ngx_connection_t *c, ngx_uint_t closed)
+{
+    ngx_uint_t  flags;
+
+    flags = closed ? NGX_CLOSE_EVENT : 0;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
@@ -1684,6 +1719,10 @@ ngx_http_qlm_webhook_curl_release(ngx_connection_t *c)
 
     if (c->write->active) {
         (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
     }
 
     if (c->read->posted) {

@@ -405,6 +405,9 @@ ngx_uint_t ngx_http_qlm_webhook_deliver_admit(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *url);
 void ngx_http_qlm_webhook_deliver_leased(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
+ngx_int_t ngx_http_qlm_webhook_watch(ngx_connection_t *c, ngx_uint_t read,
+    ngx_uint_t write);
+void ngx_http_qlm_webhook_unwatch(ngx_connection_t *c, ngx_uint_t closed);
 ngx_uint_t ngx_http_qlm_webhook_deliver_room(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_deliver_claimed(

@@ -128,6 +128,9 @@ struct ngx_http_qlm_webhook_pg_s {
 };
 
 
+static void ngx_http_qlm_webhook_pg_event(ngx_event_t *ev,
+    ngx_event_handler_pt handler, void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_pg_event_stop(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pg_connect(ngx_http_qlm_webhook_pg_conn_t *pc);
 static void ngx_http_qlm_webhook_pg_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_qlm_webhook_pg_watch(
@@ -391,6 +394,32 @@ ngx_http_qlm_webhook_pg_param(ngx_conf_t *cf,
 }
 
 
+/* the worker's own events: timers that never hold back its exit */
+
+static void
+ngx_http_qlm_webhook_pg_event(ngx_event_t *ev, ngx_event_handler_pt handler,
+    void *data, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+    ev->cancelable = 1;
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_event_stop(ngx_event_t *ev)
+{
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (ev->posted) {
+        ngx_delete_posted_event(ev);
+    }
+}
+
+
 ngx_int_t
 ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf)
@@ -422,38 +451,33 @@ ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    pg->forward.handler = ngx_http_qlm_webhook_pg_forward_handler;
-    pg->forward.data = pg;
-    pg->forward.log = cycle->log;
-    pg->forward.cancelable = 1;
+    ngx_http_qlm_webhook_pg_event(&pg->forward,
+                                  ngx_http_qlm_webhook_pg_forward_handler, pg,
+                                  cycle->log);
 
-    pg->claim.handler = ngx_http_qlm_webhook_pg_claim_handler;
-    pg->claim.data = pg;
-    pg->claim.log = cycle->log;
-    pg->claim.cancelable = 1;
+    ngx_http_qlm_webhook_pg_event(&pg->claim,
+                                  ngx_http_qlm_webhook_pg_claim_handler, pg,
+                                  cycle->log);
 
-    pg->flush.handler = ngx_http_qlm_webhook_pg_flush_handler;
-    pg->flush.data = pg;
-    pg->flush.log = cycle->log;
-    pg->flush.cancelable = 1;
+    ngx_http_qlm_webhook_pg_event(&pg->flush,
+                                  ngx_http_qlm_webhook_pg_flush_handler, pg,
+                                  cycle->log);
 
     /* one worker of each instance keeps its local mirror a copy */
 
     if (ngx_worker == 0 && mcf->store) {
-        pg->mirror.handler = ngx_http_qlm_webhook_pg_mirror_handler;
-        pg->mirror.data = pg;
-        pg->mirror.log = cycle->log;
-        pg->mirror.cancelable = 1;
+        ngx_http_qlm_webhook_pg_event(&pg->mirror,
+                                      ngx_http_qlm_webhook_pg_mirror_handler,
+                                      pg, cycle->log);
 
         (void) qlm_store_counter_get(mcf->store, "postgresql_mirror_seq",
                                      &pg->mirror_seq);
 
         ngx_add_timer(&pg->mirror, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
 
-        pg->counters.handler = ngx_http_qlm_webhook_pg_counters_handler;
-        pg->counters.data = pg;
-        pg->counters.log = cycle->log;
-        pg->counters.cancelable = 1;
+        ngx_http_qlm_webhook_pg_event(&pg->counters,
+                                      ngx_http_qlm_webhook_pg_counters_handler,
+                                      pg, cycle->log);
 
         ngx_add_timer(&pg->counters, NGX_HTTP_QLM_WEBHOOK_PG_COUNTERS);
     }
@@ -465,10 +489,9 @@ ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
         pc->pg = pg;
         pc->index = i;
         pc->backoff = NGX_HTTP_QLM_WEBHOOK_PG_BACKOFF;
-        pc->retry.handler = ngx_http_qlm_webhook_pg_retry_handler;
-        pc->retry.data = pc;
-        pc->retry.log = cycle->log;
-        pc->retry.cancelable = 1;
+        ngx_http_qlm_webhook_pg_event(&pc->retry,
+                                      ngx_http_qlm_webhook_pg_retry_handler,
+                                      pc, cycle->log);
 
         ngx_http_qlm_webhook_pg_connect(pc);
     }
@@ -490,12 +513,19 @@ ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
     ngx_http_qlm_webhook_pg_req_t    *req;
     ngx_http_qlm_webhook_pg_conn_t   *pc;
     ngx_http_qlm_webhook_pg_batch_t  *b;
+    ngx_event_t                      *events[5];
 
     pg = mcf->pg;
 
     if (pg == NULL) {
         return;
     }
+
+    events[0] = &pg->forward;
+    events[1] = &pg->claim;
+    events[2] = &pg->flush;
+    events[3] = &pg->mirror;
+    events[4] = &pg->counters;
 
     pg->exiting = 1;
 
@@ -508,9 +538,7 @@ ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
     for (i = 0; i < pg->nconns; i++) {
         pc = &pg->conns[i];
 
-        if (pc->retry.timer_set) {
-            ngx_del_timer(&pc->retry);
-        }
+        ngx_http_qlm_webhook_pg_event_stop(&pc->retry);
 
         if (pc->req) {
             ngx_destroy_pool(pc->req->pool);
@@ -546,40 +574,8 @@ ngx_http_qlm_webhook_pg_exit_process(ngx_http_qlm_webhook_main_conf_t *mcf)
 
     pg->current = NULL;
 
-    if (pg->forward.timer_set) {
-        ngx_del_timer(&pg->forward);
-    }
-
-    if (pg->claim.timer_set) {
-        ngx_del_timer(&pg->claim);
-    }
-
-    if (pg->forward.posted) {
-        ngx_delete_posted_event(&pg->forward);
-    }
-
-    if (pg->claim.posted) {
-        ngx_delete_posted_event(&pg->claim);
-    }
-
-    if (pg->flush.posted) {
-        ngx_delete_posted_event(&pg->flush);
-    }
-
-    if (pg->flush.timer_set) {
-        ngx_del_timer(&pg->flush);
-    }
-
-    if (pg->mirror.timer_set) {
-        ngx_del_timer(&pg->mirror);
-    }
-
-    if (pg->mirror.posted) {
-        ngx_delete_posted_event(&pg->mirror);
-    }
-
-    if (pg->counters.timer_set) {
-        ngx_del_timer(&pg->counters);
+    for (i = 0; i < sizeof(events) / sizeof(ngx_event_t *); i++) {
+        ngx_http_qlm_webhook_pg_event_stop(events[i]);
     }
 
     mcf->pg = NULL;
@@ -707,35 +703,7 @@ ngx_http_qlm_webhook_pg_watch(ngx_http_qlm_webhook_pg_conn_t *pc,
         pc->c = c;
     }
 
-    if (read) {
-        if (!c->read->active
-            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (write) {
-        if (!c->write->active
-            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_qlm_webhook_watch(c, read, write);
 }
 
 
@@ -745,43 +713,10 @@ static void
 ngx_http_qlm_webhook_pg_release(ngx_http_qlm_webhook_pg_conn_t *pc,
     ngx_uint_t closed)
 {
-    ngx_uint_t         flags;
-    ngx_connection_t  *c;
-
-    c = pc->c;
-
-    if (c == NULL) {
-        return;
+    if (pc->c) {
+        ngx_http_qlm_webhook_unwatch(pc->c, closed);
+        pc->c = NULL;
     }
-
-    /* a socket libpq has closed already is gone from epoll by itself */
-
-    flags = closed ? NGX_CLOSE_EVENT : 0;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
-    }
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
-    pc->c = NULL;
 }
 
 
