@@ -30,7 +30,6 @@
 #define NGX_HTTP_QLM_WEBHOOK_POLL       1000     /* ms, the longest nap */
 #define NGX_HTTP_QLM_WEBHOOK_BATCH      64       /* items a claim */
 #define NGX_HTTP_QLM_WEBHOOK_LEASE      10000    /* ms past the timeout, most */
-#define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
 #define NGX_HTTP_QLM_WEBHOOK_SCAN       1024     /* due items a claim reads */
 #define NGX_HTTP_QLM_WEBHOOK_REFUSED    100      /* ms: nap, all refused */
 #define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
@@ -41,21 +40,24 @@
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
 
 
+#if (CURL_ERROR_SIZE > NGX_HTTP_QLM_WEBHOOK_ERROR)
+#error "libcurl's error buffer is larger than NGX_HTTP_QLM_WEBHOOK_ERROR"
+#endif
+
+
 typedef struct {
     ngx_http_qlm_webhook_deliver_t    *deliver;
     qlm_store_item_t                  *item;
-    CURL                              *easy;
+    CURL                              *easy;          /* NULL: not libcurl's */
     struct curl_slist                 *headers;
+    ngx_http_qlm_webhook_http_t       *http;          /* NULL: libcurl's */
     ngx_pool_t                        *pool;
     ngx_str_t                          log_url;
     ngx_msec_t                         start;
     ngx_queue_t                        queue;
     ngx_http_qlm_webhook_urlstate_t   *url_state;     /* NULL: none */
-    time_t                             retry_after;   /* s; -1: none */
     unsigned                           task:1;
-    size_t                             answer_len;
-    char                               error[CURL_ERROR_SIZE];
-    u_char                             answer[NGX_HTTP_QLM_WEBHOOK_ANSWER];
+    ngx_http_qlm_webhook_reply_t      answer;
 } ngx_http_qlm_webhook_transfer_t;
 
 
@@ -74,6 +76,7 @@ struct ngx_http_qlm_webhook_deliver_s {
     /* easy handles of finished transfers: an init costs more than a reset */
     CURL                              *spare[NGX_HTTP_QLM_WEBHOOK_SPARE];
     ngx_uint_t                         nspare;
+    ngx_http_qlm_webhook_keepalive_t  *keepalive;
     ngx_log_t                         *log;
     unsigned                           exiting:1;
 };
@@ -116,8 +119,13 @@ static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item);
 static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
     qlm_store_item_t *item);
-static void ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
-    CURLcode result);
+static ngx_int_t ngx_http_qlm_webhook_start_curl(
+    ngx_http_qlm_webhook_transfer_t *t, ngx_array_t *headers);
+static ngx_int_t ngx_http_qlm_webhook_start_http(
+    ngx_http_qlm_webhook_transfer_t *t, ngx_http_qlm_webhook_target_t *tg,
+    ngx_array_t *headers);
+static void ngx_http_qlm_webhook_http_handler(ngx_http_qlm_webhook_http_t *h);
+static void ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t);
 static void ngx_http_qlm_webhook_transfer_free(
     ngx_http_qlm_webhook_transfer_t *t);
 static void ngx_http_qlm_webhook_check_done(
@@ -185,6 +193,12 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     d->mcf = mcf;
     d->log = cycle->log;
     ngx_queue_init(&d->active);
+
+    d->keepalive = ngx_http_qlm_webhook_keepalive_create(cycle->pool,
+                                                         cycle->log);
+    if (d->keepalive == NULL) {
+        return NGX_ERROR;
+    }
 
     /* attempts a dead predecessor had in flight are over */
 
@@ -1064,14 +1078,12 @@ static ngx_int_t
 ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item)
 {
-    u_char                             *p;
-    CURLMcode                           mrc;
-    ngx_str_t                           url, *sig;
-    ngx_uint_t                          i;
+    ngx_int_t                           rc;
+    ngx_str_t                           url, *h;
     ngx_pool_t                         *pool;
-    ngx_array_t                        *sh;
-    struct curl_slist                  *h, *hl;
+    ngx_array_t                        *headers;
     ngx_http_qlm_webhook_signer_t      *signer;
+    ngx_http_qlm_webhook_target_t       tg;
     ngx_http_qlm_webhook_transfer_t    *t;
     ngx_http_qlm_webhook_main_conf_t   *mcf;
 
@@ -1084,20 +1096,18 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     t = ngx_pcalloc(pool, sizeof(ngx_http_qlm_webhook_transfer_t));
     if (t == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
+        goto failed;
     }
 
     t->deliver = d;
     t->pool = pool;
-    t->retry_after = -1;
+    t->answer.retry_after = -1;
 
     /* the transfer owns its copy: the caller's item may go at once */
 
     item = ngx_http_qlm_webhook_item_copy(pool, item);
     if (item == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
+        goto failed;
     }
 
     t->item = item;
@@ -1107,25 +1117,198 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_http_qlm_webhook_log_url(mcf, pool, &url, &t->log_url);
 
-    hl = NULL;
-
     /* the item's "headers" field names its signer */
 
     signer = ngx_http_qlm_webhook_signer_find(mcf, &item->headers);
 
-    sh = ngx_http_qlm_webhook_signer_headers(pool, signer, item);
-    if (sh == NULL) {
+    headers = ngx_http_qlm_webhook_signer_headers(pool, signer, item);
+    if (headers == NULL) {
         goto failed;
     }
 
-    p = ngx_pnalloc(pool, sizeof("X-QLM-Event: ") - 1 + item->event.len
-                          + sizeof("X-QLM-Event-Id: ") - 1
-                          + item->event_id.len
-                          + sizeof("X-QLM-Delivery-Attempt: ") - 1
-                          + NGX_INT32_LEN + 3);
-    if (p == NULL) {
+    /* "Name: value", NUL-terminated each, after the signature's */
+
+    h = ngx_array_push_n(headers, 3);
+    if (h == NULL) {
         goto failed;
     }
+
+    h[0].len = sizeof("X-QLM-Event: ") - 1 + item->event.len;
+    h[1].len = sizeof("X-QLM-Event-Id: ") - 1 + item->event_id.len;
+    h[2].len = sizeof("X-QLM-Delivery-Attempt: ") - 1 + NGX_INT32_LEN;
+
+    h[0].data = ngx_pnalloc(pool, h[0].len + h[1].len + h[2].len + 3);
+    if (h[0].data == NULL) {
+        goto failed;
+    }
+
+    h[1].data = ngx_sprintf(h[0].data, "X-QLM-Event: %*s%Z",
+                            item->event.len, item->event.data);
+    h[2].data = ngx_sprintf(h[1].data, "X-QLM-Event-Id: %*s%Z",
+                            item->event_id.len, item->event_id.data);
+
+    /* counted by the store where the item was claimed (or leased) */
+    h[2].len = ngx_sprintf(h[2].data, "X-QLM-Delivery-Attempt: %uD%Z",
+                           item->attempt)
+               - h[2].data - 1;
+
+    rc = ngx_http_qlm_webhook_http_target(pool, &url, &tg);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_qlm_webhook_start_http(t, &tg, headers);
+
+    } else if (rc == NGX_DECLINED) {
+        rc = ngx_http_qlm_webhook_start_curl(t, headers);
+    }
+
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(&d->active, &t->queue);
+    d->nactive++;
+
+    t->url_state = ngx_http_qlm_webhook_url_state(mcf, &item->url);
+
+    if (t->url_state) {
+        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], 1);
+    }
+
+    if (ngx_http_qlm_webhook_is_task(item)) {
+        t->task = 1;
+        d->ntask++;
+    }
+
+    if (mcf->sh) {
+        (void) ngx_atomic_fetch_add(&mcf->sh->in_flight, 1);
+    }
+
+    /* in-flight deliveries hold off a graceful shutdown, up to a timeout */
+    d->timer.cancelable = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "qlm webhook: sending %*s to %V",
+                   item->event_id.len, item->event_id.data, &t->log_url);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+/* the request, whole, on nginx's own connections */
+
+static ngx_int_t
+ngx_http_qlm_webhook_start_http(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_http_qlm_webhook_target_t *tg, ngx_array_t *headers)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_str_t                       *h;
+    ngx_uint_t                       i;
+    qlm_store_item_t                *item;
+    ngx_http_qlm_webhook_http_t     *http;
+    ngx_http_qlm_webhook_target_t   *target;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    static ngx_str_t  agent = ngx_string(
+        "User-Agent: ngx_qlm_webhook_module/" NGX_HTTP_QLM_WEBHOOK_VERSION
+        CRLF "Accept: */*" CRLF "Content-Type: application/json" CRLF);
+
+    d = t->deliver;
+    item = t->item;
+    h = headers->elts;
+
+    len = sizeof("POST  HTTP/1.1" CRLF "Host: " CRLF) - 1 + tg->path.len
+          + tg->authority.len + agent.len
+          + sizeof("Content-Length: " CRLF CRLF) - 1 + NGX_OFF_T_LEN
+          + item->body.len;
+
+    for (i = 0; i < headers->nelts; i++) {
+        len += h[i].len + 2;
+    }
+
+    http = ngx_pcalloc(t->pool, sizeof(ngx_http_qlm_webhook_http_t)
+                                + sizeof(ngx_http_qlm_webhook_target_t));
+    p = ngx_pnalloc(t->pool, len);
+
+    if (http == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    target = (ngx_http_qlm_webhook_target_t *) (http + 1);
+    *target = *tg;
+
+    http->request.data = p;
+
+    p = ngx_sprintf(p, "POST %V HTTP/1.1" CRLF "Host: %V" CRLF "%V",
+                    &tg->path, &tg->authority, &agent);
+
+    for (i = 0; i < headers->nelts; i++) {
+        p = ngx_cpymem(p, h[i].data, h[i].len);
+        *p++ = CR; *p++ = LF;
+    }
+
+    p = ngx_sprintf(p, "Content-Length: %uz" CRLF CRLF, item->body.len);
+    p = ngx_cpymem(p, item->body.data, item->body.len);
+
+    http->request.len = p - http->request.data;
+    http->target = target;
+    http->timeout = d->mcf->timeout;
+    http->pool = t->pool;
+    http->log = d->log;
+    http->keepalive = d->keepalive;
+    http->answer = &t->answer;
+    http->handler = ngx_http_qlm_webhook_http_handler;
+    http->data = t;
+
+    t->http = http;
+    t->start = ngx_current_msec;
+
+    return ngx_http_qlm_webhook_http_start(http);
+}
+
+
+static void
+ngx_http_qlm_webhook_http_handler(ngx_http_qlm_webhook_http_t *h)
+{
+    ngx_http_qlm_webhook_transfer_t  *t;
+    ngx_http_qlm_webhook_deliver_t   *d;
+
+    t = h->data;
+    d = t->deliver;
+
+    ngx_http_qlm_webhook_finish(t);
+
+    /* a slot is free again: see ngx_http_qlm_webhook_check_done() */
+
+    if (!d->poll.posted && !ngx_exiting) {
+        ngx_post_event(&d->poll, &ngx_posted_next_events);
+    }
+}
+
+
+/* libcurl's: https, host names, credentials in the URL */
+
+static ngx_int_t
+ngx_http_qlm_webhook_start_curl(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_array_t *headers)
+{
+    CURLMcode                          mrc;
+    ngx_str_t                         *h;
+    ngx_uint_t                         i;
+    qlm_store_item_t                  *item;
+    struct curl_slist                 *sl;
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    d = t->deliver;
+    mcf = d->mcf;
+    item = t->item;
 
     if (d->nspare) {
         t->easy = d->spare[--d->nspare];
@@ -1136,39 +1319,26 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     }
 
     if (t->easy == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
 #define ngx_qlm_add_header(s)                                                 \
-    h = curl_slist_append(hl, (const char *) (s));                           \
-    if (h == NULL) {                                                          \
+    sl = curl_slist_append(t->headers, (const char *) (s));                  \
+    if (sl == NULL) {                                                         \
         goto failed;                                                          \
     }                                                                         \
-    hl = h
+    t->headers = sl
 
     ngx_qlm_add_header("Content-Type: application/json");
     ngx_qlm_add_header("Expect:");
 
-    sig = sh->elts;
+    h = headers->elts;
 
-    for (i = 0; i < sh->nelts; i++) {
-        ngx_qlm_add_header(sig[i].data);
+    for (i = 0; i < headers->nelts; i++) {
+        ngx_qlm_add_header(h[i].data);
     }
 
-    ngx_sprintf(p, "X-QLM-Event: %*s%Z", item->event.len, item->event.data);
-    ngx_qlm_add_header(p);
-
-    ngx_sprintf(p, "X-QLM-Event-Id: %*s%Z", item->event_id.len,
-                item->event_id.data);
-    ngx_qlm_add_header(p);
-
-    /* counted by the store where the item was claimed (or leased) */
-    ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt);
-    ngx_qlm_add_header(p);
-
 #undef ngx_qlm_add_header
-
-    t->headers = hl;
 
 #define ngx_qlm_setopt(opt, val)                                              \
     if (curl_easy_setopt(t->easy, opt, val) != CURLE_OK) {                    \
@@ -1181,7 +1351,7 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_qlm_setopt(CURLOPT_URL, item->url.data);
     ngx_qlm_setopt(CURLOPT_PRIVATE, t);
-    ngx_qlm_setopt(CURLOPT_ERRORBUFFER, t->error);
+    ngx_qlm_setopt(CURLOPT_ERRORBUFFER, t->answer.error);
     ngx_qlm_setopt(CURLOPT_NOSIGNAL, 1L);
     ngx_qlm_setopt(CURLOPT_POST, 1L);
     ngx_qlm_setopt(CURLOPT_POSTFIELDS, item->body.data);
@@ -1238,41 +1408,15 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
         goto failed;
     }
 
-    ngx_queue_insert_tail(&d->active, &t->queue);
-    d->nactive++;
-
-    t->url_state = ngx_http_qlm_webhook_url_state(mcf, &item->url);
-
-    if (t->url_state) {
-        (void) ngx_atomic_fetch_add(&t->url_state->in_flight[d->column], 1);
-    }
-
-    if (ngx_http_qlm_webhook_is_task(item)) {
-        t->task = 1;
-        d->ntask++;
-    }
-
-    if (mcf->sh) {
-        (void) ngx_atomic_fetch_add(&mcf->sh->in_flight, 1);
-    }
-
-    /* in-flight deliveries hold off a graceful shutdown, up to a timeout */
-    d->timer.cancelable = 0;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->log, 0,
-                   "qlm webhook: sending %*s to %V",
-                   item->event_id.len, item->event_id.data, &t->log_url);
-
     return NGX_OK;
 
 failed:
 
-    if (t->easy) {
-        curl_easy_cleanup(t->easy);
-    }
+    curl_easy_cleanup(t->easy);
+    t->easy = NULL;
 
-    curl_slist_free_all(hl);
-    ngx_destroy_pool(pool);
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
 
     return NGX_ERROR;
 }
@@ -1323,8 +1467,7 @@ ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool, qlm_store_item_t *item)
 
 
 static void
-ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
-    CURLcode result)
+ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t)
 {
     long                               status;
     ngx_int_t                          rc;
@@ -1341,23 +1484,25 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     ngx_http_qlm_webhook_retry_t      *retry;
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
-    u_char                             buf[CURL_ERROR_SIZE + 32];
+    ngx_uint_t                         answered;
+    ngx_http_qlm_webhook_reply_t     *a;
+    u_char                             buf[NGX_HTTP_QLM_WEBHOOK_ERROR + 32];
     u_char                             after[64];
 
     d = t->deliver;
     mcf = d->mcf;
     item = t->item;
+    a = &t->answer;
 
-    status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    answered = (a->error_len == 0);
+    status = answered ? (long) a->status : 0;
 
     now = ngx_http_qlm_webhook_now();
     ms = ngx_current_msec - t->start;
     attempt = item->attempt;
 
-    if (result != CURLE_OK) {
-        p = ngx_snprintf(buf, sizeof(buf), "%s",
-                         t->error[0] ? t->error : curl_easy_strerror(result));
+    if (!answered) {
+        p = ngx_snprintf(buf, sizeof(buf), "%*s", a->error_len, a->error);
 
     } else if (status == 410) {
         p = ngx_snprintf(buf, sizeof(buf),
@@ -1402,12 +1547,12 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     wait = 0;
     q = after;
 
-    if (result == CURLE_OK && (status == 429 || status == 503)
-        && t->retry_after >= 0)
+    if (answered && (status == 429 || status == 503)
+        && a->retry_after >= 0)
     {
-        delay = ((uint64_t) t->retry_after >= mcf->retry_after_max / 1000)
+        delay = ((uint64_t) a->retry_after >= mcf->retry_after_max / 1000)
                 ? mcf->retry_after_max
-                : (ngx_msec_t) t->retry_after * 1000;
+                : (ngx_msec_t) a->retry_after * 1000;
         wait = 1;
     }
 
@@ -1422,8 +1567,8 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
     rec.url.data = (char *) t->log_url.data;
     rec.url.len = t->log_url.len;
     rec.error = error;
-    rec.answer.data = (char *) t->answer;
-    rec.answer.len = t->answer_len;
+    rec.answer.data = (char *) a->data;
+    rec.answer.len = a->len;
 
     /* recorded with this turn's other writes, in one transaction */
 
@@ -1435,7 +1580,7 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
         what = "delivered";
         level = NGX_LOG_INFO;
 
-    } else if (result == CURLE_OK && status == 410) {
+    } else if (answered && status == 410) {
         /* the receiver's wish, not its failure: no retry, its own count */
         rec.outcome = QLM_STORE_DEAD;
         rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
@@ -1485,7 +1630,7 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t,
 
     /* a 410 is the receiver's answer, not a sign of its health */
 
-    if (!(result == CURLE_OK && status == 410)) {
+    if (!(answered && status == 410)) {
         ngx_http_qlm_webhook_health(t, error.len == 0);
     }
 
@@ -1539,16 +1684,23 @@ ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
         d->timer.cancelable = 1;
     }
 
-    curl_multi_remove_handle(d->multi, t->easy);
-
-    if (d->nspare < NGX_HTTP_QLM_WEBHOOK_SPARE && !d->exiting) {
-        d->spare[d->nspare++] = t->easy;
-
-    } else {
-        curl_easy_cleanup(t->easy);
+    if (t->http) {
+        ngx_http_qlm_webhook_http_abort(t->http);
     }
 
-    curl_slist_free_all(t->headers);
+    if (t->easy) {
+        curl_multi_remove_handle(d->multi, t->easy);
+
+        if (d->nspare < NGX_HTTP_QLM_WEBHOOK_SPARE && !d->exiting) {
+            d->spare[d->nspare++] = t->easy;
+
+        } else {
+            curl_easy_cleanup(t->easy);
+        }
+
+        curl_slist_free_all(t->headers);
+    }
+
     ngx_destroy_pool(t->pool);
 }
 
@@ -1557,6 +1709,7 @@ static void
 ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
 {
     int                               left;
+    long                              status;
     CURL                             *easy;
     CURLMsg                          *msg;
     ngx_uint_t                        freed;
@@ -1579,7 +1732,23 @@ ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
             continue;
         }
 
-        ngx_http_qlm_webhook_finish(t, msg->data.result);
+        if (msg->data.result == CURLE_OK) {
+            status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+            t->answer.status = (ngx_uint_t) status;
+            t->answer.error_len = 0;
+
+        } else {
+            if (t->answer.error[0] == '\0') {
+                (void) ngx_cpystrn((u_char *) t->answer.error, (u_char *)
+                                   curl_easy_strerror(msg->data.result),
+                                   NGX_HTTP_QLM_WEBHOOK_ERROR);
+            }
+
+            t->answer.error_len = ngx_strlen(t->answer.error);
+        }
+
+        ngx_http_qlm_webhook_finish(t);
         freed++;
     }
 
@@ -1837,25 +2006,24 @@ ngx_http_qlm_webhook_curl_answer(char *ptr, size_t size, size_t nmemb,
     size_t                            n;
     ngx_http_qlm_webhook_transfer_t  *t = userdata;
 
-    n = ngx_min(size * nmemb, NGX_HTTP_QLM_WEBHOOK_ANSWER - t->answer_len);
+    n = ngx_min(size * nmemb, NGX_HTTP_QLM_WEBHOOK_ANSWER - t->answer.len);
 
     if (n) {
-        ngx_memcpy(t->answer + t->answer_len, ptr, n);
-        t->answer_len += n;
+        ngx_memcpy(t->answer.data + t->answer.len, ptr, n);
+        t->answer.len += n;
     }
 
     return size * nmemb;
 }
 
 
-/* Retry-After: delta-seconds or an HTTP-date (RFC 9110, 10.2.3) */
+/* Retry-After, the one header read */
 
 static size_t
 ngx_http_qlm_webhook_curl_header(char *ptr, size_t size, size_t nmemb,
     void *userdata)
 {
-    u_char                           *p, *q, *last;
-    time_t                            when;
+    u_char                           *p, *last;
     size_t                            len;
     ngx_http_qlm_webhook_transfer_t  *t = userdata;
 
@@ -1865,7 +2033,7 @@ ngx_http_qlm_webhook_curl_header(char *ptr, size_t size, size_t nmemb,
 
     if (len > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
         /* a new answer (after a 1xx): its own headers count */
-        t->retry_after = -1;
+        t->answer.retry_after = -1;
         return len;
     }
 
@@ -1890,30 +2058,7 @@ ngx_http_qlm_webhook_curl_header(char *ptr, size_t size, size_t nmemb,
         last--;
     }
 
-    if (p == last) {
-        return len;
-    }
-
-    if (*p >= '0' && *p <= '9') {
-        for (q = p; q < last; q++) {
-            if (*q < '0' || *q > '9') {
-                return len;
-            }
-        }
-
-        when = ngx_atotm(p, last - p);
-
-        /* more digits than a time_t: "a long time", capped later */
-        t->retry_after = (when != NGX_ERROR) ? when : NGX_MAX_INT32_VALUE;
-
-        return len;
-    }
-
-    when = ngx_parse_http_time(p, last - p);
-
-    if (when != NGX_ERROR) {
-        t->retry_after = (when > ngx_time()) ? when - ngx_time() : 0;
-    }
+    t->answer.retry_after = ngx_http_qlm_webhook_retry_after(p, last);
 
     return len;
 }
@@ -1960,6 +2105,8 @@ ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     while (d->nspare) {
         curl_easy_cleanup(d->spare[--d->nspare]);
     }
+
+    ngx_http_qlm_webhook_keepalive_close(d->keepalive);
 
     if (d->multi) {
         curl_multi_cleanup(d->multi);

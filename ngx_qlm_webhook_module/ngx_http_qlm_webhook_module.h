@@ -414,6 +414,77 @@ void ngx_http_qlm_webhook_deliver_claimed(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *items,
     ngx_uint_t n, u_char *refused);
 
+
+/* a delivery on nginx's own connections (ngx_http_qlm_webhook_http.c) */
+
+#define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
+#define NGX_HTTP_QLM_WEBHOOK_ERROR      256      /* libcurl's CURL_ERROR_SIZE */
+
+
+typedef struct ngx_http_qlm_webhook_keepalive_s
+    ngx_http_qlm_webhook_keepalive_t;
+typedef struct ngx_http_qlm_webhook_http_s  ngx_http_qlm_webhook_http_t;
+
+typedef void (*ngx_http_qlm_webhook_http_pt)(ngx_http_qlm_webhook_http_t *h);
+
+
+/* what an attempt got: error_len 0 if an answer came */
+typedef struct {
+    ngx_uint_t                           status;
+    time_t                               retry_after;   /* s; -1: none */
+    size_t                               len;
+    size_t                               error_len;
+    u_char                               data[NGX_HTTP_QLM_WEBHOOK_ANSWER];
+    char                                 error[NGX_HTTP_QLM_WEBHOOK_ERROR];
+} ngx_http_qlm_webhook_reply_t;
+
+
+typedef struct {
+    ngx_str_t                            authority;     /* Host */
+    ngx_str_t                            path;
+    struct sockaddr                     *sockaddr;
+    socklen_t                            socklen;
+} ngx_http_qlm_webhook_target_t;
+
+
+struct ngx_http_qlm_webhook_http_s {
+    ngx_http_qlm_webhook_target_t       *target;
+    ngx_str_t                            request;
+    ngx_msec_t                           timeout;
+    ngx_pool_t                          *pool;
+    ngx_log_t                           *log;
+    ngx_http_qlm_webhook_keepalive_t    *keepalive;
+    ngx_http_qlm_webhook_reply_t       *answer;
+    ngx_http_qlm_webhook_http_pt         handler;
+    void                                *data;
+
+    /* the client's own */
+    ngx_connection_t                    *connection;
+    ngx_event_t                          timer;
+    ngx_buf_t                           *buf;
+    ngx_msec_t                           start;
+    size_t                               sent;
+    size_t                               received;
+    off_t                                size;
+    ngx_uint_t                           state;
+    unsigned                             starting:1;
+    unsigned                             connecting:1;
+    unsigned                             reused:1;
+    unsigned                             retried:1;
+    unsigned                             keepalive_ok:1;
+};
+
+
+ngx_http_qlm_webhook_keepalive_t *ngx_http_qlm_webhook_keepalive_create(
+    ngx_pool_t *pool, ngx_log_t *log);
+void ngx_http_qlm_webhook_keepalive_close(ngx_http_qlm_webhook_keepalive_t *ka);
+ngx_int_t ngx_http_qlm_webhook_http_target(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_qlm_webhook_target_t *tg);
+ngx_int_t ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h);
+void ngx_http_qlm_webhook_http_abort(ngx_http_qlm_webhook_http_t *h);
+time_t ngx_http_qlm_webhook_retry_after(u_char *p, u_char *last);
+
+
 ngx_int_t ngx_http_qlm_webhook_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_pg_exit_process(
