@@ -301,9 +301,12 @@ ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
         return 0;
     }
 
+    /* kept-alive connections are given back when nginx needs them */
+
     reserve = ngx_cycle->connection_n / 4;
-    conns = (ngx_cycle->free_connection_n > reserve)
-            ? ngx_cycle->free_connection_n - reserve : 0;
+    conns = ngx_cycle->free_connection_n
+            + ngx_http_qlm_webhook_keepalive_idle(d->keepalive);
+    conns = (conns > reserve) ? conns - reserve : 0;
 
     return ngx_min(d->mcf->concurrency - busy, conns);
 }

@@ -40,6 +40,7 @@ typedef struct {
 struct ngx_http_qlm_webhook_keepalive_s {
     ngx_queue_t                        cache;     /* most recent first */
     ngx_queue_t                        free;
+    ngx_uint_t                         nidle;
     ngx_log_t                         *log;
     ngx_http_qlm_webhook_idle_t        idle[NGX_HTTP_QLM_WEBHOOK_HTTP_IDLE];
 };
@@ -59,6 +60,8 @@ enum {
 };
 
 
+static void ngx_http_qlm_webhook_keepalive_drop(
+    ngx_http_qlm_webhook_idle_t *idle);
 static ngx_int_t ngx_http_qlm_webhook_http_connect(
     ngx_http_qlm_webhook_http_t *h);
 static void ngx_http_qlm_webhook_http_write(ngx_event_t *wev);
@@ -92,6 +95,7 @@ ngx_http_qlm_webhook_keepalive_create(ngx_pool_t *pool, ngx_log_t *log)
     }
 
     ka->log = log;
+    ka->nidle = 0;
     ngx_queue_init(&ka->cache);
     ngx_queue_init(&ka->free);
 
@@ -115,13 +119,30 @@ ngx_http_qlm_webhook_keepalive_close(ngx_http_qlm_webhook_keepalive_t *ka)
 
     while (!ngx_queue_empty(&ka->cache)) {
         q = ngx_queue_head(&ka->cache);
-        ngx_queue_remove(q);
-        ngx_queue_insert_head(&ka->free, q);
-
         idle = ngx_queue_data(q, ngx_http_qlm_webhook_idle_t, queue);
-        ngx_http_qlm_webhook_http_close(idle->connection);
-        idle->connection = NULL;
+        ngx_http_qlm_webhook_keepalive_drop(idle);
     }
+}
+
+
+static void
+ngx_http_qlm_webhook_keepalive_drop(ngx_http_qlm_webhook_idle_t *idle)
+{
+    ngx_queue_remove(&idle->queue);
+    ngx_queue_insert_head(&idle->keepalive->free, &idle->queue);
+    idle->keepalive->nidle--;
+
+    ngx_http_qlm_webhook_http_close(idle->connection);
+    idle->connection = NULL;
+}
+
+
+/* kept connections are nginx's to take back (ngx_drain_connections()) */
+
+ngx_uint_t
+ngx_http_qlm_webhook_keepalive_idle(ngx_http_qlm_webhook_keepalive_t *ka)
+{
+    return ka->nidle;
 }
 
 
@@ -294,7 +315,9 @@ ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
 
         c = idle->connection;
         idle->connection = NULL;
+        ka->nidle--;
 
+        ngx_reusable_connection(c, 0);
         c->idle = 0;
         c->log = h->log;
         c->read->log = h->log;
@@ -345,12 +368,27 @@ ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
 static ngx_int_t
 ngx_http_qlm_webhook_http_connect(ngx_http_qlm_webhook_http_t *h)
 {
-    int                rc;
-    ngx_err_t          err;
-    ngx_uint_t         event;
-    ngx_socket_t       s;
-    ngx_connection_t  *c;
-    u_char             text[NGX_SOCKADDR_STRLEN];
+    int                                rc;
+    ngx_err_t                          err;
+    ngx_uint_t                         event;
+    ngx_queue_t                       *q;
+    ngx_socket_t                       s;
+    ngx_connection_t                  *c;
+    ngx_http_qlm_webhook_idle_t       *idle;
+    ngx_http_qlm_webhook_keepalive_t  *ka;
+    u_char                             text[NGX_SOCKADDR_STRLEN];
+
+    ka = h->keepalive;
+
+    /* the quarter of connections kept for nginx's traffic: a kept one goes */
+
+    if (ngx_cycle->free_connection_n <= ngx_cycle->connection_n / 4
+        && !ngx_queue_empty(&ka->cache))
+    {
+        q = ngx_queue_last(&ka->cache);
+        idle = ngx_queue_data(q, ngx_http_qlm_webhook_idle_t, queue);
+        ngx_http_qlm_webhook_keepalive_drop(idle);
+    }
 
     s = ngx_socket(h->target->sockaddr->sa_family, SOCK_STREAM, 0);
 
@@ -555,10 +593,9 @@ ngx_http_qlm_webhook_http_read(ngx_event_t *rev)
             } else if (b->end - b->start
                        >= NGX_HTTP_QLM_WEBHOOK_HTTP_HEADER)
             {
-                ngx_http_qlm_webhook_http_fail(h, 0,
-                                               "the answer's header is "
-                                               "larger than %d bytes",
-                                               NGX_HTTP_QLM_WEBHOOK_HTTP_HEADER);
+                ngx_http_qlm_webhook_http_fail(h, 0, "the answer's header "
+                                               "is larger than %d bytes",
+                                         NGX_HTTP_QLM_WEBHOOK_HTTP_HEADER);
                 return;
 
             } else {
@@ -1079,12 +1116,8 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
 
         if (ngx_queue_empty(&ka->free)) {
             q = ngx_queue_last(&ka->cache);
-            ngx_queue_remove(q);
-            ngx_queue_insert_tail(&ka->free, q);
-
             idle = ngx_queue_data(q, ngx_http_qlm_webhook_idle_t, queue);
-            ngx_http_qlm_webhook_http_close(idle->connection);
-            idle->connection = NULL;
+            ngx_http_qlm_webhook_keepalive_drop(idle);
         }
 
         q = ngx_queue_head(&ka->free);
@@ -1093,11 +1126,15 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
 
         idle = ngx_queue_data(q, ngx_http_qlm_webhook_idle_t, queue);
         idle->connection = c;
+        ka->nidle++;
         idle->socklen = h->target->socklen;
         ngx_memcpy(&idle->sockaddr, h->target->sockaddr, h->target->socklen);
 
         c->data = idle;
         c->idle = 1;
+
+        /* license traffic short of connections takes it (c->close) */
+        ngx_reusable_connection(c, 1);
         c->log = ka->log;
         c->read->log = ka->log;
         c->write->log = ka->log;
@@ -1149,11 +1186,7 @@ ngx_http_qlm_webhook_http_idle_handler(ngx_event_t *ev)
         }
     }
 
-    ngx_queue_remove(&idle->queue);
-    ngx_queue_insert_head(&idle->keepalive->free, &idle->queue);
-    idle->connection = NULL;
-
-    ngx_http_qlm_webhook_http_close(c);
+    ngx_http_qlm_webhook_keepalive_drop(idle);
 }
 
 

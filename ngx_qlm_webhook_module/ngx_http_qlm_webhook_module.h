@@ -478,6 +478,8 @@ struct ngx_http_qlm_webhook_http_s {
 ngx_http_qlm_webhook_keepalive_t *ngx_http_qlm_webhook_keepalive_create(
     ngx_pool_t *pool, ngx_log_t *log);
 void ngx_http_qlm_webhook_keepalive_close(ngx_http_qlm_webhook_keepalive_t *ka);
+ngx_uint_t ngx_http_qlm_webhook_keepalive_idle(
+    ngx_http_qlm_webhook_keepalive_t *ka);
 ngx_int_t ngx_http_qlm_webhook_http_target(ngx_pool_t *pool, ngx_str_t *url,
     ngx_http_qlm_webhook_target_t *tg);
 ngx_int_t ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h);
