@@ -317,12 +317,172 @@ test_full_log(void **state)
 }
 
 
+/*
+ * Large items (40 KB, ten pages each) filling a 1 MiB map, as the module
+ * does with a receiver down: each event stored leased, its failed attempt
+ * rescheduled a turn later, two at a time.  A claim copies an item, which
+ * needs a run of ten free pages; the last commit freed such runs, and
+ * LMDB reuses them only after another commit.  A claim refused so must
+ * make them reusable, else it is refused for ever and nothing drains.
+ */
+
+static char  large[40001];
+
+
+static void
+test_full_large(void **state)
+{
+    int                   rc;
+    size_t                i, n, max, stored, refused, done, acked, rounds;
+    uint64_t              now, v, ids[120], leases[120];
+    unsigned              again;
+    qlm_test_t           *t;
+    qlm_store_log_t       log;
+    qlm_store_item_t      it, *out[64];
+    qlm_store_write_t    *w;
+    qlm_store_options_t   opts;
+
+    t = *state;
+
+    memset(large, 'k', sizeof(large) - 1);
+
+    memset(&opts, 0, sizeof(opts));
+    opts.map_size = MAP_SIZE;
+
+    qlm_t_ok(qlm_t_open(t, &opts));
+
+    memset(&log, 0, sizeof(log));
+    log.event = qlm_t_str("license_created");
+    log.url = qlm_t_str("http://full.example/hook");
+    log.error = qlm_t_str("HTTP status 503");
+    log.status = 503;
+    log.outcome = QLM_STORE_RETRY;
+
+    now = 1000000;
+    stored = 0;
+    refused = 0;
+    done = 0;
+
+    for (i = 0; i < 120; i++) {
+        it = qlm_t_item(now + i, "e", "license_created",
+                        "http://full.example/hook", large);
+        it.lease_until = now + i + 4000;
+
+        qlm_t_ok(qlm_store_write_begin(t->st, &w));
+
+        rc = qlm_store_write_enqueue_event(w, &it, 1, 0, NULL);
+
+        qlm_t_ok(qlm_store_write_commit(w));
+
+        if (rc == QLM_STORE_FULL) {
+            refused++;
+
+        } else {
+            qlm_t_ok(rc);
+            ids[stored] = it.id;
+            leases[stored] = it.lease;
+            stored++;
+        }
+
+        if (i % 2 == 0) {
+            continue;
+        }
+
+        /* the attempts that failed meanwhile, due again in a second */
+
+        qlm_t_ok(qlm_store_write_begin(t->st, &w));
+
+        for ( /* void */ ; done < stored; done++) {
+            log.time = now + i;
+            log.item_id = ids[done];
+            log.attempt = 1;
+
+            qlm_t_ok(qlm_store_write_reschedule(w, ids[done], leases[done],
+                                                now + i + 1000, 1, 503,
+                                                log.error, &log));
+        }
+
+        qlm_t_ok(qlm_store_write_commit(w));
+    }
+
+    print_message("# %zu items of 40 KB stored, %zu refused\n", stored,
+                  refused);
+    assert_true(stored >= 10);
+    assert_true(refused > 0);
+
+    /*
+     * The receiver is back: claims as the module makes them (fewer on a
+     * full map, down to one, and one once more), each item acked.
+     */
+
+    log.status = 200;
+    log.outcome = QLM_STORE_DELIVERED;
+    log.error = qlm_t_str("");
+
+    acked = 0;
+
+    for (rounds = 0; rounds < 100 && acked < stored; rounds++) {
+        now += 5000;
+        again = 0;
+
+        for (max = 64; ; ) {
+            rc = qlm_store_claim(t->st, now, 4000, out, max, &n);
+
+            if (rc != QLM_STORE_FULL || again) {
+                break;
+            }
+
+            if (max == 1) {
+                again = 1;
+
+            } else {
+                max /= 2;
+            }
+        }
+
+        if (rc != 0) {
+            fail_msg("claim after %zu of %zu acked: %s", acked, stored,
+                     qlm_store_strerror(rc));
+        }
+
+        assert_true(n > 0);
+
+        for (i = 0; i < n; i++) {
+            log.time = now;
+            log.item_id = out[i]->id;
+            log.attempt = out[i]->attempt;
+
+            qlm_t_ok(qlm_store_ack(t->st, out[i]->id, out[i]->lease, &log));
+            acked++;
+
+            qlm_store_item_free(out[i]);
+        }
+    }
+
+    assert_int_equal(acked, stored);
+
+    qlm_t_ok(qlm_store_counter_get(t->st, "delivered", &v));
+    assert_int_equal(v, stored);
+
+    qlm_t_ok(qlm_store_counter_get(t->st, "full_retries", &v));
+    print_message("# drained in %zu rounds, %llu full retries\n", rounds,
+                  (unsigned long long) v);
+
+    /* and room again: a large item is stored */
+
+    it = qlm_t_item(now, "e", "license_created", "http://full.example/hook",
+                    large);
+    qlm_t_ok(qlm_store_enqueue(t->st, &it, 1));
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         QLM_T(test_full),
         QLM_T(test_full_log),
+        QLM_T(test_full_large),
     };
 
     return cmocka_run_group_tests_name("full", tests, NULL, NULL);
