@@ -320,29 +320,52 @@ test_full_log(void **state)
 /*
  * Large items (40 KB, ten pages each) filling a 1 MiB map, as the module
  * does with a receiver down: each event stored leased, its failed attempt
- * rescheduled a turn later, two at a time.  A claim copies an item, which
- * needs a run of ten free pages; the last commit freed such runs, and
- * LMDB reuses them only after another commit.  A claim refused so must
- * make them reusable, else it is refused for ever and nothing drains.
+ * rescheduled a turn later, two at a time.  A claim or a reschedule
+ * copies an item, which needs a run of ten free pages; the last commit
+ * freed such runs, and LMDB reuses them only after another commit.  An
+ * op refused so must make them reusable, else it is refused for ever and
+ * nothing drains.
  */
 
 static char  large[40001];
 
 
+typedef struct {
+    size_t    stored;
+    size_t    done;         /* rescheduled */
+    uint64_t  now;
+    uint64_t  ids[120];
+    uint64_t  leases[120];
+} large_t;
+
+
 static void
-test_full_large(void **state)
+large_log(qlm_store_log_t *log, uint64_t time, uint64_t id, int32_t status)
+{
+    memset(log, 0, sizeof(qlm_store_log_t));
+
+    log->time = time;
+    log->item_id = id;
+    log->attempt = 1;
+    log->status = status;
+    log->outcome = (status == 200) ? QLM_STORE_DELIVERED : QLM_STORE_RETRY;
+    log->event = qlm_t_str("license_created");
+    log->url = qlm_t_str("http://full.example/hook");
+    log->error = qlm_t_str(status == 200 ? "" : "HTTP status 503");
+}
+
+
+/* the newest "hold" items stay leased (their attempts still running) */
+
+static void
+large_fill(qlm_test_t *t, large_t *l, size_t hold)
 {
     int                   rc;
-    size_t                i, n, max, stored, refused, done, acked, rounds;
-    uint64_t              now, v, ids[120], leases[120];
-    unsigned              again;
-    qlm_test_t           *t;
+    size_t                i, refused;
     qlm_store_log_t       log;
-    qlm_store_item_t      it, *out[64];
+    qlm_store_item_t      it;
     qlm_store_write_t    *w;
     qlm_store_options_t   opts;
-
-    t = *state;
 
     memset(large, 'k', sizeof(large) - 1);
 
@@ -351,22 +374,15 @@ test_full_large(void **state)
 
     qlm_t_ok(qlm_t_open(t, &opts));
 
-    memset(&log, 0, sizeof(log));
-    log.event = qlm_t_str("license_created");
-    log.url = qlm_t_str("http://full.example/hook");
-    log.error = qlm_t_str("HTTP status 503");
-    log.status = 503;
-    log.outcome = QLM_STORE_RETRY;
-
-    now = 1000000;
-    stored = 0;
+    l->now = 1000000;
+    l->stored = 0;
+    l->done = 0;
     refused = 0;
-    done = 0;
 
     for (i = 0; i < 120; i++) {
-        it = qlm_t_item(now + i, "e", "license_created",
+        it = qlm_t_item(l->now + i, "e", "license_created",
                         "http://full.example/hook", large);
-        it.lease_until = now + i + 4000;
+        it.lease_until = l->now + i + 4000;
 
         qlm_t_ok(qlm_store_write_begin(t->st, &w));
 
@@ -379,9 +395,9 @@ test_full_large(void **state)
 
         } else {
             qlm_t_ok(rc);
-            ids[stored] = it.id;
-            leases[stored] = it.lease;
-            stored++;
+            l->ids[l->stored] = it.id;
+            l->leases[l->stored] = it.lease;
+            l->stored++;
         }
 
         if (i % 2 == 0) {
@@ -392,41 +408,53 @@ test_full_large(void **state)
 
         qlm_t_ok(qlm_store_write_begin(t->st, &w));
 
-        for ( /* void */ ; done < stored; done++) {
-            log.time = now + i;
-            log.item_id = ids[done];
-            log.attempt = 1;
+        for ( /* void */ ; l->done + hold < l->stored; l->done++) {
+            large_log(&log, l->now + i, l->ids[l->done], 503);
 
-            qlm_t_ok(qlm_store_write_reschedule(w, ids[done], leases[done],
-                                                now + i + 1000, 1, 503,
+            qlm_t_ok(qlm_store_write_reschedule(w, l->ids[l->done],
+                                                l->leases[l->done],
+                                                l->now + i + 1000, 1, 503,
                                                 log.error, &log));
         }
 
         qlm_t_ok(qlm_store_write_commit(w));
     }
 
-    print_message("# %zu items of 40 KB stored, %zu refused\n", stored,
+    print_message("# %zu items of 40 KB stored, %zu refused\n", l->stored,
                   refused);
-    assert_true(stored >= 10);
+    assert_true(l->stored >= 10);
     assert_true(refused > 0);
+}
 
-    /*
-     * The receiver is back: claims as the module makes them (fewer on a
-     * full map, down to one, and one once more), each item acked.
-     */
 
-    log.status = 200;
-    log.outcome = QLM_STORE_DELIVERED;
-    log.error = qlm_t_str("");
+/* the receiver is back: every item is claimed and acked */
+
+static void
+test_full_large(void **state)
+{
+    int                rc;
+    size_t             i, n, max, acked, rounds;
+    uint64_t           v;
+    unsigned           again;
+    large_t            l;
+    qlm_test_t        *t;
+    qlm_store_log_t    log;
+    qlm_store_item_t   it, *out[64];
+
+    t = *state;
+
+    large_fill(t, &l, 0);
 
     acked = 0;
 
-    for (rounds = 0; rounds < 100 && acked < stored; rounds++) {
-        now += 5000;
+    for (rounds = 0; rounds < 100 && acked < l.stored; rounds++) {
+        l.now += 5000;
         again = 0;
 
+        /* as the module claims: fewer on a full map, down to one, twice */
+
         for (max = 64; ; ) {
-            rc = qlm_store_claim(t->st, now, 4000, out, max, &n);
+            rc = qlm_store_claim(t->st, l.now, 4000, out, max, &n);
 
             if (rc != QLM_STORE_FULL || again) {
                 break;
@@ -441,16 +469,14 @@ test_full_large(void **state)
         }
 
         if (rc != 0) {
-            fail_msg("claim after %zu of %zu acked: %s", acked, stored,
+            fail_msg("claim after %zu of %zu acked: %s", acked, l.stored,
                      qlm_store_strerror(rc));
         }
 
         assert_true(n > 0);
 
         for (i = 0; i < n; i++) {
-            log.time = now;
-            log.item_id = out[i]->id;
-            log.attempt = out[i]->attempt;
+            large_log(&log, l.now, out[i]->id, 200);
 
             qlm_t_ok(qlm_store_ack(t->st, out[i]->id, out[i]->lease, &log));
             acked++;
@@ -459,22 +485,51 @@ test_full_large(void **state)
         }
     }
 
-    assert_int_equal(acked, stored);
+    assert_int_equal(acked, l.stored);
 
     qlm_t_ok(qlm_store_counter_get(t->st, "delivered", &v));
-    assert_int_equal(v, stored);
+    assert_int_equal(v, l.stored);
 
     qlm_t_ok(qlm_store_counter_get(t->st, "full_retries", &v));
     print_message("# drained in %zu rounds, %llu full retries\n", rounds,
                   (unsigned long long) v);
+    assert_true(v > 0);
 
     /* and room again: a large item is stored */
 
-    it = qlm_t_item(now, "e", "license_created", "http://full.example/hook",
+    it = qlm_t_item(l.now, "e", "license_created", "http://full.example/hook",
                     large);
     qlm_t_ok(qlm_store_enqueue(t->st, &it, 1));
 }
 
+
+/* an attempt that ends on such a map is recorded all the same */
+
+static void
+test_full_large_outcome(void **state)
+{
+    uint64_t          v;
+    large_t           l;
+    qlm_test_t       *t;
+    qlm_store_log_t   log;
+
+    t = *state;
+
+    large_fill(t, &l, 1);
+
+    assert_int_equal(l.done + 1, l.stored);
+
+    large_log(&log, l.now + 200, l.ids[l.done], 503);
+
+    qlm_t_ok(qlm_store_reschedule(t->st, l.ids[l.done], l.leases[l.done],
+                                  l.now + 1200, 1, 503, log.error, &log));
+
+    qlm_t_ok(qlm_store_counter_get(t->st, "full_retries", &v));
+    assert_int_equal(v, 1);
+
+    qlm_t_ok(qlm_store_counter_get(t->st, "retried", &v));
+    assert_int_equal(v, l.stored);
+}
 
 int
 main(void)
@@ -483,6 +538,7 @@ main(void)
         QLM_T(test_full),
         QLM_T(test_full_log),
         QLM_T(test_full_large),
+        QLM_T(test_full_large_outcome),
     };
 
     return cmocka_run_group_tests_name("full", tests, NULL, NULL);
