@@ -234,6 +234,11 @@ int qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
  * than a reserve (1/32 of the map, 32 to 2048 pages) would stay free.
  * Below half that reserve, ack(), reschedule() and dead() drop their log
  * record (counted in "log_dropped") and delete the 16 oldest log records.
+ * LMDB reuses the pages of the last commit only after another commit: a
+ * claim that fails with QLM_STORE_FULL commits the counter "full_retries"
+ * so that the caller's next claim (fewer, or one again) can use them, and
+ * ack(), reschedule(), dead(), release() and unclaim() try once more
+ * after such a commit themselves.
  */
 int qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n);
 int qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,

@@ -407,6 +407,22 @@ qlm_store_commit(MDB_txn *txn)
 }
 
 
+/*
+ * LMDB reuses the pages a commit freed only once a later commit has been
+ * made (the last snapshot stays whole).  On a full map the one run of
+ * pages long enough for a large item's new copy may be among them: a
+ * claim or an ack would then fail for as long as nothing else commits,
+ * and nothing else does.  A small commit, a counter, makes those pages
+ * free, so that the op can be tried again.
+ */
+
+int
+qlm_store_full_retry(qlm_store_t *st)
+{
+    return qlm_store_counter_add(st, "full_retries", 1);
+}
+
+
 /* meta values */
 
 int

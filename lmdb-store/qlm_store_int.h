@@ -147,6 +147,7 @@ int qlm_store_commit(MDB_txn *txn);
 int qlm_store_prealloc(qlm_store_t *st, size_t extra);
 int qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
     size_t *maxpg);
+int qlm_store_full_retry(qlm_store_t *st);
 int qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t *value);
 int qlm_store_meta_put_u64(qlm_store_t *st, MDB_txn *txn, const char *name,

@@ -640,6 +640,16 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
         *n = 0;
     }
 
+    /*
+     * The pages freed by the last commit are made reusable for the
+     * caller's next claim (the filter's state is the caller's: no retry
+     * here)
+     */
+
+    if (rc == QLM_STORE_FULL) {
+        (void) qlm_store_full_retry(st);
+    }
+
     return rc;
 }
 
@@ -890,7 +900,11 @@ qlm_store_write_dead(qlm_store_write_t *w, uint64_t id, uint64_t lease,
 }
 
 
-/* one op, one transaction */
+/*
+ * One op, one transaction; on a full map once more, after the pages the
+ * last commit freed were made reusable: a delivery's end frees room, and
+ * must not wait for another commit that may never come.
+ */
 
 static int
 qlm_store_finish(qlm_store_t *st, uint64_t id, uint64_t lease, uint64_t due,
@@ -898,21 +912,30 @@ qlm_store_finish(qlm_store_t *st, uint64_t id, uint64_t lease, uint64_t due,
     const qlm_store_log_t *log, unsigned what)
 {
     int                 rc;
+    unsigned            again;
     qlm_store_write_t  *w;
 
-    rc = qlm_store_write_begin(st, &w);
-    if (rc != 0) {
-        return rc;
-    }
+    for (again = 0; ; again++) {
+        rc = qlm_store_write_begin(st, &w);
+        if (rc != 0) {
+            return rc;
+        }
 
-    rc = qlm_store_finish_txn(w, id, lease, due, attempt, status, error, log,
-                              what);
-    if (rc != 0) {
-        qlm_store_write_abort(w);
-        return rc;
-    }
+        rc = qlm_store_finish_txn(w, id, lease, due, attempt, status, error,
+                                  log, what);
+        if (rc != 0) {
+            qlm_store_write_abort(w);
 
-    return qlm_store_write_commit(w);
+        } else {
+            rc = qlm_store_write_commit(w);
+        }
+
+        if (rc != QLM_STORE_FULL || again
+            || qlm_store_full_retry(st) != 0)
+        {
+            return rc;
+        }
+    }
 }
 
 

@@ -491,6 +491,7 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     size_t                             i, n, max;
     uint64_t                           now, due;
     ngx_uint_t                         room;
+    ngx_uint_t                         again;
     ngx_uint_t                         refused;
     ngx_msec_t                         delay;
     qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
@@ -535,8 +536,11 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         /*
          * A full map refuses the new copies of claimed items: fewer are
          * claimed then, down to one, rather than none for ever (all due
-         * at once, large bodies)
+         * at once, large bodies); one is tried twice, as a failed claim
+         * has made the pages of the last commit reusable
          */
+
+        again = 0;
 
         for ( ;; ) {
             ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
@@ -554,11 +558,16 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
                 ngx_http_qlm_webhook_claim_undo(&claim);
             }
 
-            if (rc != QLM_STORE_FULL || max == 1) {
+            if (rc != QLM_STORE_FULL || again) {
                 break;
             }
 
-            max /= 2;
+            if (max == 1) {
+                again = 1;
+
+            } else {
+                max /= 2;
+            }
         }
 
         /* fewer than asked: what is still due was refused, for now */
