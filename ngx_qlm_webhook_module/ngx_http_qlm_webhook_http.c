@@ -224,6 +224,12 @@ ngx_http_qlm_webhook_http_target(ngx_pool_t *pool, ngx_str_t *url,
         if (n < 1 || n > 65535) {
             return NGX_DECLINED;
         }
+
+        /* Host names a port other than the scheme's only, as libcurl's */
+
+        if (n == 80) {
+            tg->authority.len = port - 1 - tg->authority.data;
+        }
     }
 
     /* a name is libcurl's to resolve, without blocking */
