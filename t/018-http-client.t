@@ -248,3 +248,27 @@ qr/to http:\/\/127\.0\.0\.1:\d+\/ok failed, moved to dead letters: status 0, \d+
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 8: a kept connection that the receiver drops as the request arrives: the request goes once more on a new connection, still attempt 1
+--- http_config eval
+($::HttpConfig =~ s/(location \/verified \{\n)/$1            if (\$connection_requests = 2) {\n                return 444;\n            }\n/r) . qq{
+    qlm_webhook_url license_created "http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/verified";
+}
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/qlmservice.asmx/GetActivationKey",
+"GET /pause",
+"GET /qlm/qlmservice.asmx/GetActivationKey",
+"GET /pause",
+"GET /hooks.log",
+]
+--- response_body_like eval
+[
+qr/K-/, qr/^\w+$/, qr/K-/, qr/^\w+$/,
+qr/\AHOOK POST \/verified [^\n]*attempt=1 verify=valid conn=(\d+) req=1\nHOOK POST \/verified [^\n]*attempt=1 verify=\S* conn=\1 req=2\nHOOK POST \/verified [^\n]*attempt=1 verify=valid conn=(?!\1\b)\d+ req=1\n\z/,
+]
+--- no_error_log eval
+[("failed") x 5]
