@@ -245,8 +245,10 @@ int qlm_store_claim(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_item_t **out, size_t max, size_t *n);
 /*
  * As claim, but only items the filter returns 1 for, among the first scan
- * due ones (scan >= max); the others stay due.  The filter must not call
- * the store (it runs inside the write transaction).
+ * due ones (scan >= max); the others stay due.  A negative return ends
+ * the scan there (the filter knows it takes nothing more: what it has
+ * refused is all there is to take).  The filter must not call the store
+ * (it runs inside the write transaction).
  */
 typedef int (*qlm_store_claim_pt)(const qlm_store_item_t *item, void *data);
 int qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,

@@ -444,8 +444,17 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
 
         /* skipped: stays due, as it was, for a later claim */
 
-        if (filter != NULL && !filter(&item, data)) {
-            continue;
+        if (filter != NULL) {
+            rc = filter(&item, data);
+
+            if (rc < 0) {
+                /* the filter takes nothing more: the rest stays due */
+                break;
+            }
+
+            if (rc == 0) {
+                continue;
+            }
         }
 
         /* a new token makes the holder of an expired lease stale */

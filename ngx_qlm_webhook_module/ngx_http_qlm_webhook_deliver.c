@@ -77,6 +77,9 @@ struct ngx_http_qlm_webhook_deliver_s {
     CURL                              *spare[NGX_HTTP_QLM_WEBHOOK_SPARE];
     ngx_uint_t                         nspare;
     ngx_http_qlm_webhook_keepalive_t  *keepalive;
+    /* the configured URLs' states: a claim that refuses them all ends */
+    ngx_http_qlm_webhook_urlstate_t   *conf_url[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    ngx_uint_t                         nconf_urls;   /* 0: too many */
     ngx_log_t                         *log;
     unsigned                           exiting:1;
 };
@@ -90,6 +93,9 @@ typedef struct {
     ngx_uint_t                         nurls;
     ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    /* configured receivers refused: when all are, nothing more is taken */
+    ngx_uint_t                         nrefused;
+    ngx_http_qlm_webhook_urlstate_t   *refused[NGX_HTTP_QLM_WEBHOOK_BATCH];
     /* probes granted, undone if the claim fails */
     ngx_uint_t                         nprobes;
     ngx_http_qlm_webhook_urlstate_t   *probe[NGX_HTTP_QLM_WEBHOOK_BATCH];
@@ -111,6 +117,11 @@ static void ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c);
 static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok);
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
+static int ngx_http_qlm_webhook_claim_refused(
+    ngx_http_qlm_webhook_claim_t *c, ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_int_t ngx_http_qlm_webhook_conf_url(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_url_t *u,
+    void *data);
 static ngx_http_qlm_webhook_retry_t *ngx_http_qlm_webhook_retry_of(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
@@ -203,6 +214,9 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     /* attempts a dead predecessor had in flight are over */
 
     d->column = ngx_worker % NGX_HTTP_QLM_WEBHOOK_NCOLUMNS;
+
+    (void) ngx_http_qlm_webhook_urls_each(mcf, ngx_http_qlm_webhook_conf_url,
+                                          d);
 
     if (mcf->sh) {
         for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_NURLS; i++) {
@@ -349,8 +363,9 @@ ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     for (i = 0; i < n; i++) {
         refused[i] = (d == NULL
-                      || !ngx_http_qlm_webhook_claim_filter(&items[i],
-                                                            &claim));
+                      || ngx_http_qlm_webhook_claim_filter(&items[i],
+                                                           &claim)
+                         <= 0);
     }
 
     for (i = 0; i < n; i++) {
@@ -671,7 +686,7 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
         if (!ngx_http_qlm_webhook_admit(c, us,
                                         i < c->nurls ? c->count[i] : 0))
         {
-            return 0;
+            return ngx_http_qlm_webhook_claim_refused(c, us);
         }
 
         /* at most one new receiver for each item taken: within BATCH */
@@ -688,6 +703,83 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
     c->ntask += task;
 
     return 1;
+}
+
+
+/*
+ * A receiver refused stays refused for the rest of the claim; once every
+ * configured one is, the due items behind can only be refused too (or be
+ * for URLs no longer configured, which wait for a claim with room): the
+ * scan ends, rather than reading up to a thousand items for nothing.
+ */
+
+static int
+ngx_http_qlm_webhook_claim_refused(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_urlstate_t *us)
+{
+    ngx_uint_t                       i;
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = c->deliver;
+
+    for (i = 0; i < c->nrefused; i++) {
+        if (c->refused[i] == us) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < d->nconf_urls; i++) {
+        if (d->conf_url[i] == us) {
+            break;
+        }
+    }
+
+    if (i == d->nconf_urls) {
+        return 0;
+    }
+
+    c->refused[c->nrefused++] = us;
+
+    return (c->nrefused == d->nconf_urls) ? -1 : 0;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_conf_url(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_url_t *u, void *data)
+{
+    ngx_uint_t                        i;
+    qlm_store_str_t                   url;
+    ngx_http_qlm_webhook_deliver_t   *d;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    d = data;
+
+    url.data = (char *) u->url.data;
+    url.len = u->url.len;
+
+    us = ngx_http_qlm_webhook_url_state(mcf, &url);
+
+    if (us == NULL) {
+        /* no state, no limit: its items are never refused */
+        return NGX_OK;
+    }
+
+    for (i = 0; i < d->nconf_urls; i++) {
+        if (d->conf_url[i] == us) {
+            return NGX_OK;
+        }
+    }
+
+    if (d->nconf_urls == NGX_HTTP_QLM_WEBHOOK_BATCH) {
+        /* too many to tell: every claim scans as far as it may */
+        d->nconf_urls = 0;
+        return NGX_ERROR;
+    }
+
+    d->conf_url[d->nconf_urls++] = us;
+
+    return NGX_OK;
 }
 
 

@@ -754,6 +754,58 @@ test_claim_filter(void **state)
 }
 
 
+/* takes one item, then ends the scan at the next */
+
+static int
+one_then_stop(const qlm_store_item_t *item, void *data)
+{
+    size_t  *seen = data;
+
+    return (*seen)++ == 0 ? 1 : -1;
+}
+
+
+/* a filter's negative answer ends the scan: nothing after it is read */
+
+static void
+test_claim_filter_stop(void **state)
+{
+    size_t             n, seen;
+    qlm_test_t        *t;
+    qlm_store_item_t   items[4], *out[4];
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    items[0] = qlm_t_item(100, "e1", "x", "http://a/", "{}");
+    items[1] = qlm_t_item(101, "e2", "x", "http://a/", "{}");
+    items[2] = qlm_t_item(102, "e3", "x", "http://a/", "{}");
+    items[3] = qlm_t_item(103, "e4", "x", "http://a/", "{}");
+    qlm_t_ok(qlm_store_enqueue(t->st, items, 4));
+
+    seen = 0;
+    qlm_t_ok(qlm_store_claim_filter(t->st, 1000, 100, one_then_stop, &seen,
+                                    16, out, 4, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(seen, 2);
+    assert_true(qlm_t_str_is(out[0]->event_id, "e1"));
+    qlm_store_item_free(out[0]);
+
+    /* the one it stopped at, and those after, stay due, in order */
+
+    qlm_t_ok(qlm_store_claim(t->st, 1000, 100, out, 4, &n));
+    assert_int_equal(n, 3);
+    assert_true(qlm_t_str_is(out[0]->event_id, "e2"));
+    assert_int_equal(out[0]->attempt, 1);
+    assert_true(qlm_t_str_is(out[2]->event_id, "e4"));
+
+    for (n = 0; n < 3; n++) {
+        qlm_store_item_free(out[n]);
+    }
+}
+
+
 /* stat_max(): due, leased and waiting items, and a walk cut at its bound */
 
 static void
@@ -835,6 +887,7 @@ main(void)
         QLM_T(test_read_only),
         QLM_T(test_release),
         QLM_T(test_claim_filter),
+        QLM_T(test_claim_filter_stop),
         QLM_T(test_stat_bounded),
     };
 
