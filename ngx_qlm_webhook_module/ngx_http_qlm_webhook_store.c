@@ -116,7 +116,7 @@ struct ngx_http_qlm_webhook_batch_s {
     time_t                             lost_logged;
     ngx_uint_t                         lost;     /* since lost_logged */
 #if (NGX_THREADS)
-    /* sync=on: commits (each flushed) run in nginx's thread pool */
+    /* commits run in nginx's thread pool unless sync=off */
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
     ngx_http_qlm_webhook_set_t        *committing;
@@ -586,7 +586,15 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
         }
     }
 
-    if (b->tp && mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON) {
+    /*
+     * Commits run in the thread pool whenever the store is flushed, by
+     * each commit or by the timed sync: a write of the loop's own would
+     * wait on the file system while a flush runs (the journal commit that
+     * fdatasync() forces holds up the inode's next update), milliseconds
+     * in which no license call is answered
+     */
+
+    if (b->tp) {
         b->task = ngx_thread_task_alloc(cycle->pool,
                                         sizeof(ngx_http_qlm_webhook_set_t *));
         if (b->task == NULL) {
@@ -1235,8 +1243,9 @@ ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev)
 
 
 /*
- * Runs in the event loop, or in a thread with sync=on: it touches the
- * store and the set only, and logs nothing.
+ * Runs in a thread of nginx's pool (or in the event loop without one, or
+ * with sync=off): it touches the store and the set only, and logs
+ * nothing.
  */
 
 static void
@@ -1478,6 +1487,12 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
          q = ngx_queue_next(q))
     {
         res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+
+        /* a retry may be due before the poll's nap ends: it looks again */
+
+        if (res->rc == 0 && res->op == NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE) {
+            kick = 1;
+        }
 
         if (res->rc == QLM_STORE_STALE) {
             ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_STALE, 1);
