@@ -240,19 +240,23 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
 
 
 /*
- * With "reserve" the item is encoded straight into the page; that is only
- * safe when its strings are not in the map: a put may move or free the
- * page a value read in the same txn lives in.  Otherwise it is encoded
- * into a buffer first.
+ * With QLM_STORE_W_RESERVE the item is encoded straight into the page; that
+ * is only safe when its strings are not in the map: a put may move or free
+ * the page a value read in the same txn lives in.  Otherwise it is encoded
+ * into a buffer first.  QLM_STORE_W_APPEND: the id is new, from the
+ * sequence, so the largest key; the append split leaves full pages behind
+ * (a middle split would leave them 8/9 full).  Should it not be the
+ * largest, LMDB says MDB_KEYEXIST and a plain put is done.
  */
 
 int
 qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
-    unsigned reserve)
+    unsigned flags)
 {
     int             rc;
     size_t          size;
     MDB_val         key, val;
+    unsigned        append;
     unsigned char   id[8], *buf;
 
     rc = qlm_store_item_size(item, &size);
@@ -266,10 +270,18 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
     key.mv_size = sizeof(id);
     val.mv_size = size;
 
-    if (reserve) {
+    append = (flags & QLM_STORE_W_APPEND) ? MDB_APPEND : 0;
+
+    if (flags & QLM_STORE_W_RESERVE) {
         val.mv_data = NULL;
 
-        rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE);
+        rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE | append);
+
+        if (rc == MDB_KEYEXIST && append) {
+            val.mv_size = size;
+            rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE);
+        }
+
         if (rc != 0) {
             return qlm_store_rc(rc);
         }
@@ -288,7 +300,11 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
 
     val.mv_data = buf;
 
-    rc = mdb_put(txn, dbi, &key, &val, 0);
+    rc = mdb_put(txn, dbi, &key, &val, append);
+
+    if (rc == MDB_KEYEXIST && append) {
+        rc = mdb_put(txn, dbi, &key, &val, 0);
+    }
 
     free(buf);
 

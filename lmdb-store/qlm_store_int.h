@@ -72,6 +72,10 @@
 #define QLM_STORE_LOG_FIXED       (1 + 8 + 4 * 4)
 #define QLM_STORE_STR_OVERHEAD    (4 + 1)
 
+/* qlm_store_item_write()'s flags */
+#define QLM_STORE_W_RESERVE       1       /* encoded into the page */
+#define QLM_STORE_W_APPEND        2       /* a new id: the largest key */
+
 
 struct qlm_store_s {
     MDB_env          *env;
@@ -169,7 +173,7 @@ int qlm_store_item_size(const qlm_store_item_t *item, size_t *size);
 int qlm_store_item_decode(uint64_t id, const MDB_val *val,
     qlm_store_item_t *item);
 int qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi,
-    const qlm_store_item_t *item, unsigned reserve);
+    const qlm_store_item_t *item, unsigned flags);
 int qlm_store_item_copy(const qlm_store_item_t *item,
     qlm_store_item_t **out);
 int qlm_store_log_size(const qlm_store_log_t *log, size_t *size);

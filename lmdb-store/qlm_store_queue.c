@@ -127,7 +127,8 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
         ids[n + i] = item.lease;
 
-        rc = qlm_store_item_write(w->txn, w->st->items, &item, 1);
+        rc = qlm_store_item_write(w->txn, w->st->items, &item,
+                                  QLM_STORE_W_RESERVE | QLM_STORE_W_APPEND);
         if (rc != 0) {
             return rc;
         }
@@ -474,7 +475,8 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
 
         (*n)++;
 
-        rc = qlm_store_item_write(txn, st->items, out[*n - 1], 1);
+        rc = qlm_store_item_write(txn, st->items, out[*n - 1],
+                                  QLM_STORE_W_RESERVE);
         if (rc != 0) {
             return rc;
         }
@@ -531,7 +533,7 @@ qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
 
     /* the raw bytes are copied by the write, before the item is deleted */
 
-    rc = qlm_store_item_write(txn, st->dead, &dead, 1);
+    rc = qlm_store_item_write(txn, st->dead, &dead, QLM_STORE_W_RESERVE);
     if (rc != 0) {
         return rc;
     }
