@@ -52,6 +52,280 @@ qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s)
 }
 
 
+/* LEB128: 7 bits a byte, low first, the high bit says "more" */
+
+size_t
+qlm_store_varint_size(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+
+    return n;
+}
+
+
+void
+qlm_store_put_varint(unsigned char **p, uint64_t v)
+{
+    unsigned char  *b;
+
+    b = *p;
+
+    while (v >= 0x80) {
+        *b++ = (unsigned char) (v | 0x80);
+        v >>= 7;
+    }
+
+    *b++ = (unsigned char) v;
+
+    *p = b;
+}
+
+
+/* a string as a varint length, the bytes and a NUL */
+
+void
+qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s)
+{
+    qlm_store_put_varint(p, s->len);
+
+    if (s->len) {
+        memcpy(*p, s->data, s->len);
+        *p += s->len;
+    }
+
+    **p = '\0';
+    *p += 1;
+}
+
+
+uint64_t
+qlm_store_get_varint(qlm_store_buf_t *b)
+{
+    unsigned  shift;
+    uint64_t  v, c;
+
+    v = 0;
+
+    for (shift = 0; !b->error && b->pos < b->end; shift += 7) {
+        c = *b->pos++;
+
+        /* a 10th byte holds the 64th bit only */
+
+        if (shift == 63 && c > 1) {
+            break;
+        }
+
+        v |= (c & 0x7f) << shift;
+
+        if (!(c & 0x80)) {
+            return v;
+        }
+    }
+
+    b->error = 1;
+
+    return 0;
+}
+
+
+static void
+qlm_store_get_vstr(qlm_store_buf_t *b, qlm_store_str_t *s)
+{
+    uint64_t  len;
+
+    len = qlm_store_get_varint(b);
+
+    s->len = 0;
+    s->data = "";
+
+    if (b->error) {
+        return;
+    }
+
+    if ((uint64_t) (b->end - b->pos) <= len || b->pos[len] != '\0') {
+        b->error = 1;
+        return;
+    }
+
+    s->len = len;
+    s->data = (const char *) b->pos;
+
+    b->pos += len + 1;
+}
+
+
+/* a difference, any sign, small when the two are close */
+
+static uint64_t
+qlm_store_zigzag(uint64_t from, uint64_t to)
+{
+    uint64_t  d;
+
+    d = to - from;
+
+    return (d << 1) ^ (0 - (d >> 63));
+}
+
+
+static uint64_t
+qlm_store_unzigzag(uint64_t from, uint64_t z)
+{
+    return from + ((z >> 1) ^ (0 - (z & 1)));
+}
+
+
+/*
+ * Names stored as a code (its index + 1) instead of their bytes: QLM's
+ * events and fields.  Stored records depend on these tables: never
+ * reorder or remove an entry, only add at the end (below 128, one byte).
+ */
+
+#define qlm_store_s(s)  { sizeof(s) - 1, s }
+
+static const qlm_store_str_t  qlm_store_events[] = {
+    qlm_store_s("license_activated"),
+    qlm_store_s("license_created"),
+    qlm_store_s("license_deleted"),
+    qlm_store_s("license_released"),
+    qlm_store_s("license_modified"),
+    qlm_store_s("customer_created"),
+    qlm_store_s("customer_deleted"),
+    qlm_store_s("customer_modified"),
+};
+
+static const qlm_store_str_t  qlm_store_fields[] = {
+    qlm_store_s("ActivationKey"),
+    qlm_store_s("ComputerID"),
+    qlm_store_s("ComputerName"),
+    qlm_store_s("ProductID"),
+    qlm_store_s("MajorVersion"),
+    qlm_store_s("MinorVersion"),
+    qlm_store_s("Email"),
+    qlm_store_s("FullName"),
+    qlm_store_s("Country"),
+    qlm_store_s("AffiliateID"),
+    qlm_store_s("Duration"),
+    qlm_store_s("ExpiryDate"),
+    qlm_store_s("UsesAdminEncryption"),
+    qlm_store_s("MaintenanceRenewalDate"),
+    qlm_store_s("Features"),
+    qlm_store_s("OrderID"),
+    qlm_store_s("ReceiptID"),
+    qlm_store_s("SubscriptionID"),
+    qlm_store_s("LicenseModel"),
+    qlm_store_s("NumLicenses"),
+    qlm_store_s("FloatingSeats"),
+    qlm_store_s("UserData"),
+    qlm_store_s("NewFeatures"),
+    qlm_store_s("NewFloatingSeats"),
+    qlm_store_s("Comment"),
+    qlm_store_s("LegacyKey"),
+    qlm_store_s("AvailableLicenses"),
+    qlm_store_s("OrderDate"),
+    qlm_store_s("ProductProperties"),
+    qlm_store_s("BundleID"),
+    qlm_store_s("ProductName"),
+    qlm_store_s("MaxReleaseCount"),
+    qlm_store_s("MaxReleasePeriodInDays"),
+    qlm_store_s("OrganizationID"),
+    qlm_store_s("LicenseUpdatedOnServer"),
+    qlm_store_s("CustomerID"),
+    qlm_store_s("Company"),
+    qlm_store_s("Address1"),
+    qlm_store_s("Address2"),
+    qlm_store_s("City"),
+    qlm_store_s("State"),
+    qlm_store_s("Zip"),
+    qlm_store_s("Phone"),
+    qlm_store_s("Fax"),
+    qlm_store_s("Mobile"),
+    qlm_store_s("IpAddress"),
+    qlm_store_s("Notes"),
+    qlm_store_s("IncludeInMailList"),
+    qlm_store_s("PrivacyConsent"),
+    qlm_store_s("ExternalID"),
+    qlm_store_s("CreationDate"),
+    qlm_store_s("ModifiedDate"),
+    qlm_store_s("ContactID"),
+};
+
+#define QLM_STORE_NEVENTS                                                    \
+    (sizeof(qlm_store_events) / sizeof(qlm_store_events[0]))
+#define QLM_STORE_NFIELDS                                                    \
+    (sizeof(qlm_store_fields) / sizeof(qlm_store_fields[0]))
+
+
+/* 0: not in the table, spelled out */
+
+static unsigned
+qlm_store_name_code(const qlm_store_str_t *table, size_t n,
+    const qlm_store_str_t *name)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (table[i].len == name->len
+            && memcmp(table[i].data, name->data, name->len) == 0)
+        {
+            return (unsigned) i + 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static size_t
+qlm_store_name_size(unsigned code, const qlm_store_str_t *name)
+{
+    if (code) {
+        return qlm_store_varint_size(code);
+    }
+
+    return 1 + qlm_store_varint_size(name->len) + name->len + 1;
+}
+
+
+static void
+qlm_store_put_name(unsigned char **p, unsigned code,
+    const qlm_store_str_t *name)
+{
+    qlm_store_put_varint(p, code);
+
+    if (code == 0) {
+        qlm_store_put_vstr(p, name);
+    }
+}
+
+
+static void
+qlm_store_get_name(qlm_store_buf_t *b, const qlm_store_str_t *table,
+    size_t n, qlm_store_str_t *name)
+{
+    uint64_t  code;
+
+    code = qlm_store_get_varint(b);
+
+    if (b->error || code > n) {
+        b->error = 1;
+        name->data = "";
+        name->len = 0;
+        return;
+    }
+
+    if (code) {
+        *name = table[code - 1];
+        return;
+    }
+
+    qlm_store_get_vstr(b, name);
+}
+
+
 uint32_t
 qlm_store_get_u32(qlm_store_buf_t *b)
 {
@@ -148,6 +422,16 @@ qlm_store_str_ok(const qlm_store_str_t *s)
 }
 
 
+/*
+ * An item, version 2: u8 2, varints lease, created, due and updated (these
+ * two as a zigzag difference from created), attempt, last_status (as u32),
+ * the event (a code, else 0 and its string), then the strings event_id,
+ * url, headers, body and last_error.  A string: a varint length, the bytes
+ * and a NUL.  Version 1 (still read): u8 1, u64 lease, due, created,
+ * updated, u32 attempt, last_status, 6 strings of a u32 length, the bytes
+ * and a NUL.
+ */
+
 int
 qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 {
@@ -162,16 +446,30 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
     s[4] = &item->body;
     s[5] = &item->last_error;
 
-    n = QLM_STORE_ITEM_FIXED;
+    n = 1 + qlm_store_varint_size(item->lease)
+        + qlm_store_varint_size(item->created)
+        + qlm_store_varint_size(qlm_store_zigzag(item->created, item->due))
+        + qlm_store_varint_size(qlm_store_zigzag(item->created,
+                                                 item->updated))
+        + qlm_store_varint_size(item->attempt)
+        + qlm_store_varint_size((uint32_t) item->last_status);
 
     for (i = 0; i < 6; i++) {
         if (!qlm_store_str_ok(s[i])
-            || s[i]->len > SIZE_MAX / 2 - n - QLM_STORE_STR_OVERHEAD)
+            || s[i]->len > SIZE_MAX / 2 - n - QLM_STORE_VSTR_OVERHEAD)
         {
             return QLM_STORE_INVALID;
         }
 
-        n += s[i]->len + QLM_STORE_STR_OVERHEAD;
+        if (i == 1) {
+            n += qlm_store_name_size(
+                     qlm_store_name_code(qlm_store_events, QLM_STORE_NEVENTS,
+                                         s[i]),
+                     s[i]);
+            continue;
+        }
+
+        n += qlm_store_varint_size(s[i]->len) + s[i]->len + 1;
     }
 
     *size = n;
@@ -183,20 +481,53 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 static void
 qlm_store_item_encode(const qlm_store_item_t *item, unsigned char *p)
 {
-    *p++ = QLM_STORE_ITEM_V1;
+    *p++ = QLM_STORE_ITEM_V2;
 
-    qlm_store_put_u64(&p, item->lease);
-    qlm_store_put_u64(&p, item->due);
-    qlm_store_put_u64(&p, item->created);
-    qlm_store_put_u64(&p, item->updated);
-    qlm_store_put_u32(&p, item->attempt);
-    qlm_store_put_u32(&p, (uint32_t) item->last_status);
-    qlm_store_put_str(&p, &item->event_id);
-    qlm_store_put_str(&p, &item->event);
-    qlm_store_put_str(&p, &item->url);
-    qlm_store_put_str(&p, &item->headers);
-    qlm_store_put_str(&p, &item->body);
-    qlm_store_put_str(&p, &item->last_error);
+    qlm_store_put_varint(&p, item->lease);
+    qlm_store_put_varint(&p, item->created);
+    qlm_store_put_varint(&p, qlm_store_zigzag(item->created, item->due));
+    qlm_store_put_varint(&p, qlm_store_zigzag(item->created, item->updated));
+    qlm_store_put_varint(&p, item->attempt);
+    qlm_store_put_varint(&p, (uint32_t) item->last_status);
+    qlm_store_put_name(&p, qlm_store_name_code(qlm_store_events,
+                                               QLM_STORE_NEVENTS,
+                                               &item->event),
+                       &item->event);
+    qlm_store_put_vstr(&p, &item->event_id);
+    qlm_store_put_vstr(&p, &item->url);
+    qlm_store_put_vstr(&p, &item->headers);
+    qlm_store_put_vstr(&p, &item->body);
+    qlm_store_put_vstr(&p, &item->last_error);
+}
+
+
+static void
+qlm_store_item_decode_v2(qlm_store_buf_t *b, qlm_store_item_t *item)
+{
+    uint64_t  due, updated, attempt, status;
+
+    item->lease = qlm_store_get_varint(b);
+    item->created = qlm_store_get_varint(b);
+    due = qlm_store_get_varint(b);
+    updated = qlm_store_get_varint(b);
+    attempt = qlm_store_get_varint(b);
+    status = qlm_store_get_varint(b);
+
+    if (attempt > UINT32_MAX || status > UINT32_MAX) {
+        b->error = 1;
+    }
+
+    item->due = qlm_store_unzigzag(item->created, due);
+    item->updated = qlm_store_unzigzag(item->created, updated);
+    item->attempt = (uint32_t) attempt;
+    item->last_status = (int32_t) (uint32_t) status;
+
+    qlm_store_get_name(b, qlm_store_events, QLM_STORE_NEVENTS, &item->event);
+    qlm_store_get_vstr(b, &item->event_id);
+    qlm_store_get_vstr(b, &item->url);
+    qlm_store_get_vstr(b, &item->headers);
+    qlm_store_get_vstr(b, &item->body);
+    qlm_store_get_vstr(b, &item->last_error);
 }
 
 
@@ -209,13 +540,31 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
     b.end = b.pos + val->mv_size;
     b.error = 0;
 
+    if (val->mv_size == 0) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    item->id = id;
+
+    if (*b.pos == QLM_STORE_ITEM_V2) {
+        b.pos++;
+        qlm_store_item_decode_v2(&b, item);
+
+        if (b.error || b.pos != b.end) {
+            return QLM_STORE_CORRUPT;
+        }
+
+        item->lease_until = item->lease ? item->due : 0;
+
+        return 0;
+    }
+
     if (val->mv_size < QLM_STORE_ITEM_FIXED || *b.pos != QLM_STORE_ITEM_V1) {
         return QLM_STORE_CORRUPT;
     }
 
     b.pos++;
 
-    item->id = id;
     item->lease = qlm_store_get_u64(&b);
     item->due = qlm_store_get_u64(&b);
     item->created = qlm_store_get_u64(&b);
@@ -467,36 +816,118 @@ qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b)
 }
 
 
+/*
+ * A mirror record, version 2: u8 2, u8 deleted, varints updated and n, then
+ * n x (name: a code, else 0 and its string; value: a string), strings as
+ * in items.  Version 1 (still read): u8 1, u8 deleted, u64 updated, u32 n,
+ * n x (name, value) of a u32 length, the bytes and a NUL.
+ */
+
+int
+qlm_store_record_size(const qlm_store_record_t *rec,
+    const qlm_store_field_t *fields, size_t n, size_t *size)
+{
+    size_t                  i, total;
+    const qlm_store_str_t  *name, *value;
+
+    total = 2 + qlm_store_varint_size(rec->updated)
+            + qlm_store_varint_size(n);
+
+    for (i = 0; i < n; i++) {
+        name = &fields[i].name;
+        value = &fields[i].value;
+
+        if (!qlm_store_str_ok(name) || !qlm_store_str_ok(value)
+            || name->len > SIZE_MAX / 4 - total
+            || value->len > SIZE_MAX / 4 - total - name->len
+                            - 2 * QLM_STORE_VSTR_OVERHEAD)
+        {
+            return QLM_STORE_INVALID;
+        }
+
+        total += qlm_store_name_size(qlm_store_name_code(qlm_store_fields,
+                                                         QLM_STORE_NFIELDS,
+                                                         name),
+                                     name)
+                 + qlm_store_varint_size(value->len) + value->len + 1;
+    }
+
+    *size = total;
+
+    return 0;
+}
+
+
+void
+qlm_store_record_encode(const qlm_store_record_t *rec,
+    const qlm_store_field_t *fields, size_t n, unsigned char *p)
+{
+    size_t  i;
+
+    *p++ = QLM_STORE_RECORD_V2;
+    *p++ = rec->deleted ? 1 : 0;
+
+    qlm_store_put_varint(&p, rec->updated);
+    qlm_store_put_varint(&p, n);
+
+    for (i = 0; i < n; i++) {
+        qlm_store_put_name(&p, qlm_store_name_code(qlm_store_fields,
+                                                   QLM_STORE_NFIELDS,
+                                                   &fields[i].name),
+                           &fields[i].name);
+        qlm_store_put_vstr(&p, &fields[i].value);
+    }
+}
+
+
 /* a mirror record: its fields point into val, into the map */
 
 int
 qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_record_t *rec, qlm_store_field_t *fields)
 {
-    uint32_t         i, n;
+    uint64_t         i, n;
+    unsigned char    version;
     qlm_store_buf_t  b;
 
     b.pos = val->mv_data;
     b.end = b.pos + val->mv_size;
     b.error = 0;
 
-    if (val->mv_size < 2 + 8 + 4 || b.pos[0] != QLM_STORE_RECORD_VERSION) {
+    if (val->mv_size < 2
+        || (b.pos[0] != QLM_STORE_RECORD_V1
+            && b.pos[0] != QLM_STORE_RECORD_V2))
+    {
         return QLM_STORE_CORRUPT;
     }
 
+    version = b.pos[0];
     rec->deleted = b.pos[1];
     b.pos += 2;
 
-    rec->updated = qlm_store_get_u64(&b);
-    n = qlm_store_get_u32(&b);
+    if (version == QLM_STORE_RECORD_V2) {
+        rec->updated = qlm_store_get_varint(&b);
+        n = qlm_store_get_varint(&b);
+
+    } else {
+        rec->updated = qlm_store_get_u64(&b);
+        n = qlm_store_get_u32(&b);
+    }
 
     if (b.error || n > QLM_STORE_RECORD_FIELDS) {
         return QLM_STORE_CORRUPT;
     }
 
     for (i = 0; i < n; i++) {
-        qlm_store_get_str(&b, &fields[i].name);
-        qlm_store_get_str(&b, &fields[i].value);
+        if (version == QLM_STORE_RECORD_V2) {
+            qlm_store_get_name(&b, qlm_store_fields, QLM_STORE_NFIELDS,
+                               &fields[i].name);
+            qlm_store_get_vstr(&b, &fields[i].value);
+
+        } else {
+            qlm_store_get_str(&b, &fields[i].name);
+            qlm_store_get_str(&b, &fields[i].value);
+        }
     }
 
     if (b.error || b.pos != b.end) {
