@@ -251,6 +251,13 @@ static const qlm_store_str_t  qlm_store_fields[] = {
     qlm_store_s("CreationDate"),
     qlm_store_s("ModifiedDate"),
     qlm_store_s("ContactID"),
+    qlm_store_s("EventType"),
+    qlm_store_s("EventId"),
+    qlm_store_s("Timestamp"),
+    qlm_store_s("LicenseInfo"),
+    qlm_store_s("CustomerInfo"),
+    qlm_store_s("WebHookUserData"),
+    qlm_store_s("Name"),
 };
 
 #define QLM_STORE_NEVENTS                                                    \
@@ -323,6 +330,271 @@ qlm_store_get_name(qlm_store_buf_t *b, const qlm_store_str_t *table,
     }
 
     qlm_store_get_vstr(b, name);
+}
+
+
+/*
+ * A body, packed: each JSON key that is a name of the fields table, as
+ * "Name": after a '{' or a ',', is a 0 byte and the name's code; a 0 byte of
+ * the body is 0 0.  Any bytes pack and unpack exactly; with out NULL only
+ * the packed length is counted.
+ */
+
+static size_t
+qlm_store_body_pack(const qlm_store_str_t *body, unsigned char *out)
+{
+    size_t                n;
+    unsigned              code;
+    qlm_store_str_t       name;
+    const unsigned char  *start, *p, *q, *end;
+
+    start = (const unsigned char *) body->data;
+    end = start + body->len;
+    n = 0;
+
+    for (p = start; p < end; /* void */) {
+
+        if (*p == '"' && p > start && (p[-1] == '{' || p[-1] == ',')) {
+            q = memchr(p + 1, '"', end - p - 1);
+
+            if (q != NULL && q + 1 < end && q[1] == ':') {
+                name.data = (const char *) p + 1;
+                name.len = q - p - 1;
+
+                code = qlm_store_name_code(qlm_store_fields,
+                                           QLM_STORE_NFIELDS, &name);
+                if (code) {
+                    if (out) {
+                        out[n] = 0;
+                        out[n + 1] = (unsigned char) code;
+                    }
+
+                    n += 2;
+                    p = q + 2;
+                    continue;
+                }
+            }
+        }
+
+        if (out) {
+            out[n] = *p;
+        }
+
+        n++;
+
+        if (*p++ == 0) {
+            if (out) {
+                out[n] = 0;
+            }
+
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* into out, exactly len bytes and a NUL; 0, or -1 on a bad record */
+
+static int
+qlm_store_body_unpack(const unsigned char *p, size_t n, unsigned char *out,
+    size_t len)
+{
+    size_t                 k;
+    const unsigned char   *end, *z;
+    const qlm_store_str_t  *name;
+
+    end = p + n;
+    k = 0;
+
+    while (p < end) {
+        z = memchr(p, 0, end - p);
+
+        if (z == NULL) {
+            z = end;
+        }
+
+        if ((size_t) (z - p) > len - k) {
+            return -1;
+        }
+
+        memcpy(out + k, p, z - p);
+        k += z - p;
+
+        if (z == end) {
+            break;
+        }
+
+        if (z + 1 == end || z[1] > QLM_STORE_NFIELDS) {
+            return -1;
+        }
+
+        if (z[1] == 0) {
+            if (k == len) {
+                return -1;
+            }
+
+            out[k++] = 0;
+
+        } else {
+            name = &qlm_store_fields[z[1] - 1];
+
+            if (name->len + 3 > len - k) {
+                return -1;
+            }
+
+            out[k] = '"';
+            memcpy(out + k + 1, name->data, name->len);
+            out[k + 1 + name->len] = '"';
+            out[k + 2 + name->len] = ':';
+            k += name->len + 3;
+        }
+
+        p = z + 2;
+    }
+
+    if (k != len) {
+        return -1;
+    }
+
+    out[k] = '\0';
+
+    return 0;
+}
+
+
+/*
+ * The body in an item: a varint (length << 1 | packed); plain, the bytes
+ * and a NUL; packed, a varint of the unpacked length and the packed bytes.
+ * Packed when that is shorter.
+ */
+
+static size_t
+qlm_store_body_size(const qlm_store_str_t *body, size_t *packed)
+{
+    size_t  plain, n;
+
+    plain = qlm_store_varint_size(body->len << 1) + body->len + 1;
+
+    *packed = qlm_store_body_pack(body, NULL);
+
+    n = qlm_store_varint_size(*packed << 1 | 1)
+        + qlm_store_varint_size(body->len) + *packed;
+
+    if (n < plain) {
+        return n;
+    }
+
+    *packed = 0;
+
+    return plain;
+}
+
+
+static void
+qlm_store_put_body(unsigned char **p, const qlm_store_str_t *body,
+    size_t packed)
+{
+    if (packed == 0) {
+        qlm_store_put_varint(p, body->len << 1);
+
+        if (body->len) {
+            memcpy(*p, body->data, body->len);
+            *p += body->len;
+        }
+
+        *(*p)++ = '\0';
+
+        return;
+    }
+
+    qlm_store_put_varint(p, packed << 1 | 1);
+    qlm_store_put_varint(p, body->len);
+
+    *p += qlm_store_body_pack(body, *p);
+}
+
+
+/* sc NULL: the body is not wanted, and is left empty */
+
+static void
+qlm_store_get_body(qlm_store_buf_t *b, qlm_store_str_t *body,
+    qlm_store_scratch_t *sc)
+{
+    uint64_t        v, len;
+    unsigned char  *data;
+
+    body->data = "";
+    body->len = 0;
+
+    v = qlm_store_get_varint(b);
+
+    if (b->error) {
+        return;
+    }
+
+    if (!(v & 1)) {
+        v >>= 1;
+
+        if ((uint64_t) (b->end - b->pos) <= v || b->pos[v] != '\0') {
+            b->error = 1;
+            return;
+        }
+
+        if (sc) {
+            body->data = (const char *) b->pos;
+            body->len = v;
+        }
+
+        b->pos += v + 1;
+
+        return;
+    }
+
+    v >>= 1;
+    len = qlm_store_get_varint(b);
+
+    /* a code unpacks to at most 3 + 22 bytes */
+
+    if (b->error || (uint64_t) (b->end - b->pos) < v || len > v * 13) {
+        b->error = 1;
+        return;
+    }
+
+    if (sc) {
+        if (sc->size < len + 1) {
+            data = realloc(sc->data, len + 1);
+            if (data == NULL) {
+                b->error = 1;
+                sc->nomem = 1;
+                return;
+            }
+
+            sc->data = data;
+            sc->size = len + 1;
+        }
+
+        if (qlm_store_body_unpack(b->pos, v, sc->data, len) != 0) {
+            b->error = 1;
+            return;
+        }
+
+        body->data = (const char *) sc->data;
+        body->len = len;
+    }
+
+    b->pos += v;
+}
+
+
+void
+qlm_store_scratch_free(qlm_store_scratch_t *sc)
+{
+    free(sc->data);
+
+    sc->data = NULL;
+    sc->size = 0;
 }
 
 
@@ -435,7 +707,7 @@ qlm_store_str_ok(const qlm_store_str_t *s)
 int
 qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 {
-    size_t                  n;
+    size_t                  n, packed;
     unsigned                i;
     const qlm_store_str_t  *s[6];
 
@@ -469,6 +741,11 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
             continue;
         }
 
+        if (i == 4) {
+            n += qlm_store_body_size(s[i], &packed);
+            continue;
+        }
+
         n += qlm_store_varint_size(s[i]->len) + s[i]->len + 1;
     }
 
@@ -481,6 +758,10 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 static void
 qlm_store_item_encode(const qlm_store_item_t *item, unsigned char *p)
 {
+    size_t  packed;
+
+    (void) qlm_store_body_size(&item->body, &packed);
+
     *p++ = QLM_STORE_ITEM_V2;
 
     qlm_store_put_varint(&p, item->lease);
@@ -496,13 +777,14 @@ qlm_store_item_encode(const qlm_store_item_t *item, unsigned char *p)
     qlm_store_put_vstr(&p, &item->event_id);
     qlm_store_put_vstr(&p, &item->url);
     qlm_store_put_vstr(&p, &item->headers);
-    qlm_store_put_vstr(&p, &item->body);
+    qlm_store_put_body(&p, &item->body, packed);
     qlm_store_put_vstr(&p, &item->last_error);
 }
 
 
 static void
-qlm_store_item_decode_v2(qlm_store_buf_t *b, qlm_store_item_t *item)
+qlm_store_item_decode_v2(qlm_store_buf_t *b, qlm_store_item_t *item,
+    qlm_store_scratch_t *sc)
 {
     uint64_t  due, updated, attempt, status;
 
@@ -526,13 +808,20 @@ qlm_store_item_decode_v2(qlm_store_buf_t *b, qlm_store_item_t *item)
     qlm_store_get_vstr(b, &item->event_id);
     qlm_store_get_vstr(b, &item->url);
     qlm_store_get_vstr(b, &item->headers);
-    qlm_store_get_vstr(b, &item->body);
+    qlm_store_get_body(b, &item->body, sc);
     qlm_store_get_vstr(b, &item->last_error);
 }
 
 
+/*
+ * The item's strings point into val, into the map, but a packed body is
+ * unpacked into sc, valid until its next use; sc NULL: the body is not
+ * wanted and is left empty.
+ */
+
 int
-qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
+qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item,
+    qlm_store_scratch_t *sc)
 {
     qlm_store_buf_t  b;
 
@@ -548,7 +837,16 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
 
     if (*b.pos == QLM_STORE_ITEM_V2) {
         b.pos++;
-        qlm_store_item_decode_v2(&b, item);
+
+        if (sc) {
+            sc->nomem = 0;
+        }
+
+        qlm_store_item_decode_v2(&b, item, sc);
+
+        if (sc && sc->nomem) {
+            return ENOMEM;
+        }
 
         if (b.error || b.pos != b.end) {
             return QLM_STORE_CORRUPT;
@@ -580,6 +878,11 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item)
 
     if (b.error || b.pos != b.end) {
         return QLM_STORE_CORRUPT;
+    }
+
+    if (sc == NULL) {
+        item->body.data = "";
+        item->body.len = 0;
     }
 
     item->lease_until = item->lease ? item->due : 0;

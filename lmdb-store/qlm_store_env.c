@@ -752,7 +752,9 @@ qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
             break;
         }
 
-        rc = qlm_store_item_decode(id, &val, &item);
+        /* its times only: the body is not unpacked */
+
+        rc = qlm_store_item_decode(id, &val, &item, NULL);
         if (rc != 0) {
             break;
         }

@@ -115,6 +115,14 @@ typedef struct {
 } qlm_store_buf_t;
 
 
+/* where a packed body is unpacked: grows, reused, freed by its owner */
+typedef struct {
+    unsigned char        *data;
+    size_t                size;
+    unsigned              nomem;
+} qlm_store_scratch_t;
+
+
 /* the sequences and counters a batch keeps in memory until its commit */
 #define QLM_STORE_SEQ_ID          0
 #define QLM_STORE_SEQ_LEASE       1
@@ -179,7 +187,8 @@ int qlm_store_str_ok(const qlm_store_str_t *s);
 int qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b);
 int qlm_store_item_size(const qlm_store_item_t *item, size_t *size);
 int qlm_store_item_decode(uint64_t id, const MDB_val *val,
-    qlm_store_item_t *item);
+    qlm_store_item_t *item, qlm_store_scratch_t *sc);
+void qlm_store_scratch_free(qlm_store_scratch_t *sc);
 int qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi,
     const qlm_store_item_t *item, unsigned flags);
 int qlm_store_item_copy(const qlm_store_item_t *item,

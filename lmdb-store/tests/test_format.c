@@ -448,6 +448,8 @@ typedef struct {
     uint64_t  created;
     uint64_t  due;
     uint64_t  updated;
+    size_t    body_len;
+    char      body[64];
 } edge_t;
 
 
@@ -460,6 +462,11 @@ edge(const qlm_store_item_t *item, void *data)
         e->created = item->created;
         e->due = item->due;
         e->updated = item->updated;
+        e->body_len = item->body.len;
+
+        if (item->body.len < sizeof(e->body)) {
+            memcpy(e->body, item->body.data, item->body.len + 1);
+        }
     }
 
     return 0;
@@ -482,7 +489,23 @@ test_v2_bytes(void **state)
     static const unsigned char  ib[] = {
         2, 0, 0xac, 0x02, 0, 0, 0, 0,       /* lease, created 300, ... */
         1,                                  /* license_activated */
-        1, 'e', 0, 1, 'u', 0, 1, 'h', 0, 1, 'b', 0, 0, 0
+        1, 'e', 0, 1, 'u', 0, 1, 'h', 0,
+        2, 'b', 0,                          /* body: length << 1, plain */
+        0, 0
+    };
+
+    /* a body with QLM's keys, an unknown one and a 0 byte */
+
+    static const char           json[] =
+        "{\"EventType\":\"x\",\"ProductID\":1,\"Zz\":\"\000\"}";
+
+    static const unsigned char  jb[] = {
+        2, 0, 0xac, 0x02, 0, 0, 0, 0, 1, 1, 'e', 0, 1, 'u', 0, 1, 'h', 0,
+        21 << 1 | 1, 40,                    /* packed: 21 bytes, of 40 */
+        '{', 0, 54, '"', 'x', '"', ',',     /* "EventType": */
+        0, 4, '1', ',',                     /* "ProductID": */
+        '"', 'Z', 'z', '"', ':', '"', 0, 0, '"', '}',
+        0, 0
     };
 
     static const unsigned char  rb[] = {
@@ -531,6 +554,20 @@ test_v2_bytes(void **state)
     assert_memory_equal(val.mv_data, rb, sizeof(rb));
     free(val.mv_data);
 
+    item.body.data = json;
+    item.body.len = sizeof(json) - 1;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    qlm_t_ok(qlm_store_enqueue(t->st, &item, 1));
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    be64(key, item.id);
+    raw(t, "items", key, 8, NULL, 0, &val);
+    assert_int_equal(val.mv_size, sizeof(jb));
+    assert_memory_equal(val.mv_data, jb, sizeof(jb));
+    free(val.mv_data);
+
     /* the widest varint (10 bytes), due before created: read back */
 
     item.created = UINT64_MAX;
@@ -541,10 +578,111 @@ test_v2_bytes(void **state)
 
     memset(&e, 0, sizeof(edge_t));
     qlm_t_ok(qlm_store_queue_foreach(t->st, edge, &e));
-    assert_int_equal(e.n, 2);
+    assert_int_equal(e.n, 3);
     assert_int_equal(e.created, UINT64_MAX);
     assert_int_equal(e.due, 1);
     assert_int_equal(e.updated, UINT64_MAX);
+    assert_int_equal(e.body_len, sizeof(json) - 1);
+    assert_memory_equal(e.body, json, sizeof(json));
+}
+
+
+static int
+count(const qlm_store_item_t *item, void *data)
+{
+    (*(size_t *) data)++;
+    return 0;
+}
+
+
+/* a packed body cut short, its length wrong, a code out of the table */
+
+static void
+test_packed_damage(void **state)
+{
+    size_t             len, n, k;
+    MDB_val            good;
+    qlm_test_t        *t;
+    unsigned char      key[8], *bad;
+    qlm_store_item_t   item;
+
+    static const struct {
+        size_t         at;
+        unsigned char  byte;
+    } damage[] = {
+        { 19, 41 },                         /* unpacked length + 1 */
+        { 19, 39 },                         /* unpacked length - 1 */
+        { 22, 61 },                         /* no name 61 */
+        { 22, 127 },
+        { 18, 23 << 1 | 1 },                /* packed length + 2 */
+    };
+
+    t = *state;
+
+    memset(&item, 0, sizeof(qlm_store_item_t));
+    item.created = 300;
+    item.due = 300;
+    item.event_id = qlm_t_str("e");
+    item.event = qlm_t_str("license_activated");
+    item.url = qlm_t_str("u");
+    item.headers = qlm_t_str("h");
+    item.body.data = "{\"EventType\":\"x\",\"ProductID\":1,\"Zz\":\"\000\"}";
+    item.body.len = 40;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    qlm_t_ok(qlm_store_enqueue(t->st, &item, 1));
+    qlm_store_close(t->st);
+    t->st = NULL;
+
+    be64(key, item.id);
+    raw(t, "items", key, 8, NULL, 0, &good);
+    assert_int_equal(((unsigned char *) good.mv_data)[18], 21 << 1 | 1);
+
+    bad = malloc(good.mv_size + 1);
+    assert_non_null(bad);
+
+    for (len = 0; len <= good.mv_size + 1; len++) {
+        if (len == good.mv_size) {
+            continue;
+        }
+
+        memcpy(bad, good.mv_data, good.mv_size);
+        bad[good.mv_size] = 0;
+
+        raw(t, "items", key, 8, bad, len, NULL);
+
+        qlm_t_ok(qlm_t_open(t, NULL));
+        n = 0;
+        assert_int_equal(qlm_store_queue_foreach(t->st, count, &n),
+                         QLM_STORE_CORRUPT);
+        qlm_store_close(t->st);
+        t->st = NULL;
+    }
+
+    for (k = 0; k < sizeof(damage) / sizeof(damage[0]); k++) {
+        memcpy(bad, good.mv_data, good.mv_size);
+        bad[damage[k].at] = damage[k].byte;
+
+        raw(t, "items", key, 8, bad, good.mv_size, NULL);
+
+        qlm_t_ok(qlm_t_open(t, NULL));
+        n = 0;
+        assert_int_equal(qlm_store_queue_foreach(t->st, count, &n),
+                         QLM_STORE_CORRUPT);
+        qlm_store_close(t->st);
+        t->st = NULL;
+    }
+
+    /* the good bytes back: read */
+
+    raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
+    qlm_t_ok(qlm_t_open(t, NULL));
+    n = 0;
+    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &n));
+    assert_int_equal(n, 1);
+
+    free(bad);
+    free(good.mv_data);
 }
 
 
@@ -555,6 +693,7 @@ main(void)
         QLM_T(test_item_v1),
         QLM_T(test_record_v1),
         QLM_T(test_v2_bytes),
+        QLM_T(test_packed_damage),
     };
 
     return cmocka_run_group_tests_name("format", tests, NULL, NULL);
