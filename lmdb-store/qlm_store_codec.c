@@ -5,12 +5,16 @@
  */
 
 
+#include <pthread.h>
+
 #include "qlm_store_int.h"
 
 
 static void qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s);
+static int qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
+    size_t *packed);
 static void qlm_store_item_encode(const qlm_store_item_t *item,
-    unsigned char *p);
+    size_t packed, unsigned char *p);
 
 
 void
@@ -286,6 +290,72 @@ qlm_store_name_code(const qlm_store_str_t *table, size_t n,
 }
 
 
+/*
+ * The fields' codes by a hash of the name (open addressing, 0: empty),
+ * made once a process: a body has a dozen keys or more, each looked up.
+ */
+
+#define QLM_STORE_HASH_SIZE  256
+
+static unsigned char   qlm_store_field_hash[QLM_STORE_HASH_SIZE];
+static pthread_once_t  qlm_store_field_once = PTHREAD_ONCE_INIT;
+
+
+static unsigned
+qlm_store_name_hash(const char *p, size_t len)
+{
+    return (unsigned) (len * 31 + (unsigned char) p[0] * 7
+                       + (unsigned char) p[len - 1])
+           % QLM_STORE_HASH_SIZE;
+}
+
+
+static void
+qlm_store_field_hash_init(void)
+{
+    size_t    i;
+    unsigned  h;
+
+    for (i = 0; i < QLM_STORE_NFIELDS; i++) {
+        h = qlm_store_name_hash(qlm_store_fields[i].data,
+                                qlm_store_fields[i].len);
+
+        while (qlm_store_field_hash[h]) {
+            h = (h + 1) % QLM_STORE_HASH_SIZE;
+        }
+
+        qlm_store_field_hash[h] = (unsigned char) (i + 1);
+    }
+}
+
+
+static unsigned
+qlm_store_field_code(const char *p, size_t len)
+{
+    unsigned                code, h;
+    const qlm_store_str_t  *f;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    (void) pthread_once(&qlm_store_field_once, qlm_store_field_hash_init);
+
+    for (h = qlm_store_name_hash(p, len);
+         (code = qlm_store_field_hash[h]) != 0;
+         h = (h + 1) % QLM_STORE_HASH_SIZE)
+    {
+        f = &qlm_store_fields[code - 1];
+
+        if (f->len == len && memcmp(f->data, p, len) == 0) {
+            return code;
+        }
+    }
+
+    return 0;
+}
+
+
 static size_t
 qlm_store_name_size(unsigned code, const qlm_store_str_t *name)
 {
@@ -345,53 +415,66 @@ qlm_store_body_pack(const qlm_store_str_t *body, unsigned char *out)
 {
     size_t                n;
     unsigned              code;
-    qlm_store_str_t       name;
-    const unsigned char  *start, *p, *q, *end;
+    const unsigned char  *start, *lit, *p, *z, *end;
 
     start = (const unsigned char *) body->data;
     end = start + body->len;
+    lit = start;
     n = 0;
 
-    for (p = start; p < end; /* void */) {
+    for (p = start; p < end; p++) {
 
-        if (*p == '"' && p > start && (p[-1] == '{' || p[-1] == ',')) {
-            q = memchr(p + 1, '"', end - p - 1);
+        /* most bytes: '"' is 0x22, below it only controls, ' ' and '!' */
 
-            if (q != NULL && q + 1 < end && q[1] == ':') {
-                name.data = (const char *) p + 1;
-                name.len = q - p - 1;
+        if (*p > '"' || (*p != '"' && *p != 0)) {
+            continue;
+        }
 
-                code = qlm_store_name_code(qlm_store_fields,
-                                           QLM_STORE_NFIELDS, &name);
-                if (code) {
-                    if (out) {
-                        out[n] = 0;
-                        out[n + 1] = (unsigned char) code;
-                    }
-
-                    n += 2;
-                    p = q + 2;
-                    continue;
-                }
+        if (*p == 0) {
+            if (out) {
+                memcpy(out + n, lit, p + 1 - lit);
+                out[n + (p + 1 - lit)] = 0;
             }
+
+            n += p + 1 - lit + 1;
+            lit = p + 1;
+            continue;
+        }
+
+        /* a key: "Name": after '{' or ',' */
+
+        if (p == start || (p[-1] != '{' && p[-1] != ',')) {
+            continue;
+        }
+
+        z = memchr(p + 1, '"', end - p - 1);
+
+        if (z == NULL || z + 1 == end || z[1] != ':') {
+            continue;
+        }
+
+        code = qlm_store_field_code((const char *) p + 1, z - p - 1);
+
+        if (code == 0) {
+            continue;
         }
 
         if (out) {
-            out[n] = *p;
+            memcpy(out + n, lit, p - lit);
+            out[n + (p - lit)] = 0;
+            out[n + (p - lit) + 1] = (unsigned char) code;
         }
 
-        n++;
-
-        if (*p++ == 0) {
-            if (out) {
-                out[n] = 0;
-            }
-
-            n++;
-        }
+        n += p - lit + 2;
+        p = z + 1;
+        lit = z + 2;
     }
 
-    return n;
+    if (out) {
+        memcpy(out + n, lit, end - lit);
+    }
+
+    return n + (end - lit);
 }
 
 
@@ -704,10 +787,22 @@ qlm_store_str_ok(const qlm_store_str_t *s)
  * and a NUL.
  */
 
+/* at most the record's size: the body counted unpacked */
+
 int
 qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 {
-    size_t                  n, packed;
+    return qlm_store_item_wsize(item, size, NULL);
+}
+
+
+/* the record's size; *packed: the body's packed length, 0: plain */
+
+static int
+qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
+    size_t *packed)
+{
+    size_t                  n;
     unsigned                i;
     const qlm_store_str_t  *s[6];
 
@@ -742,7 +837,9 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
         }
 
         if (i == 4) {
-            n += qlm_store_body_size(s[i], &packed);
+            n += packed ? qlm_store_body_size(s[i], packed)
+                        : qlm_store_varint_size(s[i]->len << 1)
+                          + s[i]->len + 1;
             continue;
         }
 
@@ -756,12 +853,9 @@ qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 
 
 static void
-qlm_store_item_encode(const qlm_store_item_t *item, unsigned char *p)
+qlm_store_item_encode(const qlm_store_item_t *item, size_t packed,
+    unsigned char *p)
 {
-    size_t  packed;
-
-    (void) qlm_store_body_size(&item->body, &packed);
-
     *p++ = QLM_STORE_ITEM_V2;
 
     qlm_store_put_varint(&p, item->lease);
@@ -906,12 +1000,12 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
     unsigned flags)
 {
     int             rc;
-    size_t          size;
+    size_t          size, packed;
     MDB_val         key, val;
     unsigned        append;
     unsigned char   id[8], *buf;
 
-    rc = qlm_store_item_size(item, &size);
+    rc = qlm_store_item_wsize(item, &size, &packed);
     if (rc != 0) {
         return rc;
     }
@@ -938,7 +1032,7 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
             return qlm_store_rc(rc);
         }
 
-        qlm_store_item_encode(item, val.mv_data);
+        qlm_store_item_encode(item, packed, val.mv_data);
 
         return 0;
     }
@@ -948,7 +1042,7 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
         return ENOMEM;
     }
 
-    qlm_store_item_encode(item, buf);
+    qlm_store_item_encode(item, packed, buf);
 
     val.mv_data = buf;
 
@@ -1148,9 +1242,8 @@ qlm_store_record_size(const qlm_store_record_t *rec,
             return QLM_STORE_INVALID;
         }
 
-        total += qlm_store_name_size(qlm_store_name_code(qlm_store_fields,
-                                                         QLM_STORE_NFIELDS,
-                                                         name),
+        total += qlm_store_name_size(qlm_store_field_code(name->data,
+                                                          name->len),
                                      name)
                  + qlm_store_varint_size(value->len) + value->len + 1;
     }
@@ -1174,9 +1267,8 @@ qlm_store_record_encode(const qlm_store_record_t *rec,
     qlm_store_put_varint(&p, n);
 
     for (i = 0; i < n; i++) {
-        qlm_store_put_name(&p, qlm_store_name_code(qlm_store_fields,
-                                                   QLM_STORE_NFIELDS,
-                                                   &fields[i].name),
+        qlm_store_put_name(&p, qlm_store_field_code(fields[i].name.data,
+                                                    fields[i].name.len),
                            &fields[i].name);
         qlm_store_put_vstr(&p, &fields[i].value);
     }
