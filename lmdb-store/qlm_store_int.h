@@ -50,7 +50,8 @@
 #include "qlm_store.h"
 
 
-#define QLM_STORE_FORMAT          1
+#define QLM_STORE_FORMAT          2       /* items, records of version 2 */
+#define QLM_STORE_FORMAT_V1       1       /* read, and marked 2 on a write */
 #define QLM_STORE_ITEM_V1         1
 #define QLM_STORE_ITEM_V2         2       /* varints, names as codes */
 #define QLM_STORE_LOG_V1          1

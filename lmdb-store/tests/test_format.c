@@ -122,6 +122,38 @@ raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
 }
 
 
+/* what meta's "format" says */
+
+static uint32_t
+format(qlm_test_t *t)
+{
+    MDB_val         val;
+    uint32_t        v;
+    unsigned char  *p;
+
+    raw(t, "meta", "format", 6, NULL, 0, &val);
+    assert_int_equal(val.mv_size, 4);
+
+    p = val.mv_data;
+    v = p[0] | p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+
+    free(val.mv_data);
+
+    return v;
+}
+
+
+/* a store as the module wrote it before version 2: format 1 */
+
+static void
+format1(qlm_test_t *t)
+{
+    static const unsigned char  v1[4] = { 1, 0, 0, 0 };
+
+    raw(t, "meta", "format", 6, v1, 4, NULL);
+}
+
+
 static void
 sched(qlm_test_t *t, uint64_t time, uint64_t id)
 {
@@ -201,6 +233,8 @@ test_item_v1(void **state)
     qlm_t_ok(qlm_t_open(t, NULL));
     qlm_store_close(t->st);
     t->st = NULL;
+
+    format1(t);
 
     be64(key, 1);
     raw(t, "items", key, 8, item1, sizeof(item1) - 1, NULL);
@@ -346,12 +380,13 @@ rec_copy(const qlm_store_record_t *rec, void *data)
 static void
 test_record_v1(void **state)
 {
-    size_t              len;
-    rec_t               r;
-    MDB_val             val;
-    qlm_test_t         *t;
-    qlm_store_field_t   f[2];
-    qlm_store_record_t  rec;
+    size_t               len;
+    rec_t                r;
+    MDB_val              val;
+    qlm_test_t          *t;
+    qlm_store_field_t    f[2];
+    qlm_store_record_t   rec;
+    qlm_store_options_t  opts;
 
     t = *state;
 
@@ -359,7 +394,31 @@ test_record_v1(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
+    format1(t);
     raw(t, "licenses", "MEM0", 4, rec0, sizeof(rec0) - 1, NULL);
+
+    /* read-only, format 1 opens and stays 1 */
+
+    memset(&opts, 0, sizeof(qlm_store_options_t));
+    opts.read_only = 1;
+
+    qlm_t_ok(qlm_t_open(t, &opts));
+
+    memset(&r, 0, sizeof(rec_t));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES,
+                                  qlm_t_str("MEM0"), rec_copy, &r));
+    assert_int_equal(r.n, 6);
+
+    qlm_store_close(t->st);
+    t->st = NULL;
+    assert_int_equal(format(t), 1);
+
+    /* opened for writing, it says 2: a module of format 1 refuses it */
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    qlm_store_close(t->st);
+    t->st = NULL;
+    assert_int_equal(format(t), 2);
 
     qlm_t_ok(qlm_t_open(t, NULL));
 
@@ -542,6 +601,10 @@ test_v2_bytes(void **state)
     qlm_t_ok(qlm_store_mirror_upsert(t->st, QLM_STORE_LICENSES, &rec));
     qlm_store_close(t->st);
     t->st = NULL;
+
+    /* a new store is of format 2 */
+
+    assert_int_equal(format(t), 2);
 
     be64(key, item.id);
     raw(t, "items", key, 8, NULL, 0, &val);
