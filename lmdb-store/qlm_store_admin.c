@@ -212,18 +212,22 @@ qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
     unsigned oldest_first, qlm_store_item_pt cb, void *data, uint64_t *last,
     unsigned *more)
 {
-    int                rc;
-    size_t             n;
-    MDB_val            key, val;
-    MDB_txn           *txn;
-    MDB_cursor_op      op;
-    MDB_cursor        *cur;
-    unsigned char      buf[8];
-    qlm_store_item_t   item;
+    int                   rc;
+    size_t                n;
+    MDB_val               key, val;
+    MDB_txn              *txn;
+    MDB_cursor_op         op;
+    MDB_cursor           *cur;
+    unsigned char         buf[8];
+    qlm_store_item_t      item;
+    qlm_store_scratch_t   sc;
 
     if (st == NULL || cb == NULL || last == NULL || more == NULL) {
         return QLM_STORE_INVALID;
     }
+
+    sc.data = NULL;
+    sc.size = 0;
 
     *last = 0;
     *more = 0;
@@ -282,7 +286,7 @@ qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
         }
 
         rc = qlm_store_item_decode(qlm_store_get_be64(key.mv_data), &val,
-                                   &item);
+                                   &item, &sc);
         if (rc != 0) {
             break;
         }
@@ -305,6 +309,7 @@ qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
         rc = 0;
     }
 
+    qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
 
@@ -380,7 +385,9 @@ qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after, uint64_t since,
 
         id = qlm_store_get_be64(key.mv_data);
 
-        rc = qlm_store_item_decode(id, &val, &item);
+        /* only its time: replay_one() reads it again */
+
+        rc = qlm_store_item_decode(id, &val, &item, NULL);
         if (rc != 0) {
             break;
         }

@@ -10,15 +10,19 @@
 int
 qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 {
-    int                rc;
-    MDB_val            key, val;
-    MDB_txn           *txn;
-    MDB_cursor        *cur;
-    qlm_store_item_t   item;
+    int                   rc;
+    MDB_val               key, val;
+    MDB_txn              *txn;
+    MDB_cursor           *cur;
+    qlm_store_item_t      item;
+    qlm_store_scratch_t   sc;
 
     if (st == NULL || cb == NULL) {
         return QLM_STORE_INVALID;
     }
+
+    sc.data = NULL;
+    sc.size = 0;
 
     rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
     if (rc != 0) {
@@ -41,7 +45,7 @@ qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
         }
 
         rc = qlm_store_item_decode(qlm_store_get_be64(key.mv_data), &val,
-                                   &item);
+                                   &item, &sc);
         if (rc != 0) {
             break;
         }
@@ -55,6 +59,7 @@ qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
         rc = 0;
     }
 
+    qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
 
@@ -68,22 +73,28 @@ int
 qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     const MDB_val *val, uint64_t now)
 {
-    int                rc;
-    MDB_val            key;
-    unsigned char      buf[8];
-    qlm_store_item_t   item;
+    int                   rc;
+    MDB_val               key;
+    unsigned char         buf[8];
+    qlm_store_item_t      item;
+    qlm_store_scratch_t   sc;
 
-    rc = qlm_store_item_decode(id, val, &item);
-    if (rc != 0) {
-        return rc;
+    sc.data = NULL;
+    sc.size = 0;
+
+    rc = qlm_store_item_decode(id, val, &item, &sc);
+
+    if (rc == 0) {
+        item.lease = 0;
+        item.due = now;
+        item.attempt = 0;
+        item.updated = now;
+
+        rc = qlm_store_item_write(txn, st->items, &item, 0);
     }
 
-    item.lease = 0;
-    item.due = now;
-    item.attempt = 0;
-    item.updated = now;
+    qlm_store_scratch_free(&sc);
 
-    rc = qlm_store_item_write(txn, st->items, &item, 0);
     if (rc != 0) {
         return rc;
     }

@@ -9,6 +9,7 @@
 
 
 static int qlm_store_init(qlm_store_t *st);
+static int qlm_store_format_put(qlm_store_t *st, MDB_txn *txn);
 
 
 const char *
@@ -188,6 +189,24 @@ failed:
 
 
 static int
+qlm_store_format_put(qlm_store_t *st, MDB_txn *txn)
+{
+    MDB_val         key, val;
+    unsigned char   buf[4], *p;
+
+    p = buf;
+    qlm_store_put_u32(&p, QLM_STORE_FORMAT);
+
+    key.mv_data = "format";
+    key.mv_size = sizeof("format") - 1;
+    val.mv_data = buf;
+    val.mv_size = sizeof(buf);
+
+    return mdb_put(txn, st->meta, &key, &val, 0);
+}
+
+
+static int
 qlm_store_init(qlm_store_t *st)
 {
     int               rc;
@@ -281,21 +300,27 @@ qlm_store_init(qlm_store_t *st)
 
         format = qlm_store_get_u32(&b);
 
-        if (format != QLM_STORE_FORMAT) {
+        if (format != QLM_STORE_FORMAT && format != QLM_STORE_FORMAT_V1) {
             rc = QLM_STORE_INCOMPATIBLE;
             goto failed;
         }
 
+        /*
+         * Format 1's records are read as they are; once opened for writing
+         * it says 2, so that a module of format 1, which cannot read the
+         * records of version 2, refuses the store rather than set its
+         * queue aside as undecodable.
+         */
+
+        if (format == QLM_STORE_FORMAT_V1 && !rdonly) {
+            rc = qlm_store_format_put(st, txn);
+            if (rc != 0) {
+                goto failed;
+            }
+        }
+
     } else if (rc == MDB_NOTFOUND && !rdonly) {
-        unsigned char   buf[4], *p;
-
-        p = buf;
-        qlm_store_put_u32(&p, QLM_STORE_FORMAT);
-
-        val.mv_data = buf;
-        val.mv_size = sizeof(buf);
-
-        rc = mdb_put(txn, st->meta, &key, &val, 0);
+        rc = qlm_store_format_put(st, txn);
         if (rc != 0) {
             goto failed;
         }
@@ -768,7 +793,9 @@ qlm_store_stat_max(qlm_store_t *st, uint64_t now, uint64_t max,
             break;
         }
 
-        rc = qlm_store_item_decode(id, &val, &item);
+        /* its times only: the body is not unpacked */
+
+        rc = qlm_store_item_decode(id, &val, &item, NULL);
         if (rc != 0) {
             break;
         }

@@ -15,17 +15,18 @@
  *   seenx      be64 expiry | key -> empty
  *   licenses, customers
  *              key -> mirror record:
- *              u8 version, u8 deleted, u64 updated, u32 n,
- *              n x (str name, str value)
+ *              u8 version, u8 deleted, updated, n, n x (name, value)
  *   tasks      name -> u64 slot, u64 started, u64 last_run, u8 done,
  *              str cursor
  *   paused     url -> u8 version, u64 since, str by; "paused:gen" in meta
  *              moves at every change (see qlm_store_pause.c)
  *
  * Keys are big-endian so LMDB's default memcmp() order is numeric order.
- * Records are little-endian, versioned by their first byte; strings are a
- * u32 length, the bytes and a NUL, so that strings handed out from the map
- * are NUL-terminated too.
+ * Records are versioned by their first byte; version 1 is little-endian,
+ * strings a u32 length, the bytes and a NUL; items and mirror records of
+ * version 2 (qlm_store_codec.c) have varints, names of QLM as a code, and
+ * strings of a varint length, the bytes and a NUL.  Either way strings
+ * handed out from the map are NUL-terminated.
  *
  * A write operation X is qlm_store_X_txn(st, txn, ...) (or (w, ...) when
  * it is an op of a write batch), which works inside an open write
@@ -49,11 +50,14 @@
 #include "qlm_store.h"
 
 
-#define QLM_STORE_FORMAT          1
+#define QLM_STORE_FORMAT          2       /* items, records of version 2 */
+#define QLM_STORE_FORMAT_V1       1       /* read, and marked 2 on a write */
 #define QLM_STORE_ITEM_V1         1
+#define QLM_STORE_ITEM_V2         2       /* varints, names as codes */
 #define QLM_STORE_LOG_V1          1
 #define QLM_STORE_LOG_V2          2       /* V1 and the receiver's answer */
-#define QLM_STORE_RECORD_VERSION  1
+#define QLM_STORE_RECORD_V1       1
+#define QLM_STORE_RECORD_V2       2       /* varints, names as codes */
 
 #define QLM_STORE_MAP_SIZE        (64 * 1024 * 1024)
 #define QLM_STORE_LOG_MAX         100000
@@ -71,6 +75,11 @@
 #define QLM_STORE_ITEM_FIXED      (1 + 4 * 8 + 2 * 4)
 #define QLM_STORE_LOG_FIXED       (1 + 8 + 4 * 4)
 #define QLM_STORE_STR_OVERHEAD    (4 + 1)
+#define QLM_STORE_VSTR_OVERHEAD   (10 + 1)
+
+/* qlm_store_item_write()'s flags */
+#define QLM_STORE_W_RESERVE       1       /* encoded into the page */
+#define QLM_STORE_W_APPEND        2       /* a new id: the largest key */
 
 
 struct qlm_store_s {
@@ -105,6 +114,14 @@ typedef struct {
     const unsigned char  *end;
     int                   error;
 } qlm_store_buf_t;
+
+
+/* where a packed body is unpacked: grows, reused, freed by its owner */
+typedef struct {
+    unsigned char        *data;
+    size_t                size;
+    unsigned              nomem;
+} qlm_store_scratch_t;
 
 
 /* the sequences and counters a batch keeps in memory until its commit */
@@ -160,6 +177,10 @@ int qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
 void qlm_store_put_u32(unsigned char **p, uint32_t v);
 void qlm_store_put_u64(unsigned char **p, uint64_t v);
 void qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s);
+size_t qlm_store_varint_size(uint64_t v);
+void qlm_store_put_varint(unsigned char **p, uint64_t v);
+void qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s);
+uint64_t qlm_store_get_varint(qlm_store_buf_t *b);
 uint32_t qlm_store_get_u32(qlm_store_buf_t *b);
 uint64_t qlm_store_get_u64(qlm_store_buf_t *b);
 void qlm_store_be64(unsigned char *p, uint64_t v);
@@ -168,14 +189,19 @@ int qlm_store_str_ok(const qlm_store_str_t *s);
 int qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b);
 int qlm_store_item_size(const qlm_store_item_t *item, size_t *size);
 int qlm_store_item_decode(uint64_t id, const MDB_val *val,
-    qlm_store_item_t *item);
+    qlm_store_item_t *item, qlm_store_scratch_t *sc);
+void qlm_store_scratch_free(qlm_store_scratch_t *sc);
 int qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi,
-    const qlm_store_item_t *item, unsigned reserve);
+    const qlm_store_item_t *item, unsigned flags);
 int qlm_store_item_copy(const qlm_store_item_t *item,
     qlm_store_item_t **out);
 int qlm_store_log_size(const qlm_store_log_t *log, size_t *size);
 int qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_log_t *log);
+int qlm_store_record_size(const qlm_store_record_t *rec,
+    const qlm_store_field_t *fields, size_t n, size_t *size);
+void qlm_store_record_encode(const qlm_store_record_t *rec,
+    const qlm_store_field_t *fields, size_t n, unsigned char *p);
 int qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_record_t *rec, qlm_store_field_t *fields);
 int qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task);

@@ -44,7 +44,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
-    unsigned char      *buf, *p;
+    unsigned char      *buf;
     qlm_store_record_t  old;
 
     if (!qlm_store_record_ok(rec)) {
@@ -91,10 +91,9 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
         }
     }
 
-    size = 2 + 8 + 4;
-
-    for (i = 0; i < n; i++) {
-        size += 2 * (4 + 1) + merged[i].name.len + merged[i].value.len;
+    rc = qlm_store_record_size(rec, merged, n, &size);
+    if (rc != 0) {
+        return rc;
     }
 
     /* old values point into the map: the new record is built aside */
@@ -104,16 +103,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
         return ENOMEM;
     }
 
-    p = buf;
-    *p++ = QLM_STORE_RECORD_VERSION;
-    *p++ = rec->deleted ? 1 : 0;
-    qlm_store_put_u64(&p, rec->updated);
-    qlm_store_put_u32(&p, (uint32_t) n);
-
-    for (i = 0; i < n; i++) {
-        qlm_store_put_str(&p, &merged[i].name);
-        qlm_store_put_str(&p, &merged[i].value);
-    }
+    qlm_store_record_encode(rec, merged, n, buf);
 
     val.mv_data = buf;
     val.mv_size = size;

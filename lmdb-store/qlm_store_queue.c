@@ -24,11 +24,11 @@ static int qlm_store_enqueue_txn(qlm_store_write_t *w,
 static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn,
     qlm_store_claim_pt filter, void *data, size_t scan, uint64_t now,
     uint64_t expiry, qlm_store_item_t **out, size_t max, uint64_t *ids,
-    size_t *n);
+    size_t *n, qlm_store_scratch_t *sc);
 static int qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     uint64_t time, const MDB_val *raw, uint64_t now);
 static int qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id,
-    uint64_t lease, qlm_store_item_t *item);
+    uint64_t lease, qlm_store_item_t *item, qlm_store_scratch_t *sc);
 static int qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id,
     uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
     qlm_store_str_t error, const qlm_store_log_t *log, unsigned what);
@@ -127,7 +127,8 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
         ids[n + i] = item.lease;
 
-        rc = qlm_store_item_write(w->txn, w->st->items, &item, 1);
+        rc = qlm_store_item_write(w->txn, w->st->items, &item,
+                                  QLM_STORE_W_RESERVE | QLM_STORE_W_APPEND);
         if (rc != 0) {
             return rc;
         }
@@ -336,7 +337,8 @@ qlm_store_enqueue(qlm_store_t *st, qlm_store_item_t *items, size_t n)
 static int
 qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
     void *data, size_t scan, uint64_t now, uint64_t expiry,
-    qlm_store_item_t **out, size_t max, uint64_t *ids, size_t *n)
+    qlm_store_item_t **out, size_t max, uint64_t *ids, size_t *n,
+    qlm_store_scratch_t *sc)
 {
     int                rc;
     size_t             i, found;
@@ -412,7 +414,13 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
             continue;
         }
 
-        if (qlm_store_item_decode(ids[i], &val, &item) != 0) {
+        rc = qlm_store_item_decode(ids[i], &val, &item, sc);
+
+        if (rc == ENOMEM) {
+            return rc;
+        }
+
+        if (rc != 0) {
             /*
              * An item that cannot be read is set aside, as a dead letter
              * that keeps its bytes and says why, and counted: one bad
@@ -483,7 +491,8 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
 
         (*n)++;
 
-        rc = qlm_store_item_write(txn, st->items, out[*n - 1], 1);
+        rc = qlm_store_item_write(txn, st->items, out[*n - 1],
+                                  QLM_STORE_W_RESERVE);
         if (rc != 0) {
             return rc;
         }
@@ -540,7 +549,7 @@ qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
 
     /* the raw bytes are copied by the write, before the item is deleted */
 
-    rc = qlm_store_item_write(txn, st->dead, &dead, 1);
+    rc = qlm_store_item_write(txn, st->dead, &dead, QLM_STORE_W_RESERVE);
     if (rc != 0) {
         return rc;
     }
@@ -583,10 +592,11 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     qlm_store_claim_pt filter, void *data, size_t scan,
     qlm_store_item_t **out, size_t max, size_t *n)
 {
-    int        rc;
-    size_t     i;
-    uint64_t   expiry, *ids;
-    MDB_txn   *txn;
+    int                   rc;
+    size_t                i;
+    uint64_t              expiry, *ids;
+    MDB_txn              *txn;
+    qlm_store_scratch_t   sc;
 
     if (n == NULL) {
         return QLM_STORE_INVALID;
@@ -625,9 +635,13 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
         return rc;
     }
 
-    rc = qlm_store_claim_txn(st, txn, filter, data, scan, now, expiry, out,
-                             max, ids, n);
+    sc.data = NULL;
+    sc.size = 0;
 
+    rc = qlm_store_claim_txn(st, txn, filter, data, scan, now, expiry, out,
+                             max, ids, n, &sc);
+
+    qlm_store_scratch_free(&sc);
     free(ids);
 
     if (rc != 0) {
@@ -667,7 +681,7 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 
 static int
 qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
-    qlm_store_item_t *item)
+    qlm_store_item_t *item, qlm_store_scratch_t *sc)
 {
     int             rc;
     MDB_val         key, val;
@@ -688,7 +702,7 @@ qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
         return rc;
     }
 
-    rc = qlm_store_item_decode(id, &val, item);
+    rc = qlm_store_item_decode(id, &val, item, sc);
     if (rc != 0) {
         return rc;
     }
@@ -715,13 +729,14 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     uint64_t due, uint32_t attempt, int32_t status, qlm_store_str_t error,
     const qlm_store_log_t *log, unsigned what)
 {
-    int                rc;
-    size_t             size, pages;
-    MDB_val            key;
-    unsigned           dropped;
-    qlm_store_t       *st;
-    unsigned char      buf[8];
-    qlm_store_item_t   item;
+    int                   rc;
+    size_t                size, pages;
+    MDB_val               key;
+    unsigned              dropped;
+    qlm_store_t          *st;
+    unsigned char         buf[8];
+    qlm_store_item_t      item;
+    qlm_store_scratch_t   sc;
 
     if (w->error) {
         return w->error;
@@ -742,9 +757,16 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         }
     }
 
-    rc = qlm_store_leased(st, w->txn, id, lease, &item);
+    sc.data = NULL;
+    sc.size = 0;
+
+    /* an ack drops the item: its body is not read */
+
+    rc = qlm_store_leased(st, w->txn, id, lease, &item,
+                          what == QLM_STORE_ACK ? NULL : &sc);
 
     if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
+        qlm_store_scratch_free(&sc);
         return rc;
     }
 
@@ -856,9 +878,13 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         goto failed;
     }
 
+    qlm_store_scratch_free(&sc);
+
     return 0;
 
 failed:
+
+    qlm_store_scratch_free(&sc);
 
     w->error = qlm_store_rc(rc);
 
@@ -1050,16 +1076,20 @@ qlm_store_next_due(qlm_store_t *st, uint64_t *due)
 int
 qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 {
-    int                rc;
-    uint64_t           id;
-    MDB_val            key, val, ikey, ival;
-    MDB_txn           *txn;
-    MDB_cursor        *cur;
-    qlm_store_item_t   item;
+    int                   rc;
+    uint64_t              id;
+    MDB_val               key, val, ikey, ival;
+    MDB_txn              *txn;
+    MDB_cursor           *cur;
+    qlm_store_item_t      item;
+    qlm_store_scratch_t   sc;
 
     if (st == NULL || cb == NULL) {
         return QLM_STORE_INVALID;
     }
+
+    sc.data = NULL;
+    sc.size = 0;
 
     rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
     if (rc != 0) {
@@ -1096,7 +1126,7 @@ qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
             break;
         }
 
-        rc = qlm_store_item_decode(id, &ival, &item);
+        rc = qlm_store_item_decode(id, &ival, &item, &sc);
         if (rc != 0) {
             break;
         }
@@ -1110,6 +1140,7 @@ qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
         rc = 0;
     }
 
+    qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
 

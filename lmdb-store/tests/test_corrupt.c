@@ -167,8 +167,17 @@ test_item_records(void **state)
     assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
                      QLM_STORE_CORRUPT);
 
+    /*
+     * Version 2: u8 2, lease 0, created 500 (2 bytes), due, updated,
+     * attempt, status (0 each), event "x" spelled out at 8 (code 0, length,
+     * 'x', NUL), event_id's length at 12, "ev-1" and its NUL at 17.
+     */
+
+    assert_int_equal(((unsigned char *) good.mv_data)[0], 2);
+    assert_int_equal(((unsigned char *) good.mv_data)[12], 4);
+
     memcpy(bad, good.mv_data, good.mv_size);
-    memset(bad + 1 + 32 + 8, 0xff, 4);      /* event_id's length */
+    memset(bad + 12, 0xff, 4);              /* event_id's length */
     qlm_store_close(t->st);
     t->st = NULL;
     raw(t, "items", key, 8, bad, good.mv_size, NULL);
@@ -177,7 +186,7 @@ test_item_records(void **state)
                      QLM_STORE_CORRUPT);
 
     memcpy(bad, good.mv_data, good.mv_size);
-    bad[1 + 32 + 8 + 4 + 4] = 'x';          /* event_id's NUL */
+    bad[17] = 'x';                          /* event_id's NUL */
     qlm_store_close(t->st);
     t->st = NULL;
     raw(t, "items", key, 8, bad, good.mv_size, NULL);

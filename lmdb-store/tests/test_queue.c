@@ -125,7 +125,7 @@ test_format(void **state)
     struct stat   sb;
     char          path[300];
 
-    static const unsigned char  v2[4] = { 2, 0, 0, 0 };
+    static const unsigned char  v3[4] = { 3, 0, 0, 0 };
 
     t = *state;
 
@@ -152,7 +152,7 @@ test_format(void **state)
 
     key.mv_data = "format";
     key.mv_size = 6;
-    val.mv_data = (void *) v2;
+    val.mv_data = (void *) v3;
     val.mv_size = 4;
 
     assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
