@@ -125,6 +125,7 @@ typedef struct {
     ngx_atomic_t              latency_sum;
     ngx_atomic_t              in_flight;
     ngx_atomic_t              started;   /* time the zone was made */
+    ngx_atomic_t              syncing;   /* the timed sync is flushing */
     ngx_http_qlm_webhook_urlstate_t  urls[NGX_HTTP_QLM_WEBHOOK_NURLS];
 
     /* PostgreSQL: what qlm_counter has of the above, and who adds */

@@ -116,7 +116,7 @@ struct ngx_http_qlm_webhook_batch_s {
     time_t                             lost_logged;
     ngx_uint_t                         lost;     /* since lost_logged */
 #if (NGX_THREADS)
-    /* commits run in nginx's thread pool unless sync=off */
+    /* commits in nginx's thread pool: sync=on, or while a sync runs */
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
     ngx_http_qlm_webhook_set_t        *committing;
@@ -587,11 +587,12 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     }
 
     /*
-     * Commits run in the thread pool whenever the store is flushed, by
-     * each commit or by the timed sync: a write of the loop's own would
-     * wait on the file system while a flush runs (the journal commit that
-     * fdatasync() forces holds up the inode's next update), milliseconds
-     * in which no license call is answered
+     * Commits run in the thread pool with sync=on, and while the timed
+     * sync flushes: a write of the loop's own would then wait on the file
+     * system (the journal commit that fdatasync() forces holds up the
+     * inode's next update), milliseconds in which no license call is
+     * answered.  Otherwise they run in the loop: a thread's hand-over
+     * costs more than a commit of a few events (a seventh of N's rate).
      */
 
     if (b->tp) {
@@ -627,6 +628,11 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     {
         /* one process syncs the whole environment for every worker */
 
+        if (mcf->sh) {
+            /* a predecessor killed while it flushed left it set */
+            mcf->sh->syncing = 0;
+        }
+
         ev = &mcf->sync_event;
 
         ev->handler = ngx_http_qlm_webhook_store_sync_handler;
@@ -656,11 +662,21 @@ ngx_http_qlm_webhook_store_sync_handler(ngx_event_t *ev)
 #if (NGX_THREADS)
 
     if (mcf->batch->sync_task) {
-        if (!mcf->batch->syncing
-            && ngx_thread_task_post(mcf->batch->tp, mcf->batch->sync_task)
-               == NGX_OK)
-        {
-            mcf->batch->syncing = 1;
+        if (!mcf->batch->syncing) {
+            /* every worker's commits go to threads while it flushes */
+
+            if (mcf->sh) {
+                mcf->sh->syncing = 1;
+            }
+
+            if (ngx_thread_task_post(mcf->batch->tp, mcf->batch->sync_task)
+                == NGX_OK)
+            {
+                mcf->batch->syncing = 1;
+
+            } else if (mcf->sh) {
+                mcf->sh->syncing = 0;
+            }
         }
 
         goto next;
@@ -1154,7 +1170,10 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
 
 #if (NGX_THREADS)
 
-    if (b->task && !ngx_exiting) {
+    if (b->task && !ngx_exiting
+        && (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
+            || (mcf->sh && mcf->sh->syncing)))
+    {
         *(ngx_http_qlm_webhook_set_t **) b->task->ctx = set;
 
         if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
@@ -1229,6 +1248,10 @@ ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev)
 
     mcf = ev->data;
     mcf->batch->syncing = 0;
+
+    if (mcf->sh) {
+        mcf->sh->syncing = 0;
+    }
 
     ctx = mcf->batch->sync_task->ctx;
 
