@@ -71,6 +71,8 @@ static ngx_int_t ngx_http_qlm_webhook_http_header(
 static ngx_int_t ngx_http_qlm_webhook_http_body(ngx_http_qlm_webhook_http_t *h,
     ngx_buf_t *b);
 static void ngx_http_qlm_webhook_http_retry(ngx_http_qlm_webhook_http_t *h);
+static ngx_uint_t ngx_http_qlm_webhook_http_take(ngx_http_qlm_webhook_http_t *h,
+    u_char **p, u_char *last);
 static void ngx_http_qlm_webhook_http_keep(ngx_http_qlm_webhook_reply_t *a,
     u_char *p, size_t n);
 static void ngx_http_qlm_webhook_http_timeout(ngx_event_t *ev);
@@ -898,7 +900,6 @@ static ngx_int_t
 ngx_http_qlm_webhook_http_body(ngx_http_qlm_webhook_http_t *h, ngx_buf_t *b)
 {
     u_char     ch, *p, *last;
-    size_t     n;
     ngx_int_t  digit;
 
     p = b->pos;
@@ -918,12 +919,7 @@ ngx_http_qlm_webhook_http_body(ngx_http_qlm_webhook_http_t *h, ngx_buf_t *b)
             break;
 
         case sw_length:
-            n = ngx_min((off_t) (last - p), h->size);
-            ngx_http_qlm_webhook_http_keep(h->answer, p, n);
-            p += n;
-            h->size -= n;
-
-            if (h->size == 0) {
+            if (ngx_http_qlm_webhook_http_take(h, &p, last)) {
                 h->state = sw_done;
             }
 
@@ -965,12 +961,7 @@ ngx_http_qlm_webhook_http_body(ngx_http_qlm_webhook_http_t *h, ngx_buf_t *b)
             break;
 
         case sw_chunk_data:
-            n = ngx_min((off_t) (last - p), h->size);
-            ngx_http_qlm_webhook_http_keep(h->answer, p, n);
-            p += n;
-            h->size -= n;
-
-            if (h->size == 0) {
+            if (ngx_http_qlm_webhook_http_take(h, &p, last)) {
                 h->state = sw_chunk_data_end;
             }
 
@@ -1018,6 +1009,25 @@ invalid:
     ngx_http_qlm_webhook_http_fail(h, 0, "the receiver's answer has an "
                                    "invalid chunk");
     return NGX_ERROR;
+}
+
+
+/* up to h->size bytes of the body, taken and kept; 1: all were */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_http_take(ngx_http_qlm_webhook_http_t *h, u_char **p,
+    u_char *last)
+{
+    size_t  n;
+
+    n = (size_t) ngx_min((off_t) (last - *p), h->size);
+
+    ngx_http_qlm_webhook_http_keep(h->answer, *p, n);
+
+    *p += n;
+    h->size -= n;
+
+    return h->size == 0;
 }
 
 

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "qlm_store.h"
 
@@ -165,6 +166,66 @@ qlm_t_valgrind(void)
 {
     return getenv("QLM_TEST_VALGRIND") != NULL;
 }
+
+
+static QLM_T_UNUSED void
+qlm_t_be64(unsigned char *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) v;
+        v >>= 8;
+    }
+}
+
+
+/*
+ * A raw LMDB put, or get (out not NULL), or del (v NULL, out NULL), into
+ * one of the store's databases, for tests of what the store reads.
+ */
+
+static QLM_T_UNUSED void
+qlm_t_raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
+    const void *v, size_t vlen, MDB_val *out)
+{
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+    MDB_val   key, val;
+    char      path[300];
+
+    qlm_t_path(t, path, sizeof(path));
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+
+    key.mv_data = (void *) k;
+    key.mv_size = klen;
+
+    if (out) {
+        assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+        out->mv_data = malloc(val.mv_size);
+        assert_non_null(out->mv_data);
+        memcpy(out->mv_data, val.mv_data, val.mv_size);
+        out->mv_size = val.mv_size;
+
+    } else if (v == NULL) {
+        assert_int_equal(mdb_del(txn, dbi, &key, NULL), 0);
+
+    } else {
+        val.mv_data = (void *) v;
+        val.mv_size = vlen;
+        assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+    }
+
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 
 
 #define qlm_t_ok(expr)                                                        \

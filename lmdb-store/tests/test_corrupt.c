@@ -9,59 +9,6 @@
 #include <lmdb.h>
 
 
-static void
-be64(unsigned char *p, uint64_t v)
-{
-    int  i;
-
-    for (i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) v;
-        v >>= 8;
-    }
-}
-
-
-/* a raw LMDB put (or get, when out is not NULL) into one of the DBs */
-
-static void
-raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
-    const void *v, size_t vlen, MDB_val *out)
-{
-    MDB_env  *env;
-    MDB_txn  *txn;
-    MDB_dbi   dbi;
-    MDB_val   key, val;
-    char      path[300];
-
-    qlm_t_path(t, path, sizeof(path));
-
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-
-    key.mv_data = (void *) k;
-    key.mv_size = klen;
-
-    if (out) {
-        assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-        out->mv_data = malloc(val.mv_size);
-        assert_non_null(out->mv_data);
-        memcpy(out->mv_data, val.mv_data, val.mv_size);
-        out->mv_size = val.mv_size;
-
-    } else {
-        val.mv_data = (void *) v;
-        val.mv_size = vlen;
-        assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-    }
-
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
-
 static int
 count(const qlm_store_item_t *item, void *data)
 {
@@ -127,8 +74,8 @@ test_item_records(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, 1);
-    raw(t, "items", key, 8, NULL, 0, &good);
+    qlm_t_be64(key, 1);
+    qlm_t_raw(t, "items", key, 8, NULL, 0, &good);
 
     bad = malloc(good.mv_size + 1);
     assert_non_null(bad);
@@ -141,7 +88,7 @@ test_item_records(void **state)
         memcpy(bad, good.mv_data, good.mv_size);
         bad[good.mv_size] = 'z';    /* trailing garbage at size + 1 */
 
-        raw(t, "items", key, 8, bad, len, NULL);
+        qlm_t_raw(t, "items", key, 8, bad, len, NULL);
 
         qlm_t_ok(qlm_t_open(t, NULL));
 
@@ -162,7 +109,7 @@ test_item_records(void **state)
 
     memcpy(bad, good.mv_data, good.mv_size);
     bad[0] = 9;
-    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
     assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
                      QLM_STORE_CORRUPT);
@@ -180,7 +127,7 @@ test_item_records(void **state)
     memset(bad + 12, 0xff, 4);              /* event_id's length */
     qlm_store_close(t->st);
     t->st = NULL;
-    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
     assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
                      QLM_STORE_CORRUPT);
@@ -189,7 +136,7 @@ test_item_records(void **state)
     bad[17] = 'x';                          /* event_id's NUL */
     qlm_store_close(t->st);
     t->st = NULL;
-    raw(t, "items", key, 8, bad, good.mv_size, NULL);
+    qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
     assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
                      QLM_STORE_CORRUPT);
@@ -198,7 +145,7 @@ test_item_records(void **state)
 
     qlm_store_close(t->st);
     t->st = NULL;
-    raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
+    qlm_t_raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
 
     seen = 0;
@@ -225,8 +172,8 @@ test_item_records(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, enq[0].id);
-    raw(t, "items", key, 8, good.mv_data, good.mv_size - 3, NULL);
+    qlm_t_be64(key, enq[0].id);
+    qlm_t_raw(t, "items", key, 8, good.mv_data, good.mv_size - 3, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
 
     qlm_t_ok(qlm_store_claim(t->st, 1005, 10, out, 4, &n));
@@ -282,9 +229,9 @@ test_other_records(void **state)
 
     /* sched (100, 77): no item 77 */
 
-    be64(key, 100);
-    be64(key + 8, 77);
-    raw(t, "sched", key, 16, "", 0, NULL);
+    qlm_t_be64(key, 100);
+    qlm_t_be64(key + 8, 77);
+    qlm_t_raw(t, "sched", key, 16, "", 0, NULL);
 
     qlm_t_ok(qlm_t_open(t, NULL));
 
@@ -308,14 +255,14 @@ test_other_records(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, 5);
-    raw(t, "dead", key, 8, junk, sizeof(junk), NULL);
+    qlm_t_be64(key, 5);
+    qlm_t_raw(t, "dead", key, 8, junk, sizeof(junk), NULL);
 
-    be64(key, 1000);
-    be64(key + 8, 1);
-    raw(t, "log", key, 16, junk, sizeof(junk), NULL);
+    qlm_t_be64(key, 1000);
+    qlm_t_be64(key + 8, 1);
+    qlm_t_raw(t, "log", key, 16, junk, sizeof(junk), NULL);
 
-    raw(t, "meta", "c:broken", 8, junk, sizeof(junk), NULL);
+    qlm_t_raw(t, "meta", "c:broken", 8, junk, sizeof(junk), NULL);
 
     qlm_t_ok(qlm_t_open(t, NULL));
 

@@ -66,62 +66,6 @@ static const char  rec0[] =
     "\"}}"
 
 
-static void
-be64(unsigned char *p, uint64_t v)
-{
-    int  i;
-
-    for (i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) v;
-        v >>= 8;
-    }
-}
-
-
-/* a raw LMDB put, or get (out not NULL), or del (v NULL, out NULL) */
-
-static void
-raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
-    const void *v, size_t vlen, MDB_val *out)
-{
-    MDB_env  *env;
-    MDB_txn  *txn;
-    MDB_dbi   dbi;
-    MDB_val   key, val;
-    char      path[300];
-
-    qlm_t_path(t, path, sizeof(path));
-
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-
-    key.mv_data = (void *) k;
-    key.mv_size = klen;
-
-    if (out) {
-        assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-        out->mv_data = malloc(val.mv_size);
-        assert_non_null(out->mv_data);
-        memcpy(out->mv_data, val.mv_data, val.mv_size);
-        out->mv_size = val.mv_size;
-
-    } else if (v == NULL) {
-        assert_int_equal(mdb_del(txn, dbi, &key, NULL), 0);
-
-    } else {
-        val.mv_data = (void *) v;
-        val.mv_size = vlen;
-        assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-    }
-
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
-
 /* what meta's "format" says */
 
 static uint32_t
@@ -131,7 +75,7 @@ format(qlm_test_t *t)
     uint32_t        v;
     unsigned char  *p;
 
-    raw(t, "meta", "format", 6, NULL, 0, &val);
+    qlm_t_raw(t, "meta", "format", 6, NULL, 0, &val);
     assert_int_equal(val.mv_size, 4);
 
     p = val.mv_data;
@@ -150,7 +94,7 @@ format1(qlm_test_t *t)
 {
     static const unsigned char  v1[4] = { 1, 0, 0, 0 };
 
-    raw(t, "meta", "format", 6, v1, 4, NULL);
+    qlm_t_raw(t, "meta", "format", 6, v1, 4, NULL);
 }
 
 
@@ -159,9 +103,9 @@ sched(qlm_test_t *t, uint64_t time, uint64_t id)
 {
     unsigned char  key[16];
 
-    be64(key, time);
-    be64(key + 8, id);
-    raw(t, "sched", key, 16, "", 0, NULL);
+    qlm_t_be64(key, time);
+    qlm_t_be64(key + 8, id);
+    qlm_t_raw(t, "sched", key, 16, "", 0, NULL);
 }
 
 
@@ -236,11 +180,11 @@ test_item_v1(void **state)
 
     format1(t);
 
-    be64(key, 1);
-    raw(t, "items", key, 8, item1, sizeof(item1) - 1, NULL);
+    qlm_t_be64(key, 1);
+    qlm_t_raw(t, "items", key, 8, item1, sizeof(item1) - 1, NULL);
     sched(t, T3, 1);
-    be64(key, 2);
-    raw(t, "items", key, 8, item2, sizeof(item2) - 1, NULL);
+    qlm_t_be64(key, 2);
+    qlm_t_raw(t, "items", key, 8, item2, sizeof(item2) - 1, NULL);
     sched(t, T2, 2);
 
     qlm_t_ok(qlm_t_open(t, NULL));
@@ -304,16 +248,16 @@ test_item_v1(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, 2);
-    raw(t, "items", key, 8, NULL, 0, &val);
+    qlm_t_be64(key, 2);
+    qlm_t_raw(t, "items", key, 8, NULL, 0, &val);
     assert_int_equal(((unsigned char *) val.mv_data)[0], 2);
     assert_true(val.mv_size < sizeof(item2) - 1);
     free(val.mv_data);
 
     /* a dead letter of version 1: listed and replayed */
 
-    be64(key, 7);
-    raw(t, "dead", key, 8, item2, sizeof(item2) - 1, NULL);
+    qlm_t_be64(key, 7);
+    qlm_t_raw(t, "dead", key, 8, item2, sizeof(item2) - 1, NULL);
 
     qlm_t_ok(qlm_t_open(t, NULL));
 
@@ -395,7 +339,7 @@ test_record_v1(void **state)
     t->st = NULL;
 
     format1(t);
-    raw(t, "licenses", "MEM0", 4, rec0, sizeof(rec0) - 1, NULL);
+    qlm_t_raw(t, "licenses", "MEM0", 4, rec0, sizeof(rec0) - 1, NULL);
 
     /* read-only, format 1 opens and stays 1 */
 
@@ -471,7 +415,7 @@ test_record_v1(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    raw(t, "licenses", "MEM0", 4, NULL, 0, &val);
+    qlm_t_raw(t, "licenses", "MEM0", 4, NULL, 0, &val);
     assert_int_equal(((unsigned char *) val.mv_data)[0], 2);
     assert_true(val.mv_size < sizeof(rec0) - 1);
 
@@ -486,7 +430,7 @@ test_record_v1(void **state)
         assert_non_null(val.mv_data);
         ((unsigned char *) val.mv_data)[val.mv_size] = 0;
 
-        raw(t, "licenses", "MEM1", 4, val.mv_data, len, NULL);
+        qlm_t_raw(t, "licenses", "MEM1", 4, val.mv_data, len, NULL);
 
         qlm_t_ok(qlm_t_open(t, NULL));
         assert_int_equal(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES,
@@ -606,13 +550,13 @@ test_v2_bytes(void **state)
 
     assert_int_equal(format(t), 2);
 
-    be64(key, item.id);
-    raw(t, "items", key, 8, NULL, 0, &val);
+    qlm_t_be64(key, item.id);
+    qlm_t_raw(t, "items", key, 8, NULL, 0, &val);
     assert_int_equal(val.mv_size, sizeof(ib));
     assert_memory_equal(val.mv_data, ib, sizeof(ib));
     free(val.mv_data);
 
-    raw(t, "licenses", "K", 1, NULL, 0, &val);
+    qlm_t_raw(t, "licenses", "K", 1, NULL, 0, &val);
     assert_int_equal(val.mv_size, sizeof(rb));
     assert_memory_equal(val.mv_data, rb, sizeof(rb));
     free(val.mv_data);
@@ -625,8 +569,8 @@ test_v2_bytes(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, item.id);
-    raw(t, "items", key, 8, NULL, 0, &val);
+    qlm_t_be64(key, item.id);
+    qlm_t_raw(t, "items", key, 8, NULL, 0, &val);
     assert_int_equal(val.mv_size, sizeof(jb));
     assert_memory_equal(val.mv_data, jb, sizeof(jb));
     free(val.mv_data);
@@ -697,8 +641,8 @@ test_packed_damage(void **state)
     qlm_store_close(t->st);
     t->st = NULL;
 
-    be64(key, item.id);
-    raw(t, "items", key, 8, NULL, 0, &good);
+    qlm_t_be64(key, item.id);
+    qlm_t_raw(t, "items", key, 8, NULL, 0, &good);
     assert_int_equal(((unsigned char *) good.mv_data)[18], 21 << 1 | 1);
 
     bad = malloc(good.mv_size + 1);
@@ -712,7 +656,7 @@ test_packed_damage(void **state)
         memcpy(bad, good.mv_data, good.mv_size);
         bad[good.mv_size] = 0;
 
-        raw(t, "items", key, 8, bad, len, NULL);
+        qlm_t_raw(t, "items", key, 8, bad, len, NULL);
 
         qlm_t_ok(qlm_t_open(t, NULL));
         n = 0;
@@ -726,7 +670,7 @@ test_packed_damage(void **state)
         memcpy(bad, good.mv_data, good.mv_size);
         bad[damage[k].at] = damage[k].byte;
 
-        raw(t, "items", key, 8, bad, good.mv_size, NULL);
+        qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
 
         qlm_t_ok(qlm_t_open(t, NULL));
         n = 0;
@@ -738,7 +682,7 @@ test_packed_damage(void **state)
 
     /* the good bytes back: read */
 
-    raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
+    qlm_t_raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
     n = 0;
     qlm_t_ok(qlm_store_queue_foreach(t->st, count, &n));
