@@ -1388,6 +1388,7 @@ ngx_http_qlm_webhook_exit_process(ngx_cycle_t *cycle)
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     ngx_http_qlm_webhook_emit_exit();
+    ngx_http_qlm_webhook_sign_exit();
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle,
                                               ngx_http_qlm_webhook_module);

@@ -353,6 +353,7 @@ ngx_uint_t ngx_http_qlm_webhook_event_object(ngx_uint_t event);
 
 ngx_int_t ngx_http_qlm_webhook_emit_init(ngx_conf_t *cf);
 void ngx_http_qlm_webhook_emit_exit(void);
+void ngx_http_qlm_webhook_sign_exit(void);
 ngx_http_qlm_webhook_ctx_t *ngx_http_qlm_webhook_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_qlm_webhook_verify_init(ngx_conf_t *cf);
