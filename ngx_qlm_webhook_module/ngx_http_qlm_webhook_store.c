@@ -589,7 +589,7 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     /*
      * Commits run in the thread pool with sync=on, and while the timed
      * sync flushes: a write of the loop's own would then wait on the file
-     * system (the journal commit that fdatasync() forces holds up the
+     * system (the journal commit that the flush forces holds up the
      * inode's next update), milliseconds in which no license call is
      * answered.  Otherwise they run in the loop: a thread's hand-over
      * costs more than a commit of a few events (a seventh of N's rate).

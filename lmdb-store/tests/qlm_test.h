@@ -228,6 +228,16 @@ qlm_t_raw(qlm_test_t *t, const char *db, const void *k, size_t klen,
 
 
 
+/* a foreach() callback that counts the items it is given */
+
+static QLM_T_UNUSED int
+qlm_t_count_item(const qlm_store_item_t *item, void *data)
+{
+    (*(size_t *) data)++;
+    return 0;
+}
+
+
 #define qlm_t_ok(expr)                                                        \
     do {                                                                      \
         int  qlm_t_rc_ = (expr);                                              \

@@ -9,14 +9,6 @@
 #include <lmdb.h>
 
 
-static int
-count(const qlm_store_item_t *item, void *data)
-{
-    (*(size_t *) data)++;
-    return 0;
-}
-
-
 /* the dead letter an undecodable item became */
 typedef struct {
     size_t            n;
@@ -93,7 +85,8 @@ test_item_records(void **state)
         qlm_t_ok(qlm_t_open(t, NULL));
 
         seen = 0;
-        assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+        assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item,
+                                                 &seen),
                          QLM_STORE_CORRUPT);
 
         /* the sched index is intact */
@@ -111,7 +104,7 @@ test_item_records(void **state)
     bad[0] = 9;
     qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
-    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+    assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen),
                      QLM_STORE_CORRUPT);
 
     /*
@@ -129,7 +122,7 @@ test_item_records(void **state)
     t->st = NULL;
     qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
-    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+    assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen),
                      QLM_STORE_CORRUPT);
 
     memcpy(bad, good.mv_data, good.mv_size);
@@ -138,7 +131,7 @@ test_item_records(void **state)
     t->st = NULL;
     qlm_t_raw(t, "items", key, 8, bad, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
-    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+    assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen),
                      QLM_STORE_CORRUPT);
 
     /* the good record back: all is well again */
@@ -149,7 +142,7 @@ test_item_records(void **state)
     qlm_t_ok(qlm_t_open(t, NULL));
 
     seen = 0;
-    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &seen));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen));
     assert_int_equal(seen, 2);
 
     qlm_t_ok(qlm_store_claim(t->st, 1000, 10, out, 4, &n));
@@ -197,7 +190,7 @@ test_item_records(void **state)
     /* out of the queue: the two claimed earlier and ev-4 are left */
 
     seen = 0;
-    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &seen));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen));
     assert_int_equal(seen, 3);
 
     free(bad);
@@ -235,7 +228,7 @@ test_other_records(void **state)
 
     qlm_t_ok(qlm_t_open(t, NULL));
 
-    assert_int_equal(qlm_store_queue_foreach(t->st, count, &seen),
+    assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen),
                      QLM_STORE_CORRUPT);
 
     /* a claim sets the entry aside, counts it, and claims the good item */
@@ -249,7 +242,7 @@ test_other_records(void **state)
     assert_int_equal(v, 1);
 
     seen = 0;
-    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &seen));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, qlm_t_count_item, &seen));
     assert_int_equal(seen, 1);
 
     qlm_store_close(t->st);
@@ -266,7 +259,7 @@ test_other_records(void **state)
 
     qlm_t_ok(qlm_t_open(t, NULL));
 
-    assert_int_equal(qlm_store_dead_foreach(t->st, count, &seen),
+    assert_int_equal(qlm_store_dead_foreach(t->st, qlm_t_count_item, &seen),
                      QLM_STORE_CORRUPT);
     assert_int_equal(qlm_store_dead_replay(t->st, 5, 1, &v),
                      QLM_STORE_CORRUPT);

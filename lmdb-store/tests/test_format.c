@@ -594,14 +594,6 @@ test_v2_bytes(void **state)
 }
 
 
-static int
-count(const qlm_store_item_t *item, void *data)
-{
-    (*(size_t *) data)++;
-    return 0;
-}
-
-
 /* a packed body cut short, its length wrong, a code out of the table */
 
 static void
@@ -660,7 +652,7 @@ test_packed_damage(void **state)
 
         qlm_t_ok(qlm_t_open(t, NULL));
         n = 0;
-        assert_int_equal(qlm_store_queue_foreach(t->st, count, &n),
+        assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &n),
                          QLM_STORE_CORRUPT);
         qlm_store_close(t->st);
         t->st = NULL;
@@ -674,7 +666,7 @@ test_packed_damage(void **state)
 
         qlm_t_ok(qlm_t_open(t, NULL));
         n = 0;
-        assert_int_equal(qlm_store_queue_foreach(t->st, count, &n),
+        assert_int_equal(qlm_store_queue_foreach(t->st, qlm_t_count_item, &n),
                          QLM_STORE_CORRUPT);
         qlm_store_close(t->st);
         t->st = NULL;
@@ -685,7 +677,7 @@ test_packed_damage(void **state)
     qlm_t_raw(t, "items", key, 8, good.mv_data, good.mv_size, NULL);
     qlm_t_ok(qlm_t_open(t, NULL));
     n = 0;
-    qlm_t_ok(qlm_store_queue_foreach(t->st, count, &n));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, qlm_t_count_item, &n));
     assert_int_equal(n, 1);
 
     free(bad);
