@@ -30,6 +30,45 @@ xmlDocPtr qlm_field_xml(const unsigned char *buf, size_t len);
 /* frees the parser context qlm_field_xml() keeps (at process exit) */
 void qlm_field_xml_done(void);
 
+/*
+ * A fast reader of the small, plain XML answers license servers give:
+ * one pass over the bytes that checks them as libxml2 would and lists
+ * the elements in document order, no tree built.  It takes only what it
+ * can answer exactly as libxml2 with qlm_field_xml() does; for anything
+ * else (a DOCTYPE, a processing instruction, an encoding other than
+ * UTF-8, a name that is not ASCII, an undeclared prefix, a document
+ * that is not well-formed, more than nelts elements or 64 levels) it
+ * returns QLM_FIELD_XML_DECLINED and the caller asks libxml2.
+ */
+
+#define QLM_FIELD_XML_OK         0
+#define QLM_FIELD_XML_DECLINED  -1
+
+
+typedef struct {
+    const unsigned char       *name;         /* the local name */
+    size_t                     name_len;
+    const unsigned char       *content;      /* between the tags */
+    size_t                     content_len;
+    unsigned                   plain;        /* the content is its text */
+} qlm_field_elt_t;
+
+
+int qlm_field_xml_scan(const unsigned char *buf, size_t len,
+    qlm_field_elt_t *elts, size_t nelts, size_t *n);
+
+/*
+ * An element's string value, as xmlNodeGetContent() gives it: the text
+ * of its descendants, references and CDATA decoded, line ends made
+ * "\n", into out, which has room for content_len bytes (the value is
+ * never longer).  Returns its length.
+ */
+size_t qlm_field_xml_text(const qlm_field_elt_t *elt, unsigned char *out);
+
+/* qlm_field_xml_error() of a scanned document; scratch as for _text() */
+int qlm_field_xml_scan_error(const qlm_field_elt_t *elts, size_t n,
+    unsigned char *scratch);
+
 /* the answer as JSON, any value at the top; NULL if not JSON */
 json_t *qlm_field_json(const unsigned char *buf, size_t len);
 

@@ -20,13 +20,13 @@ my $top = dirname(dirname($src));
 my $build = $ENV{QLM_FUZZ_BUILD} || "$top/build/search";
 my $time = $ENV{QLM_FUZZ_TIME} || 5;
 
-# the target, its corpus
+# the target, its corpus, a dictionary
 my @targets = (
     [search  => 'corpus'],
     [payload => 'corpus-payload'],
     [form    => 'corpus-form'],
     [verify  => 'corpus-verify'],
-    [field   => 'corpus-field'],
+    [field   => 'corpus-field', 'xml.dict'],
 );
 
 my $out = qx{make -s -C '$src' O='$build' fuzzer 2>&1};
@@ -37,13 +37,14 @@ plan skip_all => "no libFuzzer: $out"
 my $tmp = tempdir('qlm-fuzz-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 for my $t (@targets) {
-    my ($name, $corpus) = @$t;
+    my ($name, $corpus, $dict) = @$t;
     my $bin = "$build/fuzz_$name";
+    my $d = $dict ? "-dict='$src/$dict'" : '';
 
     mkdir "$tmp/$name";
 
     my $log = qx{cd '$tmp' && '$bin' -max_total_time=$time -max_len=4096 \\
-                 -timeout=10 -print_final_stats=1 '$tmp/$name' \\
+                 -timeout=10 -print_final_stats=1 $d '$tmp/$name' \\
                  '$src/$corpus' 2>&1};
     my $rc = $? >> 8;
 
