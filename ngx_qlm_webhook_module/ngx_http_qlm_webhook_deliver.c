@@ -1182,6 +1182,7 @@ static ngx_int_t
 ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item)
 {
+    u_char                             *p;
     ngx_int_t                           rc;
     ngx_str_t                           url, *h;
     ngx_pool_t                         *pool;
@@ -1246,15 +1247,21 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
         goto failed;
     }
 
-    h[1].data = ngx_sprintf(h[0].data, "X-QLM-Event: %*s%Z",
-                            item->event.len, item->event.data);
-    h[2].data = ngx_sprintf(h[1].data, "X-QLM-Event-Id: %*s%Z",
-                            item->event_id.len, item->event_id.data);
+    /* copied, not printed: a delivery's headers are on the event path */
+
+    p = ngx_cpymem(h[0].data, "X-QLM-Event: ", sizeof("X-QLM-Event: ") - 1);
+    p = ngx_cpymem(p, item->event.data, item->event.len);
+    *p++ = '\0';
+
+    h[1].data = p;
+    p = ngx_cpymem(p, "X-QLM-Event-Id: ", sizeof("X-QLM-Event-Id: ") - 1);
+    p = ngx_cpymem(p, item->event_id.data, item->event_id.len);
+    *p++ = '\0';
 
     /* counted by the store where the item was claimed (or leased) */
-    h[2].len = ngx_sprintf(h[2].data, "X-QLM-Delivery-Attempt: %uD%Z",
-                           item->attempt)
-               - h[2].data - 1;
+    h[2].data = p;
+    h[2].len = ngx_sprintf(p, "X-QLM-Delivery-Attempt: %uD%Z", item->attempt)
+               - p - 1;
 
     rc = ngx_http_qlm_webhook_http_target(pool, &url, &tg);
 
@@ -1349,8 +1356,13 @@ ngx_http_qlm_webhook_start_http(ngx_http_qlm_webhook_transfer_t *t,
 
     http->request.data = p;
 
-    p = ngx_sprintf(p, "POST %V HTTP/1.1" CRLF "Host: %V" CRLF "%V",
-                    &tg->path, &tg->authority, &agent);
+    p = ngx_cpymem(p, "POST ", sizeof("POST ") - 1);
+    p = ngx_cpymem(p, tg->path.data, tg->path.len);
+    p = ngx_cpymem(p, " HTTP/1.1" CRLF "Host: ",
+                   sizeof(" HTTP/1.1" CRLF "Host: ") - 1);
+    p = ngx_cpymem(p, tg->authority.data, tg->authority.len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, agent.data, agent.len);
 
     for (i = 0; i < headers->nelts; i++) {
         p = ngx_cpymem(p, h[i].data, h[i].len);

@@ -198,7 +198,7 @@ qlm_payload_string(unsigned char *out, const unsigned char *s, size_t len)
 {
     size_t                n, k;
     unsigned char         c, esc[6];
-    const unsigned char  *p, *last;
+    const unsigned char  *p, *last, *run;
 
     static const char     hex[] = "0123456789abcdef";
 
@@ -216,12 +216,23 @@ qlm_payload_string(unsigned char *out, const unsigned char *s, size_t len)
         c = *p;
 
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            if (out) {
-                out[n] = c;
+
+            /* a run of bytes as they are, copied at once */
+
+            for (run = p + 1; run < last; run++) {
+                c = *run;
+
+                if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+                    break;
+                }
             }
 
-            n++;
-            p++;
+            if (out) {
+                memcpy(out + n, p, run - p);
+            }
+
+            n += run - p;
+            p = run;
             continue;
         }
 
