@@ -248,6 +248,15 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
     ctx->capture = lcf->error_detect || emit->answer;
     ctx->length = r->headers_out.content_length_n;
 
+    /*
+     * nginx closes a body's temporary file once the header is sent: a form
+     * there is copied now, for the fields ($qlm_webhook_arg_*) read later
+     */
+
+    if (r->request_body && r->request_body->temp_file) {
+        (void) ngx_http_qlm_webhook_form(r, ctx);
+    }
+
     if (lcf->fields) {
         f = lcf->fields->elts;
         for (i = 0; i < lcf->fields->nelts; i++) {

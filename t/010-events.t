@@ -485,3 +485,57 @@ is_email=b%40x.com&is_name=Jo+Ann&is_other=body
 q@x.com|Jo Ann|
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: a form body in a temporary file: read from it, once
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        client_body_in_file_only clean;
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_orderid;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded; charset=utf-8
+--- request eval
+"POST /qlm/qlmservice.asmx/GetActivationKey?is_orderid=Q-7\n"
+. CORE::join("&", map { "is_pad$_=" . ("x" x 40) } 1 .. 100)
+. "&is_email=file%40example.com&is_fullname=In+File&is_orderid=B-7"
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"In File","Email":"file\@example\.com","OrderID":"Q-7"\}\}$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: a form body over 64k is not read; the query string still is
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        client_max_body_size 1m;
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_orderid;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request eval
+"POST /qlm/qlmservice.asmx/GetActivationKey?is_orderid=Q-8\n"
+. "is_email=big%40example.com&is_pad=" . ("x" x 65536)
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"OrderID":"Q-8"\}\}$/m
+--- no_error_log
+[error]
