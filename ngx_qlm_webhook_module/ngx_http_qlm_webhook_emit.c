@@ -28,6 +28,13 @@
 #define NGX_HTTP_QLM_WEBHOOK_FORM_MAX     65536
 #define NGX_HTTP_QLM_WEBHOOK_SCAN_MAX     1024
 
+/* longer names are looked up by the prefix variable, without a slot */
+#define NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX 64
+
+#define NGX_HTTP_QLM_WEBHOOK_ARG_NONE     0
+#define NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED  1
+#define NGX_HTTP_QLM_WEBHOOK_ARG_DECODED  2
+
 
 typedef struct {
     ngx_http_request_t           *r;
@@ -121,11 +128,17 @@ static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
     ngx_array_t *fields, ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
-static ngx_int_t ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
-static void ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s);
+static ngx_int_t ngx_http_qlm_webhook_arg_slot_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_str_t *value);
+static void ngx_http_qlm_webhook_args_fill(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_arg_t *args,
+    ngx_str_t *s);
+static ngx_int_t ngx_http_qlm_webhook_form(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx);
+static ngx_int_t ngx_http_qlm_webhook_unescape(ngx_pool_t *pool,
+    ngx_str_t *s);
 static void ngx_http_qlm_webhook_xml_error(void *data, xmlErrorPtr error);
 
 
@@ -242,6 +255,15 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
     ctx->emit = emit;
     ctx->capture = lcf->error_detect || emit->answer;
     ctx->length = r->headers_out.content_length_n;
+
+    /*
+     * nginx closes a body's temporary file once the header is sent: a form
+     * there is copied now, for the fields ($qlm_webhook_arg_*) read later
+     */
+
+    if (r->request_body && r->request_body->temp_file) {
+        (void) ngx_http_qlm_webhook_form(r, ctx);
+    }
 
     if (lcf->fields) {
         f = lcf->fields->elts;
@@ -635,8 +657,9 @@ static void
 ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx)
 {
+    u_char                            *seen;
     ngx_str_t                          value, event, previous, *key;
-    ngx_uint_t                         i, j, found, cause, akey;
+    ngx_uint_t                         i, g, cause, akey;
     ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
     ngx_http_qlm_webhook_field_t      *f;
@@ -691,26 +714,27 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
     akey = NGX_CONF_UNSET_UINT;
 
-    f = lcf->fields ? lcf->fields->elts : NULL;
+    f = NULL;
+    seen = NULL;
+
+    if (lcf->fields) {
+        f = lcf->fields->elts;
+
+        /* a bit a group: the fields of one name */
+
+        seen = ngx_pcalloc(r->pool, (lcf->fields->nelts + 7) / 8);
+        if (seen == NULL) {
+            goto done;
+        }
+    }
 
     for (i = 0; lcf->fields && i < lcf->fields->nelts; i++) {
 
         /* a name given again is a fallback: the first value found wins */
 
-        kv = values.elts;
-        found = 0;
+        g = f[i].group;
 
-        for (j = 0; j < values.nelts; j++) {
-            if (kv[j].key.len == f[i].name.len
-                && ngx_strncmp(kv[j].key.data, f[i].name.data, f[i].name.len)
-                   == 0)
-            {
-                found = 1;
-                break;
-            }
-        }
-
-        if (found) {
+        if (seen[g / 8] & (1 << (g % 8))) {
             continue;
         }
 
@@ -753,6 +777,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         kv->key = f[i].name;
         kv->value = value;
+
+        seen[g / 8] |= (u_char) (1 << (g % 8));
     }
 
     /* without error detection, an event needs no answer to go out */
@@ -995,7 +1021,9 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     xmlDocPtr                   doc;
     ngx_int_t                   rc;
     xmlXPathObjectPtr           obj;
+    ngx_http_variable_t        *var;
     ngx_http_variable_value_t  *vv;
+    ngx_http_core_main_conf_t  *cmcf;
 
     ngx_str_null(value);
 
@@ -1004,11 +1032,24 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
 
         if (f->index) {
-            vv = ngx_http_get_indexed_variable(a->r, f->index - 1);
+            cmcf = ngx_http_get_module_main_conf(a->r, ngx_http_core_module);
+            var = cmcf->variables.elts;
+            var += f->index - 1;
 
-            if (vv && !vv->not_found) {
-                value->data = vv->data;
-                value->len = vv->len;
+            /* an argument of a slot: without nginx's variable machinery */
+
+            if (var->get_handler == ngx_http_qlm_webhook_arg_slot_variable) {
+                (void) ngx_http_qlm_webhook_arg(a->r, var->data, value);
+
+            } else {
+                /* flushed: a lookup before the body was read is not kept */
+
+                vv = ngx_http_get_flushed_variable(a->r, f->index - 1);
+
+                if (vv && !vv->not_found) {
+                    value->data = vv->data;
+                    value->len = vv->len;
+                }
             }
 
         } else if (ngx_http_complex_value(a->r, f->value, value) != NGX_OK) {
@@ -1861,7 +1902,15 @@ ngx_http_qlm_webhook_skip(ngx_http_request_t *r,
 
 /*
  * $qlm_webhook_arg_NAME: the query argument NAME, else the field NAME of
- * a form-encoded request body, URL-decoded ("+" is a space).
+ * a form-encoded request body, URL-decoded ("+" is a space).  The first
+ * argument of a name wins, the name compared without case, as
+ * ngx_http_arg() does.
+ *
+ * Each NAME the configuration uses (qlm.conf's some seventy) has a slot
+ * (ngx_http_qlm_webhook_args_init): at the first lookup of a request the
+ * query string is walked once and gives every slot its argument, then the
+ * body when a slot is still empty, once the body is read whole.  Other
+ * names (looked up by name, as SSI's echo does) come here.
  */
 
 static ngx_int_t
@@ -1870,19 +1919,69 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
 {
     ngx_str_t  *var = (ngx_str_t *) data;
 
-    ngx_str_t  name, value;
+    size_t                       len;
+    ngx_str_t                    name, value;
+    const u_char                *p;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
 
     name.data = var->data + sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1;
     name.len = var->len - (sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1);
 
-    if (ngx_http_qlm_webhook_query_arg(r, &name, &value) != NGX_OK
-        && ngx_http_qlm_webhook_form_arg(r, &name, &value) != NGX_OK)
+    ctx = ngx_http_qlm_webhook_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (qlm_form_find(r->args.data, r->args.len, name.data, name.len, &p,
+                      &len)
+        != 0)
     {
+        if (ngx_http_qlm_webhook_form(r, ctx) != NGX_OK
+            || qlm_form_find(ctx->form.data, ctx->form.len, name.data,
+                             name.len, &p, &len)
+               != 0)
+        {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+    }
+
+    value.data = (u_char *) p;
+    value.len = len;
+
+    if (ngx_http_qlm_webhook_unescape(r->pool, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* a NAME of the configuration: data is its slot */
+
+static ngx_int_t
+ngx_http_qlm_webhook_arg_slot_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_int_t  rc;
+    ngx_str_t  value;
+
+    rc = ngx_http_qlm_webhook_arg(r, data, &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
         v->not_found = 1;
         return NGX_OK;
     }
-
-    ngx_http_qlm_webhook_unescape(r->pool, &value);
 
     v->data = value.data;
     v->len = value.len;
@@ -1895,98 +1994,178 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
 
 
 /*
- * The query string is split once a request (qlm.conf reads some thirty
- * arguments of one call), by the form walker the fuzzer checks: the first
- * argument of a name wins, the name compared without case, as
- * ngx_http_arg() does.
+ * The argument of slot n, decoded: NGX_OK, NGX_DECLINED when the request
+ * has none, or NGX_ERROR.  Some seventy lookups a call: the common case
+ * (the slots filled, the body looked at) is a few loads.
  */
 
 static ngx_int_t
-ngx_http_qlm_webhook_query_arg(ngx_http_request_t *r, ngx_str_t *name,
+ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
     ngx_str_t *value)
 {
-    ngx_uint_t                   i;
-    ngx_keyval_t                *kv;
-    const u_char                *pos, *last;
-    qlm_form_field_t             field;
-    ngx_http_qlm_webhook_ctx_t  *ctx;
+    ngx_http_qlm_webhook_arg_t        *arg;
+    ngx_http_qlm_webhook_ctx_t        *ctx;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
 
-    ctx = ngx_http_qlm_webhook_get_ctx(r);
-    if (ctx == NULL) {
-        return ngx_http_arg(r, name->data, name->len, value);
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
-    if (ctx->args == NULL) {
-        ctx->args = ngx_array_create(r->pool, 8, sizeof(ngx_keyval_t));
+    if (ctx == NULL || ctx->args == NULL) {
+        ctx = ngx_http_qlm_webhook_get_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+
+        ctx->args = ngx_pcalloc(r->pool, mcf->nargs
+                                         * sizeof(ngx_http_qlm_webhook_arg_t));
         if (ctx->args == NULL) {
             return NGX_ERROR;
         }
 
-        pos = r->args.data;
-        last = r->args.data + r->args.len;
+        ngx_http_qlm_webhook_args_fill(mcf, ctx->args, &r->args);
+    }
 
-        while (qlm_form_next(&pos, last, &field)) {
-            kv = ngx_array_push(ctx->args);
-            if (kv == NULL) {
-                return NGX_ERROR;
-            }
+    arg = &ctx->args[n];
 
-            kv->key.data = (u_char *) field.name;
-            kv->key.len = field.name_len;
-            kv->value.data = (u_char *) field.value;
-            kv->value.len = field.value_len;
+    if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
+
+        if (ctx->args_form) {
+            return NGX_DECLINED;
+        }
+
+        /* the body only where the query has none: the query comes first */
+
+        if (ngx_http_qlm_webhook_form(r, ctx) == NGX_OK) {
+            mcf = ngx_http_get_module_main_conf(r,
+                                                ngx_http_qlm_webhook_module);
+            ngx_http_qlm_webhook_args_fill(mcf, ctx->args, &ctx->form);
+        }
+
+        ctx->args_form = ctx->form_done;
+
+        if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
+            return NGX_DECLINED;
         }
     }
 
-    kv = ctx->args->elts;
-
-    for (i = 0; i < ctx->args->nelts; i++) {
-        if (kv[i].key.len == name->len
-            && ngx_strncasecmp(kv[i].key.data, name->data, name->len) == 0)
-        {
-            *value = kv[i].value;
-            return NGX_OK;
+    if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED) {
+        if (ngx_http_qlm_webhook_unescape(r->pool, &arg->value) != NGX_OK) {
+            return NGX_ERROR;
         }
+
+        arg->state = NGX_HTTP_QLM_WEBHOOK_ARG_DECODED;
     }
 
-    return NGX_DECLINED;
+    *value = arg->value;
+
+    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
+/* each argument of a query or form to its slot, unless it has one */
+
+static void
+ngx_http_qlm_webhook_args_fill(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_arg_t *args, ngx_str_t *s)
 {
-    u_char           *p, *start;
-    off_t             len;
-    ssize_t           n;
-    ngx_buf_t        *b;
-    const u_char     *v;
-    ngx_str_t        *ct;
-    ngx_chain_t      *cl;
-    ngx_table_elt_t  *h;
+    u_char                       c, low[NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX];
+    size_t                       i;
+    ngx_uint_t                   key, slot;
+    const u_char                *pos, *last;
+    qlm_form_field_t             field;
+    ngx_http_qlm_webhook_arg_t  *arg;
+
+    pos = s->data;
+    last = s->data + s->len;
+
+    while (qlm_form_next(&pos, last, &field)) {
+
+        if (field.name_len > NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX) {
+            continue;
+        }
+
+        key = 0;
+
+        for (i = 0; i < field.name_len; i++) {
+            c = ngx_tolower(field.name[i]);
+            low[i] = c;
+            key = ngx_hash(key, c);
+        }
+
+        slot = (ngx_uint_t) (uintptr_t) ngx_hash_find(&mcf->args_hash, key,
+                                                      low, field.name_len);
+        if (slot == 0) {
+            continue;
+        }
+
+        arg = &args[slot - 1];
+
+        if (arg->state != NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
+            continue;
+        }
+
+        arg->value.data = (u_char *) field.value;
+        arg->value.len = field.value_len;
+        arg->state = qlm_form_encoded(field.value, field.value_len)
+                     ? NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED
+                     : NGX_HTTP_QLM_WEBHOOK_ARG_DECODED;
+    }
+}
+
+
+/*
+ * The request body when it is a form (up to NGX_HTTP_QLM_WEBHOOK_FORM_MAX),
+ * in one piece: copied once, and only once it is read whole (rest 0); a
+ * lookup before then (a "set" in the rewrite phase) finds no field, and
+ * leaves the body to a later lookup.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_form(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx)
+{
+    u_char                   *p, *start;
+    off_t                     len;
+    ssize_t                   n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_table_elt_t          *h;
+    ngx_http_request_body_t  *rb;
+
+    if (ctx->form_done) {
+        return ctx->form.len ? NGX_OK : NGX_DECLINED;
+    }
 
     h = r->headers_in.content_type;
 
-    if (h == NULL || r->request_body == NULL || r->request_body->bufs == NULL)
-    {
-        return NGX_DECLINED;
-    }
-
-    ct = &h->value;
-
-    if (ct->len < sizeof("application/x-www-form-urlencoded") - 1
-        || ngx_strncasecmp(ct->data,
+    if (h == NULL
+        || h->value.len < sizeof("application/x-www-form-urlencoded") - 1
+        || ngx_strncasecmp(h->value.data,
                            (u_char *) "application/x-www-form-urlencoded",
                            sizeof("application/x-www-form-urlencoded") - 1)
            != 0)
     {
+        /* a GET, or not a form: the request's headers stay as they are */
+        ctx->form_done = 1;
+        return NGX_DECLINED;
+    }
+
+    rb = r->request_body;
+
+    if (rb == NULL || rb->rest != 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->form_done = 1;
+
+    if (rb->bufs == NULL) {
         return NGX_DECLINED;
     }
 
     len = 0;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = rb->bufs; cl; cl = cl->next) {
         len += ngx_buf_size(cl->buf);
     }
 
@@ -2001,7 +2180,7 @@ ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
 
     p = start;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = rb->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -2021,35 +2200,105 @@ ngx_http_qlm_webhook_form_arg(ngx_http_request_t *r, ngx_str_t *name,
         }
     }
 
-    if (qlm_form_find(start, p - start, name->data, name->len, &v,
-                      &value->len)
-        != 0)
-    {
-        return NGX_DECLINED;
-    }
+    ctx->form.data = start;
+    ctx->form.len = p - start;
 
-    value->data = (u_char *) v;
-
-    return NGX_OK;
+    return ctx->form.len ? NGX_OK : NGX_DECLINED;
 }
 
 
-static void
+static ngx_int_t
 ngx_http_qlm_webhook_unescape(ngx_pool_t *pool, ngx_str_t *s)
 {
     u_char  *p;
 
     if (!qlm_form_encoded(s->data, s->len)) {
-        return;
+        return NGX_OK;
     }
 
     p = ngx_pnalloc(pool, s->len);
     if (p == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     s->len = qlm_form_unescape(p, s->data, s->len);
     s->data = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * At the end of the http block nginx binds each $qlm_webhook_arg_NAME the
+ * configuration uses to the prefix variable; here (init_module, before the
+ * workers fork) each gets a slot and the slot's handler, and NAME (lowercase,
+ * as variable names are) goes in the hash that the walk of a query or form
+ * looks names up in.  A variable of that very name ("set") is not touched.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_args_init(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    size_t                      plen;
+    ngx_uint_t                  i;
+    ngx_array_t                 names;
+    ngx_hash_key_t             *hk;
+    ngx_hash_init_t             hash;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module);
+
+    if (ngx_array_init(&names, cycle->pool, 16, sizeof(ngx_hash_key_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    plen = sizeof(NGX_HTTP_QLM_WEBHOOK_ARG_PREFIX) - 1;
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+
+        if (v[i].get_handler != ngx_http_qlm_webhook_arg_variable
+            || v[i].name.len <= plen
+            || v[i].name.len - plen > NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX)
+        {
+            continue;
+        }
+
+        hk = ngx_array_push(&names);
+        if (hk == NULL) {
+            return NGX_ERROR;
+        }
+
+        hk->key.data = v[i].name.data + plen;
+        hk->key.len = v[i].name.len - plen;
+        hk->key_hash = ngx_hash_key(hk->key.data, hk->key.len);
+        hk->value = (void *) (uintptr_t) names.nelts;
+
+        v[i].get_handler = ngx_http_qlm_webhook_arg_slot_variable;
+        v[i].data = names.nelts - 1;
+    }
+
+    mcf->nargs = names.nelts;
+
+    if (mcf->nargs == 0) {
+        return NGX_OK;
+    }
+
+    hash.hash = &mcf->args_hash;
+    hash.key = ngx_hash_key;
+    hash.max_size = ngx_max(1024, 8 * names.nelts);
+    hash.bucket_size = ngx_align(2 * sizeof(void *)
+                                 + NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX + 2,
+                                 ngx_cacheline_size);
+    hash.name = "qlm_webhook_arg_hash";
+    hash.pool = cycle->pool;
+    hash.temp_pool = NULL;
+
+    return ngx_hash_init(&hash, names.elts, names.nelts);
 }
 
 

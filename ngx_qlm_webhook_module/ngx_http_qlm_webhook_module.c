@@ -1035,7 +1035,8 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                             *p;
     ngx_str_t                          *value;
-    ngx_http_qlm_webhook_field_t       *f;
+    ngx_uint_t                          i;
+    ngx_http_qlm_webhook_field_t       *f, *fields;
 
     value = cf->args->elts;
 
@@ -1067,6 +1068,21 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(f, sizeof(ngx_http_qlm_webhook_field_t));
     f->name = value[1];
+
+    /* a name given again is a fallback: the group of its first field */
+
+    fields = lcf->fields->elts;
+    f->group = lcf->fields->nelts - 1;
+
+    for (i = 0; i < lcf->fields->nelts - 1; i++) {
+        if (fields[i].name.len == f->name.len
+            && ngx_strncmp(fields[i].name.data, f->name.data, f->name.len)
+               == 0)
+        {
+            f->group = fields[i].group;
+            break;
+        }
+    }
 
     return ngx_http_qlm_webhook_field_source(cf, &value[2], f);
 }
@@ -1331,7 +1347,15 @@ ngx_http_qlm_webhook_init_module(ngx_cycle_t *cycle)
     mcf = ngx_http_cycle_get_module_main_conf(cycle,
                                               ngx_http_qlm_webhook_module);
 
-    if (mcf == NULL || !mcf->store_used) {
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_qlm_webhook_args_init(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!mcf->store_used) {
         return NGX_OK;
     }
 

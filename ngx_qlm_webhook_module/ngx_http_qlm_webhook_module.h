@@ -241,6 +241,10 @@ typedef struct {
     ngx_flag_t                ssl_verify;
     ngx_str_t                 ssl_trusted_certificate;
 
+    /* the $qlm_webhook_arg_NAME the configuration uses: NAME to slot + 1 */
+    ngx_hash_t                args_hash;
+    ngx_uint_t                nargs;
+
     /* of ngx_http_qlm_webhook_url_t, one array an event */
     ngx_array_t               urls[NGX_HTTP_QLM_WEBHOOK_NEVENTS];
 
@@ -281,6 +285,7 @@ typedef struct {
     void                      *xpath;     /* compiled XPath */
     ngx_str_t                  local_name;  /* of a local-name() XPath */
     ngx_uint_t                 index;     /* "$name" alone: its index + 1 */
+    ngx_uint_t                 group;     /* the first field of its name */
 } ngx_http_qlm_webhook_field_t;
 
 
@@ -316,13 +321,22 @@ typedef struct {
 } ngx_http_qlm_webhook_verify_secret_t;
 
 
+/* a $qlm_webhook_arg_NAME of the configuration, in a request */
+
+typedef struct {
+    ngx_str_t                  value;
+    ngx_uint_t                 state;     /* NGX_HTTP_QLM_WEBHOOK_ARG_* */
+} ngx_http_qlm_webhook_arg_t;
+
+
 /* per request: emission (emit != NULL); verify.c keeps its own */
 
 typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
     ngx_http_qlm_webhook_pending_t  *pending;  /* commit not done yet */
     ngx_chain_t                  *held;     /* the answer's end, meanwhile */
-    ngx_array_t                  *args;     /* the query's, split once */
+    ngx_http_qlm_webhook_arg_t   *args;     /* mcf->nargs, found once */
+    ngx_str_t                     form;     /* the form body, copied once */
     u_char                       *buf;
     size_t                        len;
     size_t                        size;     /* of buf */
@@ -334,6 +348,8 @@ typedef struct {
     unsigned                      unreadable:1;
     unsigned                      no_body:1;
     unsigned                      done:1;
+    unsigned                      form_done:1;  /* the body was looked at */
+    unsigned                      args_form:1;  /* its fields in args */
 } ngx_http_qlm_webhook_ctx_t;
 
 
@@ -361,6 +377,8 @@ char *ngx_http_qlm_webhook_verify_merge(ngx_conf_t *cf,
     ngx_http_qlm_webhook_loc_conf_t *prev,
     ngx_http_qlm_webhook_loc_conf_t *conf);
 ngx_int_t ngx_http_qlm_webhook_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_qlm_webhook_args_init(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 char *ngx_http_qlm_webhook_compile_xpath(ngx_conf_t *cf,
     ngx_http_qlm_webhook_field_t *field);
 

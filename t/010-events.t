@@ -393,3 +393,149 @@ is_email=100%25%zz%4&is_fullname=A%2%41+B%
 qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"A%2A B%","Email":"100%%zz%4"\}\}$/m
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: a form of many fields: the query before the body, the first of a name wins, names without case, a name given again is a fallback
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ActivationKey $qlm_webhook_arg_is_avkey;
+        qlm_webhook_field ActivationKey $qlm_webhook_arg_is_licensekey;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email2;
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_orderid;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_order;
+        qlm_webhook_field ReceiptID $qlm_webhook_arg_IS_Receipt;
+        qlm_webhook_field Comment "$qlm_webhook_arg_is_f59 $qlm_webhook_arg_is_nothing";
+        qlm_webhook_field UserData $qlm_webhook_arg_is_nothing;
+        qlm_webhook_field UserData $qlm_webhook_arg_is_f1;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request eval
+"POST /qlm/qlmservice.asmx/GetActivationKey?IS_EMAIL=query%40example.com&is_order=Q-1\n"
+. CORE::join("&", map { "is_f$_=v$_" } 1 .. 60)
+. "&is_avkey=&is_email=body%40example.com&Is_FullName=First+One"
+. "&is_fullname=Second&is_orderid=&is_order=B-1&is_receipt=R%2D1"
+. "&is_licensekey=KEY-1&is_licensekey=KEY-2&is_receipt=R-2"
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"ActivationKey":"KEY-1","FullName":"First One","Email":"query\@example\.com","OrderID":"Q-1","ReceiptID":"R-1","UserData":"v1","Comment":"v59"\}\}$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: an argument read in the rewrite phase, before the body: the body's field still counts later
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        set $early "[$qlm_webhook_arg_is_email][$qlm_webhook_arg_is_fullname]";
+        add_header X-Early $early;
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field FullName "$qlm_webhook_arg_is_fullname ";
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request
+POST /qlm/qlmservice.asmx/GetActivationKey
+is_email=a%40b.com&is_fullname=Jane+Doe
+--- response_headers
+X-Early: [][]
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"Jane Doe","Email":"a\@b\.com"\}\}$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: an argument looked up by name, not known at start: the query, else the form
+--- http_config eval
+$::HttpConfig . q{
+    server {
+        listen 127.0.0.1:$TEST_NGINX_APP_PORT;
+        default_type text/html;
+        return 200 '<!--# echo var="qlm_webhook_arg_Is_Email" default="none" -->|<!--# echo var="qlm_webhook_arg_is_name" default="none" -->|<!--# echo var="qlm_webhook_arg_is_other" default="none" -->';
+    }
+}
+--- config
+    location /ssi/ {
+        ssi on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request
+POST /ssi/x?is_email=q%40x.com&IS_OTHER=
+is_email=b%40x.com&is_name=Jo+Ann&is_other=body
+--- response_body chomp
+q@x.com|Jo Ann|
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: a form body in a temporary file: read from it, once
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        client_body_in_file_only clean;
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_orderid;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded; charset=utf-8
+--- request eval
+"POST /qlm/qlmservice.asmx/GetActivationKey?is_orderid=Q-7\n"
+. CORE::join("&", map { "is_pad$_=" . ("x" x 40) } 1 .. 100)
+. "&is_email=file%40example.com&is_fullname=In+File&is_orderid=B-7"
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"In File","Email":"file\@example\.com","OrderID":"Q-7"\}\}$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: a form body over 64k is not read; the query string still is
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        client_max_body_size 1m;
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field Email $qlm_webhook_arg_is_email;
+        qlm_webhook_field OrderID $qlm_webhook_arg_is_orderid;
+    }
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request eval
+"POST /qlm/qlmservice.asmx/GetActivationKey?is_orderid=Q-8\n"
+. "is_email=big%40example.com&is_pad=" . ("x" x 65536)
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"OrderID":"Q-8"\}\}$/m
+--- no_error_log
+[error]
