@@ -380,6 +380,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->store_max_size = NGX_CONF_UNSET_SIZE;
     mcf->store_sync = NGX_CONF_UNSET_UINT;
     mcf->store_sync_interval = NGX_CONF_UNSET_MSEC;
+    mcf->store_write_map = NGX_CONF_UNSET_UINT;
     mcf->pg_pool = NGX_CONF_UNSET_UINT;
     mcf->enable = NGX_CONF_UNSET;
     mcf->max_retries = NGX_CONF_UNSET;
@@ -422,6 +423,8 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->store_sync,
                              NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED);
     ngx_conf_init_msec_value(mcf->store_sync_interval, 1000);
+    ngx_conf_init_uint_value(mcf->store_write_map,
+                             NGX_HTTP_QLM_WEBHOOK_MAP_AUTO);
 
     ngx_conf_init_value(mcf->enable, 1);
     ngx_conf_init_value(mcf->max_retries, 3);
@@ -707,6 +710,32 @@ ngx_http_qlm_webhook_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             mcf->store_sync = NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED;
             mcf->store_sync_interval = (ngx_msec_t) ms;
             continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "write_map=", 10) == 0) {
+
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+
+            if (s.len == 2 && ngx_strncmp(s.data, "on", 2) == 0) {
+                mcf->store_write_map = NGX_HTTP_QLM_WEBHOOK_MAP_ON;
+                continue;
+            }
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                mcf->store_write_map = NGX_HTTP_QLM_WEBHOOK_MAP_OFF;
+                continue;
+            }
+
+            if (s.len == 4 && ngx_strncmp(s.data, "auto", 4) == 0) {
+                mcf->store_write_map = NGX_HTTP_QLM_WEBHOOK_MAP_AUTO;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid write_map \"%V\", it must be "
+                               "\"on\", \"off\" or \"auto\"", &s);
+            return NGX_CONF_ERROR;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

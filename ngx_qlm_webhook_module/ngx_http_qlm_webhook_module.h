@@ -24,6 +24,10 @@
 #define NGX_HTTP_QLM_WEBHOOK_SYNC_OFF     1
 #define NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED   2
 
+#define NGX_HTTP_QLM_WEBHOOK_MAP_OFF      0
+#define NGX_HTTP_QLM_WEBHOOK_MAP_ON       1
+#define NGX_HTTP_QLM_WEBHOOK_MAP_AUTO     2
+
 
 typedef enum {
     NGX_HTTP_QLM_WEBHOOK_LICENSE_ACTIVATED = 0,
@@ -220,6 +224,7 @@ typedef struct {
     size_t                    store_max_size;
     ngx_uint_t                store_sync;
     ngx_msec_t                store_sync_interval;
+    ngx_uint_t                store_write_map;
 
     /* PostgreSQL: the store is then the local spool */
     ngx_str_t                 pg_conninfo;     /* NUL-terminated */

@@ -19,6 +19,9 @@
 
 #include <grp.h>
 #include <pwd.h>
+#if (NGX_LINUX)
+#include <sys/vfs.h>
+#endif
 
 #include "ngx_http_qlm_webhook_module.h"
 
@@ -142,6 +145,8 @@ static void ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev);
 #endif
+static ngx_uint_t ngx_http_qlm_webhook_store_map_fs(ngx_log_t *log,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool,
     qlm_store_str_t *dst, const char *data, size_t len);
 
@@ -154,7 +159,48 @@ ngx_http_qlm_webhook_store_options(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     opts->map_size = mcf->store_max_size;
     opts->no_sync = (mcf->store_sync != NGX_HTTP_QLM_WEBHOOK_SYNC_ON);
+    opts->write_map = (mcf->store_write_map == NGX_HTTP_QLM_WEBHOOK_MAP_ON);
     opts->mode = 0600;
+}
+
+
+/*
+ * write_map=auto: a writable map only where space the store allocates
+ * ahead (posix_fallocate) is there when a page of the map is written, so
+ * that a full file system is an error code and not a SIGBUS: ext4, XFS,
+ * tmpfs.  Copy-on-write file systems (btrfs, ZFS) and the others write
+ * with pwrite().
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_store_map_fs(ngx_log_t *log,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+#if (NGX_LINUX)
+    struct statfs  fs;
+
+    if (statfs((char *) mcf->store_path.data, &fs) == -1) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "qlm_webhook_store: statfs(\"%V\") failed, "
+                      "write_map is off", &mcf->store_path);
+        return NGX_HTTP_QLM_WEBHOOK_MAP_OFF;
+    }
+
+    switch ((unsigned long) fs.f_type) {
+
+    case 0xef53:            /* ext2, ext3, ext4 */
+    case 0x58465342:        /* XFS */
+    case 0x01021994:        /* tmpfs */
+        return NGX_HTTP_QLM_WEBHOOK_MAP_ON;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "qlm_webhook_store: \"%V\" is on a file system (type "
+                  "0x%xl) where write_map=auto is off", &mcf->store_path,
+                  (unsigned long) fs.f_type);
+#endif
+
+    return NGX_HTTP_QLM_WEBHOOK_MAP_OFF;
 }
 
 
@@ -215,6 +261,19 @@ ngx_http_qlm_webhook_store_check(ngx_conf_t *cf,
                           " \"%V\" failed", &mcf->store_path);
             return NGX_ERROR;
         }
+    }
+
+    /*
+     * with sync=on every commit is flushed, and LMDB's msync() of a
+     * writable map cost more than its pwrite() and fdatasync() (see
+     * docs/benchmarks.md)
+     */
+
+    if (mcf->store_write_map == NGX_HTTP_QLM_WEBHOOK_MAP_AUTO) {
+        mcf->store_write_map = (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON)
+                               ? NGX_HTTP_QLM_WEBHOOK_MAP_OFF
+                               : ngx_http_qlm_webhook_store_map_fs(cf->log,
+                                                                   mcf);
     }
 
     ngx_http_qlm_webhook_store_options(mcf, &opts);
@@ -557,8 +616,10 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     ngx_str_t                      name;
 #endif
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
-                   "qlm webhook store \"%V\" opened", &mcf->store_path);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "qlm webhook store \"%V\" opened%s", &mcf->store_path,
+                   mcf->store_write_map == NGX_HTTP_QLM_WEBHOOK_MAP_ON
+                   ? " with a writable map" : "");
 
     b = ngx_pcalloc(cycle->pool, sizeof(ngx_http_qlm_webhook_batch_t));
     if (b == NULL) {

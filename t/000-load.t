@@ -75,3 +75,45 @@ qr/qlm webhook store "\S+\/qlm_store_test" opened/
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 4: write_map=off: the store is written with pwrite(), not through a writable map
+--- http_config
+    qlm_webhook_store logs/qlm_store_nomap write_map=off;
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/qlm webhook store "\S+\/qlm_store_nomap" opened$/m
+--- no_error_log
+with a writable map
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 5: write_map=auto with sync=on: no writable map (LMDB's msync() of a map costs more than pwrite() and fdatasync())
+--- http_config
+    qlm_webhook_store logs/qlm_store_auto sync=on write_map=auto;
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/qlm webhook store "\S+\/qlm_store_auto" opened$/m
+--- no_error_log
+with a writable map
+[error]
+[alert]
+[emerg]

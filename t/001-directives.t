@@ -319,7 +319,17 @@ qr{\[emerg\] .*invalid sync "sometimes", it must be "on", "off" or a time in \S+
 
 
 
-=== TEST 26: store with an unknown parameter
+=== TEST 26: store write_map neither on, off nor auto
+--- http_config
+    qlm_webhook_store qlm_store write_map=yes;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid write_map "yes", it must be "on", "off" or "auto" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 27: store with an unknown parameter
 --- http_config
     qlm_webhook_store qlm_store size=10m;
 --- config
@@ -329,7 +339,7 @@ qr{\[emerg\] .*invalid parameter "size=10m" in \S+/nginx\.conf:\d+}
 
 
 
-=== TEST 27: store given twice
+=== TEST 28: store given twice
 --- http_config
     qlm_webhook_store a;
     qlm_webhook_store b;
@@ -340,7 +350,7 @@ qr{\[emerg\] .*"qlm_webhook_store" directive is duplicate in \S+/nginx\.conf:\d+
 
 
 
-=== TEST 28: a store whose directory cannot be created
+=== TEST 29: a store whose directory cannot be created
 --- http_config
     qlm_webhook_store /nonexistent-dir-qlm/sub/store;
 --- config
@@ -350,7 +360,7 @@ qr{\[emerg\] .*qlm_webhook_store: mkdir\(\) "/nonexistent-dir-qlm/sub/store" fai
 
 
 
-=== TEST 29: http-level directives are rejected in a location
+=== TEST 30: http-level directives are rejected in a location
 --- config
     location /t {
         qlm_webhook_url license_created http://127.0.0.1/x;
@@ -361,7 +371,7 @@ qr{\[emerg\] .*"qlm_webhook_url" directive is not allowed here in \S+/nginx\.con
 
 
 
-=== TEST 30: a URL event without a URL
+=== TEST 31: a URL event without a URL
 --- http_config
     qlm_webhook_url license_created;
 --- config
@@ -371,7 +381,7 @@ qr{\[emerg\] .*invalid number of arguments in "qlm_webhook_url" directive in \S+
 
 
 
-=== TEST 31: store max_size in g, also on nginx versions whose sizes stop at m
+=== TEST 32: store max_size in g, also on nginx versions whose sizes stop at m
 --- http_config
     qlm_webhook_store logs/qlm_store max_size=1g;
 --- config
@@ -388,7 +398,7 @@ ok
 
 
 
-=== TEST 32: scheme=standard with a secret that is not "whsec_" + base64
+=== TEST 33: scheme=standard with a secret that is not "whsec_" + base64
 --- http_config
     qlm_webhook_secret raw-s3cr3t-bytes;
     qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
@@ -401,7 +411,7 @@ raw-s3cr3t-bytes
 
 
 
-=== TEST 33: the same, the secret after the URL, and base64 without its padding
+=== TEST 34: the same, the secret after the URL, and base64 without its padding
 --- http_config
     qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
     qlm_webhook_secret whsec_c3VwZXJzZWNyZXRrZXkxMjM;
@@ -414,7 +424,7 @@ c3VwZXJzZWNyZXRrZXkxMjM
 
 
 
-=== TEST 34: scheme=standard without any secret
+=== TEST 35: scheme=standard without any secret
 --- http_config
     qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
 --- config
@@ -424,7 +434,7 @@ qr{\[emerg\] .*"scheme=standard" of "qlm_webhook_url" needs "qlm_webhook_secret"
 
 
 
-=== TEST 35: scheme=standard with "whsec_" and nothing after it
+=== TEST 36: scheme=standard with "whsec_" and nothing after it
 --- http_config
     qlm_webhook_secret whsec_;
     qlm_webhook_url license_created http://127.0.0.1:1985/a scheme=standard;
@@ -435,7 +445,7 @@ qr{\[emerg\] .*"qlm_webhook_secret" has an empty key after "whsec_" for "scheme=
 
 
 
-=== TEST 36: scheme=standard with a "whsec_" secret from a file; other URLs need none
+=== TEST 37: scheme=standard with a "whsec_" secret from a file; other URLs need none
 --- http_config
     qlm_webhook_store logs/qlm_store;
     qlm_webhook_secret file=../html/std.secret;
@@ -459,7 +469,7 @@ c3VwZXJzZWNyZXRrZXkxMjM
 
 
 
-=== TEST 37: credentials and the query never reach the error message of an invalid URL
+=== TEST 38: credentials and the query never reach the error message of an invalid URL
 --- http_config
     qlm_webhook_url license_created "https://bob:hunter2@a.example:99999/x?token=abc";
 --- config
@@ -472,7 +482,7 @@ token=abc
 
 
 
-=== TEST 38: port 0, which libcurl's parser takes, is refused
+=== TEST 39: port 0, which libcurl's parser takes, is refused
 --- http_config
     qlm_webhook_url license_created http://127.0.0.1:0/x;
 --- config
@@ -482,7 +492,7 @@ qr{\[emerg\] .*invalid URL "http://127\.0\.0\.1:0/x": has an invalid port in \S+
 
 
 
-=== TEST 39: an invalid URL is shown without its credentials and query
+=== TEST 40: an invalid URL is shown without its credentials and query
 --- http_config
     qlm_webhook_url license_created "http://bob:hunter2@a.example:99999/x?token=abc";
 --- config
@@ -494,7 +504,7 @@ qr{\[emerg\] .*invalid URL "http://a\.example:99999/x": has an invalid port in \
 
 
 
-=== TEST 40: a host name with a character libcurl refuses
+=== TEST 41: a host name with a character libcurl refuses
 --- http_config
     qlm_webhook_url license_created http://a,b.example/x;
 --- config
@@ -504,7 +514,7 @@ qr{\[emerg\] .*invalid URL "http://a,b\.example/x": has an invalid host in \S+/n
 
 
 
-=== TEST 41: libcurl's own words for what it cannot parse
+=== TEST 42: libcurl's own words for what it cannot parse
 --- http_config
     qlm_webhook_url license_created http:a.example/x;
 --- config
@@ -514,7 +524,7 @@ qr{\[emerg\] .*invalid URL "http:a\.example/x": unsupported number of slashes fo
 
 
 
-=== TEST 42: a scheme libcurl knows but webhooks do not use
+=== TEST 43: a scheme libcurl knows but webhooks do not use
 --- http_config
     qlm_webhook_url license_created file:///etc/passwd;
 --- config
@@ -524,7 +534,7 @@ qr{\[emerg\] .*invalid URL "file:///etc/passwd": must start with "http://" or "h
 
 
 
-=== TEST 43: an IPv6 address with a port, userinfo and a query are accepted
+=== TEST 44: an IPv6 address with a port, userinfo and a query are accepted
 --- http_config
     qlm_webhook_store logs/qlm_store;
     qlm_webhook_url license_created "http://u:p@[::1]:8080/x?a=1;HTTP://[2001:db8::1]/y";

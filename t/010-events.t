@@ -6,6 +6,7 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_LS_PORT} ||= 1985;
 $ENV{TEST_NGINX_RECEIVER_PORT} ||= 1986;
+$ENV{TEST_NGINX_APP_PORT} ||= 1987;
 
 our $HttpConfig = <<"_EOC_";
     qlm_webhook_store logs/qlm_store;
@@ -539,3 +540,33 @@ Content-Type: application/x-www-form-urlencoded
 qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"OrderID":"Q-8"\}\}$/m
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: write_map=on: the event is stored through the writable map and delivered
+--- http_config eval
+(my $c = $::HttpConfig) =~ s{qlm_webhook_store logs/qlm_store;}
+                            {qlm_webhook_store logs/qlm_store_wm write_map=on;};
+$c . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created method=GetActivationKey;
+        qlm_webhook_field ActivationKey "xml://*[local-name()='pckey']";
+    }
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey?is_productid=1
+--- response_body chomp
+<?xml version="1.0" encoding="utf-8"?><QuickLicenseManager><pckey>AAAA-BBBB-CCCC</pckey></QuickLicenseManager>
+--- wait: 1
+--- error_log eval
+[
+qr/qlm webhook store "\S+\/qlm_store_wm" opened with a writable map/,
+qr/qlm webhook: "license_created" event \S+ to http:\/\/127\.0\.0\.1:\d+\/hook\/created delivered: status 200/,
+qr/HOOK POST \/hook\/created event=license_created .* body=\{"EventType":"license_created",.*"LicenseInfo":\{"ActivationKey":"AAAA-BBBB-CCCC"\}\}$/m,
+]
+--- no_error_log
+[error]
+[alert]
