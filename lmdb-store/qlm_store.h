@@ -187,6 +187,8 @@ const char *qlm_store_strerror(int rc);
  * of the map, at most half of it); when the filesystem has no room for
  * that, the write gives QLM_STORE_FULL, touching nothing.  A stray pointer
  * in the process can corrupt the map, which it cannot without write_map.
+ * The map is read without read-ahead (MDB_NORDAHEAD): a page fault reads
+ * or zeroes its page, not megabytes around it.
  */
 int qlm_store_open(qlm_store_t **stp, const char *path,
     const qlm_store_options_t *opts);

@@ -122,10 +122,18 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         flags |= MDB_NOSYNC;
     }
 
-    /* pages written in the map, not with a pwrite() each: see prealloc */
+    /*
+     * Pages written in the map, not with a pwrite() each: see prealloc.
+     * Without read-ahead (MADV_RANDOM): the first touch of a page past
+     * the data, in the allocated but unwritten part of the file, would
+     * read around it, up to the device's read_ahead_kb (8 MiB on a
+     * virtio disk), zeroing all of that inside the page fault: 20 ms in
+     * which nginx's worker answered nothing, and often, while an import
+     * by qlm-store moved the data's end on.
+     */
 
     if (st->write_map) {
-        flags |= MDB_WRITEMAP;
+        flags |= MDB_WRITEMAP | MDB_NORDAHEAD;
     }
 
     if (st->read_only) {

@@ -3,7 +3,8 @@
  * write_map (MDB_WRITEMAP) on a full filesystem: QLM_STORE_FULL, never a
  * SIGBUS; what is stored stays readable, and writes work again once space
  * returns.  The filesystem is a 3 MiB tmpfs (mounting needs root: the test
- * is skipped without).
+ * is skipped without).  And a writable map is read without read-ahead
+ * (the kernel's "rr" flag of the mapping), a read-only one with it.
  */
 
 #include "qlm_test.h"
@@ -232,11 +233,106 @@ test_full_disk(void **state)
 }
 
 
+/*
+ * The VmFlags of the mapping of "file" in /proc/self/smaps into flags:
+ * 1 when found.
+ */
+
+static int
+map_flags(const char *file, char *flags, size_t size)
+{
+    int     in;
+    char    line[1024];
+    FILE   *f;
+    size_t  n, len;
+
+    f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) {
+        return 0;
+    }
+
+    in = 0;
+    len = strlen(file);
+
+    while (fgets(line, sizeof(line), f)) {
+        n = strlen(line);
+
+        if (n && line[n - 1] == '\n') {
+            line[--n] = '\0';
+        }
+
+        if (strncmp(line, "VmFlags:", 8) == 0) {
+            if (in) {
+                snprintf(flags, size, "%s ", line + 8);
+                fclose(f);
+                return 1;
+            }
+
+            continue;
+        }
+
+        /* a mapping's first line: "start-end perms offset dev inode path" */
+
+        if (strchr(line, '-') && strchr(line, ':') && !strstr(line, ": ")) {
+            in = (n >= len && strcmp(line + n - len, file) == 0);
+        }
+    }
+
+    fclose(f);
+
+    return 0;
+}
+
+
+static void
+test_no_readahead(void **state)
+{
+    qlm_test_t           *t;
+    char                  path[400], flags[1024];
+    qlm_store_options_t   opts;
+
+    t = *state;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.map_size = MAP_SIZE;
+    opts.write_map = 1;
+
+    assert_int_equal(qlm_t_open(t, &opts), 0);
+
+    qlm_t_path(t, path, sizeof(path));
+    strcat(path, "/data.mdb");
+
+    if (!map_flags(path, flags, sizeof(flags))) {
+        print_message("# no mapping of %s in /proc/self/smaps\n", path);
+        skip();
+    }
+
+    if (strstr(flags, " rr ") == NULL) {
+        fail_msg("a writable map reads ahead, VmFlags:%s", flags);
+    }
+
+    qlm_store_close(t->st);
+
+    /* qlm-store's reading commands keep the kernel's read-ahead */
+
+    opts.write_map = 0;
+    opts.read_only = 1;
+
+    assert_int_equal(qlm_t_open(t, &opts), 0);
+    assert_true(map_flags(path, flags, sizeof(flags)));
+
+    if (strstr(flags, " rr ") != NULL) {
+        fail_msg("a read-only map reads no ahead, VmFlags:%s", flags);
+    }
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         QLM_T(test_full_disk),
+        QLM_T(test_no_readahead),
     };
 
     return cmocka_run_group_tests_name("writemap", tests, NULL, NULL);
