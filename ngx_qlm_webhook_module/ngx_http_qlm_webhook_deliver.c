@@ -81,6 +81,9 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_http_qlm_webhook_urlstate_t   *conf_url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         nconf_urls;   /* 0: too many */
     ngx_log_t                         *log;
+    /* the last claim left due items for want of these: see wake() */
+    unsigned                           wait_url:1;
+    unsigned                           wait_task:1;
     unsigned                           exiting:1;
 };
 
@@ -93,6 +96,9 @@ typedef struct {
     ngx_uint_t                         nurls;
     ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    /* items passed over: a receiver at its limit, the tasks at theirs */
+    unsigned                           url_refused:1;
+    unsigned                           task_refused:1;
     /* configured receivers refused: when all are, nothing more is taken */
     ngx_uint_t                         nrefused;
     ngx_http_qlm_webhook_urlstate_t   *refused[NGX_HTTP_QLM_WEBHOOK_BATCH];
@@ -117,6 +123,8 @@ static void ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c);
 static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok);
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
+static void ngx_http_qlm_webhook_wake(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_uint_t task);
 static int ngx_http_qlm_webhook_claim_refused(
     ngx_http_qlm_webhook_claim_t *c, ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_int_t ngx_http_qlm_webhook_conf_url(
@@ -283,6 +291,23 @@ ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf)
     }
 
     ngx_post_event(&d->poll, &ngx_posted_events);
+}
+
+
+/* a task's new items: nothing to claim while the tasks are at their limit */
+
+void
+ngx_http_qlm_webhook_deliver_kick_task(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_http_qlm_webhook_deliver_t  *d;
+
+    d = mcf->deliver;
+
+    if (d && d->wait_task && !d->wait_url) {
+        return;
+    }
+
+    ngx_http_qlm_webhook_deliver_kick(mcf);
 }
 
 
@@ -588,6 +613,9 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         /* fewer than asked: what is still due was refused, for now */
         refused = (rc == 0 && n < max);
 
+        d->wait_url = refused && claim.url_refused;
+        d->wait_task = refused && claim.task_refused;
+
         if (rc != 0) {
             /* a full disk fails every claim: said once every 10 s */
 
@@ -670,6 +698,7 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
     task = ngx_http_qlm_webhook_is_task(item);
 
     if (task && d->ntask + c->ntask >= d->mcf->task_concurrency) {
+        c->task_refused = 1;
         return 0;
     }
 
@@ -686,6 +715,7 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
         if (!ngx_http_qlm_webhook_admit(c, us,
                                         i < c->nurls ? c->count[i] : 0))
         {
+            c->url_refused = 1;
             return ngx_http_qlm_webhook_claim_refused(c, us);
         }
 
@@ -1392,19 +1422,44 @@ ngx_http_qlm_webhook_start_http(ngx_http_qlm_webhook_transfer_t *t,
 static void
 ngx_http_qlm_webhook_http_handler(ngx_http_qlm_webhook_http_t *h)
 {
+    ngx_uint_t                        task;
     ngx_http_qlm_webhook_transfer_t  *t;
     ngx_http_qlm_webhook_deliver_t   *d;
 
     t = h->data;
     d = t->deliver;
+    task = t->task;
 
     ngx_http_qlm_webhook_finish(t);
 
     /* a slot is free again: see ngx_http_qlm_webhook_check_done() */
 
-    if (!d->poll.posted && !ngx_exiting) {
-        ngx_post_event(&d->poll, &ngx_posted_next_events);
+    ngx_http_qlm_webhook_wake(d, task);
+}
+
+
+/*
+ * A finished transfer frees a slot: the poll claims again, in the next
+ * turn, unless the last claim passed over what is due only because the
+ * tasks were at their limit and this transfer was not a task's: then
+ * that claim would read the same items and take nothing (at every
+ * delivery of an event, while a large task's backlog waits, a thousand
+ * items read for nothing: most of the worker).
+ */
+
+static void
+ngx_http_qlm_webhook_wake(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_uint_t task)
+{
+    if (d->poll.posted || ngx_exiting) {
+        return;
     }
+
+    if (d->wait_task && !d->wait_url && !task) {
+        return;
+    }
+
+    ngx_post_event(&d->poll, &ngx_posted_next_events);
 }
 
 
@@ -1828,10 +1883,11 @@ ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
     long                              status;
     CURL                             *easy;
     CURLMsg                          *msg;
-    ngx_uint_t                        freed;
+    ngx_uint_t                        freed, task;
     ngx_http_qlm_webhook_transfer_t  *t;
 
     freed = 0;
+    task = 0;
 
     while ((msg = curl_multi_info_read(d->multi, &left))) {
 
@@ -1864,16 +1920,18 @@ ngx_http_qlm_webhook_check_done(ngx_http_qlm_webhook_deliver_t *d)
             t->answer.error_len = ngx_strlen(t->answer.error);
         }
 
+        task |= t->task;
         ngx_http_qlm_webhook_finish(t);
         freed++;
     }
 
-    if (freed && !d->poll.posted && !ngx_exiting) {
-        /*
-         * slots are free again: more may be due, in the next turn, so that
-         * attempts that fail at once cannot chain within one turn
-         */
-        ngx_post_event(&d->poll, &ngx_posted_next_events);
+    /*
+     * slots are free again: more may be due, in the next turn, so that
+     * attempts that fail at once cannot chain within one turn
+     */
+
+    if (freed) {
+        ngx_http_qlm_webhook_wake(d, task);
     }
 }
 

@@ -422,6 +422,8 @@ ngx_int_t ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
 void ngx_http_qlm_webhook_deliver_exit_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
+void ngx_http_qlm_webhook_deliver_kick_task(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_uint_t ngx_http_qlm_webhook_deliver_reserve(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
 void ngx_http_qlm_webhook_deliver_unreserve(
