@@ -126,6 +126,8 @@ static int ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec,
     void *data);
 static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
     ngx_array_t *fields, ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy);
+static void ngx_http_qlm_webhook_var_set(ngx_http_variable_value_t *v,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qlm_webhook_arg_slot_variable(ngx_http_request_t *r,
@@ -1953,11 +1955,7 @@ ngx_http_qlm_webhook_arg_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_qlm_webhook_var_set(v, &value);
 
     return NGX_OK;
 }
@@ -1983,13 +1981,20 @@ ngx_http_qlm_webhook_arg_slot_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = value.data;
-    v->len = value.len;
+    ngx_http_qlm_webhook_var_set(v, &value);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_var_set(ngx_http_variable_value_t *v, ngx_str_t *value)
+{
+    v->data = value->data;
+    v->len = value->len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-
-    return NGX_OK;
 }
 
 

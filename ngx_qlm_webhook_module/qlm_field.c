@@ -298,6 +298,8 @@ typedef struct {
 
 static const unsigned char *qlm_field_xml_decl(const unsigned char *p,
     const unsigned char *last);
+static const unsigned char *qlm_field_xml_eq(const unsigned char *p,
+    const unsigned char *last, unsigned char *quote);
 static const unsigned char *qlm_field_xml_name(const unsigned char *p,
     const unsigned char *last, const unsigned char **colon);
 static const unsigned char *qlm_field_xml_tag(qlm_field_scan_t *s,
@@ -569,19 +571,10 @@ qlm_field_xml_decl(const unsigned char *p, const unsigned char *last)
 
         /* p is after a pseudo-attribute's name */
 
-        p = qlm_field_skip_space(p, last);
-
-        if (p == last || *p != '=') {
+        p = qlm_field_xml_eq(p, last, &quote);
+        if (p == NULL) {
             return NULL;
         }
-
-        p = qlm_field_skip_space(p + 1, last);
-
-        if (p == last || (*p != '"' && *p != '\'')) {
-            return NULL;
-        }
-
-        quote = *p++;
 
         for (v = p; p < last && *p != quote; p++) {
             /* void */
@@ -639,6 +632,30 @@ qlm_field_xml_decl(const unsigned char *p, const unsigned char *last)
             return NULL;
         }
     }
+}
+
+
+/* after a name: " = " and a quote, which *quote gets; after the quote */
+
+static const unsigned char *
+qlm_field_xml_eq(const unsigned char *p, const unsigned char *last,
+    unsigned char *quote)
+{
+    p = qlm_field_skip_space(p, last);
+
+    if (p == last || *p != '=') {
+        return NULL;
+    }
+
+    p = qlm_field_skip_space(p + 1, last);
+
+    if (p == last || (*p != '"' && *p != '\'')) {
+        return NULL;
+    }
+
+    *quote = *p;
+
+    return p + 1;
 }
 
 
@@ -763,19 +780,11 @@ qlm_field_xml_tag(qlm_field_scan_t *s, const unsigned char *p, size_t depth,
         attr_len[nattrs] = end - p;
         attr_colon[nattrs] = ac;
 
-        p = qlm_field_skip_space(end, last);
-
-        if (p == last || *p != '=') {
+        p = qlm_field_xml_eq(end, last, &quote);
+        if (p == NULL) {
             return NULL;
         }
 
-        p = qlm_field_skip_space(p + 1, last);
-
-        if (p == last || (*p != '"' && *p != '\'')) {
-            return NULL;
-        }
-
-        quote = *p++;
         v = p;
 
         while (p < last && *p != quote) {
