@@ -24,7 +24,8 @@ qlm_store_strerror(int rc)
         return "no such item";
 
     case QLM_STORE_FULL:
-        return "store is full (map size reached)";
+        return "store is full (max_size reached, or no room on the file "
+               "system)";
 
     case QLM_STORE_STALE:
         return "the lease is no longer held";

@@ -164,7 +164,8 @@ test_format(void **state)
     assert_null(t->st);
 
     assert_string_equal(qlm_store_strerror(QLM_STORE_FULL),
-                        "store is full (map size reached)");
+                        "store is full (max_size reached, or no room on "
+                        "the file system)");
     assert_string_equal(qlm_store_strerror(ENOENT), strerror(ENOENT));
     assert_string_equal(qlm_store_strerror(MDB_MAP_FULL),
                         mdb_strerror(MDB_MAP_FULL));
