@@ -125,6 +125,8 @@ static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
 static void ngx_http_qlm_webhook_wake(ngx_http_qlm_webhook_deliver_t *d,
     ngx_uint_t task);
+static ngx_uint_t ngx_http_qlm_webhook_futile(
+    ngx_http_qlm_webhook_deliver_t *d, ngx_uint_t task);
 static int ngx_http_qlm_webhook_claim_refused(
     ngx_http_qlm_webhook_claim_t *c, ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_int_t ngx_http_qlm_webhook_conf_url(
@@ -303,7 +305,7 @@ ngx_http_qlm_webhook_deliver_kick_task(ngx_http_qlm_webhook_main_conf_t *mcf)
 
     d = mcf->deliver;
 
-    if (d && d->wait_task && !d->wait_url) {
+    if (d && ngx_http_qlm_webhook_futile(d, 0)) {
         return;
     }
 
@@ -1451,15 +1453,23 @@ static void
 ngx_http_qlm_webhook_wake(ngx_http_qlm_webhook_deliver_t *d,
     ngx_uint_t task)
 {
-    if (d->poll.posted || ngx_exiting) {
-        return;
-    }
-
-    if (d->wait_task && !d->wait_url && !task) {
+    if (d->poll.posted || ngx_exiting || ngx_http_qlm_webhook_futile(d, task))
+    {
         return;
     }
 
     ngx_post_event(&d->poll, &ngx_posted_next_events);
+}
+
+
+/* the last claim took nothing for the tasks' limit alone, and task is not
+ * a task's slot freed: a claim now would read the same items for nothing */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_futile(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_uint_t task)
+{
+    return d->wait_task && !d->wait_url && !task;
 }
 
 

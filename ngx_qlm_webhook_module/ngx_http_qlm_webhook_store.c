@@ -195,8 +195,8 @@ ngx_http_qlm_webhook_store_map_fs(ngx_log_t *log,
     }
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "qlm_webhook_store: \"%V\" is on a file system (type "
-                  "0x%xl) where write_map=auto is off", &mcf->store_path,
+                  "qlm_webhook_store: \"%V\" is on a file system of type "
+                  "0x%xl, where write_map=auto is off", &mcf->store_path,
                   (unsigned long) fs.f_type);
 #endif
 
@@ -649,9 +649,9 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
 
     /*
      * Commits run in the thread pool with sync=on, and while the timed
-     * sync flushes: a write of the loop's own would then wait on the file
-     * system (the journal commit that the flush forces holds up the
-     * inode's next update), milliseconds in which no license call is
+     * sync flushes: a write of the loop's own would then wait on the
+     * file system, whose journal commit forced by the flush holds up the
+     * inode's next update: milliseconds in which no license call is
      * answered.  Otherwise they run in the loop: a thread's hand-over
      * costs more than a commit of a few events (a seventh of N's rate).
      */
