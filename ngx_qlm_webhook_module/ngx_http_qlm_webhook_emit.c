@@ -664,14 +664,18 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_uint_t                         i, g, cause, akey;
     ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
+    ngx_http_variable_t               *vars, *var;
     ngx_http_qlm_webhook_field_t      *f;
     ngx_http_qlm_webhook_answer_t      a;
     ngx_http_qlm_webhook_loc_conf_t   *lcf;
+    ngx_http_core_main_conf_t         *cmcf;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
+    vars = cmcf->variables.elts;
     event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
 
     ngx_memzero(&a, sizeof(ngx_http_qlm_webhook_answer_t));
@@ -738,6 +742,23 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         if (seen[g / 8] & (1 << (g % 8))) {
             continue;
+        }
+
+        /*
+         * Most of the seventy arguments a configuration reads are not in a
+         * given call: once the query and the form are in the slots, an
+         * empty slot is passed over here, not looked up
+         */
+
+        if (f[i].index && ctx->args_form) {
+            var = &vars[f[i].index - 1];
+
+            if (var->get_handler == ngx_http_qlm_webhook_arg_slot_variable
+                && ctx->args[var->data].state
+                   == NGX_HTTP_QLM_WEBHOOK_ARG_NONE)
+            {
+                continue;
+            }
         }
 
         /*
