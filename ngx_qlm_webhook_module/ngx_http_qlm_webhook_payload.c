@@ -212,8 +212,9 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
     id.data = event_id->data;
     id.len = event_id->len;
 
-    len = qlm_payload_event(NULL, kind, &ev, &id, &stamp, fields,
-                            values->nelts);
+    /* one pass, into room for the longest it can be */
+
+    len = qlm_payload_event_max(&ev, &id, &stamp, fields, values->nelts);
 
     out->data = ngx_pnalloc(pool, len);
     if (out->data == NULL) {

@@ -539,6 +539,33 @@ qlm_payload_event(unsigned char *out, unsigned kind,
 }
 
 
+/*
+ * A string's byte is at most six bytes of JSON ("\u001f", or three for
+ * U+FFFD), and a number, a boolean or a date is shorter than six times
+ * its text: the event fits in this many bytes, written in one pass.
+ */
+
+size_t
+qlm_payload_event_max(const qlm_payload_str_t *event,
+    const qlm_payload_str_t *id, const qlm_payload_str_t *timestamp,
+    const qlm_payload_field_t *fields, size_t n)
+{
+    size_t  len, i;
+
+    len = sizeof("{\"EventType\":\"\",\"EventId\":\"\",\"Timestamp\":\"\","
+                 "\"CustomerInfo\":{}}")
+          + 6 * (event->len + id->len + timestamp->len);
+
+    /* ,"name":value */
+
+    for (i = 0; i < n; i++) {
+        len += 6 + 6 * (fields[i].name.len + fields[i].value.len);
+    }
+
+    return len;
+}
+
+
 size_t
 qlm_payload_task(unsigned char *out, const qlm_payload_str_t *task,
     const qlm_payload_str_t *user_data, const qlm_payload_field_t *fields,

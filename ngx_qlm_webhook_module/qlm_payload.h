@@ -95,6 +95,11 @@ size_t qlm_payload_event(unsigned char *out, unsigned kind,
     const qlm_payload_str_t *timestamp, const qlm_payload_field_t *fields,
     size_t n);
 
+/* at least what qlm_payload_event() writes, with out NULL or not */
+size_t qlm_payload_event_max(const qlm_payload_str_t *event,
+    const qlm_payload_str_t *id, const qlm_payload_str_t *timestamp,
+    const qlm_payload_field_t *fields, size_t n);
+
 /* {"Name":"...","WebHookUserData":"...","LicenseInfo":{...}} */
 size_t qlm_payload_task(unsigned char *out, const qlm_payload_str_t *task,
     const qlm_payload_str_t *user_data, const qlm_payload_field_t *fields,

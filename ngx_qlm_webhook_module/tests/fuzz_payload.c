@@ -239,7 +239,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     written = qlm_payload_event(buf, kind, &event, &id, &ts, f, n);
-    if (written != len) {
+    if (written != len
+        || len > qlm_payload_event_max(&event, &id, &ts, f, n))
+    {
         __builtin_trap();
     }
 
