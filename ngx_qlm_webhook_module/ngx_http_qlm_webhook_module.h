@@ -210,6 +210,7 @@ typedef struct {
     time_t                         last_run;
     ngx_uint_t                     matched;
     ngx_uint_t                     scanned;
+    ngx_uint_t                     item_ns;    /* a match's write, so far */
     size_t                         cursor_len;
     u_char                         cursor[401];
 

@@ -24,6 +24,8 @@
 #define NGX_HTTP_QLM_WEBHOOK_CHUNK       1024     /* records a step */
 #define NGX_HTTP_QLM_WEBHOOK_STEP_USEC   250      /* a step's work, at most */
 #define NGX_HTTP_QLM_WEBHOOK_STEP_PAUSE  1        /* ms between steps */
+#define NGX_HTTP_QLM_WEBHOOK_ITEM_NS     1000     /* a match's write, guess */
+#define NGX_HTTP_QLM_WEBHOOK_STEP_ITEMS  16       /* matches a step can hold */
 #define NGX_HTTP_QLM_WEBHOOK_TICK        1000     /* ms */
 
 
@@ -636,6 +638,7 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 {
     int                            rc;
     size_t                         seen, saved_len;
+    uint64_t                       start;
     ngx_tm_t                       tm;
     ngx_uint_t                     scanned, matched;
     ngx_time_t                    *tp;
@@ -644,6 +647,10 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     u_char                         saved[401];
 
     ngx_memzero(&ch, sizeof(ngx_http_qlm_webhook_chunk_t));
+
+    if (task->item_ns == 0) {
+        task->item_ns = NGX_HTTP_QLM_WEBHOOK_ITEM_NS;
+    }
 
     ch.pool = ngx_create_pool(4096, log);
     if (ch.pool == NULL) {
@@ -700,6 +707,8 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* the step's deliveries and its progress: one transaction */
 
+    start = ngx_http_qlm_webhook_usec();
+
     if (rc == 0) {
         from.data = (char *) saved;
         from.len = saved_len;
@@ -710,6 +719,18 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
                                  seen < NGX_HTTP_QLM_WEBHOOK_CHUNK
                                  && !ch.paused,
                                  ch.items.elts, ch.items.nelts);
+    }
+
+    /*
+     * The write is a third of a step's time or more (some 100 matches):
+     * the next step's scan leaves room for its own, at this pace
+     */
+
+    if (rc == 0 && ch.items.nelts) {
+        task->item_ns = (3 * task->item_ns
+                         + (ngx_http_qlm_webhook_usec() - start) * 1000
+                           / ch.items.nelts)
+                        / 4;
     }
 
     if (rc == QLM_STORE_STALE) {
@@ -785,6 +806,7 @@ ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
     ngx_http_qlm_webhook_chunk_t *ch = data;
 
     int                            m;
+    uint64_t                       now;
     ngx_str_t                      id, payload;
     ngx_uint_t                     i;
     ngx_array_t                    values;
@@ -796,11 +818,24 @@ ngx_http_qlm_webhook_task_record(const qlm_store_record_t *rec, void *data)
 
     task = ch->task;
 
-    /* the step's time is up: this record is the next step's first */
+    /*
+     * The step's time is up, counting the write of the matches it has
+     * (a few always fit: the estimate includes the commit, which a step
+     * of few matches would make look dear): this record is the next
+     * step's first
+     */
 
-    if (ch->handled && ngx_http_qlm_webhook_usec() >= ch->deadline) {
-        ch->paused = 1;
-        return 1;
+    if (ch->handled) {
+        now = ngx_http_qlm_webhook_usec();
+
+        if (ch->items.nelts >= NGX_HTTP_QLM_WEBHOOK_STEP_ITEMS) {
+            now += ch->items.nelts * task->item_ns / 1000;
+        }
+
+        if (now >= ch->deadline) {
+            ch->paused = 1;
+            return 1;
+        }
     }
 
     ch->handled++;
