@@ -115,6 +115,10 @@ static size_t      ngx_http_qlm_webhook_random_used
                                    = NGX_HTTP_QLM_WEBHOOK_RANDOM;
 static ngx_pid_t   ngx_http_qlm_webhook_random_pid;
 
+/* the Timestamp of the events of one second, local time */
+static time_t      ngx_http_qlm_webhook_stamp_time;
+static u_char      ngx_http_qlm_webhook_stamp[sizeof("yyyy-mm-ddThh:mm:ss")];
+
 
 ngx_int_t
 ngx_http_qlm_webhook_event_id(ngx_pool_t *pool, ngx_str_t *id)
@@ -181,7 +185,6 @@ ngx_int_t
 ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
     ngx_str_t *event_id, time_t now, ngx_array_t *values, ngx_str_t *out)
 {
-    u_char                ts[sizeof("yyyy-mm-ddThh:mm:ss")];
     size_t                len;
     ngx_tm_t              tm;
     unsigned              kind;
@@ -199,13 +202,21 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
 
     name = &ngx_http_qlm_webhook_event_names[event];
 
-    ngx_localtime(now, &tm);
+    /* the second's text, made once a second: a busy worker's events share */
 
-    stamp.data = ts;
-    stamp.len = ngx_sprintf(ts, "%4d-%02d-%02dT%02d:%02d:%02d",
-                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
-                - ts;
+    if (now != ngx_http_qlm_webhook_stamp_time || now == 0) {
+        ngx_localtime(now, &tm);
+
+        (void) ngx_sprintf(ngx_http_qlm_webhook_stamp,
+                           "%4d-%02d-%02dT%02d:%02d:%02d",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+        ngx_http_qlm_webhook_stamp_time = now;
+    }
+
+    stamp.data = ngx_http_qlm_webhook_stamp;
+    stamp.len = sizeof("yyyy-mm-ddThh:mm:ss") - 1;
 
     ev.data = name->data;
     ev.len = name->len;
