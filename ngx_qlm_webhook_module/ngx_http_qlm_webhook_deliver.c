@@ -70,6 +70,8 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_uint_t                         nactive;
     ngx_uint_t                         reserved;  /* leased, not started */
     ngx_uint_t                         ntask;     /* task deliveries */
+    uint64_t                           task_tokens;  /* 1000 a delivery */
+    ngx_msec_t                         task_stamp;
     ngx_uint_t                         column;    /* in urlstate in_flight */
     time_t                             claim_logged;
     ngx_uint_t                         claim_failed;
@@ -123,6 +125,8 @@ static void ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c);
 static void ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
     ngx_uint_t ok);
 static ngx_uint_t ngx_http_qlm_webhook_is_task(const qlm_store_item_t *item);
+static ngx_uint_t ngx_http_qlm_webhook_task_bucket(
+    ngx_http_qlm_webhook_deliver_t *d);
 static void ngx_http_qlm_webhook_wake(ngx_http_qlm_webhook_deliver_t *d,
     ngx_uint_t task);
 static ngx_uint_t ngx_http_qlm_webhook_futile(
@@ -699,7 +703,10 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
 
     task = ngx_http_qlm_webhook_is_task(item);
 
-    if (task && d->ntask + c->ntask >= d->mcf->task_concurrency) {
+    if (task
+        && (d->ntask + c->ntask >= d->mcf->task_concurrency
+            || !ngx_http_qlm_webhook_task_bucket(d)))
+    {
         c->task_refused = 1;
         return 0;
     }
@@ -732,9 +739,46 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
         c->count[i]++;
     }
 
+    if (task && d->mcf->task_rate) {
+        d->task_tokens -= 1000;
+    }
+
     c->ntask += task;
 
     return 1;
+}
+
+
+/*
+ * qlm_webhook_task_rate: a bucket of a tenth of a second's deliveries (one
+ * at least), filled as time passes; a claim that finds it empty passes
+ * over the tasks' items, and the poll's nap (100 ms) fills it again
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_task_bucket(ngx_http_qlm_webhook_deliver_t *d)
+{
+    uint64_t    rate, burst;
+    ngx_msec_t  ms;
+
+    rate = d->mcf->task_rate;
+
+    if (rate == 0) {
+        return 1;
+    }
+
+    ms = ngx_current_msec - d->task_stamp;
+    d->task_stamp = ngx_current_msec;
+
+    burst = ngx_max(rate / 10, 1000);
+
+    d->task_tokens += (uint64_t) ngx_min(ms, 10000) * rate / 1000;
+
+    if (d->task_tokens > burst) {
+        d->task_tokens = burst;
+    }
+
+    return d->task_tokens >= 1000;
 }
 
 
@@ -1111,6 +1155,10 @@ ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c)
     for (i = 0; i < c->nprobes; i++) {
         (void) ngx_atomic_cmp_set(&c->probe[i]->open_until, c->probe_now[i],
                                   c->probe_was[i]);
+    }
+
+    if (c->deliver->mcf->task_rate) {
+        c->deliver->task_tokens += c->ntask * 1000;
     }
 }
 

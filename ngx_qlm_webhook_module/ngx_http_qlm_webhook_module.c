@@ -48,6 +48,8 @@ static char *ngx_http_qlm_webhook_verify_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_qlm_webhook_task_rate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_qlm_webhook_num_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_qlm_webhook_positive_msec(ngx_conf_t *cf, void *post,
@@ -155,6 +157,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_main_conf_t, task_concurrency),
       &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_task_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_qlm_webhook_task_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("qlm_webhook_breaker"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -390,6 +399,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->concurrency = NGX_CONF_UNSET_UINT;
     mcf->url_concurrency = NGX_CONF_UNSET_UINT;
     mcf->task_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->task_rate = NGX_CONF_UNSET_UINT;
     mcf->breaker = NGX_CONF_UNSET_UINT;
     mcf->pause_after = NGX_CONF_UNSET;
     mcf->ssl_verify = NGX_CONF_UNSET;
@@ -438,6 +448,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
                              ngx_max(mcf->concurrency / 2, 1));
     ngx_conf_init_uint_value(mcf->task_concurrency,
                              ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->task_rate, 0);
     ngx_conf_init_uint_value(mcf->breaker, 0);
     ngx_conf_init_value(mcf->pause_after, 0);
     ngx_conf_init_value(mcf->ssl_verify, 1);
@@ -1222,6 +1233,59 @@ ngx_http_qlm_webhook_verify_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
                        "invalid scheme \"%V\", it must be \"qlm\" or "
                        "\"standard\"", &value[1]);
     return NGX_CONF_ERROR;
+}
+
+
+/* "off", or deliveries a second ("r/s") or a minute ("r/m"), as limit_req */
+
+static char *
+ngx_http_qlm_webhook_task_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qlm_webhook_main_conf_t *mcf = conf;
+
+    size_t      len;
+    ngx_int_t   n, scale;
+    ngx_str_t  *value;
+
+    if (mcf->task_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    len = value[1].len;
+
+    if (len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        mcf->task_rate = 0;
+        return NGX_CONF_OK;
+    }
+
+    scale = 0;
+
+    if (len > 3 && ngx_strncmp(value[1].data + len - 3, "r/s", 3) == 0) {
+        scale = 1;
+
+    } else if (len > 3
+               && ngx_strncmp(value[1].data + len - 3, "r/m", 3) == 0)
+    {
+        scale = 60;
+    }
+
+    n = scale ? ngx_atoi(value[1].data, len - 3) : NGX_ERROR;
+
+    if (n <= 0 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"%V\", it must be \"off\" or a "
+                           "number from 1 to 1000000 followed by \"r/s\" or "
+                           "\"r/m\", as \"200r/s\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* thousandths of a delivery a second, as limit_req keeps its rate */
+
+    mcf->task_rate = n * 1000 / scale;
+
+    return NGX_CONF_OK;
 }
 
 

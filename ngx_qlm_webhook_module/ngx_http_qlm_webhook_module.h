@@ -242,6 +242,7 @@ typedef struct {
     ngx_uint_t                concurrency;
     ngx_uint_t                url_concurrency;   /* whole server */
     ngx_uint_t                task_concurrency;  /* a worker */
+    ngx_uint_t                task_rate;  /* a worker, 1/1000 a second */
     ngx_uint_t                breaker;           /* failures; 0: off */
     time_t                    pause_after;       /* s; 0: off */
     ngx_flag_t                ssl_verify;

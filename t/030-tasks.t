@@ -276,3 +276,48 @@ attempt 4
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid "retry=5s,soon", it must be "retry=exponential", "retry=exponential:base:cap" or a list of times greater than 0, as "retry=5s,5m,30m" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 16: qlm_webhook_task_rate: a task's deliveries start at most at the rate, the rest wait queued
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_task_rate 1r/s;
+}
+--- config eval
+$::Config . q{
+    location = /pause {
+        limit_rate_after 0;
+        limit_rate 2k;
+        return 200 "$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id$request_id";
+    }
+
+    location = /status {
+        qlm_webhook_status;
+    }
+}
+--- request eval
+[
+(map { "GET /qlm/qlmservice.asmx/GetActivationKey?is_avkey=K-T16-$_&is_email=jane%40example.com&is_expdate=" . main::day(10) } 1 .. 6),
+"GET /pause",
+"GET /status",
+]
+--- response_body_like eval
+[
+(map { qr/QuickLicenseManager/ } 1 .. 6),
+qr/^[0-9a-f]+$/,
+qr/"scheduled_tasks":\{"stored":([6-9]|\d\d+),"delivered":[1-4],"retry":0,"dead":0\}/,
+]
+--- timeout: 10
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: a qlm_webhook_task_rate that does not parse fails nginx -t
+--- http_config
+    qlm_webhook_task_rate 5;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid rate "5", it must be "off" or a number from 1 to 1000000 followed by "r/s" or "r/m", as "200r/s" in \S+/nginx\.conf:\d+}
