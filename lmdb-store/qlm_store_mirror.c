@@ -44,7 +44,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
-    unsigned char      *buf;
+    unsigned char       codes[QLM_STORE_RECORD_FIELDS];
     qlm_store_record_t  old;
 
     if (!qlm_store_record_ok(rec)) {
@@ -91,28 +91,23 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
         }
     }
 
-    rc = qlm_store_record_size(rec, merged, n, &size);
+    rc = qlm_store_record_size(rec, merged, n, codes, &size);
     if (rc != 0) {
         return rc;
     }
 
     /* old values point into the map: the new record is built aside */
 
-    buf = malloc(size);
-    if (buf == NULL) {
+    if (qlm_store_scratch_grow(&st->wrec, size) != 0) {
         return ENOMEM;
     }
 
-    qlm_store_record_encode(rec, merged, n, buf);
+    qlm_store_record_encode(rec, merged, n, codes, st->wrec.data);
 
-    val.mv_data = buf;
+    val.mv_data = st->wrec.data;
     val.mv_size = size;
 
-    rc = mdb_put(txn, st->mirror[table], &key, &val, 0);
-
-    free(buf);
-
-    return rc;
+    return mdb_put(txn, st->mirror[table], &key, &val, 0);
 }
 
 
@@ -175,6 +170,8 @@ qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
 }
 
 
+/* an event's read, on the event loop: the kept read txn and its fields */
+
 int
 qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
     qlm_store_record_pt cb, void *data)
@@ -182,6 +179,7 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
     int                  rc;
     MDB_val              key, val;
     MDB_txn             *txn;
+    unsigned             kept;
     qlm_store_record_t   rec;
     qlm_store_field_t   *fields;
 
@@ -191,15 +189,23 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
         return QLM_STORE_INVALID;
     }
 
-    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
-    if (fields == NULL) {
-        return ENOMEM;
+    rc = qlm_store_read_begin(st, &txn, &kept);
+    if (rc != 0) {
+        return rc;
     }
 
-    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        free(fields);
-        return rc;
+    fields = kept ? st->rfields : NULL;
+
+    if (fields == NULL) {
+        fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+        if (fields == NULL) {
+            qlm_store_read_end(st, txn, kept);
+            return ENOMEM;
+        }
+
+        if (kept) {
+            st->rfields = fields;
+        }
     }
 
     key.mv_data = (void *) k.data;
@@ -218,8 +224,11 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
         }
     }
 
-    mdb_txn_abort(txn);
-    free(fields);
+    qlm_store_read_end(st, txn, kept);
+
+    if (!kept) {
+        free(fields);
+    }
 
     return rc;
 }
