@@ -10,6 +10,7 @@
 #include "qlm_store_int.h"
 
 
+static uint64_t qlm_store_get_varint_more(qlm_store_buf_t *b);
 static void qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s);
 /* what an item's sizing found, for its encoding: not looked for twice */
 typedef struct {
@@ -57,8 +58,21 @@ qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s)
 }
 
 
-uint64_t
+/* most varints are one byte: those are read inline */
+
+static inline uint64_t
 qlm_store_get_varint(qlm_store_buf_t *b)
+{
+    if (!b->error && b->pos < b->end && *b->pos < 0x80) {
+        return *b->pos++;
+    }
+
+    return qlm_store_get_varint_more(b);
+}
+
+
+static uint64_t
+qlm_store_get_varint_more(qlm_store_buf_t *b)
 {
     unsigned  shift;
     uint64_t  v, c;

@@ -37,6 +37,11 @@ qlm_store_record_ok(const qlm_store_record_t *rec)
 }
 
 
+/*
+ * Through a cursor: the put replaces the record the get found (MDB_CURRENT)
+ * without a second search of the tree.
+ */
+
 int
 qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     const qlm_store_record_t *rec, qlm_store_field_t *merged)
@@ -44,6 +49,8 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
+    unsigned            found;
+    MDB_cursor         *cur;
     unsigned char       codes[QLM_STORE_RECORD_FIELDS];
     qlm_store_record_t  old;
 
@@ -54,22 +61,29 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     key.mv_data = (void *) rec->key.data;
     key.mv_size = rec->key.len;
 
-    n = 0;
+    rc = mdb_cursor_open(txn, st->mirror[table], &cur);
+    if (rc != 0) {
+        return rc;
+    }
 
-    rc = mdb_get(txn, st->mirror[table], &key, &val);
+    n = 0;
+    found = 0;
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
 
     if (rc == 0) {
         rc = qlm_store_record_decode(&key, &val, &old, merged);
         if (rc != 0) {
-            return rc;
+            goto done;
         }
 
         /* made again after its deletion: a new record, not the old one */
 
         n = (old.deleted && !rec->deleted) ? 0 : old.nfields;
+        found = 1;
 
     } else if (rc != MDB_NOTFOUND) {
-        return rc;
+        goto done;
     }
 
     /* a later event's fields overwrite, the others keep their value */
@@ -93,13 +107,14 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
 
     rc = qlm_store_record_size(rec, merged, n, codes, &size);
     if (rc != 0) {
-        return rc;
+        goto done;
     }
 
     /* old values point into the map: the new record is built aside */
 
     if (qlm_store_scratch_grow(&st->wrec, size) != 0) {
-        return ENOMEM;
+        rc = ENOMEM;
+        goto done;
     }
 
     qlm_store_record_encode(rec, merged, n, codes, st->wrec.data);
@@ -107,7 +122,13 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     val.mv_data = st->wrec.data;
     val.mv_size = size;
 
-    return mdb_put(txn, st->mirror[table], &key, &val, 0);
+    rc = mdb_cursor_put(cur, &key, &val, found ? MDB_CURRENT : 0);
+
+done:
+
+    mdb_cursor_close(cur);
+
+    return rc;
 }
 
 
