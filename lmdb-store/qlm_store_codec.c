@@ -10,35 +10,20 @@
 #include "qlm_store_int.h"
 
 
+static uint64_t qlm_store_get_varint_more(qlm_store_buf_t *b);
 static void qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s);
-static int qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
-    size_t *packed);
+/* what an item's sizing found, for its encoding: not looked for twice */
+typedef struct {
+    unsigned              event;      /* the event's code, 0: spelled out */
+    size_t                packed;     /* the packed body's length, 0: plain */
+    const unsigned char  *body;       /* the packed body */
+} qlm_store_item_enc_t;
+
+
+static int qlm_store_item_wsize(const qlm_store_item_t *item,
+    qlm_store_scratch_t *sc, size_t *size, qlm_store_item_enc_t *enc);
 static void qlm_store_item_encode(const qlm_store_item_t *item,
-    size_t packed, unsigned char *p);
-
-
-void
-qlm_store_put_u32(unsigned char **p, uint32_t v)
-{
-    unsigned char  *b;
-
-    b = *p;
-
-    b[0] = (unsigned char) v;
-    b[1] = (unsigned char) (v >> 8);
-    b[2] = (unsigned char) (v >> 16);
-    b[3] = (unsigned char) (v >> 24);
-
-    *p = b + 4;
-}
-
-
-void
-qlm_store_put_u64(unsigned char **p, uint64_t v)
-{
-    qlm_store_put_u32(p, (uint32_t) v);
-    qlm_store_put_u32(p, (uint32_t) (v >> 32));
-}
+    const qlm_store_item_enc_t *enc, unsigned char *p);
 
 
 void
@@ -53,39 +38,6 @@ qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s)
 
     **p = '\0';
     *p += 1;
-}
-
-
-/* LEB128: 7 bits a byte, low first, the high bit says "more" */
-
-size_t
-qlm_store_varint_size(uint64_t v)
-{
-    size_t  n;
-
-    for (n = 1; v >= 0x80; n++) {
-        v >>= 7;
-    }
-
-    return n;
-}
-
-
-void
-qlm_store_put_varint(unsigned char **p, uint64_t v)
-{
-    unsigned char  *b;
-
-    b = *p;
-
-    while (v >= 0x80) {
-        *b++ = (unsigned char) (v | 0x80);
-        v >>= 7;
-    }
-
-    *b++ = (unsigned char) v;
-
-    *p = b;
 }
 
 
@@ -106,8 +58,21 @@ qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s)
 }
 
 
-uint64_t
+/* most varints are one byte: those are read inline */
+
+static inline uint64_t
 qlm_store_get_varint(qlm_store_buf_t *b)
+{
+    if (!b->error && b->pos < b->end && *b->pos < 0x80) {
+        return *b->pos++;
+    }
+
+    return qlm_store_get_varint_more(b);
+}
+
+
+static uint64_t
+qlm_store_get_varint_more(qlm_store_buf_t *b)
 {
     unsigned  shift;
     uint64_t  v, c;
@@ -406,8 +371,8 @@ qlm_store_get_name(qlm_store_buf_t *b, const qlm_store_str_t *table,
 /*
  * A body, packed: each JSON key that is a name of the fields table, as
  * "Name": after a '{' or a ',', is a 0 byte and the name's code; a 0 byte of
- * the body is 0 0.  Any bytes pack and unpack exactly; with out NULL only
- * the packed length is counted.
+ * the body is 0 0.  Any bytes pack and unpack exactly; out has room for
+ * twice the body (all 0 bytes), the packed bytes are never more.
  */
 
 static size_t
@@ -431,10 +396,8 @@ qlm_store_body_pack(const qlm_store_str_t *body, unsigned char *out)
         }
 
         if (*p == 0) {
-            if (out) {
-                memcpy(out + n, lit, p + 1 - lit);
-                out[n + (p + 1 - lit)] = 0;
-            }
+            memcpy(out + n, lit, p + 1 - lit);
+            out[n + (p + 1 - lit)] = 0;
 
             n += p + 1 - lit + 1;
             lit = p + 1;
@@ -459,20 +422,16 @@ qlm_store_body_pack(const qlm_store_str_t *body, unsigned char *out)
             continue;
         }
 
-        if (out) {
-            memcpy(out + n, lit, p - lit);
-            out[n + (p - lit)] = 0;
-            out[n + (p - lit) + 1] = (unsigned char) code;
-        }
+        memcpy(out + n, lit, p - lit);
+        out[n + (p - lit)] = 0;
+        out[n + (p - lit) + 1] = (unsigned char) code;
 
         n += p - lit + 2;
         p = z + 1;
         lit = z + 2;
     }
 
-    if (out) {
-        memcpy(out + n, lit, end - lit);
-    }
+    memcpy(out + n, lit, end - lit);
 
     return n + (end - lit);
 }
@@ -550,34 +509,46 @@ qlm_store_body_unpack(const unsigned char *p, size_t n, unsigned char *out,
 /*
  * The body in an item: a varint (length << 1 | packed); plain, the bytes
  * and a NUL; packed, a varint of the unpacked length and the packed bytes.
- * Packed when that is shorter.
+ * Packed when that is shorter.  It is packed once, into sc, where the
+ * encoder copies it from: *packed is its length there, 0 when plain.
  */
 
-static size_t
-qlm_store_body_size(const qlm_store_str_t *body, size_t *packed)
+static int
+qlm_store_body_size(const qlm_store_str_t *body, qlm_store_scratch_t *sc,
+    size_t *packed, size_t *size)
 {
     size_t  plain, n;
 
     plain = qlm_store_varint_size(body->len << 1) + body->len + 1;
 
-    *packed = qlm_store_body_pack(body, NULL);
+    *packed = 0;
+    *size = plain;
 
-    n = qlm_store_varint_size(*packed << 1 | 1)
-        + qlm_store_varint_size(body->len) + *packed;
-
-    if (n < plain) {
-        return n;
+    if (body->len == 0) {
+        return 0;
     }
 
-    *packed = 0;
+    if (qlm_store_scratch_grow(sc, 2 * body->len) != 0) {
+        return ENOMEM;
+    }
 
-    return plain;
+    n = qlm_store_body_pack(body, sc->data);
+
+    if (qlm_store_varint_size(n << 1 | 1) + qlm_store_varint_size(body->len)
+        + n < plain)
+    {
+        *packed = n;
+        *size = qlm_store_varint_size(n << 1 | 1)
+                + qlm_store_varint_size(body->len) + n;
+    }
+
+    return 0;
 }
 
 
 static void
 qlm_store_put_body(unsigned char **p, const qlm_store_str_t *body,
-    size_t packed)
+    const unsigned char *data, size_t packed)
 {
     if (packed == 0) {
         qlm_store_put_varint(p, body->len << 1);
@@ -595,7 +566,8 @@ qlm_store_put_body(unsigned char **p, const qlm_store_str_t *body,
     qlm_store_put_varint(p, packed << 1 | 1);
     qlm_store_put_varint(p, body->len);
 
-    *p += qlm_store_body_pack(body, *p);
+    memcpy(*p, data, packed);
+    *p += packed;
 }
 
 
@@ -605,8 +577,7 @@ static void
 qlm_store_get_body(qlm_store_buf_t *b, qlm_store_str_t *body,
     qlm_store_scratch_t *sc)
 {
-    uint64_t        v, len;
-    unsigned char  *data;
+    uint64_t  v, len;
 
     body->data = "";
     body->len = 0;
@@ -646,16 +617,10 @@ qlm_store_get_body(qlm_store_buf_t *b, qlm_store_str_t *body,
     }
 
     if (sc) {
-        if (sc->size < len + 1) {
-            data = realloc(sc->data, len + 1);
-            if (data == NULL) {
-                b->error = 1;
-                sc->nomem = 1;
-                return;
-            }
-
-            sc->data = data;
-            sc->size = len + 1;
+        if (qlm_store_scratch_grow(sc, len + 1) != 0) {
+            b->error = 1;
+            sc->nomem = 1;
+            return;
         }
 
         if (qlm_store_body_unpack(b->pos, v, sc->data, len) != 0) {
@@ -668,6 +633,27 @@ qlm_store_get_body(qlm_store_buf_t *b, qlm_store_str_t *body,
     }
 
     b->pos += v;
+}
+
+
+int
+qlm_store_scratch_grow(qlm_store_scratch_t *sc, size_t size)
+{
+    unsigned char  *data;
+
+    if (sc->size >= size) {
+        return 0;
+    }
+
+    data = realloc(sc->data, size);
+    if (data == NULL) {
+        return ENOMEM;
+    }
+
+    sc->data = data;
+    sc->size = size;
+
+    return 0;
 }
 
 
@@ -742,41 +728,6 @@ qlm_store_get_str(qlm_store_buf_t *b, qlm_store_str_t *s)
 }
 
 
-void
-qlm_store_be64(unsigned char *p, uint64_t v)
-{
-    int  i;
-
-    for (i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) v;
-        v >>= 8;
-    }
-}
-
-
-uint64_t
-qlm_store_get_be64(const unsigned char *p)
-{
-    int       i;
-    uint64_t  v;
-
-    v = 0;
-
-    for (i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-
-    return v;
-}
-
-
-int
-qlm_store_str_ok(const qlm_store_str_t *s)
-{
-    return (s->len == 0 || s->data != NULL) && s->len < UINT32_MAX;
-}
-
-
 /*
  * An item, version 2: u8 2, varints lease, created, due and updated (these
  * two as a zigzag difference from created), attempt, last_status (as u32),
@@ -792,19 +743,28 @@ qlm_store_str_ok(const qlm_store_str_t *s)
 int
 qlm_store_item_size(const qlm_store_item_t *item, size_t *size)
 {
-    return qlm_store_item_wsize(item, size, NULL);
+    qlm_store_item_enc_t  enc;
+
+    return qlm_store_item_wsize(item, NULL, size, &enc);
 }
 
 
-/* the record's size; *packed: the body's packed length, 0: plain */
+/*
+ * The record's size, and in enc what its encoding needs; the body is
+ * packed into sc (sc NULL: not packed, counted plain).
+ */
 
 static int
-qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
-    size_t *packed)
+qlm_store_item_wsize(const qlm_store_item_t *item, qlm_store_scratch_t *sc,
+    size_t *size, qlm_store_item_enc_t *enc)
 {
-    size_t                  n;
+    int                     rc;
+    size_t                  n, body;
     unsigned                i;
     const qlm_store_str_t  *s[6];
+
+    enc->packed = 0;
+    enc->body = NULL;
 
     s[0] = &item->event_id;
     s[1] = &item->event;
@@ -829,17 +789,25 @@ qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
         }
 
         if (i == 1) {
-            n += qlm_store_name_size(
-                     qlm_store_name_code(qlm_store_events, QLM_STORE_NEVENTS,
-                                         s[i]),
-                     s[i]);
+            enc->event = qlm_store_name_code(qlm_store_events,
+                                             QLM_STORE_NEVENTS, s[i]);
+            n += qlm_store_name_size(enc->event, s[i]);
+            continue;
+        }
+
+        if (i == 4 && sc) {
+            rc = qlm_store_body_size(s[i], sc, &enc->packed, &body);
+            if (rc != 0) {
+                return rc;
+            }
+
+            enc->body = sc->data;
+            n += body;
             continue;
         }
 
         if (i == 4) {
-            n += packed ? qlm_store_body_size(s[i], packed)
-                        : qlm_store_varint_size(s[i]->len << 1)
-                          + s[i]->len + 1;
+            n += qlm_store_varint_size(s[i]->len << 1) + s[i]->len + 1;
             continue;
         }
 
@@ -853,8 +821,8 @@ qlm_store_item_wsize(const qlm_store_item_t *item, size_t *size,
 
 
 static void
-qlm_store_item_encode(const qlm_store_item_t *item, size_t packed,
-    unsigned char *p)
+qlm_store_item_encode(const qlm_store_item_t *item,
+    const qlm_store_item_enc_t *enc, unsigned char *p)
 {
     *p++ = QLM_STORE_ITEM_V2;
 
@@ -864,14 +832,11 @@ qlm_store_item_encode(const qlm_store_item_t *item, size_t packed,
     qlm_store_put_varint(&p, qlm_store_zigzag(item->created, item->updated));
     qlm_store_put_varint(&p, item->attempt);
     qlm_store_put_varint(&p, (uint32_t) item->last_status);
-    qlm_store_put_name(&p, qlm_store_name_code(qlm_store_events,
-                                               QLM_STORE_NEVENTS,
-                                               &item->event),
-                       &item->event);
+    qlm_store_put_name(&p, enc->event, &item->event);
     qlm_store_put_vstr(&p, &item->event_id);
     qlm_store_put_vstr(&p, &item->url);
     qlm_store_put_vstr(&p, &item->headers);
-    qlm_store_put_body(&p, &item->body, packed);
+    qlm_store_put_body(&p, &item->body, enc->body, enc->packed);
     qlm_store_put_vstr(&p, &item->last_error);
 }
 
@@ -989,23 +954,24 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item,
  * With QLM_STORE_W_RESERVE the item is encoded straight into the page; that
  * is only safe when its strings are not in the map: a put may move or free
  * the page a value read in the same txn lives in.  Otherwise it is encoded
- * into a buffer first.  QLM_STORE_W_APPEND: the id is new, from the
- * sequence, so the largest key; the append split leaves full pages behind
- * (a middle split would leave them 8/9 full).  Should it not be the
+ * into the store's buffer first.  QLM_STORE_W_APPEND: the id is new, from
+ * the sequence, so the largest key; the append split leaves full pages
+ * behind (a middle split would leave them 8/9 full).  Should it not be the
  * largest, LMDB says MDB_KEYEXIST and a plain put is done.
  */
 
 int
-qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
-    unsigned flags)
+qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
+    const qlm_store_item_t *item, unsigned flags)
 {
-    int             rc;
-    size_t          size, packed;
-    MDB_val         key, val;
-    unsigned        append;
-    unsigned char   id[8], *buf;
+    int                    rc;
+    size_t                 size;
+    MDB_val                key, val;
+    unsigned               append;
+    unsigned char          id[8];
+    qlm_store_item_enc_t   enc;
 
-    rc = qlm_store_item_wsize(item, &size, &packed);
+    rc = qlm_store_item_wsize(item, &st->wpack, &size, &enc);
     if (rc != 0) {
         return rc;
     }
@@ -1032,27 +998,24 @@ qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi, const qlm_store_item_t *item,
             return qlm_store_rc(rc);
         }
 
-        qlm_store_item_encode(item, packed, val.mv_data);
+        qlm_store_item_encode(item, &enc, val.mv_data);
 
         return 0;
     }
 
-    buf = malloc(size);
-    if (buf == NULL) {
+    if (qlm_store_scratch_grow(&st->wrec, size) != 0) {
         return ENOMEM;
     }
 
-    qlm_store_item_encode(item, packed, buf);
+    qlm_store_item_encode(item, &enc, st->wrec.data);
 
-    val.mv_data = buf;
+    val.mv_data = st->wrec.data;
 
     rc = mdb_put(txn, dbi, &key, &val, append);
 
     if (rc == MDB_KEYEXIST && append) {
         rc = mdb_put(txn, dbi, &key, &val, 0);
     }
-
-    free(buf);
 
     return qlm_store_rc(rc);
 }
@@ -1217,12 +1180,14 @@ qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b)
  * A mirror record, version 2: u8 2, u8 deleted, varints updated and n, then
  * n x (name: a code, else 0 and its string; value: a string), strings as
  * in items.  Version 1 (still read): u8 1, u8 deleted, u64 updated, u32 n,
- * n x (name, value) of a u32 length, the bytes and a NUL.
+ * n x (name, value) of a u32 length, the bytes and a NUL.  The size sets
+ * codes[i], the code of fields[i]'s name, for the encoding.
  */
 
 int
 qlm_store_record_size(const qlm_store_record_t *rec,
-    const qlm_store_field_t *fields, size_t n, size_t *size)
+    const qlm_store_field_t *fields, size_t n, unsigned char *codes,
+    size_t *size)
 {
     size_t                  i, total;
     const qlm_store_str_t  *name, *value;
@@ -1242,9 +1207,10 @@ qlm_store_record_size(const qlm_store_record_t *rec,
             return QLM_STORE_INVALID;
         }
 
-        total += qlm_store_name_size(qlm_store_field_code(name->data,
-                                                          name->len),
-                                     name)
+        codes[i] = (unsigned char) qlm_store_field_code(name->data,
+                                                        name->len);
+
+        total += qlm_store_name_size(codes[i], name)
                  + qlm_store_varint_size(value->len) + value->len + 1;
     }
 
@@ -1256,7 +1222,8 @@ qlm_store_record_size(const qlm_store_record_t *rec,
 
 void
 qlm_store_record_encode(const qlm_store_record_t *rec,
-    const qlm_store_field_t *fields, size_t n, unsigned char *p)
+    const qlm_store_field_t *fields, size_t n, const unsigned char *codes,
+    unsigned char *p)
 {
     size_t  i;
 
@@ -1267,9 +1234,7 @@ qlm_store_record_encode(const qlm_store_record_t *rec,
     qlm_store_put_varint(&p, n);
 
     for (i = 0; i < n; i++) {
-        qlm_store_put_name(&p, qlm_store_field_code(fields[i].name.data,
-                                                    fields[i].name.len),
-                           &fields[i].name);
+        qlm_store_put_name(&p, codes[i], &fields[i].name);
         qlm_store_put_vstr(&p, &fields[i].value);
     }
 }

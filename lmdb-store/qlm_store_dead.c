@@ -90,7 +90,7 @@ qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
         item.attempt = 0;
         item.updated = now;
 
-        rc = qlm_store_item_write(txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, txn, st->items, &item, 0);
     }
 
     qlm_store_scratch_free(&sc);

@@ -365,7 +365,15 @@ qlm_store_close(qlm_store_t *st)
         (void) mdb_env_sync(st->env, 1);
     }
 
+    if (st->rtxn) {
+        mdb_txn_abort(st->rtxn);
+    }
+
     mdb_env_close(st->env);
+
+    qlm_store_scratch_free(&st->wpack);
+    qlm_store_scratch_free(&st->wrec);
+    free(st->rfields);
     free(st);
 }
 
@@ -422,6 +430,73 @@ qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn)
     }
 
     return qlm_store_rc(rc);
+}
+
+
+/*
+ * A read txn for one short read: the handle's kept one, renewed (a new
+ * snapshot in the reader slot it keeps: no malloc, no slot search, as
+ * mdb_txn_begin() has), or, when another thread has it, one of its own
+ * (*kept 0).  qlm_store_read_end() resets or aborts it: between reads no
+ * snapshot is held, and no old pages are pinned.
+ */
+
+int
+qlm_store_read_begin(qlm_store_t *st, MDB_txn **txn, unsigned *kept)
+{
+    int  rc;
+
+    if (__atomic_exchange_n(&st->rbusy, 1, __ATOMIC_ACQUIRE)) {
+        *kept = 0;
+        return qlm_store_txn_begin(st, MDB_RDONLY, txn);
+    }
+
+    *kept = 1;
+
+    if (st->rtxn == NULL) {
+        rc = qlm_store_txn_begin(st, MDB_RDONLY, &st->rtxn);
+
+    } else {
+        rc = mdb_txn_renew(st->rtxn);
+
+        if (rc == MDB_MAP_RESIZED) {
+            /* another process grew the map: adopt its size */
+
+            rc = mdb_env_set_mapsize(st->env, 0);
+
+            if (rc == 0) {
+                rc = mdb_txn_renew(st->rtxn);
+            }
+        }
+
+        if (rc != 0) {
+            mdb_txn_abort(st->rtxn);
+        }
+    }
+
+    if (rc != 0) {
+        st->rtxn = NULL;
+        __atomic_store_n(&st->rbusy, 0, __ATOMIC_RELEASE);
+        return rc;
+    }
+
+    *txn = st->rtxn;
+
+    return 0;
+}
+
+
+void
+qlm_store_read_end(qlm_store_t *st, MDB_txn *txn, unsigned kept)
+{
+    if (!kept) {
+        mdb_txn_abort(txn);
+        return;
+    }
+
+    mdb_txn_reset(txn);
+
+    __atomic_store_n(&st->rbusy, 0, __ATOMIC_RELEASE);
 }
 
 

@@ -82,29 +82,54 @@
 #define QLM_STORE_W_APPEND        2       /* a new id: the largest key */
 
 
+/* where a body is packed or unpacked: grows, reused, freed by its owner */
+typedef struct {
+    unsigned char        *data;
+    size_t                size;
+    unsigned              nomem;
+} qlm_store_scratch_t;
+
+
 struct qlm_store_s {
-    MDB_env          *env;
-    MDB_dbi           meta;
-    MDB_dbi           items;
-    MDB_dbi           sched;
-    MDB_dbi           dead;
-    MDB_dbi           log;
-    MDB_dbi           seen;       /* key -> expiry */
-    MDB_dbi           seenx;      /* expiry || key -> nothing */
-    MDB_dbi           mirror[2];  /* licenses, customers: key -> record */
-    MDB_dbi           tasks;      /* task name -> slot state */
-    MDB_dbi           paused_dbi; /* url -> since, by */
-    unsigned          has_paused; /* 0: a store from before that table,
-                                     opened read-only */
-    size_t            psize;
-    off_t             allocated;  /* write_map: the data file's allocated
-                                     end, as far as this process knows */
-    int               fd;         /* the data file */
-    unsigned          no_sync;
-    unsigned          read_only;
-    unsigned          write_map;
-    uint64_t          log_max_records;
-    uint64_t          log_max_age;
+    MDB_env              *env;
+    MDB_dbi               meta;
+    MDB_dbi               items;
+    MDB_dbi               sched;
+    MDB_dbi               dead;
+    MDB_dbi               log;
+    MDB_dbi               seen;       /* key -> expiry */
+    MDB_dbi               seenx;      /* expiry || key -> nothing */
+    MDB_dbi               mirror[2];  /* licenses, customers: key -> record */
+    MDB_dbi               tasks;      /* task name -> slot state */
+    MDB_dbi               paused_dbi; /* url -> since, by */
+    unsigned              has_paused; /* 0: a store from before that table,
+                                         opened read-only */
+    size_t                psize;
+    off_t                 allocated;  /* write_map: the data file's
+                                         allocated end, as far as this
+                                         process knows */
+    int                   fd;         /* the data file */
+    unsigned              no_sync;
+    unsigned              read_only;
+    unsigned              write_map;
+    uint64_t              log_max_records;
+    uint64_t              log_max_age;
+
+    /*
+     * A write txn's buffers: a packed body, a record built aside.  LMDB
+     * lets a process have one write txn at a time (its writer lock), and
+     * they are used inside one only: no two threads use them at once.
+     */
+    qlm_store_scratch_t   wpack;
+    qlm_store_scratch_t   wrec;
+
+    /*
+     * A read txn kept reset between reads (qlm_store_read_begin()), and
+     * the fields of a mirror record read in it; rbusy: taken.
+     */
+    MDB_txn              *rtxn;
+    qlm_store_field_t    *rfields;
+    int                   rbusy;
 };
 
 
@@ -114,14 +139,6 @@ typedef struct {
     const unsigned char  *end;
     int                   error;
 } qlm_store_buf_t;
-
-
-/* where a packed body is unpacked: grows, reused, freed by its owner */
-typedef struct {
-    unsigned char        *data;
-    size_t                size;
-    unsigned              nomem;
-} qlm_store_scratch_t;
 
 
 /* the sequences and counters a batch keeps in memory until its commit */
@@ -159,6 +176,8 @@ struct qlm_store_write_s {
 /* qlm_store_env.c */
 
 int qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn);
+int qlm_store_read_begin(qlm_store_t *st, MDB_txn **txn, unsigned *kept);
+void qlm_store_read_end(qlm_store_t *st, MDB_txn *txn, unsigned kept);
 int qlm_store_rc(int rc);
 int qlm_store_commit(MDB_txn *txn);
 int qlm_store_prealloc(qlm_store_t *st, size_t extra);
@@ -174,24 +193,17 @@ int qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
 
 /* qlm_store_codec.c */
 
-void qlm_store_put_u32(unsigned char **p, uint32_t v);
-void qlm_store_put_u64(unsigned char **p, uint64_t v);
 void qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s);
-size_t qlm_store_varint_size(uint64_t v);
-void qlm_store_put_varint(unsigned char **p, uint64_t v);
 void qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s);
-uint64_t qlm_store_get_varint(qlm_store_buf_t *b);
 uint32_t qlm_store_get_u32(qlm_store_buf_t *b);
 uint64_t qlm_store_get_u64(qlm_store_buf_t *b);
-void qlm_store_be64(unsigned char *p, uint64_t v);
-uint64_t qlm_store_get_be64(const unsigned char *p);
-int qlm_store_str_ok(const qlm_store_str_t *s);
 int qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b);
 int qlm_store_item_size(const qlm_store_item_t *item, size_t *size);
 int qlm_store_item_decode(uint64_t id, const MDB_val *val,
     qlm_store_item_t *item, qlm_store_scratch_t *sc);
+int qlm_store_scratch_grow(qlm_store_scratch_t *sc, size_t size);
 void qlm_store_scratch_free(qlm_store_scratch_t *sc);
-int qlm_store_item_write(MDB_txn *txn, MDB_dbi dbi,
+int qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
     const qlm_store_item_t *item, unsigned flags);
 int qlm_store_item_copy(const qlm_store_item_t *item,
     qlm_store_item_t **out);
@@ -199,9 +211,11 @@ int qlm_store_log_size(const qlm_store_log_t *log, size_t *size);
 int qlm_store_log_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_log_t *log);
 int qlm_store_record_size(const qlm_store_record_t *rec,
-    const qlm_store_field_t *fields, size_t n, size_t *size);
+    const qlm_store_field_t *fields, size_t n, unsigned char *codes,
+    size_t *size);
 void qlm_store_record_encode(const qlm_store_record_t *rec,
-    const qlm_store_field_t *fields, size_t n, unsigned char *p);
+    const qlm_store_field_t *fields, size_t n, const unsigned char *codes,
+    unsigned char *p);
 int qlm_store_record_decode(const MDB_val *key, const MDB_val *val,
     qlm_store_record_t *rec, qlm_store_field_t *fields);
 int qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task);
@@ -244,6 +258,101 @@ int qlm_store_write_room(qlm_store_write_t *w, size_t bytes, size_t pages,
     size_t div);
 void qlm_store_write_count(qlm_store_write_t *w, unsigned counter,
     uint64_t n);
+
+
+/*
+ * The codec's smallest helpers, inline: every record, key and counter goes
+ * through them, several times an op, from every file of the library.
+ */
+
+static inline void
+qlm_store_put_u32(unsigned char **p, uint32_t v)
+{
+    unsigned char  *b;
+
+    b = *p;
+
+    b[0] = (unsigned char) v;
+    b[1] = (unsigned char) (v >> 8);
+    b[2] = (unsigned char) (v >> 16);
+    b[3] = (unsigned char) (v >> 24);
+
+    *p = b + 4;
+}
+
+
+static inline void
+qlm_store_put_u64(unsigned char **p, uint64_t v)
+{
+    qlm_store_put_u32(p, (uint32_t) v);
+    qlm_store_put_u32(p, (uint32_t) (v >> 32));
+}
+
+
+/* LEB128: 7 bits a byte, low first, the high bit says "more" */
+
+static inline size_t
+qlm_store_varint_size(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+
+    return n;
+}
+
+
+static inline void
+qlm_store_put_varint(unsigned char **p, uint64_t v)
+{
+    unsigned char  *b;
+
+    b = *p;
+
+    while (v >= 0x80) {
+        *b++ = (unsigned char) (v | 0x80);
+        v >>= 7;
+    }
+
+    *b++ = (unsigned char) v;
+
+    *p = b;
+}
+
+
+/* spelled out byte by byte: compilers make one byte swap of it */
+
+static inline void
+qlm_store_be64(unsigned char *p, uint64_t v)
+{
+    p[0] = (unsigned char) (v >> 56);
+    p[1] = (unsigned char) (v >> 48);
+    p[2] = (unsigned char) (v >> 40);
+    p[3] = (unsigned char) (v >> 32);
+    p[4] = (unsigned char) (v >> 24);
+    p[5] = (unsigned char) (v >> 16);
+    p[6] = (unsigned char) (v >> 8);
+    p[7] = (unsigned char) v;
+}
+
+
+static inline uint64_t
+qlm_store_get_be64(const unsigned char *p)
+{
+    return (uint64_t) p[0] << 56 | (uint64_t) p[1] << 48
+           | (uint64_t) p[2] << 40 | (uint64_t) p[3] << 32
+           | (uint64_t) p[4] << 24 | (uint64_t) p[5] << 16
+           | (uint64_t) p[6] << 8 | (uint64_t) p[7];
+}
+
+
+static inline int
+qlm_store_str_ok(const qlm_store_str_t *s)
+{
+    return (s->len == 0 || s->data != NULL) && s->len < UINT32_MAX;
+}
 
 
 #endif /* _QLM_STORE_INT_H_INCLUDED_ */

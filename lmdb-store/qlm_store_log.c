@@ -117,6 +117,12 @@ qlm_store_log_expire(qlm_store_t *st, MDB_txn *txn, uint64_t now, size_t max,
 
     entries = ms.ms_entries;
 
+    /* under the count, and no age bound: nothing to see in the oldest */
+
+    if (!force && entries <= st->log_max_records && st->log_max_age == 0) {
+        return 0;
+    }
+
     rc = mdb_cursor_open(txn, st->log, &cur);
     if (rc != 0) {
         return rc;

@@ -37,6 +37,11 @@ qlm_store_record_ok(const qlm_store_record_t *rec)
 }
 
 
+/*
+ * Through a cursor: the put replaces the record the get found (MDB_CURRENT)
+ * without a second search of the tree.
+ */
+
 int
 qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     const qlm_store_record_t *rec, qlm_store_field_t *merged)
@@ -44,7 +49,9 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
-    unsigned char      *buf;
+    unsigned            found;
+    MDB_cursor         *cur;
+    unsigned char       codes[QLM_STORE_RECORD_FIELDS];
     qlm_store_record_t  old;
 
     if (!qlm_store_record_ok(rec)) {
@@ -54,22 +61,29 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     key.mv_data = (void *) rec->key.data;
     key.mv_size = rec->key.len;
 
-    n = 0;
+    rc = mdb_cursor_open(txn, st->mirror[table], &cur);
+    if (rc != 0) {
+        return rc;
+    }
 
-    rc = mdb_get(txn, st->mirror[table], &key, &val);
+    n = 0;
+    found = 0;
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
 
     if (rc == 0) {
         rc = qlm_store_record_decode(&key, &val, &old, merged);
         if (rc != 0) {
-            return rc;
+            goto done;
         }
 
         /* made again after its deletion: a new record, not the old one */
 
         n = (old.deleted && !rec->deleted) ? 0 : old.nfields;
+        found = 1;
 
     } else if (rc != MDB_NOTFOUND) {
-        return rc;
+        goto done;
     }
 
     /* a later event's fields overwrite, the others keep their value */
@@ -91,26 +105,28 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
         }
     }
 
-    rc = qlm_store_record_size(rec, merged, n, &size);
+    rc = qlm_store_record_size(rec, merged, n, codes, &size);
     if (rc != 0) {
-        return rc;
+        goto done;
     }
 
     /* old values point into the map: the new record is built aside */
 
-    buf = malloc(size);
-    if (buf == NULL) {
-        return ENOMEM;
+    if (qlm_store_scratch_grow(&st->wrec, size) != 0) {
+        rc = ENOMEM;
+        goto done;
     }
 
-    qlm_store_record_encode(rec, merged, n, buf);
+    qlm_store_record_encode(rec, merged, n, codes, st->wrec.data);
 
-    val.mv_data = buf;
+    val.mv_data = st->wrec.data;
     val.mv_size = size;
 
-    rc = mdb_put(txn, st->mirror[table], &key, &val, 0);
+    rc = mdb_cursor_put(cur, &key, &val, found ? MDB_CURRENT : 0);
 
-    free(buf);
+done:
+
+    mdb_cursor_close(cur);
 
     return rc;
 }
@@ -175,6 +191,8 @@ qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
 }
 
 
+/* an event's read, on the event loop: the kept read txn and its fields */
+
 int
 qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
     qlm_store_record_pt cb, void *data)
@@ -182,6 +200,7 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
     int                  rc;
     MDB_val              key, val;
     MDB_txn             *txn;
+    unsigned             kept;
     qlm_store_record_t   rec;
     qlm_store_field_t   *fields;
 
@@ -191,15 +210,23 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
         return QLM_STORE_INVALID;
     }
 
-    fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
-    if (fields == NULL) {
-        return ENOMEM;
+    rc = qlm_store_read_begin(st, &txn, &kept);
+    if (rc != 0) {
+        return rc;
     }
 
-    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        free(fields);
-        return rc;
+    fields = kept ? st->rfields : NULL;
+
+    if (fields == NULL) {
+        fields = malloc(QLM_STORE_RECORD_FIELDS * sizeof(qlm_store_field_t));
+        if (fields == NULL) {
+            qlm_store_read_end(st, txn, kept);
+            return ENOMEM;
+        }
+
+        if (kept) {
+            st->rfields = fields;
+        }
     }
 
     key.mv_data = (void *) k.data;
@@ -218,8 +245,11 @@ qlm_store_mirror_get(qlm_store_t *st, int table, qlm_store_str_t k,
         }
     }
 
-    mdb_txn_abort(txn);
-    free(fields);
+    qlm_store_read_end(st, txn, kept);
+
+    if (!kept) {
+        free(fields);
+    }
 
     return rc;
 }

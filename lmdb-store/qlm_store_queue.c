@@ -127,7 +127,7 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
         ids[n + i] = item.lease;
 
-        rc = qlm_store_item_write(w->txn, w->st->items, &item,
+        rc = qlm_store_item_write(w->st, w->txn, w->st->items, &item,
                                   QLM_STORE_W_RESERVE | QLM_STORE_W_APPEND);
         if (rc != 0) {
             return rc;
@@ -491,7 +491,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
 
         (*n)++;
 
-        rc = qlm_store_item_write(txn, st->items, out[*n - 1],
+        rc = qlm_store_item_write(st, txn, st->items, out[*n - 1],
                                   QLM_STORE_W_RESERVE);
         if (rc != 0) {
             return rc;
@@ -549,7 +549,8 @@ qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
 
     /* the raw bytes are copied by the write, before the item is deleted */
 
-    rc = qlm_store_item_write(txn, st->dead, &dead, QLM_STORE_W_RESERVE);
+    rc = qlm_store_item_write(st, txn, st->dead, &dead,
+                              QLM_STORE_W_RESERVE);
     if (rc != 0) {
         return rc;
     }
@@ -827,7 +828,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.due = due;
         item.updated = due;
 
-        rc = qlm_store_item_write(w->txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->items, &item, 0);
 
         if (rc == 0) {
             rc = qlm_store_sched_put(st, w->txn, due, id);
@@ -843,7 +844,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.last_error = error;
         item.updated = log ? log->time : due;
 
-        rc = qlm_store_item_write(w->txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->items, &item, 0);
 
         if (rc == 0) {
             rc = qlm_store_sched_put(st, w->txn, due, id);
@@ -860,7 +861,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.last_error = error;
         item.updated = due;
 
-        rc = qlm_store_item_write(w->txn, st->dead, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->dead, &item, 0);
 
         if (rc == 0) {
             rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));

@@ -410,6 +410,98 @@ test_event(void **state)
 }
 
 
+/*
+ * Reads keep one read txn, reset between them: each read sees what was
+ * committed before it, by another process too, and one that grew the map
+ * beyond this process's (the renewed txn adopts the new size).
+ */
+
+static void
+test_reader(void **state)
+{
+    int                   status;
+    char                  big[3000];
+    pid_t                 pid;
+    size_t                i;
+    seen_t                s;
+    qlm_test_t           *t;
+    qlm_store_options_t   opts;
+    const char           *nv[] = { "Email", "a@x.y", NULL };
+    const char           *nvbig[] = { "Notes", big, NULL };
+
+    t = *state;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.map_size = 1024 * 1024;
+
+    qlm_t_ok(qlm_t_open(t, &opts));
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, nv));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Email=a@x.y;");
+
+    memset(big, 'n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        qlm_store_t  *st;
+        char          path[300], key[32];
+
+        /* the parent's handle is not for this process: one of its own */
+
+        opts.map_size = 4 * 1024 * 1024;
+        qlm_t_path(t, path, sizeof(path));
+
+        if (qlm_store_open(&st, path, &opts) != 0) {
+            _exit(2);
+        }
+
+        for (i = 0; i < 600; i++) {
+            snprintf(key, sizeof(key), "B-%03zu", i);
+
+            if (upsert(st, QLM_STORE_LICENSES, key, 0, nvbig) != 0) {
+                _exit(3);
+            }
+        }
+
+        nv[1] = "b@x.y";
+        status = upsert(st, QLM_STORE_LICENSES, "K-1", 0, nv);
+
+        qlm_store_close(st);
+        _exit(status == 0 ? 0 : 1);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Email=b@x.y;");
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("B-599"),
+                                  collect, &s));
+    assert_memory_equal(s.text, "Notes=nnnn", 10);
+
+    /* and this process writes on, in the grown map */
+
+    nv[1] = "c@x.y";
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, nv));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Email=c@x.y;");
+}
+
+
 int
 main(void)
 {
@@ -418,6 +510,7 @@ main(void)
         QLM_T(test_merge),
         QLM_T(test_scan),
         QLM_T(test_tasks),
+        QLM_T(test_reader),
     };
 
     return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
