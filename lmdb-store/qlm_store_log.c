@@ -42,7 +42,19 @@ qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
     val.mv_data = NULL;
     val.mv_size = size;
 
-    rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE);
+    /*
+     * Keys mostly grow (the time, then the sequence) and MDB_APPEND puts
+     * at the last page without a search; a time behind the last key's
+     * (another process's clock, a clock set back) is refused with
+     * MDB_KEYEXIST before anything is written, and put the usual way.
+     */
+
+    rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE | MDB_APPEND);
+
+    if (rc == MDB_KEYEXIST) {
+        rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE);
+    }
+
     if (rc != 0) {
         return qlm_store_rc(rc);
     }

@@ -349,6 +349,36 @@ test_answer_and_v1(void **state)
 }
 
 
+/*
+ * A record timed before the last one (another process's clock, a clock
+ * set back) is kept, in time order: an append at the end is tried first.
+ */
+
+static void
+test_time_back(void **state)
+{
+    got_t                 *g;
+    qlm_test_t            *t;
+    static const uint64_t  items[] = { 3, 1, 0, 2, 4 };
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    append(t->st, 1050, 0, "e", "id", QLM_STORE_DELIVERED);
+    append(t->st, 1030, 1, "e", "id", QLM_STORE_DELIVERED);
+    append(t->st, 1050, 2, "e", "id", QLM_STORE_DELIVERED);
+    append(t->st, 1010, 3, "e", "id", QLM_STORE_DELIVERED);
+    append(t->st, 1060, 4, "e", "id", QLM_STORE_DELIVERED);
+
+    g = query(t->st, NULL);
+    expect_items(g, 5, items);
+
+    assert_int_equal(g->time[0], 1010);
+    assert_int_equal(g->time[4], 1060);
+}
+
+
 static void
 test_retention_count(void **state)
 {
@@ -517,6 +547,7 @@ main(void)
         QLM_T(test_filters),
         QLM_T(test_fields_exact),
         QLM_T(test_answer_and_v1),
+        QLM_T(test_time_back),
         QLM_T(test_retention_count),
         QLM_T(test_retention_age),
         QLM_T(test_bounded_and_trim),
