@@ -155,6 +155,11 @@ typedef struct {
 #define QLM_STORE_C_LOG_DROPPED   5
 #define QLM_STORE_NCOUNTERS       6
 
+/* the cursors a batch keeps: items, then the mirror's two tables */
+#define QLM_STORE_CUR_ITEMS       0
+#define QLM_STORE_CUR_MIRROR      1
+#define QLM_STORE_NCURSORS        3
+
 
 /* one write transaction, from qlm_store_write_begin() to its commit */
 struct qlm_store_write_s {
@@ -170,6 +175,9 @@ struct qlm_store_write_s {
     uint64_t            seq_base[QLM_STORE_NSEQ];
     uint64_t            count[QLM_STORE_NCOUNTERS];
     qlm_store_field_t  *merged;     /* for mirror upserts */
+    MDB_cursor         *cur[QLM_STORE_NCURSORS];
+                                    /* opened at first use, closed by
+                                       LMDB at the txn's end */
 };
 
 
@@ -248,7 +256,8 @@ int qlm_store_counter_txn(qlm_store_t *st, MDB_txn *txn, const char *name,
 
 int qlm_store_record_ok(const qlm_store_record_t *rec);
 int qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
-    const qlm_store_record_t *rec, qlm_store_field_t *merged);
+    const qlm_store_record_t *rec, qlm_store_field_t *merged,
+    MDB_cursor *cur);
 
 
 /* qlm_store_write.c */
@@ -258,6 +267,8 @@ int qlm_store_write_room(qlm_store_write_t *w, size_t bytes, size_t pages,
     size_t div);
 void qlm_store_write_count(qlm_store_write_t *w, unsigned counter,
     uint64_t n);
+int qlm_store_write_cursor(qlm_store_write_t *w, unsigned which,
+    MDB_dbi dbi, MDB_cursor **cur);
 
 
 /*

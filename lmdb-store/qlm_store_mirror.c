@@ -39,18 +39,19 @@ qlm_store_record_ok(const qlm_store_record_t *rec)
 
 /*
  * Through a cursor: the put replaces the record the get found (MDB_CURRENT)
- * without a second search of the tree.
+ * without a second search of the tree.  cur: a batch's cursor on the
+ * table, kept open; NULL: one opened and closed here.
  */
 
 int
 qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
-    const qlm_store_record_t *rec, qlm_store_field_t *merged)
+    const qlm_store_record_t *rec, qlm_store_field_t *merged,
+    MDB_cursor *cur)
 {
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
-    unsigned            found;
-    MDB_cursor         *cur;
+    unsigned            found, kept;
     unsigned char       codes[QLM_STORE_RECORD_FIELDS];
     qlm_store_record_t  old;
 
@@ -61,9 +62,13 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     key.mv_data = (void *) rec->key.data;
     key.mv_size = rec->key.len;
 
-    rc = mdb_cursor_open(txn, st->mirror[table], &cur);
-    if (rc != 0) {
-        return rc;
+    kept = (cur != NULL);
+
+    if (!kept) {
+        rc = mdb_cursor_open(txn, st->mirror[table], &cur);
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     n = 0;
@@ -126,7 +131,9 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
 
 done:
 
-    mdb_cursor_close(cur);
+    if (!kept) {
+        mdb_cursor_close(cur);
+    }
 
     return rc;
 }
@@ -177,7 +184,8 @@ qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
     }
 
     for (i = 0; i < n; i++) {
-        rc = qlm_store_mirror_upsert_txn(st, txn, table, &recs[i], merged);
+        rc = qlm_store_mirror_upsert_txn(st, txn, table, &recs[i], merged,
+                                         NULL);
         if (rc != 0) {
             mdb_txn_abort(txn);
             free(merged);

@@ -27,7 +27,7 @@ static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn,
     size_t *n, qlm_store_scratch_t *sc);
 static int qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
     uint64_t time, const MDB_val *raw, uint64_t now);
-static int qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id,
+static int qlm_store_leased(MDB_cursor *cur, uint64_t id,
     uint64_t lease, qlm_store_item_t *item, qlm_store_scratch_t *sc);
 static int qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id,
     uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,
@@ -157,8 +157,9 @@ int
 qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
     size_t n, int table, const qlm_store_record_t *rec, uint64_t **ids)
 {
-    int     rc;
-    size_t  i, size, bytes;
+    int          rc;
+    size_t       i, size, bytes;
+    MDB_cursor  *cur;
 
     *ids = NULL;
 
@@ -233,8 +234,14 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
             }
         }
 
-        rc = qlm_store_mirror_upsert_txn(w->st, w->txn, table, rec,
-                                         w->merged);
+        rc = qlm_store_write_cursor(w, QLM_STORE_CUR_MIRROR + table,
+                                    w->st->mirror[table], &cur);
+
+        if (rc == 0) {
+            rc = qlm_store_mirror_upsert_txn(w->st, w->txn, table, rec,
+                                             w->merged, cur);
+        }
+
         if (rc != 0) {
             w->error = qlm_store_rc(rc);
             return w->error;
@@ -678,10 +685,10 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
 }
 
 
-/* fetches a leased item and checks the token */
+/* fetches a leased item and checks the token; cur is left on it */
 
 static int
-qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
+qlm_store_leased(MDB_cursor *cur, uint64_t id, uint64_t lease,
     qlm_store_item_t *item, qlm_store_scratch_t *sc)
 {
     int             rc;
@@ -693,7 +700,7 @@ qlm_store_leased(qlm_store_t *st, MDB_txn *txn, uint64_t id, uint64_t lease,
     key.mv_data = buf;
     key.mv_size = sizeof(buf);
 
-    rc = mdb_get(txn, st->items, &key, &val);
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
 
     if (rc == MDB_NOTFOUND) {
         return QLM_STORE_NOTFOUND;
@@ -732,10 +739,9 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
 {
     int                   rc;
     size_t                size, pages;
-    MDB_val               key;
     unsigned              dropped;
+    MDB_cursor           *cur;
     qlm_store_t          *st;
-    unsigned char         buf[8];
     qlm_store_item_t      item;
     qlm_store_scratch_t   sc;
 
@@ -761,9 +767,16 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     sc.data = NULL;
     sc.size = 0;
 
+    /* the batch's cursor on items: an ack or a death deletes through it */
+
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_ITEMS, st->items, &cur);
+    if (rc != 0) {
+        goto failed;
+    }
+
     /* an ack drops the item: its body is not read */
 
-    rc = qlm_store_leased(st, w->txn, id, lease, &item,
+    rc = qlm_store_leased(cur, id, lease, &item,
                           what == QLM_STORE_ACK ? NULL : &sc);
 
     if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
@@ -802,15 +815,12 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         goto failed;
     }
 
-    qlm_store_be64(buf, id);
-
-    key.mv_data = buf;
-    key.mv_size = sizeof(buf);
+    /* cur is still on the item: other tables' writes do not move it */
 
     switch (what) {
 
     case QLM_STORE_ACK:
-        rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));
+        rc = qlm_store_rc(mdb_cursor_del(cur, 0));
         qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
         break;
 
@@ -864,7 +874,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         rc = qlm_store_item_write(st, w->txn, st->dead, &item, 0);
 
         if (rc == 0) {
-            rc = qlm_store_rc(mdb_del(w->txn, st->items, &key, NULL));
+            rc = qlm_store_rc(mdb_cursor_del(cur, 0));
         }
 
         qlm_store_write_count(w, QLM_STORE_C_DEAD, 1);

@@ -245,3 +245,30 @@ qlm_store_write_count(qlm_store_write_t *w, unsigned counter, uint64_t n)
 {
     w->count[counter] += n;
 }
+
+
+/*
+ * A cursor of the batch, one a table: mdb_cursor_open() mallocs, and a
+ * batch may make hundreds of ops.  LMDB closes a write txn's cursors at
+ * its commit or abort, and keeps them right through the txn's other
+ * writes.
+ */
+
+int
+qlm_store_write_cursor(qlm_store_write_t *w, unsigned which, MDB_dbi dbi,
+    MDB_cursor **cur)
+{
+    int  rc;
+
+    if (w->cur[which] == NULL) {
+        rc = mdb_cursor_open(w->txn, dbi, &w->cur[which]);
+        if (rc != 0) {
+            w->cur[which] = NULL;
+            return rc;
+        }
+    }
+
+    *cur = w->cur[which];
+
+    return 0;
+}

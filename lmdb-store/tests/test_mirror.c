@@ -411,6 +411,110 @@ test_event(void **state)
 
 
 /*
+ * One batch, its ops interleaved: records of both tables through the
+ * batch's kept cursors (one merged twice), acks and a death through its
+ * cursor on items, a rewrite of an item in between.
+ */
+
+static void
+batch_rec(qlm_store_write_t *wb, int table, const char *key,
+    qlm_store_field_t *f, size_t n)
+{
+    qlm_store_record_t  rec;
+
+    rec.key = str(key);
+    rec.updated = 100;
+    rec.deleted = 0;
+    rec.nfields = n;
+    rec.fields = f;
+
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, NULL, 0, table, &rec));
+}
+
+
+static void
+test_batch_cursors(void **state)
+{
+    size_t              i, n;
+    seen_t              s;
+    qlm_test_t         *t;
+    qlm_store_stat_t    stat;
+    qlm_store_item_t    items[4], *out[4];
+    qlm_store_field_t   f[2];
+    qlm_store_write_t  *wb;
+    qlm_store_str_t     none = { 0, NULL };
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    for (i = 0; i < 4; i++) {
+        items[i] = qlm_t_item(100, "ev-1", "license_created", "http://x/",
+                              "{\"Email\":\"e@x.y\"}");
+    }
+
+    qlm_t_ok(qlm_store_enqueue_event(t->st, items, 4, 0, NULL));
+    qlm_t_ok(qlm_store_claim(t->st, 100, 60000, out, 4, &n));
+    assert_int_equal(n, 4);
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+
+    f[0].name = str("Email");
+    f[0].value = str("a@x.y");
+    batch_rec(wb, QLM_STORE_LICENSES, "K-1", f, 1);
+
+    qlm_t_ok(qlm_store_write_ack(wb, out[0]->id, out[0]->lease, NULL));
+
+    f[0].name = str("Company");
+    f[0].value = str("C");
+    batch_rec(wb, QLM_STORE_CUSTOMERS, "C-1", f, 1);
+
+    qlm_t_ok(qlm_store_write_dead(wb, out[1]->id, out[1]->lease, 200, 1,
+                                  500, str("HTTP 500"), NULL));
+
+    f[0].name = str("Email");
+    f[0].value = str("b@x.y");
+    f[1].name = str("Country");
+    f[1].value = str("US");
+    batch_rec(wb, QLM_STORE_LICENSES, "K-1", f, 2);
+
+    qlm_t_ok(qlm_store_write_reschedule(wb, out[2]->id, out[2]->lease, 300,
+                                        1, 503, none, NULL));
+    qlm_t_ok(qlm_store_write_ack(wb, out[3]->id, out[3]->lease, NULL));
+
+    batch_rec(wb, QLM_STORE_LICENSES, "K-2", f, 1);
+
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    for (i = 0; i < n; i++) {
+        qlm_store_item_free(out[i]);
+    }
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Email=b@x.y;Country=US;");
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-2"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Email=b@x.y;");
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_CUSTOMERS, str("C-1"),
+                                  collect, &s));
+    assert_string_equal(s.text, "Company=C;");
+
+    /* the rescheduled item alone is queued, the dead one in dead */
+
+    qlm_t_ok(qlm_store_stat(t->st, 1000, &stat));
+    assert_int_equal(stat.queued, 1);
+    assert_int_equal(stat.dead, 1);
+    assert_int_equal(stat.next_due, 300);
+}
+
+
+/*
  * Reads keep one read txn, reset between them: each read sees what was
  * committed before it, by another process too, and one that grew the map
  * beyond this process's (the renewed txn adopts the new size).
@@ -511,6 +615,7 @@ main(void)
         QLM_T(test_scan),
         QLM_T(test_tasks),
         QLM_T(test_reader),
+        QLM_T(test_batch_cursors),
     };
 
     return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
