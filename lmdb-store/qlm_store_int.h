@@ -155,10 +155,11 @@ typedef struct {
 #define QLM_STORE_C_LOG_DROPPED   5
 #define QLM_STORE_NCOUNTERS       6
 
-/* the cursors a batch keeps: items, then the mirror's two tables */
+/* the cursors a batch keeps: items, the mirror's two tables, meta */
 #define QLM_STORE_CUR_ITEMS       0
 #define QLM_STORE_CUR_MIRROR      1
-#define QLM_STORE_NCURSORS        3
+#define QLM_STORE_CUR_META        3
+#define QLM_STORE_NCURSORS        4
 
 
 /* one write transaction, from qlm_store_write_begin() to its commit */

@@ -9,16 +9,26 @@
 #include "qlm_store_int.h"
 
 
-static const char  *qlm_store_seq_names[QLM_STORE_NSEQ] = {
-    "seq:id", "seq:lease", "seq:log"
+#define qlm_store_k(s)  { sizeof(s) - 1, s }
+
+static const qlm_store_str_t  qlm_store_seq_keys[QLM_STORE_NSEQ] = {
+    qlm_store_k("seq:id"), qlm_store_k("seq:lease"), qlm_store_k("seq:log")
 };
 
-static const char  *qlm_store_counter_names[QLM_STORE_NCOUNTERS] = {
-    "enqueued", "delivered", "retried", "dead", "attempts", "log_dropped"
+/* the counters' keys in meta, "c:" and the name */
+
+#define qlm_store_c(s)  { sizeof("c:" s) - 1, "c:" s }
+
+static const qlm_store_str_t  qlm_store_counter_keys[QLM_STORE_NCOUNTERS] = {
+    qlm_store_c("enqueued"), qlm_store_c("delivered"),
+    qlm_store_c("retried"), qlm_store_c("dead"), qlm_store_c("attempts"),
+    qlm_store_c("log_dropped")
 };
 
 
 static int qlm_store_write_flush(qlm_store_write_t *w);
+static int qlm_store_write_meta(qlm_store_write_t *w,
+    const qlm_store_str_t *name, uint64_t v, unsigned add);
 
 
 int
@@ -113,8 +123,8 @@ qlm_store_write_flush(qlm_store_write_t *w)
 
     for (i = 0; i < QLM_STORE_NSEQ; i++) {
         if ((w->seq_read & (1u << i)) && w->seq[i] != w->seq_base[i]) {
-            rc = qlm_store_meta_put_u64(w->st, w->txn,
-                                        qlm_store_seq_names[i], w->seq[i]);
+            rc = qlm_store_write_meta(w, &qlm_store_seq_keys[i], w->seq[i],
+                                      0);
             if (rc != 0) {
                 return rc;
             }
@@ -123,9 +133,8 @@ qlm_store_write_flush(qlm_store_write_t *w)
 
     for (i = 0; i < QLM_STORE_NCOUNTERS; i++) {
         if (w->count[i]) {
-            rc = qlm_store_counter_txn(w->st, w->txn,
-                                       qlm_store_counter_names[i],
-                                       w->count[i]);
+            rc = qlm_store_write_meta(w, &qlm_store_counter_keys[i],
+                                      w->count[i], 1);
             if (rc != 0) {
                 return rc;
             }
@@ -133,6 +142,65 @@ qlm_store_write_flush(qlm_store_write_t *w)
     }
 
     return 0;
+}
+
+
+/*
+ * A sequence set or a counter added to (add) through the batch's cursor on
+ * meta: the put replaces what the get found (MDB_CURRENT), one search of
+ * the tree, and no cursor set up for each call as mdb_put() does.
+ */
+
+static int
+qlm_store_write_meta(qlm_store_write_t *w, const qlm_store_str_t *name,
+    uint64_t v, unsigned add)
+{
+    int               rc;
+    MDB_val           key, val;
+    unsigned          flags;
+    MDB_cursor       *cur;
+    unsigned char     buf[8], *p;
+    qlm_store_buf_t   b;
+
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_META, w->st->meta, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) name->data;
+    key.mv_size = name->len;
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
+
+    if (rc == 0) {
+        if (val.mv_size != 8) {
+            return QLM_STORE_CORRUPT;
+        }
+
+        b.pos = val.mv_data;
+        b.end = b.pos + 8;
+        b.error = 0;
+
+        if (add) {
+            v += qlm_store_get_u64(&b);
+        }
+
+        flags = MDB_CURRENT;
+
+    } else if (rc == MDB_NOTFOUND) {
+        flags = 0;
+
+    } else {
+        return rc;
+    }
+
+    p = buf;
+    qlm_store_put_u64(&p, v);
+
+    val.mv_data = buf;
+    val.mv_size = sizeof(buf);
+
+    return qlm_store_rc(mdb_cursor_put(cur, &key, &val, flags));
 }
 
 
@@ -144,7 +212,8 @@ qlm_store_write_seq(qlm_store_write_t *w, unsigned seq, uint64_t *value)
     int  rc;
 
     if (!(w->seq_read & (1u << seq))) {
-        rc = qlm_store_meta_get_u64(w->st, w->txn, qlm_store_seq_names[seq],
+        rc = qlm_store_meta_get_u64(w->st, w->txn,
+                                    qlm_store_seq_keys[seq].data,
                                     &w->seq_base[seq]);
         if (rc != 0) {
             return rc;
