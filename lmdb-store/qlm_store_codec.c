@@ -404,7 +404,22 @@ qlm_store_body_pack(const qlm_store_str_t *body, unsigned char *out)
     p = start;
 
     for ( ;; ) {
-        q = memchr(p, '"', zero - p);
+
+        /*
+         * A value's opening quote comes right after its key's ':', and a
+         * key's after the ',' that ends a string value: looked at before
+         * a memchr() call, which costs more than the two bytes.
+         */
+
+        if (p < zero && *p == '"') {
+            q = p;
+
+        } else if (p + 1 < zero && p[1] == '"') {
+            q = p + 1;
+
+        } else {
+            q = memchr(p, '"', zero - p);
+        }
 
         if (q == NULL) {
             if (zero == end) {
