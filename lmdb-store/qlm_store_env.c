@@ -373,6 +373,7 @@ qlm_store_close(qlm_store_t *st)
 
     qlm_store_scratch_free(&st->wpack);
     qlm_store_scratch_free(&st->wrec);
+    free(st->wmerged);
     free(st->rfields);
     free(st);
 }

@@ -77,6 +77,9 @@
 #define QLM_STORE_STR_OVERHEAD    (4 + 1)
 #define QLM_STORE_VSTR_OVERHEAD   (10 + 1)
 
+/* the items of an event whose ids and leases fit in the caller's buffer */
+#define QLM_STORE_IDS_INLINE      8
+
 /* qlm_store_item_write()'s flags */
 #define QLM_STORE_W_RESERVE       1       /* encoded into the page */
 #define QLM_STORE_W_APPEND        2       /* a new id: the largest key */
@@ -122,6 +125,7 @@ struct qlm_store_s {
      */
     qlm_store_scratch_t   wpack;
     qlm_store_scratch_t   wrec;
+    qlm_store_field_t    *wmerged;    /* a mirror upsert's fields */
 
     /*
      * A read txn kept reset between reads (qlm_store_read_begin()), and
@@ -175,7 +179,6 @@ struct qlm_store_write_s {
     uint64_t            seq[QLM_STORE_NSEQ];
     uint64_t            seq_base[QLM_STORE_NSEQ];
     uint64_t            count[QLM_STORE_NCOUNTERS];
-    qlm_store_field_t  *merged;     /* for mirror upserts */
     MDB_cursor         *cur[QLM_STORE_NCURSORS];
                                     /* opened at first use, closed by
                                        LMDB at the txn's end */
@@ -235,7 +238,7 @@ int qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     uint64_t id);
 int qlm_store_write_items(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, int table,
-    const qlm_store_record_t *rec, uint64_t **ids);
+    const qlm_store_record_t *rec, uint64_t *buf, uint64_t **ids);
 
 /* qlm_store_dead.c */
 

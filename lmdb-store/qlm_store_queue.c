@@ -155,7 +155,8 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
 int
 qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
-    size_t n, int table, const qlm_store_record_t *rec, uint64_t **ids)
+    size_t n, int table, const qlm_store_record_t *rec, uint64_t *buf,
+    uint64_t **ids)
 {
     int          rc;
     size_t       i, size, bytes;
@@ -211,7 +212,11 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
             return rc;
         }
 
-        *ids = malloc(2 * n * sizeof(uint64_t));
+        /* the ids, then the leases: a few items in buf, not malloc'd */
+
+        *ids = (n <= QLM_STORE_IDS_INLINE)
+               ? buf : malloc(2 * n * sizeof(uint64_t));
+
         if (*ids == NULL) {
             w->error = ENOMEM;
             return ENOMEM;
@@ -225,10 +230,12 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
     }
 
     if (rec) {
-        if (w->merged == NULL) {
-            w->merged = malloc(2 * QLM_STORE_RECORD_FIELDS
-                               * sizeof(qlm_store_field_t));
-            if (w->merged == NULL) {
+        /* the store's, as its other buffers of a write txn */
+
+        if (w->st->wmerged == NULL) {
+            w->st->wmerged = malloc(2 * QLM_STORE_RECORD_FIELDS
+                                    * sizeof(qlm_store_field_t));
+            if (w->st->wmerged == NULL) {
                 w->error = ENOMEM;
                 return ENOMEM;
             }
@@ -239,7 +246,7 @@ qlm_store_write_items(qlm_store_write_t *w, const qlm_store_item_t *items,
 
         if (rc == 0) {
             rc = qlm_store_mirror_upsert_txn(w->st, w->txn, table, rec,
-                                             w->merged, cur);
+                                             w->st->wmerged, cur);
         }
 
         if (rc != 0) {
@@ -258,13 +265,13 @@ qlm_store_write_enqueue_event(qlm_store_write_t *w, qlm_store_item_t *items,
 {
     int        rc;
     size_t     i;
-    uint64_t  *ids;
+    uint64_t  *ids, buf[2 * QLM_STORE_IDS_INLINE];
 
     if (w == NULL) {
         return QLM_STORE_INVALID;
     }
 
-    rc = qlm_store_write_items(w, items, n, table, rec, &ids);
+    rc = qlm_store_write_items(w, items, n, table, rec, buf, &ids);
 
     if (rc == 0) {
         for (i = 0; i < n; i++) {
@@ -273,7 +280,9 @@ qlm_store_write_enqueue_event(qlm_store_write_t *w, qlm_store_item_t *items,
         }
     }
 
-    free(ids);
+    if (ids != buf) {
+        free(ids);
+    }
 
     return rc;
 }
@@ -290,7 +299,7 @@ qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
 {
     int                 rc;
     size_t              i;
-    uint64_t           *ids;
+    uint64_t           *ids, buf[2 * QLM_STORE_IDS_INLINE];
     qlm_store_write_t  *w;
 
     if (st == NULL || (items == NULL && n)) {
@@ -306,10 +315,14 @@ qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
         return rc;
     }
 
-    rc = qlm_store_write_items(w, items, n, table, rec, &ids);
+    rc = qlm_store_write_items(w, items, n, table, rec, buf, &ids);
     if (rc != 0) {
         qlm_store_write_abort(w);
-        free(ids);
+
+        if (ids != buf) {
+            free(ids);
+        }
+
         return rc;
     }
 
@@ -322,7 +335,9 @@ qlm_store_enqueue_event(qlm_store_t *st, qlm_store_item_t *items, size_t n,
         }
     }
 
-    free(ids);
+    if (ids != buf) {
+        free(ids);
+    }
 
     return rc;
 }

@@ -257,7 +257,7 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
 {
     int                 rc;
     size_t              i;
-    uint64_t           *ids;
+    uint64_t           *ids, buf[2 * QLM_STORE_IDS_INLINE];
     qlm_store_write_t  *w;
 
     if (st == NULL || name.len == 0 || name.len > 400 || cursor.len > 400
@@ -271,7 +271,7 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
         return rc;
     }
 
-    rc = qlm_store_write_items(w, items, n, 0, NULL, &ids);
+    rc = qlm_store_write_items(w, items, n, 0, NULL, buf, &ids);
 
     if (rc == 0) {
         rc = qlm_store_task_progress_txn(st, w->txn, name, slot, &from,
@@ -280,7 +280,11 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
 
     if (rc != 0) {
         qlm_store_write_abort(w);
-        free(ids);
+
+        if (ids != buf) {
+            free(ids);
+        }
+
         return qlm_store_rc(rc);
     }
 
@@ -293,7 +297,9 @@ qlm_store_task_step(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
         }
     }
 
-    free(ids);
+    if (ids != buf) {
+        free(ids);
+    }
 
     return rc;
 }

@@ -92,7 +92,6 @@ qlm_store_write_commit(qlm_store_write_t *w)
         mdb_txn_abort(w->txn);
     }
 
-    free(w->merged);
     free(w);
 
     return rc;
@@ -108,7 +107,6 @@ qlm_store_write_abort(qlm_store_write_t *w)
 
     mdb_txn_abort(w->txn);
 
-    free(w->merged);
     free(w);
 }
 

@@ -208,6 +208,43 @@ test_batch(void **state)
 
 /* a reschedule and a death count too, and an empty batch writes nothing */
 
+/* an event's ids, in the caller's buffer (up to 8 items) or malloc'd */
+
+static void
+test_many_ids(void **state)
+{
+    size_t              i;
+    qlm_test_t         *t;
+    qlm_store_item_t    items[12];
+    qlm_store_write_t  *wb;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    for (i = 0; i < 12; i++) {
+        items[i] = qlm_t_item(10, "ev", "batch", "http://batch.example/",
+                              "{}");
+    }
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, items, 10, 0, NULL));
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, items + 10, 2, 0, NULL));
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    for (i = 0; i < 12; i++) {
+        assert_int_equal(items[i].id, i + 1);
+    }
+
+    qlm_t_ok(qlm_store_enqueue_event(t->st, items, 9, 0, NULL));
+    qlm_t_ok(qlm_store_enqueue_event(t->st, items + 9, 3, 0, NULL));
+
+    for (i = 0; i < 12; i++) {
+        assert_int_equal(items[i].id, 13 + i);
+    }
+}
+
+
 static void
 test_counters(void **state)
 {
@@ -765,6 +802,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         QLM_T(test_batch),
+        QLM_T(test_many_ids),
         QLM_T(test_counters),
         QLM_T(test_soft),
         QLM_T(test_soft_full),
