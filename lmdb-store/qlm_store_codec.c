@@ -1004,7 +1004,7 @@ qlm_store_item_decode(uint64_t id, const MDB_val *val, qlm_store_item_t *item,
 
 int
 qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
-    const qlm_store_item_t *item, unsigned flags)
+    MDB_cursor *cur, const qlm_store_item_t *item, unsigned flags)
 {
     int                    rc;
     size_t                 size;
@@ -1029,11 +1029,11 @@ qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
     if (flags & QLM_STORE_W_RESERVE) {
         val.mv_data = NULL;
 
-        rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE | append);
+        rc = qlm_store_put(txn, dbi, cur, &key, &val, MDB_RESERVE | append);
 
         if (rc == MDB_KEYEXIST && append) {
             val.mv_size = size;
-            rc = mdb_put(txn, dbi, &key, &val, MDB_RESERVE);
+            rc = qlm_store_put(txn, dbi, cur, &key, &val, MDB_RESERVE);
         }
 
         if (rc != 0) {
@@ -1053,10 +1053,10 @@ qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
 
     val.mv_data = st->wrec.data;
 
-    rc = mdb_put(txn, dbi, &key, &val, append);
+    rc = qlm_store_put(txn, dbi, cur, &key, &val, append);
 
     if (rc == MDB_KEYEXIST && append) {
-        rc = mdb_put(txn, dbi, &key, &val, 0);
+        rc = qlm_store_put(txn, dbi, cur, &key, &val, 0);
     }
 
     return qlm_store_rc(rc);

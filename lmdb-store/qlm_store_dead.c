@@ -90,7 +90,7 @@ qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
         item.attempt = 0;
         item.updated = now;
 
-        rc = qlm_store_item_write(st, txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, txn, st->items, NULL, &item, 0);
     }
 
     qlm_store_scratch_free(&sc);
@@ -99,7 +99,7 @@ qlm_store_replay_one(qlm_store_t *st, MDB_txn *txn, uint64_t id,
         return rc;
     }
 
-    rc = qlm_store_sched_put(st, txn, now, id);
+    rc = qlm_store_sched_put(st, txn, NULL, now, id);
     if (rc != 0) {
         return rc;
     }

@@ -159,11 +159,13 @@ typedef struct {
 #define QLM_STORE_C_LOG_DROPPED   5
 #define QLM_STORE_NCOUNTERS       6
 
-/* the cursors a batch keeps: items, the mirror's two tables, meta */
+/* the cursors a batch keeps: items, the mirror's two tables, and so on */
 #define QLM_STORE_CUR_ITEMS       0
 #define QLM_STORE_CUR_MIRROR      1
 #define QLM_STORE_CUR_META        3
-#define QLM_STORE_NCURSORS        4
+#define QLM_STORE_CUR_SCHED       4
+#define QLM_STORE_CUR_LOG         5
+#define QLM_STORE_NCURSORS        6
 
 
 /* one write transaction, from qlm_store_write_begin() to its commit */
@@ -216,7 +218,7 @@ int qlm_store_item_decode(uint64_t id, const MDB_val *val,
 int qlm_store_scratch_grow(qlm_store_scratch_t *sc, size_t size);
 void qlm_store_scratch_free(qlm_store_scratch_t *sc);
 int qlm_store_item_write(qlm_store_t *st, MDB_txn *txn, MDB_dbi dbi,
-    const qlm_store_item_t *item, unsigned flags);
+    MDB_cursor *cur, const qlm_store_item_t *item, unsigned flags);
 int qlm_store_item_copy(const qlm_store_item_t *item,
     qlm_store_item_t **out);
 int qlm_store_log_size(const qlm_store_log_t *log, size_t *size);
@@ -234,8 +236,8 @@ int qlm_store_task_decode(const MDB_val *val, qlm_store_task_t *task);
 
 /* qlm_store_queue.c */
 
-int qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
-    uint64_t id);
+int qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, MDB_cursor *cur,
+    uint64_t time, uint64_t id);
 int qlm_store_write_items(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, int table,
     const qlm_store_record_t *rec, uint64_t *buf, uint64_t **ids);
@@ -360,6 +362,23 @@ qlm_store_get_be64(const unsigned char *p)
            | (uint64_t) p[2] << 40 | (uint64_t) p[3] << 32
            | (uint64_t) p[4] << 24 | (uint64_t) p[5] << 16
            | (uint64_t) p[6] << 8 | (uint64_t) p[7];
+}
+
+
+/*
+ * A put through a batch's cursor on dbi when there is one: mdb_put() sets
+ * up a cursor of its own for each call.
+ */
+
+static inline int
+qlm_store_put(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, MDB_val *key,
+    MDB_val *val, unsigned flags)
+{
+    if (cur) {
+        return mdb_cursor_put(cur, key, val, flags);
+    }
+
+    return mdb_put(txn, dbi, key, val, flags);
 }
 
 

@@ -22,6 +22,7 @@ qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
     size_t          size, removed;
     uint64_t        seq;
     MDB_val         key, val;
+    MDB_cursor     *cur;
     unsigned char   kbuf[16], *p;
 
     rc = qlm_store_log_size(log, &size);
@@ -49,10 +50,15 @@ qlm_store_log_txn(qlm_store_write_t *w, const qlm_store_log_t *log)
      * MDB_KEYEXIST before anything is written, and put the usual way.
      */
 
-    rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE | MDB_APPEND);
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_LOG, w->st->log, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_put(cur, &key, &val, MDB_RESERVE | MDB_APPEND);
 
     if (rc == MDB_KEYEXIST) {
-        rc = mdb_put(w->txn, w->st->log, &key, &val, MDB_RESERVE);
+        rc = mdb_cursor_put(cur, &key, &val, MDB_RESERVE);
     }
 
     if (rc != 0) {

@@ -17,8 +17,8 @@
 #define QLM_STORE_UNCLAIM      4
 
 
-static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
-    uint64_t id);
+static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn,
+    MDB_cursor *cur, uint64_t time, uint64_t id);
 static int qlm_store_enqueue_txn(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, uint64_t *ids);
 static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn,
@@ -38,8 +38,8 @@ static int qlm_store_finish(qlm_store_t *st, uint64_t id, uint64_t lease,
 
 
 int
-qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
-    uint64_t id)
+qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, MDB_cursor *cur,
+    uint64_t time, uint64_t id)
 {
     MDB_val         key, val;
     unsigned char   buf[16];
@@ -52,16 +52,16 @@ qlm_store_sched_put(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     val.mv_data = "";
     val.mv_size = 0;
 
-    return qlm_store_rc(mdb_put(txn, st->sched, &key, &val, 0));
+    return qlm_store_rc(qlm_store_put(txn, st->sched, cur, &key, &val, 0));
 }
 
 
 static int
-qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
-    uint64_t id)
+qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, MDB_cursor *cur,
+    uint64_t time, uint64_t id)
 {
     int             rc;
-    MDB_val         key;
+    MDB_val         key, val;
     unsigned char   buf[16];
 
     qlm_store_be64(buf, time);
@@ -70,7 +70,16 @@ qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn, uint64_t time,
     key.mv_data = buf;
     key.mv_size = sizeof(buf);
 
-    rc = mdb_del(txn, st->sched, &key, NULL);
+    if (cur) {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
+
+        if (rc == 0) {
+            rc = mdb_cursor_del(cur, 0);
+        }
+
+    } else {
+        rc = mdb_del(txn, st->sched, &key, NULL);
+    }
 
     /* every item has its sched entry: a missing one is damage */
 
@@ -94,7 +103,18 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 {
     int               rc;
     size_t            i;
+    MDB_cursor       *icur, *scur;
     qlm_store_item_t  item;
+
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_ITEMS, w->st->items, &icur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_SCHED, w->st->sched, &scur);
+    if (rc != 0) {
+        return rc;
+    }
 
     for (i = 0; i < n; i++) {
         rc = qlm_store_write_seq(w, QLM_STORE_SEQ_ID, &ids[i]);
@@ -127,13 +147,13 @@ qlm_store_enqueue_txn(qlm_store_write_t *w, const qlm_store_item_t *items,
 
         ids[n + i] = item.lease;
 
-        rc = qlm_store_item_write(w->st, w->txn, w->st->items, &item,
+        rc = qlm_store_item_write(w->st, w->txn, w->st->items, icur, &item,
                                   QLM_STORE_W_RESERVE | QLM_STORE_W_APPEND);
         if (rc != 0) {
             return rc;
         }
 
-        rc = qlm_store_sched_put(w->st, w->txn, item.due, item.id);
+        rc = qlm_store_sched_put(w->st, w->txn, scur, item.due, item.id);
         if (rc != 0) {
             return rc;
         }
@@ -423,7 +443,7 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
         if (rc == MDB_NOTFOUND) {
             /* a schedule entry without its item: nothing to deliver */
 
-            rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
+            rc = qlm_store_sched_del(st, txn, NULL, times[i], ids[i]);
             if (rc != 0) {
                 return rc;
             }
@@ -460,9 +480,9 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
         if (item.due != times[i]) {
             /* a stale schedule entry: the item keeps its own */
 
-            rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
+            rc = qlm_store_sched_del(st, txn, NULL, times[i], ids[i]);
             if (rc == 0) {
-                rc = qlm_store_sched_put(st, txn, item.due, ids[i]);
+                rc = qlm_store_sched_put(st, txn, NULL, item.due, ids[i]);
             }
 
             if (rc != 0) {
@@ -513,18 +533,18 @@ qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn, qlm_store_claim_pt filter,
 
         (*n)++;
 
-        rc = qlm_store_item_write(st, txn, st->items, out[*n - 1],
+        rc = qlm_store_item_write(st, txn, st->items, NULL, out[*n - 1],
                                   QLM_STORE_W_RESERVE);
         if (rc != 0) {
             return rc;
         }
 
-        rc = qlm_store_sched_del(st, txn, times[i], ids[i]);
+        rc = qlm_store_sched_del(st, txn, NULL, times[i], ids[i]);
         if (rc != 0) {
             return rc;
         }
 
-        rc = qlm_store_sched_put(st, txn, expiry, ids[i]);
+        rc = qlm_store_sched_put(st, txn, NULL, expiry, ids[i]);
         if (rc != 0) {
             return rc;
         }
@@ -571,13 +591,13 @@ qlm_store_set_aside(qlm_store_t *st, MDB_txn *txn, uint64_t id,
 
     /* the raw bytes are copied by the write, before the item is deleted */
 
-    rc = qlm_store_item_write(st, txn, st->dead, &dead,
+    rc = qlm_store_item_write(st, txn, st->dead, NULL, &dead,
                               QLM_STORE_W_RESERVE);
     if (rc != 0) {
         return rc;
     }
 
-    rc = qlm_store_sched_del(st, txn, time, id);
+    rc = qlm_store_sched_del(st, txn, NULL, time, id);
     if (rc != 0) {
         return rc;
     }
@@ -755,7 +775,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     int                   rc;
     size_t                size, pages;
     unsigned              dropped;
-    MDB_cursor           *cur;
+    MDB_cursor           *cur, *scur;
     qlm_store_t          *st;
     qlm_store_item_t      item;
     qlm_store_scratch_t   sc;
@@ -785,6 +805,11 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     /* the batch's cursor on items: an ack or a death deletes through it */
 
     rc = qlm_store_write_cursor(w, QLM_STORE_CUR_ITEMS, st->items, &cur);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = qlm_store_write_cursor(w, QLM_STORE_CUR_SCHED, st->sched, &scur);
     if (rc != 0) {
         goto failed;
     }
@@ -825,7 +850,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         (void) qlm_store_write_room(w, 0, pages, 0);
     }
 
-    rc = qlm_store_sched_del(st, w->txn, item.due, id);
+    rc = qlm_store_sched_del(st, w->txn, scur, item.due, id);
     if (rc != 0) {
         goto failed;
     }
@@ -853,10 +878,10 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.due = due;
         item.updated = due;
 
-        rc = qlm_store_item_write(st, w->txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->items, cur, &item, 0);
 
         if (rc == 0) {
-            rc = qlm_store_sched_put(st, w->txn, due, id);
+            rc = qlm_store_sched_put(st, w->txn, scur, due, id);
         }
 
         break;
@@ -869,10 +894,10 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.last_error = error;
         item.updated = log ? log->time : due;
 
-        rc = qlm_store_item_write(st, w->txn, st->items, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->items, cur, &item, 0);
 
         if (rc == 0) {
-            rc = qlm_store_sched_put(st, w->txn, due, id);
+            rc = qlm_store_sched_put(st, w->txn, scur, due, id);
         }
 
         qlm_store_write_count(w, QLM_STORE_C_RETRIED, 1);
@@ -886,7 +911,7 @@ qlm_store_finish_txn(qlm_store_write_t *w, uint64_t id, uint64_t lease,
         item.last_error = error;
         item.updated = due;
 
-        rc = qlm_store_item_write(st, w->txn, st->dead, &item, 0);
+        rc = qlm_store_item_write(st, w->txn, st->dead, NULL, &item, 0);
 
         if (rc == 0) {
             rc = qlm_store_rc(mdb_cursor_del(cur, 0));

@@ -208,6 +208,100 @@ test_batch(void **state)
 
 /* a reschedule and a death count too, and an empty batch writes nothing */
 
+/* the log's records in order: their times and items */
+
+typedef struct {
+    size_t    n;
+    uint64_t  time[64];
+    uint64_t  item[64];
+} logs_t;
+
+
+static int
+collect_log(const qlm_store_log_t *rec, void *data)
+{
+    logs_t  *l;
+
+    l = data;
+
+    assert_true(l->n < 64);
+
+    l->time[l->n] = rec->time;
+    l->item[l->n] = rec->item_id;
+    l->n++;
+
+    return 0;
+}
+
+
+/*
+ * Acks of one batch, their records put at the end of the log through the
+ * batch's cursor, some timed behind the last, and the oldest deleted by
+ * the retention in the same txn: the newest 50 are kept, in time order.
+ */
+
+static void
+test_batch_log(void **state)
+{
+    size_t                i, n;
+    logs_t                l;
+    uint64_t              time;
+    qlm_test_t           *t;
+    qlm_store_log_t       log;
+    qlm_store_item_t      items[200], *out[200];
+    qlm_store_write_t    *wb;
+    qlm_store_options_t   opts;
+
+    t = *state;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.log_max_records = 50;
+
+    qlm_t_ok(qlm_t_open(t, &opts));
+
+    for (i = 0; i < 200; i++) {
+        items[i] = qlm_t_item(10, "ev", "batch", "http://batch.example/",
+                              "{}");
+    }
+
+    qlm_t_ok(qlm_store_enqueue(t->st, items, 200));
+    qlm_t_ok(qlm_store_claim(t->st, 10, 60000, out, 200, &n));
+    assert_int_equal(n, 200);
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+
+    for (i = 0; i < 200; i++) {
+        /* every 7th behind: 500 + i, the others 1000 + i */
+
+        time = (i % 7 == 3) ? 500 + i : 1000 + i;
+
+        log = log_of(out[i], time, QLM_STORE_DELIVERED);
+        qlm_t_ok(qlm_store_write_ack(wb, out[i]->id, out[i]->lease, &log));
+    }
+
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    memset(&l, 0, sizeof(l));
+    qlm_t_ok(qlm_store_log_foreach(t->st, NULL, collect_log, &l));
+    assert_int_equal(l.n, 50);
+
+    /* the 50 latest at 1000 + i, i up to 199, none of those behind */
+
+    for (i = 0, n = 199; i < 50; i++, n--) {
+        if (n % 7 == 3) {
+            n--;
+        }
+
+        assert_int_equal(l.time[49 - i], 1000 + n);
+        assert_int_equal(l.item[49 - i], out[n]->id);
+    }
+
+    for (i = 0; i < 200; i++) {
+        qlm_store_item_free(out[i]);
+    }
+}
+
+
 /* an event's ids, in the caller's buffer (up to 8 items) or malloc'd */
 
 static void
@@ -803,6 +897,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         QLM_T(test_batch),
         QLM_T(test_many_ids),
+        QLM_T(test_batch_log),
         QLM_T(test_counters),
         QLM_T(test_soft),
         QLM_T(test_soft_full),
