@@ -321,3 +321,14 @@ qr/"scheduled_tasks":\{"stored":([6-9]|\d\d+),"delivered":[1-4],"retry":0,"dead"
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid rate "5", it must be "off" or a number from 1 to 1000000 followed by "r/s" or "r/m", as "200r/s" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 18: qlm_webhook_task_rate in r/m, then given twice
+--- http_config
+    qlm_webhook_task_rate 600r/m;
+    qlm_webhook_task_rate off;
+--- config
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"qlm_webhook_task_rate" directive is duplicate in \S+/nginx\.conf:\d+}
