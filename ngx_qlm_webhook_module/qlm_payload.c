@@ -9,7 +9,6 @@
  */
 
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -342,9 +341,9 @@ size_t
 qlm_payload_value(unsigned char *out, unsigned type, const unsigned char *s,
     size_t len)
 {
-    int     tm[6];
-    size_t  n;
-    char    buf[sizeof("\"yyyyy-mm-ddThh:mm:ss\"")];
+    int            tm[6];
+    size_t         n;
+    unsigned char  buf[sizeof("\"yyyy-mm-ddThh:mm:ss\"") - 1];
 
     switch (type) {
 
@@ -376,11 +375,24 @@ qlm_payload_value(unsigned char *out, unsigned type, const unsigned char *s,
             break;
         }
 
-        n = (size_t) snprintf(buf, sizeof(buf),
-                              "\"%04d-%02d-%02dT%02d:%02d:%02d\"",
-                              tm[0], tm[1], tm[2], tm[3], tm[4], tm[5]);
+        /* a year of four digits and checked ranges: no printf needed */
 
-        return qlm_payload_put(out, 0, buf, n);
+        buf[0] = '"';
+        buf[1] = (unsigned char) ('0' + tm[0] / 1000);
+        buf[2] = (unsigned char) ('0' + tm[0] / 100 % 10);
+        buf[3] = (unsigned char) ('0' + tm[0] / 10 % 10);
+        buf[4] = (unsigned char) ('0' + tm[0] % 10);
+
+        for (n = 1; n < 6; n++) {
+            buf[3 * n + 2] = (unsigned char) (n < 3 ? '-' : n == 3 ? 'T'
+                                                               : ':');
+            buf[3 * n + 3] = (unsigned char) ('0' + tm[n] / 10);
+            buf[3 * n + 4] = (unsigned char) ('0' + tm[n] % 10);
+        }
+
+        buf[20] = '"';
+
+        return qlm_payload_put(out, 0, buf, sizeof(buf));
 
     default:
         break;
