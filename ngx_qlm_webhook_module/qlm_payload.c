@@ -118,15 +118,80 @@ static size_t qlm_payload_member(unsigned char *out, size_t at, int first,
     const qlm_payload_str_t *name, size_t vlen, const unsigned char *vjson);
 
 
+/*
+ * Each object's keys by a hash of the name (open addressing; a key's index
+ * plus one, 0: empty), made at the first lookup: a payload looks up every
+ * field's name, and a task's run makes a payload a matching license.  The
+ * callers are single-threaded (nginx's event loop, the tools and tests).
+ */
+
+#define QLM_PAYLOAD_HASH  128          /* a power of two, twice the keys */
+
+static unsigned char  qlm_payload_license_hash[QLM_PAYLOAD_HASH];
+static unsigned char  qlm_payload_customer_hash[QLM_PAYLOAD_HASH];
+static int            qlm_payload_hash_ready;
+
+
+static unsigned
+qlm_payload_hash(const unsigned char *name, size_t len)
+{
+    return (unsigned) (len * 31 + name[0] * 7 + name[len - 1])
+           & (QLM_PAYLOAD_HASH - 1);
+}
+
+
+static void
+qlm_payload_hash_keys(const qlm_payload_key_t *keys, unsigned char *hash)
+{
+    unsigned                  h;
+    const qlm_payload_key_t  *k;
+
+    for (k = keys; k->name; k++) {
+        h = qlm_payload_hash((const unsigned char *) k->name, k->len);
+
+        while (hash[h]) {
+            h = (h + 1) & (QLM_PAYLOAD_HASH - 1);
+        }
+
+        hash[h] = (unsigned char) (k - keys + 1);
+    }
+}
+
+
 const qlm_payload_key_t *
 qlm_payload_key(unsigned kind, const unsigned char *name, size_t len)
 {
-    const qlm_payload_key_t  *k;
+    unsigned                  h;
+    unsigned char            *hash;
+    const qlm_payload_key_t  *keys, *k;
 
-    k = (kind == QLM_PAYLOAD_CUSTOMER) ? qlm_payload_customer_keys
-                                       : qlm_payload_license_keys;
+    if (!qlm_payload_hash_ready) {
+        qlm_payload_hash_keys(qlm_payload_license_keys,
+                              qlm_payload_license_hash);
+        qlm_payload_hash_keys(qlm_payload_customer_keys,
+                              qlm_payload_customer_hash);
+        qlm_payload_hash_ready = 1;
+    }
 
-    for ( /* void */ ; k->name; k++) {
+    if (len == 0) {
+        return NULL;
+    }
+
+    if (kind == QLM_PAYLOAD_CUSTOMER) {
+        keys = qlm_payload_customer_keys;
+        hash = qlm_payload_customer_hash;
+
+    } else {
+        keys = qlm_payload_license_keys;
+        hash = qlm_payload_license_hash;
+    }
+
+    for (h = qlm_payload_hash(name, len);
+         hash[h];
+         h = (h + 1) & (QLM_PAYLOAD_HASH - 1))
+    {
+        k = &keys[hash[h] - 1];
+
         if (k->len == len && memcmp(k->name, name, len) == 0) {
             return k;
         }
@@ -438,41 +503,53 @@ qlm_payload_member(unsigned char *out, size_t at, int first,
 }
 
 
+/* more keys than either object has (35 and 23) */
+#define QLM_PAYLOAD_NKEYS  64
+
+
 size_t
 qlm_payload_object(unsigned char *out, unsigned kind,
     const qlm_payload_field_t *fields, size_t n)
 {
     int                       first, done;
-    size_t                    len, i, j;
+    size_t                    len, i, j, at[QLM_PAYLOAD_NKEYS];
     unsigned                  other;
     qlm_payload_str_t         name;
-    const qlm_payload_key_t  *k;
+    const qlm_payload_key_t  *keys, *k;
 
     len = qlm_payload_put(out, 0, "{", 1);
     first = 1;
     other = (kind == QLM_PAYLOAD_CUSTOMER) ? QLM_PAYLOAD_LICENSE
                                            : QLM_PAYLOAD_CUSTOMER;
 
-    /* QLM's keys in QLM's order: the first field of each name */
+    keys = (kind == QLM_PAYLOAD_CUSTOMER) ? qlm_payload_customer_keys
+                                          : qlm_payload_license_keys;
 
-    k = (kind == QLM_PAYLOAD_CUSTOMER) ? qlm_payload_customer_keys
-                                       : qlm_payload_license_keys;
+    /* each key's first field (n: none), a lookup a field */
 
-    for ( /* void */ ; k->name; k++) {
-        name.data = (const unsigned char *) k->name;
-        name.len = k->len;
+    for (k = keys; k->name; k++) {
+        at[k - keys] = n;
+    }
 
-        for (i = 0; i < n; i++) {
-            if (fields[i].name.len == k->len
-                && memcmp(fields[i].name.data, k->name, k->len) == 0)
-            {
-                break;
-            }
+    for (i = 0; i < n; i++) {
+        k = qlm_payload_key(kind, fields[i].name.data, fields[i].name.len);
+
+        if (k && at[k - keys] == n) {
+            at[k - keys] = i;
         }
+    }
+
+    /* QLM's keys in QLM's order */
+
+    for (k = keys; k->name; k++) {
+        i = at[k - keys];
 
         if (i == n) {
             continue;
         }
+
+        name.data = (const unsigned char *) k->name;
+        name.len = k->len;
 
         len += qlm_payload_member(out, len, first, &name, 0, NULL);
         len += qlm_payload_value(out ? out + len : NULL, k->type,
