@@ -18,7 +18,13 @@
  * passed in by the caller, in milliseconds since the Unix epoch.
  *
  * An environment is used only by the process that opened it: open it after
- * fork(), in each process.  A handle is not for concurrent use by threads.
+ * fork(), in each process.  Threads of that process may share a handle:
+ * each call has transactions of its own (the environment has MDB_NOTLS),
+ * write transactions wait for one another on LMDB's writer lock, and what
+ * the handle keeps for writing is used inside a write transaction only.
+ * One exception is not guarded: a map that another process has grown is
+ * adopted (mdb_env_set_mapsize()) when a transaction begins, which LMDB
+ * allows only while no other transaction of the process is open.
  */
 
 #ifndef _QLM_STORE_H_INCLUDED_
