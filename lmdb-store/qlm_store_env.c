@@ -539,9 +539,8 @@ int
 qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t *value)
 {
-    int              rc;
-    MDB_val          key, val;
-    qlm_store_buf_t  b;
+    int      rc;
+    MDB_val  key, val;
 
     key.mv_data = (void *) name;
     key.mv_size = strlen(name);
@@ -557,11 +556,22 @@ qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
         return rc;
     }
 
-    if (val.mv_size != 8) {
+    return qlm_store_meta_u64(&val, value);
+}
+
+
+/* a number of meta as qlm_store_meta_put_u64() writes it: 8 bytes */
+
+int
+qlm_store_meta_u64(const MDB_val *val, uint64_t *value)
+{
+    qlm_store_buf_t  b;
+
+    if (val->mv_size != 8) {
         return QLM_STORE_CORRUPT;
     }
 
-    b.pos = val.mv_data;
+    b.pos = val->mv_data;
     b.end = b.pos + 8;
     b.error = 0;
 

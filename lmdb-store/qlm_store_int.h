@@ -202,6 +202,7 @@ int qlm_store_meta_get_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t *value);
 int qlm_store_meta_put_u64(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t value);
+int qlm_store_meta_u64(const MDB_val *val, uint64_t *value);
 int qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
     uint64_t *value);
 

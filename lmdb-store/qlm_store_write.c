@@ -155,10 +155,10 @@ qlm_store_write_meta(qlm_store_write_t *w, const qlm_store_str_t *name,
 {
     int               rc;
     MDB_val           key, val;
+    uint64_t          old;
     unsigned          flags;
     MDB_cursor       *cur;
     unsigned char     buf[8], *p;
-    qlm_store_buf_t   b;
 
     rc = qlm_store_write_cursor(w, QLM_STORE_CUR_META, w->st->meta, &cur);
     if (rc != 0) {
@@ -171,16 +171,13 @@ qlm_store_write_meta(qlm_store_write_t *w, const qlm_store_str_t *name,
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
 
     if (rc == 0) {
-        if (val.mv_size != 8) {
-            return QLM_STORE_CORRUPT;
+        rc = qlm_store_meta_u64(&val, &old);
+        if (rc != 0) {
+            return rc;
         }
 
-        b.pos = val.mv_data;
-        b.end = b.pos + 8;
-        b.error = 0;
-
         if (add) {
-            v += qlm_store_get_u64(&b);
+            v += old;
         }
 
         flags = MDB_CURRENT;

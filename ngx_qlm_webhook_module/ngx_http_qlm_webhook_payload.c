@@ -116,7 +116,7 @@ static size_t      ngx_http_qlm_webhook_random_used
 static ngx_pid_t   ngx_http_qlm_webhook_random_pid;
 
 /* the Timestamp of the events of one second, local time */
-static time_t      ngx_http_qlm_webhook_stamp_time;
+static time_t      ngx_http_qlm_webhook_stamp_time = -1;
 static u_char      ngx_http_qlm_webhook_stamp[sizeof("yyyy-mm-ddThh:mm:ss")];
 
 
@@ -204,7 +204,7 @@ ngx_http_qlm_webhook_event_payload(ngx_pool_t *pool, ngx_uint_t event,
 
     /* the second's text, made once a second: a busy worker's events share */
 
-    if (now != ngx_http_qlm_webhook_stamp_time || now == 0) {
+    if (now != ngx_http_qlm_webhook_stamp_time) {
         ngx_localtime(now, &tm);
 
         (void) ngx_sprintf(ngx_http_qlm_webhook_stamp,
