@@ -35,6 +35,19 @@
 #define NGX_HTTP_QLM_WEBHOOK_BACKOFF    6        /* 2^6 s: longest open wait */
 #define NGX_HTTP_QLM_WEBHOOK_RETRIES    1000     /* waits in a retry list */
 #define NGX_HTTP_QLM_WEBHOOK_SPARE      64       /* easy handles kept */
+#define NGX_HTTP_QLM_WEBHOOK_URL_CACHE  8        /* URL slots kept */
+#define NGX_HTTP_QLM_WEBHOOK_URL_CACHED 256      /* longest URL kept */
+#define NGX_HTTP_QLM_WEBHOOK_XFER_POOL  4096     /* a transfer's pool, less
+                                                  * its item's strings */
+
+
+typedef struct {
+    ngx_http_qlm_webhook_shctx_t     *sh;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+    ngx_atomic_uint_t                 key;       /* us's, when kept */
+    size_t                            len;
+    u_char                            url[NGX_HTTP_QLM_WEBHOOK_URL_CACHED];
+} ngx_http_qlm_webhook_url_cached_t;
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
@@ -1041,18 +1054,41 @@ ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
  * A receiver's shared state, found by its URL's CRC-32 in an open-addressed
  * table that only grows (a reload keeps it); two URLs with one CRC share a
  * state, and URLs beyond the table's size have none (no limit).
+ *
+ * A slot, once taken, stays its URL's: the worker keeps the last few it
+ * found.  A delivery asks four times (admitted, leased, started,
+ * finished), and the CRC over the URL was 0.8% of the worker's time when
+ * every call was delivered.
  */
 
 ngx_http_qlm_webhook_urlstate_t *
 ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t *url)
 {
-    uint32_t                          key;
-    ngx_uint_t                        i, n;
-    ngx_http_qlm_webhook_urlstate_t  *us;
+    uint32_t                            key;
+    ngx_uint_t                          i, n;
+    ngx_http_qlm_webhook_urlstate_t    *us;
+    ngx_http_qlm_webhook_url_cached_t  *c;
+
+    static ngx_http_qlm_webhook_url_cached_t
+                            cache[NGX_HTTP_QLM_WEBHOOK_URL_CACHE];
 
     if (mcf->sh == NULL) {
         return NULL;
+    }
+
+    c = NULL;
+
+    if (url->len && url->len <= NGX_HTTP_QLM_WEBHOOK_URL_CACHED) {
+        c = &cache[(url->len + (u_char) url->data[url->len - 1])
+                   % NGX_HTTP_QLM_WEBHOOK_URL_CACHE];
+
+        if (c->sh == mcf->sh && c->len == url->len
+            && c->us->key == c->key
+            && ngx_memcmp(c->url, url->data, url->len) == 0)
+        {
+            return c->us;
+        }
     }
 
     key = ngx_crc32_long((u_char *) url->data, url->len);
@@ -1067,6 +1103,14 @@ ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
             || (us->key == 0 && ngx_atomic_cmp_set(&us->key, 0, key))
             || us->key == key)
         {
+            if (c) {
+                c->sh = mcf->sh;
+                c->us = us;
+                c->key = key;
+                c->len = url->len;
+                ngx_memcpy(c->url, url->data, url->len);
+            }
+
             return us;
         }
 
@@ -1274,7 +1318,16 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     mcf = d->mcf;
 
-    pool = ngx_create_pool(1024, d->log);
+    /*
+     * One block for the whole transfer: the structures, the item's copy,
+     * the request (the body again) and the answer's buffer.  A pool of
+     * 1 KB took three blocks and two large allocations a delivery.
+     */
+
+    pool = ngx_create_pool(NGX_HTTP_QLM_WEBHOOK_XFER_POOL
+                           + 2 * item->body.len + 3 * item->url.len
+                           + item->event_id.len + item->last_error.len,
+                           d->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }

@@ -39,6 +39,7 @@
 typedef struct {
     ngx_http_request_t           *r;
     ngx_http_qlm_webhook_ctx_t   *ctx;
+    ngx_pool_t                   *pool;     /* the emission's, see below */
     xmlDocPtr                     doc;
     xmlXPathContextPtr            xc;       /* one for all the fields */
     json_t                       *json;
@@ -62,6 +63,15 @@ typedef struct {
 
 
 static xmlXPathContextPtr  ngx_http_qlm_webhook_xpath_context;
+
+/*
+ * What an emission builds and the batch then copies (the answer's
+ * elements, the fields, the record, the payload) goes in a pool the worker
+ * keeps and empties after each emission.  In the request's pool, these
+ * 8 KB a call took two more 4 KB blocks from malloc(), and back.
+ */
+static ngx_pool_t         *ngx_http_qlm_webhook_emit_pool;
+static ngx_uint_t          ngx_http_qlm_webhook_emit_busy;
 
 
 static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
@@ -102,9 +112,11 @@ static ngx_int_t ngx_http_qlm_webhook_more(ngx_pool_t *pool,
     xmlNodeSetPtr set, ngx_array_t *more);
 static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
     json_t *root, ngx_str_t *pointer, ngx_str_t *value);
+static ngx_pool_t *ngx_http_qlm_webhook_emit_pool_get(ngx_http_request_t *r);
+static void ngx_http_qlm_webhook_emit_pool_done(ngx_pool_t *pool);
 static void ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
-    ngx_array_t *values, ngx_str_t *previous);
+    ngx_pool_t *pool, ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t event, ngx_array_t *values, ngx_str_t *previous);
 static ngx_int_t ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_str_t *event_id, ngx_str_t *payload, qlm_store_record_t *rec,
@@ -113,10 +125,10 @@ static void ngx_http_qlm_webhook_skip(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_uint_t cause);
 static ngx_int_t ngx_http_qlm_webhook_mirror(ngx_http_request_t *r,
-    ngx_uint_t event, ngx_array_t *values, qlm_store_record_t *rec,
-    int *table);
+    ngx_pool_t *pool, ngx_uint_t event, ngx_array_t *values,
+    qlm_store_record_t *rec, int *table);
 static ngx_int_t ngx_http_qlm_webhook_known(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_main_conf_t *mcf, int table,
+    ngx_pool_t *pool, ngx_http_qlm_webhook_main_conf_t *mcf, int table,
     qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
     ngx_array_t *full, ngx_uint_t *moved);
 static void ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
@@ -681,6 +693,7 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
     ngx_memzero(&a, sizeof(ngx_http_qlm_webhook_answer_t));
     a.r = r;
     a.ctx = ctx;
+    a.pool = ngx_http_qlm_webhook_emit_pool_get(r);
 
     if (lcf->error_detect) {
         cause = ctx->overflow ? NGX_HTTP_QLM_WEBHOOK_C_ANSWER_TOO_LARGE
@@ -712,8 +725,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
         event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
     }
 
-    if (ngx_array_init(&values, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK
-        || ngx_array_init(&keys, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK)
+    if (ngx_array_init(&values, a.pool, 16, sizeof(ngx_keyval_t)) != NGX_OK
+        || ngx_array_init(&keys, a.pool, 1, sizeof(ngx_str_t)) != NGX_OK)
     {
         goto done;
     }
@@ -728,7 +741,7 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         /* a bit a group: the fields of one name */
 
-        seen = ngx_pcalloc(r->pool, (lcf->fields->nelts + 7) / 8);
+        seen = ngx_pcalloc(a.pool, (lcf->fields->nelts + 7) / 8);
         if (seen == NULL) {
             goto done;
         }
@@ -851,7 +864,7 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
         }
     }
 
-    ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
+    ngx_http_qlm_webhook_emit_one(r, a.pool, mcf, ctx->emit->event, &values,
                                   &previous);
 
     if (keys.nelts && akey != NGX_CONF_UNSET_UINT) {
@@ -864,8 +877,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         for (i = 0; i < keys.nelts; i++) {
             kv[akey].value = key[i];
-            ngx_http_qlm_webhook_emit_one(r, mcf, ctx->emit->event, &values,
-                                          &previous);
+            ngx_http_qlm_webhook_emit_one(r, a.pool, mcf, ctx->emit->event,
+                                          &values, &previous);
         }
     }
 
@@ -885,6 +898,52 @@ done:
     if (a.json) {
         json_decref(a.json);
     }
+
+    ngx_http_qlm_webhook_emit_pool_done(a.pool);
+}
+
+
+static ngx_pool_t *
+ngx_http_qlm_webhook_emit_pool_get(ngx_http_request_t *r)
+{
+    /* an emission within an emission, were there one, keeps to r's */
+
+    if (ngx_http_qlm_webhook_emit_busy) {
+        return r->pool;
+    }
+
+    if (ngx_http_qlm_webhook_emit_pool == NULL) {
+        ngx_http_qlm_webhook_emit_pool = ngx_create_pool(16384,
+                                                         ngx_cycle->log);
+        if (ngx_http_qlm_webhook_emit_pool == NULL) {
+            return r->pool;
+        }
+    }
+
+    ngx_http_qlm_webhook_emit_busy = 1;
+
+    return ngx_http_qlm_webhook_emit_pool;
+}
+
+
+static void
+ngx_http_qlm_webhook_emit_pool_done(ngx_pool_t *pool)
+{
+    if (pool != ngx_http_qlm_webhook_emit_pool) {
+        return;
+    }
+
+    ngx_http_qlm_webhook_emit_busy = 0;
+
+    /* a large answer's extra blocks are not kept for the next ones */
+
+    if (pool->d.next) {
+        ngx_destroy_pool(pool);
+        ngx_http_qlm_webhook_emit_pool = NULL;
+        return;
+    }
+
+    ngx_reset_pool(pool);
 }
 
 
@@ -916,7 +975,7 @@ ngx_http_qlm_webhook_is_error(ngx_http_qlm_webhook_answer_t *a)
     }
 
     if (ngx_http_qlm_webhook_scan(a) == NGX_OK) {
-        scratch = ngx_pnalloc(a->r->pool, ctx->len);
+        scratch = ngx_pnalloc(a->pool, ctx->len);
         if (scratch == NULL) {
             return NGX_DECLINED;
         }
@@ -988,7 +1047,7 @@ ngx_http_qlm_webhook_scan(ngx_http_qlm_webhook_answer_t *a)
 
     max = ngx_min(ctx->len / 4 + 1, NGX_HTTP_QLM_WEBHOOK_SCAN_MAX);
 
-    a->elts = ngx_palloc(a->r->pool, max * sizeof(qlm_field_elt_t));
+    a->elts = ngx_palloc(a->pool, max * sizeof(qlm_field_elt_t));
     if (a->elts == NULL) {
         return NGX_DECLINED;
     }
@@ -1146,7 +1205,7 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
 
             if (s) {
                 value->len = ngx_strlen(s);
-                value->data = ngx_pnalloc(a->r->pool, value->len);
+                value->data = ngx_pnalloc(a->pool, value->len);
 
                 if (value->data) {
                     ngx_memcpy(value->data, s, value->len);
@@ -1164,7 +1223,7 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
             if (rc == NGX_OK && more && obj->type == XPATH_NODESET
                 && obj->nodesetval && obj->nodesetval->nodeNr > 1)
             {
-                rc = ngx_http_qlm_webhook_more(a->r->pool, obj->nodesetval,
+                rc = ngx_http_qlm_webhook_more(a->pool, obj->nodesetval,
                                                more);
             }
 
@@ -1179,7 +1238,7 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
             return NGX_DECLINED;
         }
 
-        return ngx_http_qlm_webhook_json_pointer(a->r->pool, json, &f->path,
+        return ngx_http_qlm_webhook_json_pointer(a->pool, json, &f->path,
                                                  value);
     }
 }
@@ -1214,7 +1273,7 @@ ngx_http_qlm_webhook_local_name(ngx_http_qlm_webhook_answer_t *a,
             && ngx_strncmp(node->name, name->data, name->len) == 0)
         {
             if (!found) {
-                if (ngx_http_qlm_webhook_node_string(a->r->pool, node, value)
+                if (ngx_http_qlm_webhook_node_string(a->pool, node, value)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -1227,7 +1286,7 @@ ngx_http_qlm_webhook_local_name(ngx_http_qlm_webhook_answer_t *a,
                 }
 
             } else {
-                if (ngx_http_qlm_webhook_node_string(a->r->pool, node, &s)
+                if (ngx_http_qlm_webhook_node_string(a->pool, node, &s)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -1308,7 +1367,7 @@ ngx_http_qlm_webhook_scan_local_name(ngx_http_qlm_webhook_answer_t *a,
             s.len = e->content_len;
 
         } else {
-            s.data = ngx_pnalloc(a->r->pool, e->content_len);
+            s.data = ngx_pnalloc(a->pool, e->content_len);
             if (s.data == NULL) {
                 return NGX_ERROR;
             }
@@ -1465,7 +1524,7 @@ ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool, json_t *root,
  */
 
 static void
-ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
+ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r, ngx_pool_t *pool,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t event,
     ngx_array_t *values, ngx_str_t *previous)
 {
@@ -1476,7 +1535,8 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     ngx_array_t          full;
     qlm_store_record_t   rec, old;
 
-    mirror = ngx_http_qlm_webhook_mirror(r, event, values, &rec, &table);
+    mirror = ngx_http_qlm_webhook_mirror(r, pool, event, values, &rec,
+                                         &table);
 
     if (mirror == NGX_ERROR) {
         goto failed;
@@ -1495,7 +1555,7 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     if (mirror == NGX_OK && mcf->store
         && (mcf->urls[event].nelts || move))
     {
-        if (ngx_http_qlm_webhook_known(r, mcf, table, &rec,
+        if (ngx_http_qlm_webhook_known(r, pool, mcf, table, &rec,
                                        move ? previous : NULL, values, &full,
                                        &move)
             != NGX_OK)
@@ -1508,7 +1568,8 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         /* the new record is the whole one; the old one is marked deleted */
 
         if (move) {
-            if (ngx_http_qlm_webhook_mirror(r, event, &full, &rec, &table)
+            if (ngx_http_qlm_webhook_mirror(r, pool, event, &full, &rec,
+                                            &table)
                 != NGX_OK)
             {
                 goto failed;
@@ -1522,7 +1583,7 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_qlm_webhook_event_id(r->pool, &id) != NGX_OK) {
+    if (ngx_http_qlm_webhook_event_id(pool, &id) != NGX_OK) {
         goto failed;
     }
 
@@ -1531,7 +1592,7 @@ ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     ngx_str_null(&payload);
 
     if (mcf->urls[event].nelts
-        && ngx_http_qlm_webhook_event_payload(r->pool, event, &id,
+        && ngx_http_qlm_webhook_event_payload(pool, event, &id,
                                               ngx_time(), values, &payload)
            != NGX_OK)
     {
@@ -1568,7 +1629,7 @@ failed:
  */
 
 static ngx_int_t
-ngx_http_qlm_webhook_known(ngx_http_request_t *r,
+ngx_http_qlm_webhook_known(ngx_http_request_t *r, ngx_pool_t *pool,
     ngx_http_qlm_webhook_main_conf_t *mcf, int table,
     qlm_store_record_t *rec, ngx_str_t *previous, ngx_array_t *values,
     ngx_array_t *full, ngx_uint_t *moved)
@@ -1578,11 +1639,11 @@ ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     qlm_store_str_t                key;
     ngx_http_qlm_webhook_known_t   known;
 
-    if (ngx_array_init(full, r->pool, 48, sizeof(ngx_keyval_t)) != NGX_OK) {
+    if (ngx_array_init(full, pool, 48, sizeof(ngx_keyval_t)) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    known.pool = r->pool;
+    known.pool = pool;
     known.fields = full;
     known.deleted = 0;
     known.error = 0;
@@ -1612,7 +1673,7 @@ ngx_http_qlm_webhook_known(ngx_http_request_t *r,
     kv = values->elts;
 
     for (i = 0; i < values->nelts; i++) {
-        if (ngx_http_qlm_webhook_overlay(r->pool, full, &kv[i].key,
+        if (ngx_http_qlm_webhook_overlay(pool, full, &kv[i].key,
                                          &kv[i].value, 0)
             != NGX_OK)
         {
@@ -1818,8 +1879,9 @@ ngx_http_qlm_webhook_enqueue(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_qlm_webhook_mirror(ngx_http_request_t *r, ngx_uint_t event,
-    ngx_array_t *values, qlm_store_record_t *rec, int *table)
+ngx_http_qlm_webhook_mirror(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_uint_t event, ngx_array_t *values, qlm_store_record_t *rec,
+    int *table)
 {
     ngx_str_t            key;
     ngx_uint_t           i;
@@ -1854,8 +1916,7 @@ ngx_http_qlm_webhook_mirror(ngx_http_request_t *r, ngx_uint_t event,
         return NGX_DECLINED;
     }
 
-    fields = ngx_palloc(r->pool,
-                        (values->nelts + 1) * sizeof(qlm_store_field_t));
+    fields = ngx_palloc(pool, (values->nelts + 1) * sizeof(qlm_store_field_t));
     if (fields == NULL) {
         return NGX_ERROR;
     }
