@@ -22,9 +22,11 @@
  * each call has transactions of its own (the environment has MDB_NOTLS),
  * write transactions wait for one another on LMDB's writer lock, and what
  * the handle keeps for writing is used inside a write transaction only.
- * One exception is not guarded: a map that another process has grown is
- * adopted (mdb_env_set_mapsize()) when a transaction begins, which LMDB
- * allows only while no other transaction of the process is open.
+ * A map that another process has grown is adopted (mdb_env_set_mapsize())
+ * when a transaction begins, which LMDB allows only while no other
+ * transaction of the process is open: the handle counts its open
+ * transactions and syncs, and the adoption waits for them to end (up to
+ * 1 s, then QLM_STORE_BUSY); meanwhile new ones wait for it.
  */
 
 #ifndef _QLM_STORE_H_INCLUDED_
@@ -43,6 +45,7 @@
 #define QLM_STORE_INCOMPATIBLE  (-30904)  /* store written by another format */
 #define QLM_STORE_INVALID       (-30905)  /* a bad argument */
 #define QLM_STORE_EXISTS        (-30906)  /* seen already */
+#define QLM_STORE_BUSY          (-30907)  /* the map is being moved: again */
 
 
 /* log outcomes */

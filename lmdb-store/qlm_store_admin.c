@@ -91,7 +91,7 @@ qlm_store_log_page(qlm_store_t *st, const qlm_store_log_filter_t *filter,
 
     rc = mdb_cursor_open(txn, st->log, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -201,7 +201,7 @@ qlm_store_log_page(qlm_store_t *st, const qlm_store_log_filter_t *filter,
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -239,7 +239,7 @@ qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
 
     rc = mdb_cursor_open(txn, st->dead, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -311,7 +311,7 @@ qlm_store_dead_page(qlm_store_t *st, uint64_t after, size_t max,
 
     qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -358,7 +358,7 @@ qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after, uint64_t since,
 
     rc = mdb_cursor_open(txn, st->dead, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -413,19 +413,19 @@ qlm_store_dead_replay_step(qlm_store_t *st, uint64_t after, uint64_t since,
     mdb_cursor_close(cur);
 
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return qlm_store_rc(rc);
     }
 
     if (n == 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         *last = after;
         return 0;
     }
 
     rc = qlm_store_counter_txn(st, txn, "replayed", n);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return qlm_store_rc(rc);
     }
 
@@ -478,7 +478,7 @@ qlm_store_item_where(qlm_store_t *st, uint64_t id, int *where)
         }
     }
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -56,7 +56,7 @@ qlm_store_counter_add(qlm_store_t *st, const char *name, uint64_t delta)
 
     rc = qlm_store_counter_txn(st, txn, name, delta);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -95,7 +95,7 @@ qlm_store_counter_get(qlm_store_t *st, const char *name, uint64_t *value)
 
     rc = qlm_store_meta_get_u64(st, txn, key, value);
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -123,7 +123,7 @@ qlm_store_counter_foreach(qlm_store_t *st, qlm_store_counter_pt cb,
 
     rc = mdb_cursor_open(txn, st->meta, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -160,7 +160,7 @@ qlm_store_counter_foreach(qlm_store_t *st, qlm_store_counter_pt cb,
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -31,7 +31,7 @@ qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 
     rc = mdb_cursor_open(txn, st->dead, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -61,7 +61,7 @@ qlm_store_dead_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 
     qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -209,7 +209,7 @@ qlm_store_dead_replay(qlm_store_t *st, uint64_t id, uint64_t now,
         }
 
         if (n == 0) {
-            mdb_txn_abort(txn);
+            qlm_store_abort(txn);
             return 0;
         }
 
@@ -234,7 +234,7 @@ qlm_store_dead_replay(qlm_store_t *st, uint64_t id, uint64_t now,
 
 failed:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -8,7 +8,16 @@
 #include "qlm_store_int.h"
 
 
+/* waits for a map being adopted, and of its adoption for the txns */
+#define QLM_STORE_MOVE_WAIT   50        /* microseconds */
+#define QLM_STORE_MOVE_WAITS  20000     /* 1 s */
+
+
 static int qlm_store_init(qlm_store_t *st);
+static int qlm_store_enter(qlm_store_t *st);
+static void qlm_store_leave(qlm_store_t *st);
+static void qlm_store_move_wait(void);
+static int qlm_store_adopt_size(qlm_store_t *st);
 static int qlm_store_format_put(qlm_store_t *st, MDB_txn *txn);
 
 
@@ -41,6 +50,9 @@ qlm_store_strerror(int rc)
 
     case QLM_STORE_EXISTS:
         return "seen already";
+
+    case QLM_STORE_BUSY:
+        return "the store's map is being resized (another process grew it)";
     }
 
     /* mdb_strerror() falls back to strerror() for errno values */
@@ -100,6 +112,9 @@ qlm_store_open(qlm_store_t **stp, const char *path,
         free(st);
         return rc;
     }
+
+    /* a txn's end finds its handle so: qlm_store_abort() */
+    (void) mdb_env_set_userctx(st->env, st);
 
     rc = mdb_env_set_maxdbs(st->env, 12);
     if (rc != 0) {
@@ -348,7 +363,7 @@ qlm_store_init(qlm_store_t *st)
 
 failed:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -364,6 +379,8 @@ qlm_store_close(qlm_store_t *st)
     if (st->no_sync && !st->read_only) {
         (void) mdb_env_sync(st->env, 1);
     }
+
+    /* reset between reads: not counted in st->txns */
 
     if (st->rtxn) {
         mdb_txn_abort(st->rtxn);
@@ -382,6 +399,8 @@ qlm_store_close(qlm_store_t *st)
 int
 qlm_store_sync(qlm_store_t *st)
 {
+    int  rc;
+
     if (st == NULL) {
         return QLM_STORE_INVALID;
     }
@@ -390,7 +409,99 @@ qlm_store_sync(qlm_store_t *st)
         return 0;
     }
 
-    return mdb_env_sync(st->env, 1);
+    /* the flush reads the map: not while it moves */
+
+    rc = qlm_store_enter(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_env_sync(st->env, 1);
+
+    qlm_store_leave(st);
+
+    return rc;
+}
+
+
+/*
+ * A transaction (or a sync) about to start counts itself in st->txns;
+ * while a grown map is adopted, it waits for that to end.
+ */
+
+static int
+qlm_store_enter(qlm_store_t *st)
+{
+    int  i;
+
+    for (i = 0; i < QLM_STORE_MOVE_WAITS; i++) {
+        if (__atomic_add_fetch(&st->txns, 1, __ATOMIC_ACQUIRE) > 0) {
+            return 0;
+        }
+
+        __atomic_sub_fetch(&st->txns, 1, __ATOMIC_RELEASE);
+        qlm_store_move_wait();
+    }
+
+    return QLM_STORE_BUSY;
+}
+
+
+static void
+qlm_store_leave(qlm_store_t *st)
+{
+    __atomic_sub_fetch(&st->txns, 1, __ATOMIC_RELEASE);
+}
+
+
+static void
+qlm_store_move_wait(void)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = 0;
+    ts.tv_nsec = QLM_STORE_MOVE_WAIT * 1000;
+
+    (void) nanosleep(&ts, NULL);
+}
+
+
+/*
+ * Another process grew the map (a larger max_size after a reload, or
+ * qlm-store's --map-size): LMDB adopts the new size by mapping the file
+ * anew, which it allows only while the process has no transaction open,
+ * as an open one (of another thread: the loop's read, the pool thread's
+ * commit or sync) would go on in the old map.  The caller has no count in
+ * st->txns; the others end within a commit's time (a flush, with
+ * sync=on: LMDB's writer lock would have the loop wait as long).  Rare,
+ * and bounded: after QLM_STORE_MOVE_WAITS waits it is QLM_STORE_BUSY, and
+ * the caller fails as on any store error.
+ */
+
+static int
+qlm_store_adopt_size(qlm_store_t *st)
+{
+    int  i, rc, none;
+
+    for (i = 0; i < QLM_STORE_MOVE_WAITS; i++) {
+        none = 0;
+
+        if (__atomic_compare_exchange_n(&st->txns, &none, QLM_STORE_MOVING,
+                                        0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+        {
+            rc = mdb_env_set_mapsize(st->env, 0);
+
+            /* those that tried to enter meanwhile took their counts back */
+            __atomic_sub_fetch(&st->txns, QLM_STORE_MOVING, __ATOMIC_RELEASE);
+
+            return rc;
+        }
+
+        qlm_store_move_wait();
+    }
+
+    return QLM_STORE_BUSY;
 }
 
 
@@ -417,17 +528,33 @@ qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn)
         }
     }
 
+    rc = qlm_store_enter(st);
+    if (rc != 0) {
+        return rc;
+    }
+
     rc = mdb_txn_begin(st->env, NULL, flags, txn);
 
     if (rc == MDB_MAP_RESIZED) {
         /* another process grew the map: adopt its size */
 
-        rc = mdb_env_set_mapsize(st->env, 0);
+        qlm_store_leave(st);
+
+        rc = qlm_store_adopt_size(st);
+        if (rc != 0) {
+            return rc;
+        }
+
+        rc = qlm_store_enter(st);
         if (rc != 0) {
             return rc;
         }
 
         rc = mdb_txn_begin(st->env, NULL, flags, txn);
+    }
+
+    if (rc != 0) {
+        qlm_store_leave(st);
     }
 
     return qlm_store_rc(rc);
@@ -458,17 +585,36 @@ qlm_store_read_begin(qlm_store_t *st, MDB_txn **txn, unsigned *kept)
         rc = qlm_store_txn_begin(st, MDB_RDONLY, &st->rtxn);
 
     } else {
-        rc = mdb_txn_renew(st->rtxn);
+        rc = qlm_store_enter(st);
 
-        if (rc == MDB_MAP_RESIZED) {
-            /* another process grew the map: adopt its size */
+        if (rc == 0) {
+            rc = mdb_txn_renew(st->rtxn);
 
-            rc = mdb_env_set_mapsize(st->env, 0);
+            if (rc == MDB_MAP_RESIZED) {
+                /* another process grew the map: adopt its size */
 
-            if (rc == 0) {
-                rc = mdb_txn_renew(st->rtxn);
+                qlm_store_leave(st);
+
+                rc = qlm_store_adopt_size(st);
+
+                if (rc == 0) {
+                    rc = qlm_store_enter(st);
+                }
+
+                if (rc == 0) {
+                    rc = mdb_txn_renew(st->rtxn);
+
+                    if (rc != 0) {
+                        qlm_store_leave(st);
+                    }
+                }
+
+            } else if (rc != 0) {
+                qlm_store_leave(st);
             }
         }
+
+        /* not renewed: not counted */
 
         if (rc != 0) {
             mdb_txn_abort(st->rtxn);
@@ -491,11 +637,12 @@ void
 qlm_store_read_end(qlm_store_t *st, MDB_txn *txn, unsigned kept)
 {
     if (!kept) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return;
     }
 
     mdb_txn_reset(txn);
+    qlm_store_leave(st);
 
     __atomic_store_n(&st->rbusy, 0, __ATOMIC_RELEASE);
 }
@@ -513,7 +660,31 @@ qlm_store_rc(int rc)
 int
 qlm_store_commit(MDB_txn *txn)
 {
-    return qlm_store_rc(mdb_txn_commit(txn));
+    int           rc;
+    qlm_store_t  *st;
+
+    st = mdb_env_get_userctx(mdb_txn_env(txn));
+
+    rc = mdb_txn_commit(txn);
+
+    qlm_store_leave(st);
+
+    return qlm_store_rc(rc);
+}
+
+
+/* every txn begun by qlm_store_txn_begin() ends here or in a commit */
+
+void
+qlm_store_abort(MDB_txn *txn)
+{
+    qlm_store_t  *st;
+
+    st = mdb_env_get_userctx(mdb_txn_env(txn));
+
+    mdb_txn_abort(txn);
+
+    qlm_store_leave(st);
 }
 
 
@@ -747,7 +918,7 @@ qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
 
     rc = mdb_cursor_open(txn, QLM_STORE_FREE_DBI, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -761,7 +932,7 @@ qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return (rc == MDB_NOTFOUND) ? 0 : rc;
 }
@@ -930,7 +1101,7 @@ info:
 
 done:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -39,6 +39,7 @@
 
 
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,18 @@ struct qlm_store_s {
     MDB_txn              *rtxn;
     qlm_store_field_t    *rfields;
     int                   rbusy;
+
+    /*
+     * The handle's transactions open now, in all threads, and its syncs:
+     * a map grown by another process is adopted only at 0 (LMDB moves the
+     * map; an open read would read the old one).  QLM_STORE_MOVING while
+     * it is adopted.
+     */
+    int                   txns;
 };
+
+
+#define QLM_STORE_MOVING  (-0x40000000)
 
 
 /* a bounds-checked reader over one record */
@@ -194,6 +206,7 @@ int qlm_store_read_begin(qlm_store_t *st, MDB_txn **txn, unsigned *kept);
 void qlm_store_read_end(qlm_store_t *st, MDB_txn *txn, unsigned kept);
 int qlm_store_rc(int rc);
 int qlm_store_commit(MDB_txn *txn);
+void qlm_store_abort(MDB_txn *txn);
 int qlm_store_prealloc(qlm_store_t *st, size_t extra);
 int qlm_store_free_pages(qlm_store_t *st, size_t want, size_t *room,
     size_t *maxpg);

@@ -235,12 +235,12 @@ qlm_store_log_trim(qlm_store_t *st, uint64_t now, uint64_t *removed)
 
         rc = qlm_store_log_expire(st, txn, now, QLM_STORE_TRIM_STEP, 0, &n);
         if (rc != 0) {
-            mdb_txn_abort(txn);
+            qlm_store_abort(txn);
             return rc;
         }
 
         if (n == 0) {
-            mdb_txn_abort(txn);
+            qlm_store_abort(txn);
             return 0;
         }
 
@@ -315,7 +315,7 @@ qlm_store_log_foreach(qlm_store_t *st, const qlm_store_log_filter_t *filter,
 
     rc = mdb_cursor_open(txn, st->log, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -388,7 +388,7 @@ qlm_store_log_foreach(qlm_store_t *st, const qlm_store_log_filter_t *filter,
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

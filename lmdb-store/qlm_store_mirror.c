@@ -187,7 +187,7 @@ qlm_store_mirror_upsert_batch(qlm_store_t *st, int table,
         rc = qlm_store_mirror_upsert_txn(st, txn, table, &recs[i], merged,
                                          NULL);
         if (rc != 0) {
-            mdb_txn_abort(txn);
+            qlm_store_abort(txn);
             free(merged);
             return qlm_store_rc(rc);
         }
@@ -355,7 +355,7 @@ qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
 
 done:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
     free(fields);
 
     return rc;

@@ -105,7 +105,7 @@ qlm_store_url_pause(qlm_store_t *st, qlm_store_str_t url, unsigned pause,
     /* nothing to change: already so */
 
     if (pause ? rc == 0 : rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return pause ? QLM_STORE_EXISTS : QLM_STORE_NOTFOUND;
     }
 
@@ -142,7 +142,7 @@ qlm_store_url_pause(qlm_store_t *st, qlm_store_str_t url, unsigned pause,
 
 failed:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -167,7 +167,7 @@ qlm_store_paused_gen(qlm_store_t *st, uint64_t *gen)
 
     rc = qlm_store_meta_get_u64(st, txn, QLM_STORE_PAUSED_GEN, gen);
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -232,7 +232,7 @@ qlm_store_paused_foreach(qlm_store_t *st, qlm_store_paused_pt cb,
 
 done:
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -688,7 +688,7 @@ qlm_store_claim_filter(qlm_store_t *st, uint64_t now, uint64_t lease_ms,
     free(ids);
 
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
 
         /* as a commit says it: the caller may claim fewer */
         rc = qlm_store_rc(rc);
@@ -1099,7 +1099,7 @@ qlm_store_next_due(qlm_store_t *st, uint64_t *due)
 
     rc = mdb_cursor_open(txn, st->sched, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -1118,7 +1118,7 @@ qlm_store_next_due(qlm_store_t *st, uint64_t *due)
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -1149,7 +1149,7 @@ qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 
     rc = mdb_cursor_open(txn, st->sched, &cur);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -1193,7 +1193,7 @@ qlm_store_queue_foreach(qlm_store_t *st, qlm_store_item_pt cb, void *data)
 
     qlm_store_scratch_free(&sc);
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }

@@ -38,7 +38,7 @@ qlm_store_seen(qlm_store_t *st, qlm_store_str_t key, uint64_t now,
 
     rc = qlm_store_seen_txn(st, txn, key, now, expiry);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return rc;
     }
 
@@ -187,7 +187,7 @@ qlm_store_seen_update(qlm_store_t *st, qlm_store_str_t key, uint64_t expiry,
 
     rc = qlm_store_seen_update_txn(st, txn, key, expiry, to);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return (rc == MDB_NOTFOUND) ? 0 : rc;
     }
 

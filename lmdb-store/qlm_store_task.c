@@ -83,7 +83,7 @@ qlm_store_task_get(qlm_store_t *st, qlm_store_str_t name,
         }
     }
 
-    mdb_txn_abort(txn);
+    qlm_store_abort(txn);
 
     return rc;
 }
@@ -117,7 +117,7 @@ qlm_store_task_begin(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
 
     rc = qlm_store_task_begin_txn(st, txn, name, slot, now, prev);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return qlm_store_rc(rc);
     }
 
@@ -235,7 +235,7 @@ qlm_store_task_progress(qlm_store_t *st, qlm_store_str_t name, uint64_t slot,
 
     rc = qlm_store_task_progress_txn(st, txn, name, slot, NULL, cursor, done);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        qlm_store_abort(txn);
         return qlm_store_rc(rc);
     }
 

@@ -89,7 +89,7 @@ qlm_store_write_commit(qlm_store_write_t *w)
         rc = qlm_store_commit(w->txn);
 
     } else {
-        mdb_txn_abort(w->txn);
+        qlm_store_abort(w->txn);
     }
 
     free(w);
@@ -105,7 +105,7 @@ qlm_store_write_abort(qlm_store_write_t *w)
         return;
     }
 
-    mdb_txn_abort(w->txn);
+    qlm_store_abort(w->txn);
 
     free(w);
 }

@@ -6,7 +6,9 @@
 
 #include "qlm_test.h"
 
+#include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 
 
 static qlm_store_str_t
@@ -606,6 +608,179 @@ test_reader(void **state)
 }
 
 
+/*
+ * A map grown by another process is adopted only when no txn of this
+ * process is open: a write begun while another thread reads waits for the
+ * read to end.  Adopted under the read, the map would move, and the
+ * reader's record (pointers into the map) would be gone.
+ */
+
+typedef struct {
+    qlm_store_t      *st;
+    pthread_mutex_t   lock;
+    pthread_cond_t    cond;
+    int               in;          /* the reader is in its txn */
+    int               grown;       /* the child grew the map */
+    char              text[64];    /* what the reader read, late */
+    struct timespec   done;        /* when its txn ended */
+} mover_t;
+
+
+static int
+read_slowly(const qlm_store_record_t *rec, void *data)
+{
+    mover_t          *m;
+    struct timespec   ts;
+
+    m = data;
+
+    pthread_mutex_lock(&m->lock);
+    m->in = 1;
+    pthread_cond_broadcast(&m->cond);
+
+    while (!m->grown) {
+        pthread_cond_wait(&m->cond, &m->lock);
+    }
+
+    pthread_mutex_unlock(&m->lock);
+
+    /* the writer starts meanwhile, and finds the map grown */
+
+    ts.tv_sec = 0;
+    ts.tv_nsec = 100 * 1000 * 1000;
+    nanosleep(&ts, NULL);
+
+    snprintf(m->text, sizeof(m->text), "%.*s=%.*s",
+             (int) rec->fields[0].name.len, rec->fields[0].name.data,
+             (int) rec->fields[0].value.len, rec->fields[0].value.data);
+
+    return 0;
+}
+
+
+static void *
+reader(void *data)
+{
+    mover_t  *m;
+
+    m = data;
+
+    if (qlm_store_mirror_get(m->st, QLM_STORE_LICENSES, str("K-1"),
+                             read_slowly, m)
+        != 0)
+    {
+        m->text[0] = '\0';
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &m->done);
+
+    return NULL;
+}
+
+
+static void
+test_resize_waits(void **state)
+{
+    int                   status;
+    char                  big[3000];
+    pid_t                 pid;
+    size_t                i;
+    double                wrote, read_done;
+    seen_t                s;
+    mover_t               m;
+    pthread_t             th;
+    qlm_test_t           *t;
+    struct timespec       ts;
+    qlm_store_options_t   opts;
+    const char           *nv[] = { "Email", "a@x.y", NULL };
+    const char           *nvbig[] = { "Notes", big, NULL };
+
+    t = *state;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.map_size = 1024 * 1024;
+
+    qlm_t_ok(qlm_t_open(t, &opts));
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, nv));
+
+    memset(&m, 0, sizeof(m));
+    m.st = t->st;
+    pthread_mutex_init(&m.lock, NULL);
+    pthread_cond_init(&m.cond, NULL);
+
+    assert_int_equal(pthread_create(&th, NULL, reader, &m), 0);
+
+    pthread_mutex_lock(&m.lock);
+    while (!m.in) {
+        pthread_cond_wait(&m.cond, &m.lock);
+    }
+    pthread_mutex_unlock(&m.lock);
+
+    memset(big, 'n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        qlm_store_t  *st;
+        char          path[300], key[32];
+
+        /* the reader's snapshot keeps the pages each txn frees */
+        opts.map_size = 16 * 1024 * 1024;
+        qlm_t_path(t, path, sizeof(path));
+
+        if (qlm_store_open(&st, path, &opts) != 0) {
+            _exit(2);
+        }
+
+        for (i = 0; i < 600; i++) {
+            snprintf(key, sizeof(key), "B-%03zu", i);
+
+            if (upsert(st, QLM_STORE_LICENSES, key, 0, nvbig) != 0) {
+                _exit(3);
+            }
+        }
+
+        qlm_store_close(st);
+        _exit(0);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    pthread_mutex_lock(&m.lock);
+    m.grown = 1;
+    pthread_cond_broadcast(&m.cond);
+    pthread_mutex_unlock(&m.lock);
+
+    /* the reader's txn is still open: this write waits for its end */
+
+    nv[1] = "b@x.y";
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, nv));
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    assert_int_equal(pthread_join(th, NULL), 0);
+
+    assert_string_equal(m.text, "Email=a@x.y");
+
+    wrote = ts.tv_sec + ts.tv_nsec / 1e9;
+    read_done = m.done.tv_sec + m.done.tv_nsec / 1e9;
+    assert_true(wrote >= read_done);
+
+    /* and the grown map is this process's now */
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("B-599"),
+                                  collect, &s));
+    assert_memory_equal(s.text, "Notes=nnnn", 10);
+
+    pthread_cond_destroy(&m.cond);
+    pthread_mutex_destroy(&m.lock);
+}
+
+
 int
 main(void)
 {
@@ -615,6 +790,7 @@ main(void)
         QLM_T(test_scan),
         QLM_T(test_tasks),
         QLM_T(test_reader),
+        QLM_T(test_resize_waits),
         QLM_T(test_batch_cursors),
     };
 
