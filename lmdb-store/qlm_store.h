@@ -404,6 +404,10 @@ int qlm_store_write_reschedule(qlm_store_write_t *w, uint64_t id,
 int qlm_store_write_dead(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     uint64_t now, uint32_t attempt, int32_t status, qlm_store_str_t error,
     const qlm_store_log_t *log);
+int qlm_store_write_release(qlm_store_write_t *w, uint64_t id,
+    uint64_t lease, uint64_t due);
+int qlm_store_write_unclaim(qlm_store_write_t *w, uint64_t id,
+    uint64_t lease, uint64_t due);
 int qlm_store_write_commit(qlm_store_write_t *w);
 void qlm_store_write_abort(qlm_store_write_t *w);
 

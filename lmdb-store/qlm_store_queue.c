@@ -986,6 +986,36 @@ qlm_store_write_dead(qlm_store_write_t *w, uint64_t id, uint64_t lease,
 }
 
 
+int
+qlm_store_write_release(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t due)
+{
+    qlm_store_str_t  none = { 0, "" };
+
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_finish_txn(w, id, lease, due, 0, 0, none, NULL,
+                                QLM_STORE_RELEASE);
+}
+
+
+int
+qlm_store_write_unclaim(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t due)
+{
+    qlm_store_str_t  none = { 0, "" };
+
+    if (w == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    return qlm_store_finish_txn(w, id, lease, due, 0, 0, none, NULL,
+                                QLM_STORE_UNCLAIM);
+}
+
+
 /*
  * One op, one transaction; on a full map once more, after the pages the
  * last commit freed were made reusable: a delivery's end frees room, and

@@ -51,6 +51,8 @@ typedef struct {
 
 
 typedef struct ngx_http_qlm_webhook_deliver_s  ngx_http_qlm_webhook_deliver_t;
+typedef struct ngx_http_qlm_webhook_claim_ctx_s
+    ngx_http_qlm_webhook_claim_ctx_t;
 
 
 #if (CURL_ERROR_SIZE > NGX_HTTP_QLM_WEBHOOK_ERROR)
@@ -96,10 +98,15 @@ struct ngx_http_qlm_webhook_deliver_s {
     ngx_http_qlm_webhook_urlstate_t   *conf_url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         nconf_urls;   /* 0: too many */
     ngx_log_t                         *log;
+    ngx_http_qlm_webhook_claim_ctx_t  *claim;
+#if (NGX_THREADS)
+    ngx_thread_task_t                 *claim_task;
+#endif
     /* the last claim left due items for want of these: see wake() */
     unsigned                           wait_url:1;
     unsigned                           wait_task:1;
     unsigned                           exiting:1;
+    unsigned                           claiming:1;   /* in a thread */
 };
 
 
@@ -108,6 +115,8 @@ typedef struct {
     ngx_http_qlm_webhook_deliver_t    *deliver;
     time_t                             now;
     ngx_uint_t                         ntask;
+    ngx_uint_t                         task_allow;  /* task items it may
+                                                       take: see init */
     ngx_uint_t                         nurls;
     ngx_http_qlm_webhook_urlstate_t   *url[NGX_HTTP_QLM_WEBHOOK_BATCH];
     ngx_uint_t                         count[NGX_HTTP_QLM_WEBHOOK_BATCH];
@@ -125,9 +134,39 @@ typedef struct {
 } ngx_http_qlm_webhook_claim_t;
 
 
+/* a claim of due items: in the loop, or in a thread of nginx's pool */
+struct ngx_http_qlm_webhook_claim_ctx_s {
+    ngx_http_qlm_webhook_deliver_t    *deliver;
+    ngx_http_qlm_webhook_claim_t       claim;
+    qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
+    uint64_t                           now;
+    uint64_t                           due;
+    size_t                             max;     /* 0: none was tried */
+    size_t                             reserved;  /* room kept, threaded */
+    size_t                             n;
+    int                                rc;
+};
+
+
 static void ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_give_back(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item,
+    ngx_uint_t op);
+static void ngx_http_qlm_webhook_claim_init(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_deliver_t *d);
+static void ngx_http_qlm_webhook_claim_run(
+    ngx_http_qlm_webhook_claim_ctx_t *ctx);
+static void ngx_http_qlm_webhook_claim_end(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_http_qlm_webhook_claim_ctx_t *ctx);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_claim_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_claim_thread_done(ngx_event_t *ev);
+#endif
 static int ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item,
     void *data);
+static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_slot(
+    ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_str_t *url,
+    ngx_atomic_uint_t *keyp);
 static ngx_uint_t ngx_http_qlm_webhook_url_busy(
     ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_uint_t ngx_http_qlm_webhook_admit_now(
@@ -289,6 +328,37 @@ ngx_http_qlm_webhook_deliver_init_process(ngx_cycle_t *cycle,
     d->poll.log = cycle->log;
     d->poll.cancelable = 1;
 
+#if (NGX_THREADS)
+
+    /* a claim's commit, like the batch's, in the thread pool when due */
+
+    if (ngx_http_qlm_webhook_store_thread_pool(mcf, 0)) {
+        d->claim_task = ngx_thread_task_alloc(cycle->pool,
+                                  sizeof(ngx_http_qlm_webhook_claim_ctx_t));
+        if (d->claim_task == NULL) {
+            return NGX_ERROR;
+        }
+
+        d->claim_task->handler = ngx_http_qlm_webhook_claim_thread;
+        d->claim_task->event.handler = ngx_http_qlm_webhook_claim_thread_done;
+        d->claim_task->event.data = d;
+        d->claim_task->event.log = cycle->log;
+
+        d->claim = d->claim_task->ctx;
+    }
+
+#endif
+
+    if (d->claim == NULL) {
+        d->claim = ngx_pcalloc(cycle->pool,
+                               sizeof(ngx_http_qlm_webhook_claim_ctx_t));
+        if (d->claim == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    d->claim->deliver = d;
+
     mcf->deliver = d;
 
     /* items left by an earlier run or by other workers */
@@ -401,15 +471,19 @@ ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     d = mcf->deliver;
 
-    ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
-    claim.deliver = d;
-    claim.now = ngx_time();
+    if (d) {
+        ngx_http_qlm_webhook_claim_init(&claim, d);
+    }
 
     for (i = 0; i < n; i++) {
         refused[i] = (d == NULL
                       || ngx_http_qlm_webhook_claim_filter(&items[i],
                                                            &claim)
                          <= 0);
+    }
+
+    if (d && d->mcf->task_rate) {
+        d->task_tokens -= claim.ntask * 1000;
     }
 
     for (i = 0; i < n; i++) {
@@ -525,8 +599,8 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
      */
 
     if (us && !ngx_http_qlm_webhook_admit_now(mcf, us)) {
-        (void) qlm_store_unclaim(mcf->store, item->id, item->lease,
-                                 ngx_http_qlm_webhook_now());
+        ngx_http_qlm_webhook_give_back(mcf, item,
+                                       NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM);
         return;
     }
 
@@ -538,8 +612,44 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* due again at once rather than at the lease's expiry */
 
-    (void) qlm_store_release(mcf->store, item->id, item->lease,
-                             ngx_http_qlm_webhook_now());
+    ngx_http_qlm_webhook_give_back(mcf, item,
+                                   NGX_HTTP_QLM_WEBHOOK_OP_RELEASE);
+}
+
+
+/*
+ * A leased item not started goes back to the queue with the next commit
+ * (which sync=on makes in a thread: the loop never waits on the disk);
+ * out of memory for that, at once.
+ */
+
+static void
+ngx_http_qlm_webhook_give_back(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_item_t *item, ngx_uint_t op)
+{
+    uint64_t         now;
+    qlm_store_log_t  log;
+
+    now = ngx_http_qlm_webhook_now();
+
+    ngx_memzero(&log, sizeof(qlm_store_log_t));
+    log.event_id = item->event_id;
+    log.event = item->event;
+    log.url = item->url;
+
+    if (ngx_http_qlm_webhook_batch_op(mcf, op, item->id, item->lease, now, 0,
+                                      0, &log)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    if (op == NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM) {
+        (void) qlm_store_unclaim(mcf->store, item->id, item->lease, now);
+
+    } else {
+        (void) qlm_store_release(mcf->store, item->id, item->lease, now);
+    }
 }
 
 
@@ -547,15 +657,10 @@ static void
 ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 {
     int                                rc;
-    size_t                             i, n, max;
     uint64_t                           now, due;
     ngx_uint_t                         room;
-    ngx_uint_t                         again;
-    ngx_uint_t                         refused;
-    ngx_msec_t                         delay;
-    qlm_store_item_t                  *items[NGX_HTTP_QLM_WEBHOOK_BATCH];
-    ngx_http_qlm_webhook_claim_t       claim;
     ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_claim_ctx_t  *ctx;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     d = ev->data;
@@ -578,9 +683,17 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
         return;
     }
 
+    /* a claim in a thread polls again when it ends */
+
+    if (d->claiming) {
+        return;
+    }
+
     now = ngx_http_qlm_webhook_now();
-    n = 0;
-    refused = 0;
+    due = 0;
+    ctx = d->claim;
+    ctx->n = 0;
+    ctx->max = 0;
 
     /* the writer lock is taken only when something is due */
 
@@ -588,61 +701,173 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
 
     rc = qlm_store_next_due(mcf->store, &due);
 
+    ctx->rc = rc;
+    ctx->due = due;
+
     if (rc == 0 && due && due <= now && room > 0) {
-        max = ngx_min(room,
-                      NGX_HTTP_QLM_WEBHOOK_BATCH);
+        ctx->max = ngx_min(room, NGX_HTTP_QLM_WEBHOOK_BATCH);
+        ctx->now = now;
+
+        ngx_http_qlm_webhook_claim_init(&ctx->claim, d);
+
+#if (NGX_THREADS)
 
         /*
-         * A full map refuses the new copies of claimed items: fewer are
-         * claimed then, down to one, rather than none for ever (all due
-         * at once, large bodies); one is tried twice, as a failed claim
-         * has made the pages of the last commit reusable
+         * With sync=on a commit is flushed, and while the timed sync
+         * flushes a write would wait on the file system's journal: the
+         * claim goes to the thread pool then, as the batch's commits do,
+         * its room kept for it
          */
 
-        again = 0;
-
-        for ( ;; ) {
-            ngx_memzero(&claim, sizeof(ngx_http_qlm_webhook_claim_t));
-            claim.deliver = d;
-            claim.now = ngx_time();
-
-            rc = qlm_store_claim_filter(mcf->store, now,
-                                     ngx_http_qlm_webhook_deliver_lease_time(
-                                         mcf),
-                                     ngx_http_qlm_webhook_claim_filter,
-                                     &claim, NGX_HTTP_QLM_WEBHOOK_SCAN,
-                                     items, max, &n);
-
-            if (rc != 0) {
-                ngx_http_qlm_webhook_claim_undo(&claim);
-            }
-
-            if (rc != QLM_STORE_FULL || again) {
-                break;
-            }
-
-            if (max == 1) {
-                again = 1;
-
-            } else {
-                max /= 2;
-            }
+        if (d->claim_task
+            && ngx_http_qlm_webhook_store_thread_pool(mcf, 1) != NULL
+            && ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(
+                                        mcf, 1),
+                                    d->claim_task)
+               == NGX_OK)
+        {
+            d->claiming = 1;
+            ctx->reserved = ctx->max;
+            d->reserved += ctx->reserved;
+            return;
         }
 
-        /* fewer than asked: what is still due was refused, for now */
-        refused = (rc == 0 && n < max);
+#endif
 
-        d->wait_url = refused && claim.url_refused;
-        d->wait_task = refused && claim.task_refused;
+        ngx_http_qlm_webhook_claim_run(ctx);
+    }
+
+    ngx_http_qlm_webhook_claim_end(d, ctx);
+}
+
+
+/*
+ * What a claim may take that depends on the worker's state, reckoned in
+ * the loop before it: its filter reads nothing else that the loop
+ * changes, and may run in a thread.
+ */
+
+static void
+ngx_http_qlm_webhook_claim_init(ngx_http_qlm_webhook_claim_t *c,
+    ngx_http_qlm_webhook_deliver_t *d)
+{
+    ngx_uint_t  allow;
+
+    ngx_memzero(c, sizeof(ngx_http_qlm_webhook_claim_t));
+    c->deliver = d;
+    c->now = ngx_time();
+
+    allow = (d->ntask < d->mcf->task_concurrency)
+            ? d->mcf->task_concurrency - d->ntask : 0;
+
+    if (allow && d->mcf->task_rate) {
+        allow = ngx_min(allow, ngx_http_qlm_webhook_task_bucket(d));
+    }
+
+    c->task_allow = allow;
+}
+
+
+/* the claim's transaction: in the loop, or in a thread */
+
+static void
+ngx_http_qlm_webhook_claim_run(ngx_http_qlm_webhook_claim_ctx_t *ctx)
+{
+    int                                rc;
+    size_t                             max;
+    time_t                             now;
+    ngx_uint_t                         again, allow;
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    d = ctx->deliver;
+    mcf = d->mcf;
+    max = ctx->max;
+
+    /*
+     * A full map refuses the new copies of claimed items: fewer are
+     * claimed then, down to one, rather than none for ever (all due at
+     * once, large bodies); one is tried twice, as a failed claim has made
+     * the pages of the last commit reusable
+     */
+
+    again = 0;
+
+    for ( ;; ) {
+        rc = qlm_store_claim_filter(mcf->store, ctx->now,
+                                    ngx_http_qlm_webhook_deliver_lease_time(
+                                        mcf),
+                                    ngx_http_qlm_webhook_claim_filter,
+                                    &ctx->claim, NGX_HTTP_QLM_WEBHOOK_SCAN,
+                                    ctx->items, max, &ctx->n);
 
         if (rc != 0) {
+            ngx_http_qlm_webhook_claim_undo(&ctx->claim);
+        }
+
+        if (rc != QLM_STORE_FULL || again) {
+            break;
+        }
+
+        if (max == 1) {
+            again = 1;
+
+        } else {
+            max /= 2;
+        }
+
+        /* the filter counts afresh: the failed claim took nothing */
+
+        allow = ctx->claim.task_allow;
+        now = ctx->claim.now;
+
+        ngx_memzero(&ctx->claim, sizeof(ngx_http_qlm_webhook_claim_t));
+        ctx->claim.deliver = d;
+        ctx->claim.now = now;
+        ctx->claim.task_allow = allow;
+    }
+
+    ctx->max = max;
+    ctx->rc = rc;
+
+    if (rc != 0) {
+        ctx->n = 0;
+    }
+}
+
+
+/* the claimed items started, and the next poll set */
+
+static void
+ngx_http_qlm_webhook_claim_end(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_http_qlm_webhook_claim_ctx_t *ctx)
+{
+    size_t                             i;
+    uint64_t                           now, due;
+    ngx_uint_t                         refused;
+    ngx_msec_t                         delay;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = d->mcf;
+    now = ngx_http_qlm_webhook_now();
+    due = ctx->due;
+    refused = 0;
+
+    if (ctx->max) {
+        /* fewer than asked: what is still due was refused, for now */
+        refused = (ctx->rc == 0 && ctx->n < ctx->max);
+
+        d->wait_url = refused && ctx->claim.url_refused;
+        d->wait_task = refused && ctx->claim.task_refused;
+
+        if (ctx->rc != 0) {
             /* a full disk fails every claim: said once every 10 s */
 
             if (ngx_time() >= d->claim_logged + 10) {
-                ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                ngx_log_error(NGX_LOG_ERR, d->log, 0,
                               "qlm webhook: claiming deliveries failed: %s "
                               "(%ui more failures since the last such line)",
-                              qlm_store_strerror(rc), d->claim_failed);
+                              qlm_store_strerror(ctx->rc), d->claim_failed);
                 d->claim_logged = ngx_time();
                 d->claim_failed = 0;
 
@@ -650,28 +875,37 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
                 d->claim_failed++;
             }
 
-            n = 0;
+        } else if (mcf->task_rate) {
+            d->task_tokens -= ctx->claim.ntask * 1000;
         }
 
         /* the lease expires, and the item is tried again, if not started */
 
-        for (i = 0; i < n; i++) {
-            (void) ngx_http_qlm_webhook_start(d, items[i]);
-            qlm_store_item_free(items[i]);
+        for (i = 0; i < ctx->n; i++) {
+            if (!ngx_exiting && !d->exiting) {
+                (void) ngx_http_qlm_webhook_start(d, ctx->items[i]);
+            }
+
+            qlm_store_item_free(ctx->items[i]);
         }
+    }
+
+    if (ngx_exiting || d->exiting || !mcf->enable) {
+        return;
     }
 
     delay = NGX_HTTP_QLM_WEBHOOK_POLL;
 
-    if (rc != 0) {
+    if (ctx->rc != 0) {
         /* a store that fails is not asked again at once */
 
-    } else if (n == NGX_HTTP_QLM_WEBHOOK_BATCH
+    } else if (ctx->n == NGX_HTTP_QLM_WEBHOOK_BATCH
                && ngx_http_qlm_webhook_room(d) > 0)
     {
         delay = 0;
 
-    } else if ((n == 0 || qlm_store_next_due(mcf->store, &due) == 0) && due)
+    } else if ((ctx->n == 0 || qlm_store_next_due(mcf->store, &due) == 0)
+               && due)
     {
         if (due <= now) {
             /* refused items are not asked for again at once: a finished
@@ -687,12 +921,47 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     /* more due items: next turn, after the connections had their say */
 
     if (delay == 0) {
-        ngx_post_event(ev, &ngx_posted_next_events);
+        ngx_post_event(&d->poll, &ngx_posted_next_events);
         return;
     }
 
-    ngx_add_timer(ev, delay);
+    if (d->poll.timer_set) {
+        ngx_del_timer(&d->poll);
+    }
+
+    ngx_add_timer(&d->poll, delay);
 }
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_claim_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_claim_run(data);
+}
+
+
+static void
+ngx_http_qlm_webhook_claim_thread_done(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_deliver_t    *d;
+    ngx_http_qlm_webhook_claim_ctx_t  *ctx;
+
+    d = ev->data;
+    ctx = d->claim;
+
+    d->claiming = 0;
+    d->reserved -= ctx->reserved;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "qlm webhook: %uz claimed in a thread, rc %d",
+                   ctx->n, ctx->rc);
+
+    ngx_http_qlm_webhook_claim_end(d, ctx);
+}
+
+#endif
 
 
 /*
@@ -716,16 +985,15 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
 
     task = ngx_http_qlm_webhook_is_task(item);
 
-    if (task
-        && (d->ntask + c->ntask >= d->mcf->task_concurrency
-            || !ngx_http_qlm_webhook_task_bucket(d)))
-    {
+    if (task && c->ntask >= c->task_allow) {
         c->task_refused = 1;
         return 0;
     }
 
-    us = ngx_http_qlm_webhook_url_state(d->mcf,
-                                        (qlm_store_str_t *) &item->url);
+    /* the slot found afresh: the worker's cache is the loop's */
+
+    us = ngx_http_qlm_webhook_url_slot(d->mcf,
+                                       (qlm_store_str_t *) &item->url, NULL);
 
     if (us) {
         for (i = 0; i < c->nurls; i++) {
@@ -750,10 +1018,6 @@ ngx_http_qlm_webhook_claim_filter(const qlm_store_item_t *item, void *data)
         }
 
         c->count[i]++;
-    }
-
-    if (task && d->mcf->task_rate) {
-        d->task_tokens -= 1000;
     }
 
     c->ntask += task;
@@ -791,7 +1055,9 @@ ngx_http_qlm_webhook_task_bucket(ngx_http_qlm_webhook_deliver_t *d)
         d->task_tokens = burst;
     }
 
-    return d->task_tokens >= 1000;
+    /* the deliveries the tokens pay for: spent once a claim commits */
+
+    return (ngx_uint_t) (d->task_tokens / 1000);
 }
 
 
@@ -1053,20 +1319,60 @@ ngx_http_qlm_webhook_retry_of(ngx_http_qlm_webhook_main_conf_t *mcf,
 /*
  * A receiver's shared state, found by its URL's CRC-32 in an open-addressed
  * table that only grows (a reload keeps it); two URLs with one CRC share a
- * state, and URLs beyond the table's size have none (no limit).
- *
- * A slot, once taken, stays its URL's: the worker keeps the last few it
- * found.  A delivery asks four times (admitted, leased, started,
- * finished), and the CRC over the URL was 0.8% of the worker's time when
- * every call was delivered.
+ * state, and URLs beyond the table's size have none (no limit).  Safe in
+ * any thread.
+ */
+
+static ngx_http_qlm_webhook_urlstate_t *
+ngx_http_qlm_webhook_url_slot(ngx_http_qlm_webhook_main_conf_t *mcf,
+    qlm_store_str_t *url, ngx_atomic_uint_t *keyp)
+{
+    uint32_t                          key;
+    ngx_uint_t                        i, n;
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    if (mcf->sh == NULL) {
+        return NULL;
+    }
+
+    key = ngx_crc32_long((u_char *) url->data, url->len);
+    key = key ? key : 1;
+
+    i = key % NGX_HTTP_QLM_WEBHOOK_NURLS;
+
+    for (n = 0; n < NGX_HTTP_QLM_WEBHOOK_NURLS; n++) {
+        us = &mcf->sh->urls[i];
+
+        if (us->key == key
+            || (us->key == 0 && ngx_atomic_cmp_set(&us->key, 0, key))
+            || us->key == key)
+        {
+            if (keyp) {
+                *keyp = key;
+            }
+
+            return us;
+        }
+
+        i = (i + 1) % NGX_HTTP_QLM_WEBHOOK_NURLS;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The same, in the event loop: a slot, once taken, stays its URL's, and
+ * the worker keeps the last few it found.  A delivery asks four times
+ * (admitted, leased, started, finished), and the CRC over the URL was
+ * 0.8% of the worker's time when every call was delivered.
  */
 
 ngx_http_qlm_webhook_urlstate_t *
 ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t *url)
 {
-    uint32_t                            key;
-    ngx_uint_t                          i, n;
+    ngx_atomic_uint_t                   key;
     ngx_http_qlm_webhook_urlstate_t    *us;
     ngx_http_qlm_webhook_url_cached_t  *c;
 
@@ -1091,33 +1397,17 @@ ngx_http_qlm_webhook_url_state(ngx_http_qlm_webhook_main_conf_t *mcf,
         }
     }
 
-    key = ngx_crc32_long((u_char *) url->data, url->len);
-    key = key ? key : 1;
+    us = ngx_http_qlm_webhook_url_slot(mcf, url, &key);
 
-    i = key % NGX_HTTP_QLM_WEBHOOK_NURLS;
-
-    for (n = 0; n < NGX_HTTP_QLM_WEBHOOK_NURLS; n++) {
-        us = &mcf->sh->urls[i];
-
-        if (us->key == key
-            || (us->key == 0 && ngx_atomic_cmp_set(&us->key, 0, key))
-            || us->key == key)
-        {
-            if (c) {
-                c->sh = mcf->sh;
-                c->us = us;
-                c->key = key;
-                c->len = url->len;
-                ngx_memcpy(c->url, url->data, url->len);
-            }
-
-            return us;
-        }
-
-        i = (i + 1) % NGX_HTTP_QLM_WEBHOOK_NURLS;
+    if (us && c) {
+        c->sh = mcf->sh;
+        c->us = us;
+        c->key = key;
+        c->len = url->len;
+        ngx_memcpy(c->url, url->data, url->len);
     }
 
-    return NULL;
+    return us;
 }
 
 
@@ -1199,10 +1489,6 @@ ngx_http_qlm_webhook_claim_undo(ngx_http_qlm_webhook_claim_t *c)
     for (i = 0; i < c->nprobes; i++) {
         (void) ngx_atomic_cmp_set(&c->probe[i]->open_until, c->probe_now[i],
                                   c->probe_was[i]);
-    }
-
-    if (c->deliver->mcf->task_rate) {
-        c->deliver->task_tokens += c->ntask * 1000;
     }
 }
 

@@ -64,6 +64,9 @@ typedef enum {
 #define NGX_HTTP_QLM_WEBHOOK_OP_ACK         0
 #define NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE  1
 #define NGX_HTTP_QLM_WEBHOOK_OP_DEAD        2
+/* a claim given back: not tried (pg.c's SQL knows 0 to 3), or not started */
+#define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
+#define NGX_HTTP_QLM_WEBHOOK_OP_RELEASE     4
 
 
 /* whole-server counters, in shared memory (see the status page) */
@@ -635,6 +638,10 @@ ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 }
 
+#if (NGX_THREADS)
+ngx_thread_pool_t *ngx_http_qlm_webhook_store_thread_pool(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t now);
+#endif
 ngx_int_t ngx_http_qlm_webhook_batch_event(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_request_t *r,
     ngx_uint_t event, ngx_str_t *event_id, ngx_str_t *payload, int table,

@@ -51,9 +51,6 @@
 #define NGX_HTTP_QLM_WEBHOOK_PG_LOG_MAX     100000  /* qlm_log's records */
 #define NGX_HTTP_QLM_WEBHOOK_PG_TRIM        10000   /* records a trim step */
 
-/* a delivery's outcome, as deliver.c records it; and a claim given back */
-#define NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM     3
-
 
 
 typedef struct ngx_http_qlm_webhook_pg_conn_s  ngx_http_qlm_webhook_pg_conn_t;

@@ -1255,6 +1255,38 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
 
 #if (NGX_THREADS)
 
+/*
+ * The thread pool a write of the loop's goes to now: with sync=on, and
+ * while the timed sync flushes (see store_opened); with now 0, whether
+ * the worker has one at all.
+ */
+
+ngx_thread_pool_t *
+ngx_http_qlm_webhook_store_thread_pool(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t now)
+{
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = mcf->batch;
+
+    if (b == NULL || b->task == NULL) {
+        return NULL;
+    }
+
+    if (!now) {
+        return b->tp;
+    }
+
+    if (ngx_exiting) {
+        return NULL;
+    }
+
+    return (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
+            || (mcf->sh && mcf->sh->syncing))
+           ? b->tp : NULL;
+}
+
+
 static void
 ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log)
 {
@@ -1447,6 +1479,14 @@ ngx_http_qlm_webhook_batch_apply(qlm_store_t *st, qlm_store_write_t *w,
 {
     switch (res->op) {
 
+    case NGX_HTTP_QLM_WEBHOOK_OP_RELEASE:
+        return w ? qlm_store_write_release(w, res->id, res->lease, res->due)
+                 : qlm_store_release(st, res->id, res->lease, res->due);
+
+    case NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM:
+        return w ? qlm_store_write_unclaim(w, res->id, res->lease, res->due)
+                 : qlm_store_unclaim(st, res->id, res->lease, res->due);
+
     case NGX_HTTP_QLM_WEBHOOK_OP_ACK:
         return w ? qlm_store_write_ack(w, res->id, res->lease, &res->log)
                  : qlm_store_ack(st, res->id, res->lease, &res->log);
@@ -1572,9 +1612,12 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
     {
         res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
 
-        /* a retry may be due before the poll's nap ends: it looks again */
+        /* a retry, or an item given back, may be due before the poll's
+         * nap ends: it looks again */
 
-        if (res->rc == 0 && res->op == NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE) {
+        if (res->rc == 0 && res->op != NGX_HTTP_QLM_WEBHOOK_OP_ACK
+            && res->op != NGX_HTTP_QLM_WEBHOOK_OP_DEAD)
+        {
             kick = 1;
         }
 

@@ -787,6 +787,64 @@ test_leased(void **state)
 
 
 /*
+ * Items leased at their event's commit that the worker does not start go
+ * back in a batch: unclaimed (never tried: the attempt counted at the
+ * lease is taken back) or released (as they were), due at once; a stale
+ * lease changes nothing and leaves the batch usable.
+ */
+
+static void
+test_give_back(void **state)
+{
+    size_t              n;
+    one_t               o;
+    qlm_test_t         *t;
+    qlm_store_item_t    a, b, *out[2];
+    qlm_store_write_t  *wb;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    a = qlm_t_item(100, "ev-a", "e", "http://x/", "1");
+    a.lease_until = 1000;
+    a.attempt = 1;
+    b = qlm_t_item(100, "ev-b", "e", "http://y/", "2");
+    b.lease_until = 1000;
+    b.attempt = 1;
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, &a, 1, 0, NULL));
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, &b, 1, 0, NULL));
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+    assert_int_equal(qlm_store_write_unclaim(wb, a.id, a.lease + 1, 150),
+                     QLM_STORE_STALE);
+    qlm_t_ok(qlm_store_write_unclaim(wb, a.id, a.lease, 150));
+    qlm_t_ok(qlm_store_write_release(wb, b.id, b.lease, 160));
+    assert_int_equal(qlm_store_write_release(NULL, b.id, b.lease, 160),
+                     QLM_STORE_INVALID);
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    /* due again, no longer leased: a claim takes both */
+
+    qlm_t_ok(qlm_store_claim(t->st, 160, 1000, out, 2, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0]->id, a.id);
+    assert_int_equal(out[0]->attempt, 1);      /* the unclaimed: 0 + 1 */
+    assert_int_equal(out[1]->id, b.id);
+    assert_int_equal(out[1]->attempt, 2);      /* the released: 1 + 1 */
+    qlm_store_item_free(out[0]);
+    qlm_store_item_free(out[1]);
+
+    memset(&o, 0, sizeof(o));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, one, &o));
+    assert_int_equal(o.n, 2);
+}
+
+
+/*
  * The capturing worker dies: its lease expires, and another process claims
  * the item, with its event id, as it was enqueued.
  */
@@ -903,6 +961,7 @@ main(void)
         QLM_T(test_soft_full),
         QLM_T(test_poisoned),
         QLM_T(test_leased),
+        QLM_T(test_give_back),
         QLM_T(test_leased_expiry),
         QLM_T(test_args),
     };

@@ -1,0 +1,135 @@
+# sync=on: the event loop never waits on the disk.  The batch's commits
+# ran in nginx's thread pool already; the claims of due items (retries,
+# items given back) and the leased items given back go there too.
+
+use Test::Nginx::Socket 'no_plan';
+use Cwd qw(abs_path);
+
+$ENV{TEST_NGINX_LS_PORT} ||= 1985;
+$ENV{TEST_NGINX_RECEIVER_PORT} ||= 1986;
+$ENV{TEST_NGINX_QLM_CONF} ||= abs_path('conf/qlm.conf');
+
+our $HttpConfig = <<"_EOC_";
+    qlm_webhook_store logs/qlm_store sync=on;
+    qlm_webhook_retry_interval 1s;
+
+    log_format hook escape=none 'HOOK \$uri event=\$http_x_qlm_event attempt=\$http_x_qlm_delivery_attempt body=\$request_body';
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_LS_PORT};
+        default_type text/xml;
+        access_log off;
+
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
+        }
+
+        location = /qlmLicenseServer/qlmservice.asmx/GetActivationKey {
+            return 200 '<?xml version="1.0" encoding="utf-8"?><QuickLicenseManager><pckey>NEW-A</pckey><pckey>NEW-B</pckey><pckey>NEW-C</pckey><pckey>NEW-D</pckey><pckey>NEW-E</pckey></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT};
+        client_body_in_single_buffer on;
+
+        # the body is read (and logged) when the request is proxied
+        location /ok {
+            access_log logs/error.log hook;
+            proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/sink;
+        }
+
+        location /sink {
+            access_log off;
+            return 200;
+        }
+
+        location /fail {
+            access_log logs/error.log hook;
+            return 503;
+        }
+    }
+_EOC_
+
+our $Config = <<"_EOC_";
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_LS_PORT};
+        qlm_webhook_emit license_created;
+    }
+_EOC_
+
+repeat_each(1);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: sync=on: delivered at once, from the commit that stored the event
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/ok;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey
+--- wait: 0.5
+--- error_log eval
+[
+qr/^HOOK \/ok event=license_created attempt=1 body=\{"EventType":"license_created"/m,
+qr/qlm webhook: "license_created" event \S+ to http:\/\/127\.0\.0\.1:\d+\/ok delivered: status 200/,
+]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: sync=on: a retry is claimed in a thread of the pool, not in the event loop
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/fail;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey
+--- wait: 2.5
+--- error_log eval
+[
+qr/^HOOK \/fail event=license_created attempt=1 body=/m,
+qr/^HOOK \/fail event=license_created attempt=2 body=/m,
+qr/qlm webhook: 1 claimed in a thread, rc 0/,
+qr/to http:\/\/127\.0\.0\.1:\d+\/fail failed, will retry: status 503, \d+ ms, attempt 2/,
+]
+--- no_error_log
+[alert]
+claiming deliveries failed
+
+
+
+=== TEST 3: sync=on, one attempt at a time to a URL: five events of one call are leased at one commit; those that must wait are given back with the next commit, claimed in a thread as the URL frees, and all arrive
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url_concurrency 1;
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/ok;
+}
+--- config
+    location /qlmLicenseServer/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        include $TEST_NGINX_QLM_CONF;
+    }
+--- request
+GET /qlmLicenseServer/qlmservice.asmx/GetActivationKey?is_productid=1&is_majorversion=1&is_minorversion=0&is_quantity=5
+--- wait: 1.5
+--- error_log eval
+[
+qr/^HOOK \/ok event=license_created attempt=1 body=.*"ActivationKey":"NEW-A"/m,
+qr/^HOOK \/ok event=license_created attempt=1 body=.*"ActivationKey":"NEW-B"/m,
+qr/^HOOK \/ok event=license_created attempt=1 body=.*"ActivationKey":"NEW-C"/m,
+qr/^HOOK \/ok event=license_created attempt=1 body=.*"ActivationKey":"NEW-D"/m,
+qr/^HOOK \/ok event=license_created attempt=1 body=.*"ActivationKey":"NEW-E"/m,
+qr/qlm webhook: 1 claimed in a thread, rc 0/,
+]
+--- no_error_log
+[alert]
+[error]
+failed
