@@ -269,6 +269,10 @@ typedef struct {
     qlm_store_t              *store;
     ngx_event_t               sync_event;
     ngx_event_t               sched_event;
+#if (NGX_THREADS)
+    ngx_thread_task_t        *sched_task;     /* a step's write */
+#endif
+    ngx_uint_t                sched_writing;  /* in a thread now */
     ngx_event_t               pause_event;
     uint64_t                  pause_gen;     /* of the pauses applied */
     void                     *deliver;

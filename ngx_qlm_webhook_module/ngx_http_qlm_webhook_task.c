@@ -44,6 +44,20 @@ typedef struct {
 } ngx_http_qlm_webhook_chunk_t;
 
 
+/* a step's write: its deliveries and progress, in one transaction */
+typedef struct {
+    ngx_http_qlm_webhook_chunk_t       ch;
+    size_t                             seen;
+    size_t                             saved_len;   /* the cursor before */
+    u_char                             saved[401];
+    ngx_uint_t                         scanned;
+    ngx_uint_t                         matched;
+    uint64_t                           start;       /* usec, the write's */
+    uint64_t                           took;        /* usec */
+    int                                rc;
+} ngx_http_qlm_webhook_step_t;
+
+
 static uint64_t ngx_http_qlm_webhook_usec(void);
 static void ngx_http_qlm_webhook_search_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_task_signer(ngx_conf_t *cf,
@@ -54,6 +68,12 @@ static void ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_qlm_webhook_task_start(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
     ngx_log_t *log);
+static void ngx_http_qlm_webhook_step_write(ngx_http_qlm_webhook_step_t *st);
+static ngx_int_t ngx_http_qlm_webhook_step_end(ngx_http_qlm_webhook_step_t *st);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_step_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_step_thread_done(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_qlm_webhook_task_chunk(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
     ngx_log_t *log);
@@ -467,6 +487,23 @@ ngx_http_qlm_webhook_sched_init_process(ngx_cycle_t *cycle,
     ev->log = cycle->log;
     ev->cancelable = 1;
 
+#if (NGX_THREADS)
+
+    if (ngx_http_qlm_webhook_store_thread_pool(mcf, 0)) {
+        mcf->sched_task = ngx_thread_task_alloc(cycle->pool,
+                                       sizeof(ngx_http_qlm_webhook_step_t));
+        if (mcf->sched_task == NULL) {
+            return NGX_ERROR;
+        }
+
+        mcf->sched_task->handler = ngx_http_qlm_webhook_step_thread;
+        mcf->sched_task->event.handler = ngx_http_qlm_webhook_step_thread_done;
+        mcf->sched_task->event.data = mcf;
+        mcf->sched_task->event.log = cycle->log;
+    }
+
+#endif
+
     ngx_post_event(ev, &ngx_posted_events);
 
     return NGX_OK;
@@ -507,6 +544,7 @@ ngx_http_qlm_webhook_slot(ngx_http_qlm_webhook_task_t *task, time_t now)
 static void
 ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
 {
+    ngx_int_t                          rc;
     ngx_uint_t                         i, busy;
     ngx_http_qlm_webhook_task_t       *t;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
@@ -521,6 +559,12 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
         return;
     }
 
+    /* a step's write in a thread: its end sets the timer again */
+
+    if (mcf->sched_writing) {
+        return;
+    }
+
     busy = 0;
     t = mcf->tasks->elts;
 
@@ -532,10 +576,18 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
             continue;
         }
 
-        if (t[i].slot
-            && ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log)
-               == NGX_AGAIN)
-        {
+        if (t[i].slot == 0) {
+            continue;
+        }
+
+        rc = ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log);
+
+        if (rc == NGX_BUSY) {
+            /* the others wait for this step's write */
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
             busy = 1;
         }
     }
@@ -630,58 +682,72 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
-/* one bounded step of a task's scan: NGX_AGAIN while there is more */
+/*
+ * One bounded step of a task's scan: NGX_AGAIN while there is more.  Its
+ * write goes to nginx's thread pool when the batch's commits do (sync=on,
+ * or while the timed sync flushes: a write of the loop's would wait on the
+ * disk); the scheduler waits for it then (NGX_BUSY).
+ */
 
 static ngx_int_t
 ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_task_t *task, ngx_log_t *log)
 {
     int                            rc;
-    size_t                         seen, saved_len;
-    uint64_t                       start;
     ngx_tm_t                       tm;
-    ngx_uint_t                     scanned, matched;
     ngx_time_t                    *tp;
-    qlm_store_str_t                name, after, from;
-    ngx_http_qlm_webhook_chunk_t   ch;
-    u_char                         saved[401];
+    qlm_store_str_t                after;
+    ngx_http_qlm_webhook_step_t    local, *st;
+    ngx_http_qlm_webhook_chunk_t  *ch;
 
-    ngx_memzero(&ch, sizeof(ngx_http_qlm_webhook_chunk_t));
+    st = &local;
+
+#if (NGX_THREADS)
+    if (mcf->sched_task
+        && ngx_http_qlm_webhook_store_thread_pool(mcf, 1) != NULL)
+    {
+        st = mcf->sched_task->ctx;
+    }
+#endif
+
+    ngx_memzero(st, sizeof(ngx_http_qlm_webhook_step_t));
+    ch = &st->ch;
 
     if (task->item_ns == 0) {
         task->item_ns = NGX_HTTP_QLM_WEBHOOK_ITEM_NS;
     }
 
-    ch.pool = ngx_create_pool(4096, log);
-    if (ch.pool == NULL) {
+    ch->pool = ngx_create_pool(4096, log);
+    if (ch->pool == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_array_init(&ch.items, ch.pool, 16, sizeof(qlm_store_item_t))
+    if (ngx_array_init(&ch->items, ch->pool, 16, sizeof(qlm_store_item_t))
         != NGX_OK)
     {
-        ngx_destroy_pool(ch.pool);
+        ngx_destroy_pool(ch->pool);
         return NGX_ERROR;
     }
 
     tp = ngx_timeofday();
 
-    ch.mcf = mcf;
-    ch.task = task;
-    ch.log = log;
-    ch.now = (uint64_t) tp->sec * 1000 + tp->msec;
-    ch.deadline = ngx_http_qlm_webhook_usec() + NGX_HTTP_QLM_WEBHOOK_STEP_USEC;
+    ch->mcf = mcf;
+    ch->task = task;
+    ch->log = log;
+    ch->now = (uint64_t) tp->sec * 1000 + tp->msec;
+    ch->deadline = ngx_http_qlm_webhook_usec()
+                   + NGX_HTTP_QLM_WEBHOOK_STEP_USEC;
 
     /* the macros resolve against the slot's time, in local time */
 
     ngx_localtime((time_t) (task->slot / 1000), &tm);
 
-    ch.clock.now = (int64_t) (task->slot / 1000);
-    ch.clock.last_run = task->last_run;
+    ch->clock.now = (int64_t) (task->slot / 1000);
+    ch->clock.last_run = task->last_run;
 #if (NGX_HAVE_GMTOFF)
-    ch.clock.utc_offset = tm.ngx_tm_gmtoff;
+    ch->clock.utc_offset = tm.ngx_tm_gmtoff;
 #else
-    ch.clock.utc_offset = ngx_cached_time->gmtoff * 60;
+    ch->clock.utc_offset = ngx_cached_time->gmtoff * 60;
 #endif
 
     after.data = (char *) task->cursor;
@@ -689,47 +755,103 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* the callback moves the cursor; a failed chunk puts it back */
 
-    saved_len = task->cursor_len;
-    ngx_memcpy(saved, task->cursor, saved_len);
-    scanned = task->scanned;
-    matched = task->matched;
+    st->saved_len = task->cursor_len;
+    ngx_memcpy(st->saved, task->cursor, st->saved_len);
+    st->scanned = task->scanned;
+    st->matched = task->matched;
 
     rc = qlm_store_mirror_scan(mcf->store, QLM_STORE_LICENSES, after,
                                NGX_HTTP_QLM_WEBHOOK_CHUNK,
-                               ngx_http_qlm_webhook_task_record, &ch, &seen);
+                               ngx_http_qlm_webhook_task_record, ch,
+                               &st->seen);
 
-    if (rc == 0 && ch.rc != NGX_OK) {
+    if (rc == 0 && ch->rc != NGX_OK) {
         rc = QLM_STORE_INVALID;
     }
 
-    name.data = (char *) task->name.data;
-    name.len = task->name.len;
+    st->rc = rc;
 
-    /* the step's deliveries and its progress: one transaction */
+#if (NGX_THREADS)
 
-    start = ngx_http_qlm_webhook_usec();
+    if (rc == 0 && st != &local) {
+        if (ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(mcf,
+                                                                        1),
+                                 mcf->sched_task)
+            == NGX_OK)
+        {
+            mcf->sched_writing = 1;
+            return NGX_BUSY;
+        }
+
+        /* the pool's queue is full: the loop writes this once */
+    }
+
+#endif
 
     if (rc == 0) {
-        from.data = (char *) saved;
-        from.len = saved_len;
-        after.data = (char *) task->cursor;
-        after.len = task->cursor_len;
-
-        rc = qlm_store_task_step(mcf->store, name, task->slot, from, after,
-                                 seen < NGX_HTTP_QLM_WEBHOOK_CHUNK
-                                 && !ch.paused,
-                                 ch.items.elts, ch.items.nelts);
+        ngx_http_qlm_webhook_step_write(st);
     }
+
+    return ngx_http_qlm_webhook_step_end(st);
+}
+
+
+/* the step's deliveries and its progress: one transaction */
+
+static void
+ngx_http_qlm_webhook_step_write(ngx_http_qlm_webhook_step_t *st)
+{
+    qlm_store_str_t                name, from, after;
+    ngx_http_qlm_webhook_task_t   *task;
+    ngx_http_qlm_webhook_chunk_t  *ch;
+
+    ch = &st->ch;
+    task = ch->task;
+
+    name.data = (char *) task->name.data;
+    name.len = task->name.len;
+    from.data = (char *) st->saved;
+    from.len = st->saved_len;
+    after.data = (char *) task->cursor;
+    after.len = task->cursor_len;
+
+    st->start = ngx_http_qlm_webhook_usec();
+
+    st->rc = qlm_store_task_step(ch->mcf->store, name, task->slot, from,
+                                 after,
+                                 st->seen < NGX_HTTP_QLM_WEBHOOK_CHUNK
+                                 && !ch->paused,
+                                 ch->items.elts, ch->items.nelts);
+
+    st->took = ngx_http_qlm_webhook_usec() - st->start;
+}
+
+
+/* after the write, in the loop */
+
+static ngx_int_t
+ngx_http_qlm_webhook_step_end(ngx_http_qlm_webhook_step_t *st)
+{
+    int                                rc;
+    ngx_log_t                         *log;
+    ngx_http_qlm_webhook_task_t       *task;
+    ngx_http_qlm_webhook_chunk_t      *ch;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    ch = &st->ch;
+    rc = st->rc;
+    task = ch->task;
+    mcf = ch->mcf;
+    log = ch->log;
 
     /*
      * The write is a third of a step's time or more (some 100 matches):
      * the next step's scan leaves room for its own, at this pace
      */
 
-    if (rc == 0 && ch.items.nelts) {
+    if (rc == 0 && ch->items.nelts) {
         task->item_ns = (3 * task->item_ns
-                         + (ngx_http_qlm_webhook_usec() - start) * 1000
-                           / ch.items.nelts)
+                         + st->took * 1000 / ch->items.nelts)
                         / 4;
     }
 
@@ -739,7 +861,7 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "qlm webhook: task \"%V\" run taken over",
                       &task->name);
-        ngx_destroy_pool(ch.pool);
+        ngx_destroy_pool(ch->pool);
         task->slot = 0;
         return NGX_OK;
     }
@@ -751,29 +873,29 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
                       "qlm webhook: task \"%V\" scan failed: %s",
                       &task->name, qlm_store_strerror(rc));
 
-        ngx_memcpy(task->cursor, saved, saved_len);
-        task->cursor_len = saved_len;
-        task->scanned = scanned;
-        task->matched = matched;
+        ngx_memcpy(task->cursor, st->saved, st->saved_len);
+        task->cursor_len = st->saved_len;
+        task->scanned = st->scanned;
+        task->matched = st->matched;
 
-        ngx_destroy_pool(ch.pool);
+        ngx_destroy_pool(ch->pool);
         return NGX_ERROR;
     }
 
-    if (ch.items.nelts) {
+    if (ch->items.nelts) {
         if (mcf->sh) {
             (void) ngx_atomic_fetch_add(
                 &mcf->sh->deliveries[NGX_HTTP_QLM_WEBHOOK_NEVENTS]
                                     [NGX_HTTP_QLM_WEBHOOK_D_STORED],
-                ch.items.nelts);
+                ch->items.nelts);
         }
 
         ngx_http_qlm_webhook_deliver_kick_task(mcf);
     }
 
-    ngx_destroy_pool(ch.pool);
+    ngx_destroy_pool(ch->pool);
 
-    if (seen == NGX_HTTP_QLM_WEBHOOK_CHUNK || ch.paused) {
+    if (st->seen == NGX_HTTP_QLM_WEBHOOK_CHUNK || ch->paused) {
         return NGX_AGAIN;
     }
 
@@ -785,6 +907,42 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_step_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_step_write(data);
+}
+
+
+static void
+ngx_http_qlm_webhook_step_thread_done(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    mcf = ev->data;
+    mcf->sched_writing = 0;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: a task step written in a thread");
+
+    (void) ngx_http_qlm_webhook_step_end(mcf->sched_task->ctx);
+
+    /* the next step, after the connections had their say */
+
+    if (!ngx_exiting && !mcf->sched_event.posted) {
+        if (mcf->sched_event.timer_set) {
+            ngx_del_timer(&mcf->sched_event);
+        }
+
+        ngx_add_timer(&mcf->sched_event, NGX_HTTP_QLM_WEBHOOK_STEP_PAUSE);
+    }
+}
+
+#endif
 
 
 /* a monotonic clock in microseconds: nginx's own moves once a turn */

@@ -1,6 +1,7 @@
-# sync=on: the event loop never waits on the disk.  The batch's commits
+# sync=on: the event loop does not wait on the disk.  The batch's commits
 # ran in nginx's thread pool already; the claims of due items (retries,
-# items given back) and the leased items given back go there too.
+# items given back), the leased items given back and the scheduled tasks'
+# steps go there too.
 
 use Test::Nginx::Socket 'no_plan';
 use Cwd qw(abs_path);
@@ -133,3 +134,31 @@ qr/qlm webhook: 1 claimed in a thread, rc 0/,
 [alert]
 [error]
 failed
+
+
+
+=== TEST 4: sync=on: a scheduled task's step is written in a thread, and its match is delivered
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_search "Everything" "ActivationKey Like 'T-%'";
+    qlm_webhook_task everything "search=Everything" every=1s
+        url=http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/ok user_data=u-4;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ActivationKey $arg_k;
+    }
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey?k=T-4
+--- wait: 2.5
+--- error_log eval
+[
+qr/^HOOK \/ok event=everything attempt=1 body=\{"Name":"everything","WebHookUserData":"u-4","LicenseInfo":\{"ActivationKey":"T-4"\}\}$/m,
+qr/qlm webhook: task "everything" done: 1 licenses scanned, 1 matched/,
+qr/qlm webhook: a task step written in a thread/,
+]
+--- no_error_log
+[alert]
+[error]
