@@ -72,6 +72,7 @@ static xmlXPathContextPtr  ngx_http_qlm_webhook_xpath_context;
  */
 static ngx_pool_t         *ngx_http_qlm_webhook_emit_pool;
 static ngx_uint_t          ngx_http_qlm_webhook_emit_busy;
+static ngx_pool_cleanup_t *ngx_http_qlm_webhook_emit_cln;
 
 
 static ngx_int_t ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r);
@@ -114,6 +115,7 @@ static ngx_int_t ngx_http_qlm_webhook_json_pointer(ngx_pool_t *pool,
     json_t *root, ngx_str_t *pointer, ngx_str_t *value);
 static ngx_pool_t *ngx_http_qlm_webhook_emit_pool_get(ngx_http_request_t *r);
 static void ngx_http_qlm_webhook_emit_pool_done(ngx_pool_t *pool);
+static void ngx_http_qlm_webhook_emit_pool_free(void *data);
 static void ngx_http_qlm_webhook_emit_one(ngx_http_request_t *r,
     ngx_pool_t *pool, ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t event, ngx_array_t *values, ngx_str_t *previous);
@@ -912,6 +914,19 @@ ngx_http_qlm_webhook_emit_pool_get(ngx_http_request_t *r)
         return r->pool;
     }
 
+    /* freed with the cycle, before the module is unloaded */
+
+    if (ngx_http_qlm_webhook_emit_cln == NULL) {
+        ngx_http_qlm_webhook_emit_cln = ngx_pool_cleanup_add(ngx_cycle->pool,
+                                                             0);
+        if (ngx_http_qlm_webhook_emit_cln == NULL) {
+            return r->pool;
+        }
+
+        ngx_http_qlm_webhook_emit_cln->handler =
+                                       ngx_http_qlm_webhook_emit_pool_free;
+    }
+
     if (ngx_http_qlm_webhook_emit_pool == NULL) {
         ngx_http_qlm_webhook_emit_pool = ngx_create_pool(16384,
                                                          ngx_cycle->log);
@@ -944,6 +959,18 @@ ngx_http_qlm_webhook_emit_pool_done(ngx_pool_t *pool)
     }
 
     ngx_reset_pool(pool);
+}
+
+
+static void
+ngx_http_qlm_webhook_emit_pool_free(void *data)
+{
+    if (ngx_http_qlm_webhook_emit_pool) {
+        ngx_destroy_pool(ngx_http_qlm_webhook_emit_pool);
+        ngx_http_qlm_webhook_emit_pool = NULL;
+    }
+
+    ngx_http_qlm_webhook_emit_cln = NULL;
 }
 
 
