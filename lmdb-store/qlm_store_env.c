@@ -18,6 +18,8 @@ static int qlm_store_enter(qlm_store_t *st);
 static void qlm_store_leave(qlm_store_t *st);
 static void qlm_store_move_wait(void);
 static int qlm_store_adopt_size(qlm_store_t *st);
+static int qlm_store_txn_start(qlm_store_t *st, unsigned flags,
+    MDB_txn **txn, unsigned renew);
 static int qlm_store_format_put(qlm_store_t *st, MDB_txn *txn);
 
 
@@ -528,36 +530,46 @@ qlm_store_txn_begin(qlm_store_t *st, unsigned flags, MDB_txn **txn)
         }
     }
 
-    rc = qlm_store_enter(st);
-    if (rc != 0) {
-        return rc;
-    }
+    return qlm_store_rc(qlm_store_txn_start(st, flags, txn, 0));
+}
 
-    rc = mdb_txn_begin(st->env, NULL, flags, txn);
 
-    if (rc == MDB_MAP_RESIZED) {
-        /* another process grew the map: adopt its size */
+/*
+ * *txn begun (or, with renew, the reset *txn renewed) and counted in
+ * st->txns; a map another process grew is adopted on the way, once.
+ */
 
-        qlm_store_leave(st);
+static int
+qlm_store_txn_start(qlm_store_t *st, unsigned flags, MDB_txn **txn,
+    unsigned renew)
+{
+    int       rc;
+    unsigned  adopted;
 
-        rc = qlm_store_adopt_size(st);
-        if (rc != 0) {
-            return rc;
-        }
-
+    for (adopted = 0; ; adopted = 1) {
         rc = qlm_store_enter(st);
         if (rc != 0) {
             return rc;
         }
 
-        rc = mdb_txn_begin(st->env, NULL, flags, txn);
-    }
+        rc = renew ? mdb_txn_renew(*txn)
+                   : mdb_txn_begin(st->env, NULL, flags, txn);
 
-    if (rc != 0) {
+        if (rc == 0) {
+            return 0;
+        }
+
         qlm_store_leave(st);
-    }
 
-    return qlm_store_rc(rc);
+        if (rc != MDB_MAP_RESIZED || adopted) {
+            return rc;
+        }
+
+        rc = qlm_store_adopt_size(st);
+        if (rc != 0) {
+            return rc;
+        }
+    }
 }
 
 
@@ -585,34 +597,7 @@ qlm_store_read_begin(qlm_store_t *st, MDB_txn **txn, unsigned *kept)
         rc = qlm_store_txn_begin(st, MDB_RDONLY, &st->rtxn);
 
     } else {
-        rc = qlm_store_enter(st);
-
-        if (rc == 0) {
-            rc = mdb_txn_renew(st->rtxn);
-
-            if (rc == MDB_MAP_RESIZED) {
-                /* another process grew the map: adopt its size */
-
-                qlm_store_leave(st);
-
-                rc = qlm_store_adopt_size(st);
-
-                if (rc == 0) {
-                    rc = qlm_store_enter(st);
-                }
-
-                if (rc == 0) {
-                    rc = mdb_txn_renew(st->rtxn);
-
-                    if (rc != 0) {
-                        qlm_store_leave(st);
-                    }
-                }
-
-            } else if (rc != 0) {
-                qlm_store_leave(st);
-            }
-        }
+        rc = qlm_store_txn_start(st, 0, &st->rtxn, 1);
 
         /* not renewed: not counted */
 

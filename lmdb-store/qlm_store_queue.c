@@ -19,6 +19,8 @@
 
 static int qlm_store_sched_del(qlm_store_t *st, MDB_txn *txn,
     MDB_cursor *cur, uint64_t time, uint64_t id);
+static int qlm_store_write_back(qlm_store_write_t *w, uint64_t id,
+    uint64_t lease, uint64_t due, unsigned what);
 static int qlm_store_enqueue_txn(qlm_store_write_t *w,
     const qlm_store_item_t *items, size_t n, uint64_t *ids);
 static int qlm_store_claim_txn(qlm_store_t *st, MDB_txn *txn,
@@ -990,14 +992,7 @@ int
 qlm_store_write_release(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     uint64_t due)
 {
-    qlm_store_str_t  none = { 0, "" };
-
-    if (w == NULL) {
-        return QLM_STORE_INVALID;
-    }
-
-    return qlm_store_finish_txn(w, id, lease, due, 0, 0, none, NULL,
-                                QLM_STORE_RELEASE);
+    return qlm_store_write_back(w, id, lease, due, QLM_STORE_RELEASE);
 }
 
 
@@ -1005,14 +1000,23 @@ int
 qlm_store_write_unclaim(qlm_store_write_t *w, uint64_t id, uint64_t lease,
     uint64_t due)
 {
+    return qlm_store_write_back(w, id, lease, due, QLM_STORE_UNCLAIM);
+}
+
+
+/* a leased item back in the queue, as it was (release, unclaim) */
+
+static int
+qlm_store_write_back(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    uint64_t due, unsigned what)
+{
     qlm_store_str_t  none = { 0, "" };
 
     if (w == NULL) {
         return QLM_STORE_INVALID;
     }
 
-    return qlm_store_finish_txn(w, id, lease, due, 0, 0, none, NULL,
-                                QLM_STORE_UNCLAIM);
+    return qlm_store_finish_txn(w, id, lease, due, 0, 0, none, NULL, what);
 }
 
 

@@ -662,6 +662,9 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
     ngx_http_qlm_webhook_deliver_t    *d;
     ngx_http_qlm_webhook_claim_ctx_t  *ctx;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+#endif
 
     d = ev->data;
     mcf = d->mcf;
@@ -719,13 +722,10 @@ ngx_http_qlm_webhook_poll_handler(ngx_event_t *ev)
          * its room kept for it
          */
 
-        if (d->claim_task
-            && ngx_http_qlm_webhook_store_thread_pool(mcf, 1) != NULL
-            && ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(
-                                        mcf, 1),
-                                    d->claim_task)
-               == NGX_OK)
-        {
+        tp = d->claim_task ? ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
+                           : NULL;
+
+        if (tp && ngx_thread_task_post(tp, d->claim_task) == NGX_OK) {
             d->claiming = 1;
             ctx->reserved = ctx->max;
             d->reserved += ctx->reserved;

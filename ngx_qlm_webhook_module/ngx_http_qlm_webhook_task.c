@@ -699,13 +699,17 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t                after;
     ngx_http_qlm_webhook_step_t    local, *st;
     ngx_http_qlm_webhook_chunk_t  *ch;
+#if (NGX_THREADS)
+    ngx_thread_pool_t             *pool;
+#endif
 
     st = &local;
 
 #if (NGX_THREADS)
-    if (mcf->sched_task
-        && ngx_http_qlm_webhook_store_thread_pool(mcf, 1) != NULL)
-    {
+    pool = mcf->sched_task ? ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
+                           : NULL;
+
+    if (pool) {
         st = mcf->sched_task->ctx;
     }
 #endif
@@ -773,12 +777,8 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 
 #if (NGX_THREADS)
 
-    if (rc == 0 && st != &local) {
-        if (ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(mcf,
-                                                                        1),
-                                 mcf->sched_task)
-            == NGX_OK)
-        {
+    if (rc == 0 && pool) {
+        if (ngx_thread_task_post(pool, mcf->sched_task) == NGX_OK) {
             mcf->sched_writing = 1;
             return NGX_BUSY;
         }
