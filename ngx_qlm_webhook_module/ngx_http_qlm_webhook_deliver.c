@@ -1794,6 +1794,7 @@ ngx_http_qlm_webhook_start_http(ngx_http_qlm_webhook_transfer_t *t,
     http->request.len = p - http->request.data;
     http->target = target;
     http->timeout = d->mcf->timeout;
+    http->pipeline = d->mcf->pipeline;
     http->pool = t->pool;
     http->log = d->log;
     http->keepalive = d->keepalive;

@@ -10,6 +10,13 @@
  * attempt to the same address, as nginx's upstream keepalive does.
  * libcurl keeps https, host names and credentials in the URL.
  *
+ * With qlm_webhook_pipeline above 1, the requests to one address that
+ * start in one turn of the event loop share a kept connection: they go
+ * out in one write, and the answers are read in their order (HTTP/1.1
+ * pipelining).  When that connection is lost, the requests not answered
+ * yet start again, each on a connection of its own: a receiver may get
+ * one twice, and tells by its webhook-id.
+ *
  * A client that knows no more than this costs a small part of libcurl's
  * work a transfer: no URL parsing into parts at every attempt, no
  * allocation per header, no connection-cache search by host name.
@@ -39,6 +46,7 @@ typedef struct {
 
 struct ngx_http_qlm_webhook_keepalive_s {
     ngx_queue_t                        cache;     /* most recent first */
+    ngx_queue_t                        gathering; /* heads not written yet */
     ngx_queue_t                        free;
     ngx_uint_t                         nidle;
     ngx_log_t                         *log;
@@ -62,6 +70,16 @@ enum {
 
 static void ngx_http_qlm_webhook_keepalive_drop(
     ngx_http_qlm_webhook_idle_t *idle);
+static void ngx_http_qlm_webhook_http_go(ngx_http_qlm_webhook_http_t *h,
+    ngx_uint_t group);
+static ngx_int_t ngx_http_qlm_webhook_http_join(
+    ngx_http_qlm_webhook_http_t *h);
+static void ngx_http_qlm_webhook_http_ungather(ngx_http_qlm_webhook_http_t *h);
+static void ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
+    ngx_connection_t *c);
+static void ngx_http_qlm_webhook_http_scatter(ngx_http_qlm_webhook_http_t *h);
+static void ngx_http_qlm_webhook_http_again(ngx_http_qlm_webhook_http_t *f);
+static void ngx_http_qlm_webhook_http_unlink(ngx_http_qlm_webhook_http_t *h);
 static ngx_int_t ngx_http_qlm_webhook_http_connect(
     ngx_http_qlm_webhook_http_t *h);
 static void ngx_http_qlm_webhook_http_write(ngx_event_t *wev);
@@ -99,6 +117,7 @@ ngx_http_qlm_webhook_keepalive_create(ngx_pool_t *pool, ngx_log_t *log)
     ka->log = log;
     ka->nidle = 0;
     ngx_queue_init(&ka->cache);
+    ngx_queue_init(&ka->gathering);
     ngx_queue_init(&ka->free);
 
     for (i = 0; i < NGX_HTTP_QLM_WEBHOOK_HTTP_IDLE; i++) {
@@ -285,13 +304,6 @@ ngx_http_qlm_webhook_http_target(ngx_pool_t *pool, ngx_str_t *url,
 ngx_int_t
 ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
 {
-    ngx_queue_t                       *q;
-    ngx_connection_t                  *c;
-    ngx_http_qlm_webhook_idle_t       *idle;
-    ngx_http_qlm_webhook_keepalive_t  *ka;
-
-    ka = h->keepalive;
-
     h->timer.handler = ngx_http_qlm_webhook_http_timeout;
     h->timer.data = h;
     h->timer.log = h->log;
@@ -301,6 +313,34 @@ ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
     h->buf = ngx_create_temp_buf(h->pool, 1024);
     if (h->buf == NULL) {
         return NGX_ERROR;
+    }
+
+    ngx_add_timer(&h->timer, h->timeout);
+
+    ngx_http_qlm_webhook_http_go(h, h->pipeline > 1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request goes behind one to the same address that is still
+ * gathering (with "group"), or on a kept connection, or on a new one.
+ */
+
+static void
+ngx_http_qlm_webhook_http_go(ngx_http_qlm_webhook_http_t *h,
+    ngx_uint_t group)
+{
+    ngx_queue_t                       *q;
+    ngx_connection_t                  *c;
+    ngx_http_qlm_webhook_idle_t       *idle;
+    ngx_http_qlm_webhook_keepalive_t  *ka;
+
+    ka = h->keepalive;
+
+    if (group && ngx_http_qlm_webhook_http_join(h) == NGX_OK) {
+        return;
     }
 
     /* a connection this worker kept to the same address, the newest */
@@ -341,8 +381,6 @@ ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
         break;
     }
 
-    ngx_add_timer(&h->timer, h->timeout);
-
     /* a failure now is told from the event loop, not to our caller */
 
     h->starting = 1;
@@ -356,18 +394,199 @@ ngx_http_qlm_webhook_http_start(ngx_http_qlm_webhook_http_t *h)
         c->read->handler = ngx_http_qlm_webhook_http_read;
         c->write->handler = ngx_http_qlm_webhook_http_write;
 
-        /* a kept connection is writable: the request goes at once */
-        ngx_http_qlm_webhook_http_write(c->write);
+        if (group) {
+            /* the turn's other requests there join it, in one write */
+            h->gathering = 1;
+            h->tail = h;
+            h->npiped = 1;
+            ngx_queue_insert_tail(&ka->gathering, &h->gather);
+            ngx_post_event(c->write, &ngx_posted_events);
+
+        } else {
+            /* a kept connection is writable: the request goes at once */
+            ngx_http_qlm_webhook_http_write(c->write);
+        }
     }
 
     h->starting = 0;
 
     if (h->answer->error_len) {
-        ngx_del_timer(&h->timer);
+        if (h->timer.timer_set) {
+            ngx_del_timer(&h->timer);
+        }
+
         ngx_post_event(&h->timer, &ngx_posted_events);
     }
+}
 
-    return NGX_OK;
+
+/* behind the gathering requests to the same address, if there is room */
+
+static ngx_int_t
+ngx_http_qlm_webhook_http_join(ngx_http_qlm_webhook_http_t *h)
+{
+    ngx_queue_t                  *q;
+    ngx_http_qlm_webhook_http_t  *head;
+
+    for (q = ngx_queue_head(&h->keepalive->gathering);
+         q != ngx_queue_sentinel(&h->keepalive->gathering);
+         q = ngx_queue_next(q))
+    {
+        head = ngx_queue_data(q, ngx_http_qlm_webhook_http_t, gather);
+
+        if (ngx_cmp_sockaddr(head->target->sockaddr, head->target->socklen,
+                             h->target->sockaddr, h->target->socklen, 1)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        head->tail->next = h;
+        head->tail = h;
+        h->piped = head->connection;
+
+        if (++head->npiped >= h->pipeline) {
+            ngx_http_qlm_webhook_http_ungather(head);
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_qlm_webhook_http_ungather(ngx_http_qlm_webhook_http_t *h)
+{
+    if (h->gathering) {
+        ngx_queue_remove(&h->gather);
+        h->gathering = 0;
+    }
+}
+
+
+/*
+ * h's answer has ended and the connection stays: it is the next
+ * request's, with the bytes read past h's answer.
+ */
+
+static void
+ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
+    ngx_connection_t *c)
+{
+    size_t                        n;
+    ngx_buf_t                    *b;
+    ngx_http_qlm_webhook_http_t  *nx;
+
+    nx = h->next;
+    h->next = NULL;
+
+    b = h->buf;
+    n = b->last - b->pos;
+
+    if (n > (size_t) (nx->buf->end - nx->buf->start)) {
+        nx->buf = ngx_create_temp_buf(nx->pool, n);
+
+        if (nx->buf == NULL) {
+            /* the bytes cannot be kept: nor can the connection */
+            ngx_http_qlm_webhook_http_close(c);
+            h->next = nx;
+            ngx_http_qlm_webhook_http_scatter(h);
+            return;
+        }
+    }
+
+    nx->buf->last = ngx_cpymem(nx->buf->start, b->pos, n);
+    nx->received = n;
+    nx->buffered = (n != 0);
+    nx->connection = c;
+    nx->piped = NULL;
+    nx->reused = 1;
+
+    c->data = nx;
+
+    if (nx->buffered || c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * h's connection is lost: the requests behind it start again, each on
+ * a connection of its own (any of them may have reached the receiver).
+ */
+
+static void
+ngx_http_qlm_webhook_http_scatter(ngx_http_qlm_webhook_http_t *h)
+{
+    ngx_http_qlm_webhook_http_t  *f;
+
+    ngx_http_qlm_webhook_http_ungather(h);
+
+    f = h->next;
+    h->next = NULL;
+
+    ngx_http_qlm_webhook_http_again(f);
+}
+
+
+/* f and those behind it start again, their timers running on */
+
+static void
+ngx_http_qlm_webhook_http_again(ngx_http_qlm_webhook_http_t *f)
+{
+    ngx_http_qlm_webhook_http_t  *next;
+
+    for ( /* void */ ; f; f = next) {
+        next = f->next;
+
+        ngx_http_qlm_webhook_http_ungather(f);
+
+        f->next = NULL;
+        f->piped = NULL;
+        f->connection = NULL;
+        f->sent = 0;
+        f->received = 0;
+        f->state = sw_header;
+        f->reused = 0;
+        f->buffered = 0;
+        f->buf->pos = f->buf->start;
+        f->buf->last = f->buf->start;
+        f->answer->retry_after = -1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, f->log, 0,
+                       "qlm webhook: a pipelined request starts again, "
+                       "%uz bytes", f->request.len);
+
+        ngx_http_qlm_webhook_http_go(f, 0);
+    }
+}
+
+
+/* h, behind others on a connection, leaves their line */
+
+static void
+ngx_http_qlm_webhook_http_unlink(ngx_http_qlm_webhook_http_t *h)
+{
+    ngx_http_qlm_webhook_http_t  *head, *p;
+
+    head = h->piped->data;
+
+    for (p = head; p->next != h; p = p->next) {
+        /* void */
+    }
+
+    p->next = h->next;
+
+    if (head->tail == h) {
+        head->tail = p;
+    }
+
+    head->npiped--;
+
+    h->next = NULL;
+    h->piped = NULL;
 }
 
 
@@ -481,14 +700,19 @@ static void
 ngx_http_qlm_webhook_http_write(ngx_event_t *wev)
 {
     int                           value;
+    size_t                        k;
     ssize_t                       n;
     socklen_t                     len;
     ngx_err_t                     err;
+    ngx_uint_t                    niov;
     ngx_connection_t             *c;
-    ngx_http_qlm_webhook_http_t  *h;
+    ngx_http_qlm_webhook_http_t  *h, *x;
+    struct iovec                  iov[NGX_HTTP_QLM_WEBHOOK_PIPELINE_MAX];
 
     c = wev->data;
     h = c->data;
+
+    ngx_http_qlm_webhook_http_ungather(h);
 
     if (h->connecting) {
         value = 0;
@@ -512,12 +736,39 @@ ngx_http_qlm_webhook_http_write(ngx_event_t *wev)
         h->connecting = 0;
     }
 
-    while (h->sent < h->request.len) {
-        n = send(c->fd, h->request.data + h->sent, h->request.len - h->sent,
-                 0);
+    /* the requests on the connection not sent yet, in one write */
+
+    for ( ;; ) {
+        niov = 0;
+
+        for (x = h; x && niov < NGX_HTTP_QLM_WEBHOOK_PIPELINE_MAX;
+             x = x->next)
+        {
+            if (x->sent < x->request.len) {
+                iov[niov].iov_base = x->request.data + x->sent;
+                iov[niov].iov_len = x->request.len - x->sent;
+                niov++;
+            }
+        }
+
+        if (niov == 0) {
+            break;
+        }
+
+        n = (niov == 1) ? send(c->fd, iov[0].iov_base, iov[0].iov_len, 0)
+                        : writev(c->fd, iov, niov);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "qlm webhook: %ui request(s) in a write: %z",
+                       niov, n);
 
         if (n > 0) {
-            h->sent += n;
+            for (x = h; n && x; x = x->next) {
+                k = ngx_min((size_t) n, x->request.len - x->sent);
+                x->sent += k;
+                n -= k;
+            }
+
             continue;
         }
 
@@ -546,7 +797,7 @@ ngx_http_qlm_webhook_http_write(ngx_event_t *wev)
         return;
     }
 
-    /* all sent: the answer is all there is to wait for */
+    /* all sent: the answers are all there is to wait for */
 
     if (wev->active && !(ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
         (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
@@ -554,7 +805,7 @@ ngx_http_qlm_webhook_http_write(ngx_event_t *wev)
 
     wev->handler = ngx_http_qlm_webhook_http_dummy;
 
-    if (c->read->ready) {
+    if (c->read->ready || h->buffered) {
         ngx_http_qlm_webhook_http_read(c->read);
         return;
     }
@@ -591,6 +842,12 @@ ngx_http_qlm_webhook_http_read(ngx_event_t *rev)
     b = h->buf;
 
     for ( ;; ) {
+
+        if (h->buffered) {
+            /* the answer's first bytes came with the one before it */
+            h->buffered = 0;
+            goto parse;
+        }
 
         if (b->last == b->end) {
             if (h->state != sw_header) {
@@ -668,11 +925,17 @@ ngx_http_qlm_webhook_http_read(ngx_event_t *rev)
         h->received += n;
         b->last += n;
 
-        /* a short read emptied the socket: the next edge says when more */
+        /*
+         * A short read emptied the socket: the next edge says when more.
+         * Not so after the receiver's close (EPOLLRDHUP): no edge would
+         * tell it, and the next request there must see it.
+         */
 
-        if ((size_t) n < size) {
+        if ((size_t) n < size && !rev->pending_eof) {
             rev->ready = 0;
         }
+
+    parse:
 
         if (h->state == sw_header) {
             rc = ngx_http_qlm_webhook_http_header(h);
@@ -694,9 +957,10 @@ ngx_http_qlm_webhook_http_read(ngx_event_t *rev)
             }
 
             if (rc == NGX_OK) {
-                /* bytes past the answer: nothing more is asked there */
+                /* bytes past the answer are the next one's, or unasked */
                 ngx_http_qlm_webhook_http_done(h, h->keepalive_ok
-                                                  && b->pos == b->last);
+                                                  && (b->pos == b->last
+                                                      || h->next));
                 return;
             }
         }
@@ -718,6 +982,7 @@ static void
 ngx_http_qlm_webhook_http_retry(ngx_http_qlm_webhook_http_t *h)
 {
     ngx_http_qlm_webhook_http_close(h->connection);
+    ngx_http_qlm_webhook_http_scatter(h);
 
     h->connection = NULL;
     h->retried = 1;
@@ -1047,7 +1312,7 @@ ngx_http_qlm_webhook_http_keep(ngx_http_qlm_webhook_reply_t *a, u_char *p,
 static void
 ngx_http_qlm_webhook_http_timeout(ngx_event_t *ev)
 {
-    ngx_http_qlm_webhook_http_t  *h;
+    ngx_http_qlm_webhook_http_t  *h, *head;
 
     h = ev->data;
 
@@ -1055,6 +1320,20 @@ ngx_http_qlm_webhook_http_timeout(ngx_event_t *ev)
         /* a failure at the start, told now */
         ngx_http_qlm_webhook_http_done(h, 0);
         return;
+    }
+
+    if (h->piped) {
+        /*
+         * Behind others, it cannot leave its line alone: the answers
+         * would be taken for the wrong requests.  The connection goes,
+         * those others start again.
+         */
+
+        head = h->piped->data;
+        ngx_http_qlm_webhook_http_unlink(h);
+
+        ngx_http_qlm_webhook_http_close(head->connection);
+        ngx_http_qlm_webhook_http_again(head);
     }
 
     ngx_http_qlm_webhook_http_fail(h, 0, "timed out after %M ms",
@@ -1092,6 +1371,8 @@ ngx_http_qlm_webhook_http_fail(ngx_http_qlm_webhook_http_t *h, ngx_err_t err,
         h->connection = NULL;
     }
 
+    ngx_http_qlm_webhook_http_scatter(h);
+
     /* at the start the failure is posted, and told from the loop */
 
     if (!h->starting) {
@@ -1123,7 +1404,13 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
     if (c && (!keep || ngx_exiting || ngx_terminate)) {
         ngx_http_qlm_webhook_http_close(c);
         c = NULL;
+
+    } else if (c && h->next) {
+        ngx_http_qlm_webhook_http_pass(h, c);
+        c = NULL;
     }
+
+    ngx_http_qlm_webhook_http_scatter(h);
 
     if (c) {
         ka = h->keepalive;
@@ -1218,6 +1505,22 @@ ngx_http_qlm_webhook_http_close(ngx_connection_t *c)
 void
 ngx_http_qlm_webhook_http_abort(ngx_http_qlm_webhook_http_t *h)
 {
+    ngx_http_qlm_webhook_http_t  *f;
+
+    ngx_http_qlm_webhook_http_ungather(h);
+
+    if (h->piped) {
+        ngx_http_qlm_webhook_http_unlink(h);
+    }
+
+    /* at the worker's exit: those behind it are aborted as well */
+
+    for (f = h->next; f; f = f->next) {
+        f->piped = NULL;
+    }
+
+    h->next = NULL;
+
     if (h->timer.timer_set) {
         ngx_del_timer(&h->timer);
     }

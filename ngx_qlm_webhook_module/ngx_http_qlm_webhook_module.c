@@ -70,6 +70,10 @@ static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_concurrency_bounds = {
     ngx_http_qlm_webhook_num_bounds, 1, 10000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_pipeline_bounds = {
+    ngx_http_qlm_webhook_num_bounds, 1, NGX_HTTP_QLM_WEBHOOK_PIPELINE_MAX
+};
+
 static ngx_conf_num_bounds_t  ngx_http_qlm_webhook_breaker_bounds = {
     ngx_http_qlm_webhook_num_bounds, 0, 1000
 };
@@ -150,6 +154,13 @@ static ngx_command_t  ngx_http_qlm_webhook_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_qlm_webhook_main_conf_t, url_concurrency),
       &ngx_http_qlm_webhook_concurrency_bounds },
+
+    { ngx_string("qlm_webhook_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qlm_webhook_main_conf_t, pipeline),
+      &ngx_http_qlm_webhook_pipeline_bounds },
 
     { ngx_string("qlm_webhook_task_concurrency"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -398,6 +409,7 @@ ngx_http_qlm_webhook_create_main_conf(ngx_conf_t *cf)
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->concurrency = NGX_CONF_UNSET_UINT;
     mcf->url_concurrency = NGX_CONF_UNSET_UINT;
+    mcf->pipeline = NGX_CONF_UNSET_UINT;
     mcf->task_concurrency = NGX_CONF_UNSET_UINT;
     mcf->task_rate = NGX_CONF_UNSET_UINT;
     mcf->breaker = NGX_CONF_UNSET_UINT;
@@ -446,6 +458,7 @@ ngx_http_qlm_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
     /* one receiver, or the tasks, never take every slot by default */
     ngx_conf_init_uint_value(mcf->url_concurrency,
                              ngx_max(mcf->concurrency / 2, 1));
+    ngx_conf_init_uint_value(mcf->pipeline, 1);
     ngx_conf_init_uint_value(mcf->task_concurrency,
                              ngx_max(mcf->concurrency / 2, 1));
     ngx_conf_init_uint_value(mcf->task_rate, 0);

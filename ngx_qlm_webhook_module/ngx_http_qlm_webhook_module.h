@@ -244,6 +244,7 @@ typedef struct {
     ngx_msec_t                timeout;
     ngx_uint_t                concurrency;
     ngx_uint_t                url_concurrency;   /* whole server */
+    ngx_uint_t                pipeline;   /* requests a write; 1: off */
     ngx_uint_t                task_concurrency;  /* a worker */
     ngx_uint_t                task_rate;  /* a worker, 1/1000 a second */
     ngx_uint_t                breaker;           /* failures; 0: off */
@@ -455,6 +456,7 @@ void ngx_http_qlm_webhook_deliver_claimed(
 
 #define NGX_HTTP_QLM_WEBHOOK_ANSWER     1024     /* the answer's bytes kept */
 #define NGX_HTTP_QLM_WEBHOOK_ERROR      256      /* libcurl's CURL_ERROR_SIZE */
+#define NGX_HTTP_QLM_WEBHOOK_PIPELINE_MAX  64    /* qlm_webhook_pipeline */
 
 
 typedef struct ngx_http_qlm_webhook_keepalive_s
@@ -487,6 +489,7 @@ struct ngx_http_qlm_webhook_http_s {
     ngx_http_qlm_webhook_target_t       *target;
     ngx_str_t                            request;
     ngx_msec_t                           timeout;
+    ngx_uint_t                           pipeline;  /* qlm_webhook_pipeline */
     ngx_pool_t                          *pool;
     ngx_log_t                           *log;
     ngx_http_qlm_webhook_keepalive_t    *keepalive;
@@ -495,7 +498,12 @@ struct ngx_http_qlm_webhook_http_s {
     void                                *data;
 
     /* the client's own */
-    ngx_connection_t                    *connection;
+    ngx_connection_t                    *connection;   /* the head's */
+    ngx_http_qlm_webhook_http_t         *next;     /* behind it, same conn. */
+    ngx_http_qlm_webhook_http_t         *tail;     /* a gathering head's */
+    ngx_connection_t                    *piped;    /* a follower's conn. */
+    ngx_queue_t                          gather;
+    ngx_uint_t                           npiped;
     ngx_event_t                          timer;
     ngx_buf_t                           *buf;
     ngx_msec_t                           start;
@@ -508,6 +516,8 @@ struct ngx_http_qlm_webhook_http_s {
     unsigned                             reused:1;
     unsigned                             retried:1;
     unsigned                             keepalive_ok:1;
+    unsigned                             gathering:1;
+    unsigned                             buffered:1;
 };
 
 
