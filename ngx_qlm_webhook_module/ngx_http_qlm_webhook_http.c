@@ -553,6 +553,9 @@ ngx_http_qlm_webhook_http_again(ngx_http_qlm_webhook_http_t *f)
         f->buffered = 0;
         f->buf->pos = f->buf->start;
         f->buf->last = f->buf->start;
+        f->keepalive_ok = 0;
+        f->answer->status = 0;
+        f->answer->len = 0;
         f->answer->retry_after = -1;
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, f->log, 0,

@@ -48,6 +48,13 @@ our $HttpConfig = <<"_EOC_";
         location = /empty {
             return 444;
         }
+
+        # a header at once, then a body at 10 bytes a second
+        location = /slow {
+            limit_rate_after 0;
+            limit_rate 10;
+            return 200 "a body that takes far longer than the timeout";
+        }
     }
 
     # the second request on a connection is its last
@@ -67,6 +74,8 @@ our $Urls = join "",
           . "\"http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/v/$_\";\n" }
     1 .. 4;
 
+our $Long = '$request_id' x 68;
+
 our $Config = <<"_EOC_";
     location /qlm/ {
         proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_LS_PORT};
@@ -78,6 +87,13 @@ our $Config = <<"_EOC_";
         limit_rate_after 0;
         limit_rate 2k;
         return 200 "\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id\$request_id";
+    }
+
+    # longer than a second: about 1 KB a second for 2 KB
+    location = /sleep {
+        limit_rate_after 0;
+        limit_rate 1k;
+        return 200 "$::Long";
     }
 
     location = /hooks.log {
@@ -102,6 +118,12 @@ our $DropUrls = join "",
     map { "    qlm_webhook_url license_created "
           . "\"http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}$_\";\n" }
     "/v/1", "/empty", "/v/3", "/v/4";
+
+# the line's head answers slowly, three wait behind it
+our $SlowUrls = join "",
+    map { "    qlm_webhook_url license_created "
+          . "\"http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}$_\";\n" }
+    "/slow", "/v/2", "/v/3", "/v/4";
 
 # a log of exactly these many hooks to each of these URIs, in any order
 sub hooks {
@@ -200,7 +222,32 @@ qr/qlm webhook: 4 request\(s\) in a write: \d+.*a pipelined request starts again
 
 
 
-=== TEST 5: qlm_webhook_pipeline takes 1 to 64
+=== TEST 5: the line's head times out: it fails as it would alone, and so do the three behind it, whose time is up as well; nothing is delivered twice
+--- http_config eval
+$::HttpConfig . "    qlm_webhook_pipeline 8;\n    qlm_webhook_timeout 1s;\n"
+. $::SlowUrls
+--- config eval: $::Config
+--- request eval
+[
+"GET /qlm/qlmservice.asmx/GetActivationKey",
+"GET /pause",
+"GET /qlm/qlmservice.asmx/GetActivationKey",
+"GET /sleep",
+"GET /error.log",
+]
+--- response_body_like eval
+[
+qr/K-/, qr/^\w+$/, qr/K-/, qr/^\w{2176}$/,
+qr/queued for 4 URLs.*queued for 4 URLs.*qlm webhook: 4 request\(s\) in a write: \d+(?:.*(?:\/slow|\/v\/[234]) failed, moved to dead letters: status (?:0|200), \d+ ms, attempt 1, timed out after \d+ ms){4}/s,
+]
+--- no_error_log eval
+[
+("[alert]") x 5,
+]
+
+
+
+=== TEST 6: qlm_webhook_pipeline takes 1 to 64
 --- http_config
     qlm_webhook_pipeline 65;
 --- config
@@ -210,7 +257,7 @@ qr{\[emerg\] .*"qlm_webhook_pipeline" directive must be between 1 and 64 in \S+/
 
 
 
-=== TEST 6: qlm_webhook_pipeline 0 is refused too
+=== TEST 7: qlm_webhook_pipeline 0 is refused too
 --- http_config
     qlm_webhook_pipeline 0;
 --- config
