@@ -51,9 +51,25 @@ typedef struct {
     uint64_t                     expiry;   /* of the pending mark, in ms */
     uint64_t                     keep;     /* ms to keep it on success */
     u_char                       id[32];   /* the webhook-id's SHA-256 */
+    int                          sr;       /* the check's, in a thread */
     unsigned                     done:1;
     unsigned                     pending:1;
 } ngx_http_qlm_webhook_verify_ctx_t;
+
+
+#if (NGX_THREADS)
+
+/* the second step, written in a thread after the request has gone */
+
+typedef struct {
+    qlm_store_t                 *store;
+    uint64_t                     expiry;
+    uint64_t                     to;
+    int                          sr;
+    u_char                       id[32];
+} ngx_http_qlm_webhook_settle_t;
+
+#endif
 
 
 typedef struct {
@@ -80,6 +96,25 @@ static uint64_t ngx_http_qlm_webhook_verify_now(void);
 static ngx_int_t ngx_http_qlm_webhook_verify_check(ngx_http_request_t *r,
     ngx_http_qlm_webhook_loc_conf_t *lcf,
     ngx_http_qlm_webhook_verify_ctx_t *ctx, const char **reason);
+static ngx_int_t ngx_http_qlm_webhook_verify_seen(
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, int sr, ngx_log_t *log,
+    const char **reason);
+static void ngx_http_qlm_webhook_verify_done(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_int_t rc,
+    const char *reason);
+static void ngx_http_qlm_webhook_settle_result(int sr, uint64_t to,
+    ngx_log_t *log);
+#if (NGX_THREADS)
+static ngx_int_t ngx_http_qlm_webhook_verify_post(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_thread_pool_t *tp);
+static void ngx_http_qlm_webhook_seen_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_seen_thread_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_qlm_webhook_settle_post(
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, uint64_t to,
+    ngx_thread_pool_t *tp);
+static void ngx_http_qlm_webhook_settle_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_settle_thread_done(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_qlm_webhook_verify_qlm(ngx_http_request_t *r,
     ngx_array_t *keys, ngx_http_qlm_webhook_verify_ctx_t *ctx,
     const char **reason);
@@ -200,7 +235,6 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
     const char                         *reason;
-    ngx_http_core_loc_conf_t           *clcf;
     ngx_http_qlm_webhook_loc_conf_t    *lcf;
     ngx_http_qlm_webhook_verify_ctx_t  *ctx;
 
@@ -209,6 +243,21 @@ ngx_http_qlm_webhook_verify_body(ngx_http_request_t *r)
 
     reason = NULL;
     rc = ngx_http_qlm_webhook_verify_check(r, lcf, ctx, &reason);
+
+    if (rc == NGX_AGAIN) {
+        /* the replay check is in a thread: its end goes on */
+        return;
+    }
+
+    ngx_http_qlm_webhook_verify_done(r, ctx, rc, reason);
+}
+
+
+static void
+ngx_http_qlm_webhook_verify_done(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_int_t rc, const char *reason)
+{
+    ngx_http_core_loc_conf_t  *clcf;
 
     ctx->done = 1;
 
@@ -317,23 +366,52 @@ static void
 ngx_http_qlm_webhook_verify_settle(ngx_http_qlm_webhook_verify_ctx_t *ctx,
     ngx_uint_t status, ngx_log_t *log)
 {
-    int              sr;
-    uint64_t         to;
-    qlm_store_str_t  id;
+    int                                sr;
+    uint64_t                           to;
+    qlm_store_str_t                    id;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+#endif
 
     ctx->pending = 0;
-
-    id.data = (const char *) ctx->id;
-    id.len = sizeof(ctx->id);
 
     to = (status >= 200 && status < 300)
          ? ngx_http_qlm_webhook_verify_now() + ctx->keep : 0;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "qlm webhook: status %ui: webhook-id %s",
+                   status, to ? "kept" : "forgotten");
+
+#if (NGX_THREADS)
+
+    /* the request need not wait for it: written in the pool if commits are */
+
+    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_qlm_webhook_module);
+    tp = mcf ? ngx_http_qlm_webhook_store_thread_pool(mcf, 1) : NULL;
+
+    if (tp && ngx_http_qlm_webhook_settle_post(ctx, to, tp) == NGX_OK) {
+        return;
+    }
+
+#endif
+
+    id.data = (const char *) ctx->id;
+    id.len = sizeof(ctx->id);
+
     sr = qlm_store_seen_update(ctx->store, id, ctx->expiry, to);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "qlm webhook: status %ui: webhook-id %s: %d",
-                   status, to ? "kept" : "forgotten", sr);
+    ngx_http_qlm_webhook_settle_result(sr, to, log);
+}
+
+
+static void
+ngx_http_qlm_webhook_settle_result(int sr, uint64_t to, ngx_log_t *log)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "qlm webhook: webhook-id %s: %d",
+                   to ? "kept" : "forgotten", sr);
 
     /* QLM_STORE_EXISTS: another copy took the id since; it decides */
 
@@ -343,6 +421,82 @@ ngx_http_qlm_webhook_verify_settle(ngx_http_qlm_webhook_verify_ctx_t *ctx,
                       qlm_store_strerror(sr));
     }
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * The second step in nginx's thread pool, with the request gone: the
+ * task is the worker's (malloc), freed by its end in the event loop.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_settle_post(ngx_http_qlm_webhook_verify_ctx_t *ctx,
+    uint64_t to, ngx_thread_pool_t *tp)
+{
+    ngx_thread_task_t              *task;
+    ngx_http_qlm_webhook_settle_t  *st;
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_qlm_webhook_settle_t),
+                      ngx_cycle->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = (ngx_http_qlm_webhook_settle_t *) (task + 1);
+    st->store = ctx->store;
+    st->expiry = ctx->expiry;
+    st->to = to;
+    ngx_memcpy(st->id, ctx->id, sizeof(st->id));
+
+    task->ctx = st;
+    task->handler = ngx_http_qlm_webhook_settle_thread;
+    task->event.handler = ngx_http_qlm_webhook_settle_thread_done;
+    task->event.data = task;
+    task->event.log = ngx_cycle->log;
+
+    if (ngx_thread_task_post(tp, task) != NGX_OK) {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_settle_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_settle_t *st = data;
+
+    qlm_store_str_t  id;
+
+    id.data = (const char *) st->id;
+    id.len = sizeof(st->id);
+
+    st->sr = qlm_store_seen_update(st->store, id, st->expiry, st->to);
+}
+
+
+static void
+ngx_http_qlm_webhook_settle_thread_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t              *task;
+    ngx_http_qlm_webhook_settle_t  *st;
+
+    task = ev->data;
+    st = task->ctx;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: a webhook-id settled in a thread");
+
+    ngx_http_qlm_webhook_settle_result(st->sr, st->to, ev->log);
+
+    ngx_free(task);
+}
+
+#endif
 
 
 static uint64_t
@@ -486,6 +640,9 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     u_char                             digest[EVP_MAX_MD_SIZE];
     unsigned int                       dlen;
     EVP_MD_CTX                        *md;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+#endif
 
     keys = lcf->verify_keys;
 
@@ -617,13 +774,41 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
 
     EVP_MD_CTX_free(md);
 
-    seen.data = (const char *) digest;
-    seen.len = dlen;
-
     ms = ngx_http_qlm_webhook_verify_now();
+
+    ctx->store = mcf->store;
+    ctx->expiry = ms + NGX_HTTP_QLM_WEBHOOK_PENDING;
+    ctx->keep = 2 * (uint64_t) lcf->verify_tolerance;
+    ngx_memcpy(ctx->id, digest, ngx_min(dlen, sizeof(ctx->id)));
+
+#if (NGX_THREADS)
+
+    /* where the loop's commits flush in the pool, so does this one */
+
+    tp = ngx_http_qlm_webhook_store_thread_pool(mcf, 1);
+
+    if (tp && ngx_http_qlm_webhook_verify_post(r, ctx, tp) == NGX_OK) {
+        return NGX_AGAIN;
+    }
+
+#endif
+
+    seen.data = (const char *) ctx->id;
+    seen.len = sizeof(ctx->id);
 
     sr = qlm_store_seen(mcf->store, seen, ms, NGX_HTTP_QLM_WEBHOOK_PENDING);
 
+    return ngx_http_qlm_webhook_verify_seen(ctx, sr, r->connection->log,
+                                            reason);
+}
+
+
+/* the replay check's answer: a replay is refused; a failure lets it in */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_seen(ngx_http_qlm_webhook_verify_ctx_t *ctx,
+    int sr, ngx_log_t *log, const char **reason)
+{
     if (sr == QLM_STORE_EXISTS) {
         ngx_str_set(&ctx->result, "replayed");
         *reason = "the webhook-id was accepted before, or is being answered";
@@ -631,14 +816,10 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
     }
 
     if (sr == 0) {
-        ctx->store = mcf->store;
-        ctx->expiry = ms + NGX_HTTP_QLM_WEBHOOK_PENDING;
-        ctx->keep = 2 * (uint64_t) lcf->verify_tolerance;
-        ngx_memcpy(ctx->id, digest, sizeof(ctx->id));
         ctx->pending = 1;
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "qlm webhook: replay protection failed: %s",
                       qlm_store_strerror(sr));
     }
@@ -647,6 +828,95 @@ ngx_http_qlm_webhook_verify_standard(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/* the request waits for its check (blocked), the event loop does not */
+
+static ngx_int_t
+ngx_http_qlm_webhook_verify_post(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_verify_ctx_t *ctx, ngx_thread_pool_t *tp)
+{
+    ngx_thread_task_t                   *task;
+    ngx_http_qlm_webhook_verify_ctx_t  **cp;
+
+    task = ngx_thread_task_alloc(r->pool,
+                                 sizeof(ngx_http_qlm_webhook_verify_ctx_t *));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    cp = task->ctx;
+    *cp = ctx;
+
+    task->handler = ngx_http_qlm_webhook_seen_thread;
+    task->event.handler = ngx_http_qlm_webhook_seen_thread_done;
+    task->event.data = r;
+    task->event.log = r->connection->log;
+
+    ctx->sr = 0;
+
+    if (ngx_thread_task_post(tp, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_seen_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_verify_ctx_t *ctx =
+        *(ngx_http_qlm_webhook_verify_ctx_t **) data;
+
+    qlm_store_str_t  seen;
+
+    /* the request is blocked meanwhile: the loop leaves its ctx alone */
+
+    seen.data = (const char *) ctx->id;
+    seen.len = sizeof(ctx->id);
+
+    ctx->sr = qlm_store_seen(ctx->store, seen,
+                             ctx->expiry - NGX_HTTP_QLM_WEBHOOK_PENDING,
+                             NGX_HTTP_QLM_WEBHOOK_PENDING);
+}
+
+
+static void
+ngx_http_qlm_webhook_seen_thread_done(ngx_event_t *ev)
+{
+    ngx_int_t                           rc;
+    const char                         *reason;
+    ngx_connection_t                   *c;
+    ngx_http_request_t                 *r;
+    ngx_http_qlm_webhook_verify_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ctx = ngx_http_qlm_webhook_verify_ctx(r);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "qlm webhook: webhook-id checked in a thread: %d",
+                   ctx->sr);
+
+    reason = NULL;
+    rc = ngx_http_qlm_webhook_verify_seen(ctx, ctx->sr, c->log, &reason);
+
+    ngx_http_qlm_webhook_verify_done(r, ctx, rc, reason);
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
 
 
 /* the body in order, from memory or from nginx's temporary file */

@@ -1,10 +1,20 @@
 # sync=on: the event loop does not wait on the disk.  The batch's commits
 # ran in nginx's thread pool already; the claims of due items (retries,
-# items given back), the leased items given back and the scheduled tasks'
-# steps go there too.
+# items given back), the leased items given back, the scheduled tasks'
+# steps and qlm_webhook_verify's replay table go there too.
 
 use Test::Nginx::Socket 'no_plan';
 use Cwd qw(abs_path);
+use Digest::SHA qw(hmac_sha256_base64);
+
+# Standard Webhooks headers: base64 of HMAC-SHA256(key, "id.timestamp.body")
+sub std_headers {
+    my ($id, $ts, $body) = @_;
+    my $b64 = hmac_sha256_base64("$id.$ts.$body", 'supersecretkey123');
+    $b64 .= '=' while length($b64) % 4;
+    return "webhook-id: $id\nwebhook-timestamp: $ts\n"
+        . "webhook-signature: v1,$b64";
+}
 
 $ENV{TEST_NGINX_LS_PORT} ||= 1985;
 $ENV{TEST_NGINX_RECEIVER_PORT} ||= 1986;
@@ -61,6 +71,17 @@ _EOC_
 
 repeat_each(1);
 no_shuffle();
+# a location that verifies Standard Webhooks, in front of the receiver
+our $VerifyConfig = $Config . qq{
+    location /hook/ {
+        qlm_webhook_verify on;
+        qlm_webhook_verify_scheme standard;
+        qlm_webhook_verify_secret whsec_c3VwZXJzZWNyZXRrZXkxMjM=;
+        add_header X-Verify \$qlm_webhook_verify_result always;
+        proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/;
+    }
+};
+
 run_tests();
 
 __DATA__
@@ -162,3 +183,47 @@ qr/qlm webhook: a task step written in a thread/,
 --- no_error_log
 [alert]
 [error]
+
+
+
+=== TEST 5: sync=on: qlm_webhook_verify's replay check runs in a thread; a retry after a 503 passes, a replay after a 200 does not
+--- http_config eval: $::HttpConfig
+--- config eval: $::VerifyConfig
+--- more_headers eval
+main::std_headers('msg_sync_on', time, '{"a":1}')
+--- request eval
+["POST /hook/fail\n{\"a\":1}", "POST /hook/ok\n{\"a\":1}",
+ "POST /hook/ok\n{\"a\":1}"]
+--- error_code eval
+[503, 200, 403]
+--- response_headers eval
+["X-Verify: valid", "X-Verify: valid", "X-Verify: replayed"]
+--- error_log eval
+qr/qlm webhook: webhook-id checked in a thread: (?:0|-30906)$/m
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 6: sync=on: the outcome of a verified webhook is written in a thread after the answer
+--- http_config eval: $::HttpConfig
+--- config eval: $::VerifyConfig
+--- more_headers eval
+main::std_headers('msg_sync_on_kept', time, '{"a":2}')
+--- request
+POST /hook/ok
+{"a":2}
+--- error_code: 200
+--- response_headers
+X-Verify: valid
+--- wait: 0.3
+--- error_log eval
+[
+qr/qlm webhook: webhook-id checked in a thread: 0$/m,
+"qlm webhook: a webhook-id settled in a thread",
+qr/qlm webhook: webhook-id kept: 0$/m,
+]
+--- no_error_log
+[error]
+[alert]
