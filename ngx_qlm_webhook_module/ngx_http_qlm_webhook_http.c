@@ -75,8 +75,8 @@ static void ngx_http_qlm_webhook_http_go(ngx_http_qlm_webhook_http_t *h,
 static ngx_int_t ngx_http_qlm_webhook_http_join(
     ngx_http_qlm_webhook_http_t *h);
 static void ngx_http_qlm_webhook_http_ungather(ngx_http_qlm_webhook_http_t *h);
-static void ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
-    ngx_connection_t *c);
+static ngx_int_t ngx_http_qlm_webhook_http_pass(
+    ngx_http_qlm_webhook_http_t *h, ngx_connection_t *c);
 static void ngx_http_qlm_webhook_http_scatter(ngx_http_qlm_webhook_http_t *h);
 static void ngx_http_qlm_webhook_http_again(ngx_http_qlm_webhook_http_t *f);
 static void ngx_http_qlm_webhook_http_unlink(ngx_http_qlm_webhook_http_t *h);
@@ -468,10 +468,11 @@ ngx_http_qlm_webhook_http_ungather(ngx_http_qlm_webhook_http_t *h)
 
 /*
  * h's answer has ended and the connection stays: it is the next
- * request's, with the bytes read past h's answer.
+ * request's, with the bytes read past h's answer.  NGX_ERROR: the
+ * connection went instead, and those behind h start again.
  */
 
-static void
+static ngx_int_t
 ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
     ngx_connection_t *c)
 {
@@ -493,7 +494,7 @@ ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
             ngx_http_qlm_webhook_http_close(c);
             h->next = nx;
             ngx_http_qlm_webhook_http_scatter(h);
-            return;
+            return NGX_ERROR;
         }
     }
 
@@ -506,9 +507,7 @@ ngx_http_qlm_webhook_http_pass(ngx_http_qlm_webhook_http_t *h,
 
     c->data = nx;
 
-    if (nx->buffered || c->read->ready) {
-        ngx_post_event(c->read, &ngx_posted_events);
-    }
+    return NGX_OK;
 }
 
 
@@ -1389,7 +1388,8 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
     ngx_uint_t keep)
 {
     ngx_queue_t                       *q;
-    ngx_connection_t                  *c;
+    ngx_connection_t                  *c, *line;
+    ngx_http_qlm_webhook_http_t       *nx;
     ngx_http_qlm_webhook_idle_t       *idle;
     ngx_http_qlm_webhook_keepalive_t  *ka;
 
@@ -1403,13 +1403,17 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
 
     c = h->connection;
     h->connection = NULL;
+    line = NULL;
 
     if (c && (!keep || ngx_exiting || ngx_terminate)) {
         ngx_http_qlm_webhook_http_close(c);
         c = NULL;
 
     } else if (c && h->next) {
-        ngx_http_qlm_webhook_http_pass(h, c);
+        if (ngx_http_qlm_webhook_http_pass(h, c) == NGX_OK) {
+            line = c;
+        }
+
         c = NULL;
     }
 
@@ -1460,6 +1464,20 @@ ngx_http_qlm_webhook_http_done(ngx_http_qlm_webhook_http_t *h,
     }
 
     h->handler(h);
+
+    /*
+     * The next answers of the line may be read already, or waiting: they
+     * are taken in this turn, so that their outcomes join h's in the
+     * store's next batch rather than a batch each.
+     */
+
+    if (line) {
+        nx = line->data;
+
+        if (nx->buffered || line->read->ready) {
+            ngx_http_qlm_webhook_http_read(line->read);
+        }
+    }
 }
 
 
