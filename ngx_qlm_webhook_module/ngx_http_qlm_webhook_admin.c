@@ -70,6 +70,12 @@ typedef struct {
     uint64_t                           after;    /* the last id read */
     uint64_t                           replayed;
     ngx_uint_t                         steps;
+    uint64_t                           n;        /* the step's */
+    int                                rc;       /* the step's */
+    unsigned                           more;     /* the step's */
+#if (NGX_THREADS)
+    ngx_thread_task_t                 *task;
+#endif
     ngx_uint_t                         recover:1;
     ngx_uint_t                         done:1;
 } ngx_http_qlm_webhook_admin_job_t;
@@ -110,6 +116,15 @@ static ngx_int_t ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover);
 static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_admin_step_run(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static void ngx_http_qlm_webhook_admin_step_end(
+    ngx_http_qlm_webhook_admin_job_t *job);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_admin_step_thread(void *data,
+    ngx_log_t *log);
+static void ngx_http_qlm_webhook_admin_step_thread_done(ngx_event_t *ev);
+#endif
 static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_replayed(ngx_http_request_t *r,
     uint64_t n);
@@ -923,27 +938,114 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
 }
 
 
+/*
+ * A step: in nginx's thread pool where the loop's commits go there
+ * (sync=on: a step's commit is flushed), in the loop otherwise.
+ */
+
 static void
 ngx_http_qlm_webhook_admin_step(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_admin_job_t  *job;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_http_qlm_webhook_admin_job_t **jp;
+#endif
+
+    job = ev->data;
+
+#if (NGX_THREADS)
+
+    tp = job->mcf->store
+         ? ngx_http_qlm_webhook_store_thread_pool(job->mcf, 1) : NULL;
+
+    if (tp && job->task == NULL) {
+        job->task = ngx_thread_task_alloc(job->r->pool,
+                                  sizeof(ngx_http_qlm_webhook_admin_job_t *));
+        if (job->task) {
+            jp = job->task->ctx;
+            *jp = job;
+            job->task->handler = ngx_http_qlm_webhook_admin_step_thread;
+            job->task->event.handler =
+                                  ngx_http_qlm_webhook_admin_step_thread_done;
+            job->task->event.data = job;
+            job->task->event.log = ev->log;
+        }
+    }
+
+    if (tp && job->task && ngx_thread_task_post(tp, job->task) == NGX_OK) {
+        /* the request's pool stays until the step is back */
+        job->r->main->blocked++;
+        return;
+    }
+
+#endif
+
+    ngx_http_qlm_webhook_admin_step_run(job);
+    ngx_http_qlm_webhook_admin_step_end(job);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_step_run(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    job->rc = job->mcf->store
+              ? qlm_store_dead_replay_step(job->mcf->store, job->after,
+                                   job->since, ngx_http_qlm_webhook_now(),
+                                   NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP,
+                                   NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP_READ,
+                                   &job->n, &job->after, &job->more)
+              : QLM_STORE_INVALID;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_admin_step_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_admin_step_run(
+        *(ngx_http_qlm_webhook_admin_job_t **) data);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_step_thread_done(ngx_event_t *ev)
+{
+    ngx_connection_t                  *c;
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = ev->data;
+    c = job->r->connection;
+    job->r->main->blocked--;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: admin: a replay step in a thread: %uL",
+                   job->n);
+
+    ngx_http_qlm_webhook_admin_step_end(job);
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+static void
+ngx_http_qlm_webhook_admin_step_end(ngx_http_qlm_webhook_admin_job_t *job)
 {
     int                                rc;
     uint64_t                           n;
     unsigned                           more;
     ngx_int_t                          ret;
+    ngx_event_t                       *ev;
     ngx_http_request_t                *r;
     ngx_http_qlm_webhook_admin_out_t   o;
-    ngx_http_qlm_webhook_admin_job_t  *job;
 
-    job = ev->data;
     r = job->r;
-
-    rc = job->mcf->store
-         ? qlm_store_dead_replay_step(job->mcf->store, job->after,
-                                      job->since, ngx_http_qlm_webhook_now(),
-                                      NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP,
-                                      NGX_HTTP_QLM_WEBHOOK_ADMIN_STEP_READ,
-                                      &n, &job->after, &more)
-         : QLM_STORE_INVALID;
+    ev = &job->ev;
+    rc = job->rc;
+    n = job->n;
+    more = job->more;
 
     if (rc == 0) {
         job->replayed += n;

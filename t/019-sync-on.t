@@ -82,6 +82,25 @@ our $VerifyConfig = $Config . qq{
     }
 };
 
+# the admin API, a response of a second and a half (1 KB at once, the rest
+# half a second later), and the error log
+our $AdminConfig = $Config . "
+    location /admin/ {
+        qlm_webhook_admin;
+    }
+
+    location = /slow {
+        limit_rate_after 0;
+        limit_rate 1k;
+        return 200 \"" . ('$request_id' x 48) . "\";
+    }
+
+    location = /error.log {
+        default_type text/plain;
+        alias logs/error.log;
+    }
+";
+
 run_tests();
 
 __DATA__
@@ -227,3 +246,30 @@ qr/qlm webhook: webhook-id kept: 0$/m,
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 7: sync=on: the admin API's replay of all dead letters steps in a thread
+--- http_config eval
+$::HttpConfig . qq{
+    qlm_webhook_max_retries 0;
+    qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail;
+}
+--- config eval: $::AdminConfig
+--- request eval
+[
+"GET /qlm/a",
+"GET /qlm/b",
+"GET /slow",
+"POST /admin/dead/replay",
+"GET /error.log",
+]
+--- response_body_like eval
+[
+qr/K/, qr/K/, qr/^\w{1536}$/,
+qr/^\{"replayed":2\}\n$/,
+qr/qlm webhook: admin: a replay step in a thread: 2$/m,
+]
+--- no_error_log
+[alert]
+[crit]
