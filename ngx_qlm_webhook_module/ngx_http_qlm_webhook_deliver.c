@@ -1541,7 +1541,7 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
 
         /* kept in the store: it outlives a restart */
         (void) ngx_http_qlm_webhook_pause_record(mcf, &t->log_url, 1,
-                                                 "qlm_webhook_pause_after",
+                                                 "qlm_webhook_pause_after", 0,
                                                  t->deliver->log);
     }
 
@@ -2869,7 +2869,8 @@ ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* kept in the store: it outlives a restart, qlm-store sees it */
 
-    if (ngx_http_qlm_webhook_pause_record(mcf, shown, pause, "admin API", log)
+    if (ngx_http_qlm_webhook_pause_record(mcf, shown, pause, "admin API", 1,
+                                          log)
         != NGX_OK)
     {
         return NGX_ERROR;

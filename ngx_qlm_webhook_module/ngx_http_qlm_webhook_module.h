@@ -629,7 +629,7 @@ ngx_int_t ngx_http_qlm_webhook_urls_each(
 
 ngx_int_t ngx_http_qlm_webhook_pause_record(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *log_url,
-    ngx_uint_t pause, char *by, ngx_log_t *log);
+    ngx_uint_t pause, char *by, ngx_uint_t wait, ngx_log_t *log);
 ngx_int_t ngx_http_qlm_webhook_pause_init_process(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 

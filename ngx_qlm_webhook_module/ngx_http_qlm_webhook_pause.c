@@ -30,6 +30,30 @@ typedef struct {
 } ngx_http_qlm_webhook_pause_sync_t;
 
 
+#if (NGX_THREADS)
+
+/* a pause recorded in a thread, nobody waiting: the worker's (malloc) */
+typedef struct {
+    qlm_store_t               *store;
+    uint64_t                   now;
+    ngx_uint_t                 pause;
+    int                        rc;
+    size_t                     url_len;
+    size_t                     by_len;
+    u_char                    *url;       /* after the struct */
+    u_char                    *by;
+} ngx_http_qlm_webhook_pause_task_t;
+
+static ngx_int_t ngx_http_qlm_webhook_pause_post(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *log_url,
+    ngx_uint_t pause, char *by);
+static void ngx_http_qlm_webhook_pause_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_pause_thread_done(ngx_event_t *ev);
+
+#endif
+
+static void ngx_http_qlm_webhook_pause_result(int rc, u_char *url,
+    size_t len, ngx_uint_t pause, ngx_log_t *log);
 static void ngx_http_qlm_webhook_pause_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pause_sync(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_log_t *log);
@@ -44,11 +68,14 @@ static ngx_int_t ngx_http_qlm_webhook_pause_apply(
  * Records a pause (or a resume) in the store, under the URL as logged;
  * by: who paused it.  A failure is logged: the pause then holds in shared
  * memory only, until the next change the workers read from the store.
+ * Without "wait" (qlm_webhook_pause_after: nobody reads the result), the
+ * write goes to nginx's thread pool where the loop's commits do.
  */
 
 ngx_int_t
 ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_str_t *log_url, ngx_uint_t pause, char *by, ngx_log_t *log)
+    ngx_str_t *log_url, ngx_uint_t pause, char *by, ngx_uint_t wait,
+    ngx_log_t *log)
 {
     int              rc;
     qlm_store_str_t  url, who;
@@ -60,6 +87,16 @@ ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
         return NGX_ERROR;
     }
 
+#if (NGX_THREADS)
+
+    if (!wait && ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
+        && ngx_http_qlm_webhook_pause_post(mcf, log_url, pause, by) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+#endif
+
     url.data = (char *) log_url->data;
     url.len = log_url->len;
     who.data = by;
@@ -68,17 +105,112 @@ ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     rc = qlm_store_url_pause(mcf->store, url, pause,
                              ngx_http_qlm_webhook_now(), who);
 
+    ngx_http_qlm_webhook_pause_result(rc, log_url->data, log_url->len, pause,
+                                      log);
+
+    return (rc == 0 || rc == QLM_STORE_EXISTS || rc == QLM_STORE_NOTFOUND)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_qlm_webhook_pause_result(int rc, u_char *url, size_t len,
+    ngx_uint_t pause, ngx_log_t *log)
+{
     if (rc == 0 || rc == QLM_STORE_EXISTS || rc == QLM_STORE_NOTFOUND) {
-        return NGX_OK;
+        return;
     }
 
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "qlm webhook: %V %s, but not in the store: %s",
-                  log_url, pause ? "paused" : "resumed",
+                  "qlm webhook: %*s %s, but not in the store: %s",
+                  len, url, pause ? "paused" : "resumed",
                   qlm_store_strerror(rc));
-
-    return NGX_ERROR;
 }
+
+
+#if (NGX_THREADS)
+
+static ngx_int_t
+ngx_http_qlm_webhook_pause_post(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_str_t *log_url, ngx_uint_t pause, char *by)
+{
+    size_t                              by_len;
+    ngx_thread_task_t                  *task;
+    ngx_http_qlm_webhook_pause_task_t  *pt;
+
+    by_len = ngx_strlen(by);
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_qlm_webhook_pause_task_t)
+                      + log_url->len + by_len, ngx_cycle->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    pt = (ngx_http_qlm_webhook_pause_task_t *) (task + 1);
+    pt->store = mcf->store;
+    pt->now = ngx_http_qlm_webhook_now();
+    pt->pause = pause;
+    pt->url = (u_char *) (pt + 1);
+    pt->url_len = log_url->len;
+    pt->by = ngx_cpymem(pt->url, log_url->data, log_url->len);
+    pt->by_len = by_len;
+    ngx_memcpy(pt->by, by, by_len);
+
+    task->ctx = pt;
+    task->handler = ngx_http_qlm_webhook_pause_thread;
+    task->event.handler = ngx_http_qlm_webhook_pause_thread_done;
+    task->event.data = task;
+    task->event.log = ngx_cycle->log;
+
+    if (ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(mcf, 1),
+                             task)
+        != NGX_OK)
+    {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_pause_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_pause_task_t *pt = data;
+
+    qlm_store_str_t  url, who;
+
+    url.data = (char *) pt->url;
+    url.len = pt->url_len;
+    who.data = (char *) pt->by;
+    who.len = pt->by_len;
+
+    pt->rc = qlm_store_url_pause(pt->store, url, pt->pause, pt->now, who);
+}
+
+
+static void
+ngx_http_qlm_webhook_pause_thread_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t                  *task;
+    ngx_http_qlm_webhook_pause_task_t  *pt;
+
+    task = ev->data;
+    pt = task->ctx;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: a pause of %*s written in a thread",
+                   pt->url_len, pt->url);
+
+    ngx_http_qlm_webhook_pause_result(pt->rc, pt->url, pt->url_len,
+                                      pt->pause, ev->log);
+
+    ngx_free(task);
+}
+
+#endif
 
 
 /* in each worker, once its store is open: the store's pauses, then a

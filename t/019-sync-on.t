@@ -273,3 +273,26 @@ qr/qlm webhook: admin: a replay step in a thread: 2$/m,
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 8: sync=on: qlm_webhook_pause_after's pause is written to the store in a thread
+--- http_config eval
+$::HttpConfig . qq{
+    qlm_webhook_max_retries 50;
+    qlm_webhook_breaker 0;
+    qlm_webhook_pause_after 1s;
+    qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail;
+}
+--- config eval: $::Config
+--- request
+GET /qlm/a
+--- wait: 3
+--- error_log eval
+[
+qr/\[warn\].*qlm webhook: http:\/\/127\.0\.0\.1:\d+\/fail failing for [12] s, paused/,
+qr/qlm webhook: a pause of http:\/\/127\.0\.0\.1:\d+\/fail written in a thread/,
+]
+--- no_error_log
+[error]
+[alert]
