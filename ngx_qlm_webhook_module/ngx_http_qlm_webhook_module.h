@@ -653,8 +653,14 @@ ngx_http_qlm_webhook_count(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 #if (NGX_THREADS)
+typedef void (*ngx_http_qlm_webhook_thread_pt)(void *data, ngx_log_t *log);
+
 ngx_thread_pool_t *ngx_http_qlm_webhook_store_thread_pool(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t now);
+ngx_int_t ngx_http_qlm_webhook_heap_task(ngx_thread_pool_t *tp,
+    ngx_thread_task_t *task);
+ngx_thread_task_t *ngx_http_qlm_webhook_heap_task_alloc(size_t size,
+    ngx_http_qlm_webhook_thread_pt handler, ngx_event_handler_pt done);
 #endif
 ngx_int_t ngx_http_qlm_webhook_batch_event(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_request_t *r,

@@ -32,7 +32,7 @@ typedef struct {
 
 #if (NGX_THREADS)
 
-/* a pause recorded in a thread, nobody waiting: the worker's (malloc) */
+/* a pause recorded in a thread, nobody waiting */
 typedef struct {
     qlm_store_t               *store;
     uint64_t                   now;
@@ -140,14 +140,16 @@ ngx_http_qlm_webhook_pause_post(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     by_len = ngx_strlen(by);
 
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_qlm_webhook_pause_task_t)
-                      + log_url->len + by_len, ngx_cycle->log);
+    task = ngx_http_qlm_webhook_heap_task_alloc(
+                                 sizeof(ngx_http_qlm_webhook_pause_task_t)
+                                 + log_url->len + by_len,
+                                 ngx_http_qlm_webhook_pause_thread,
+                                 ngx_http_qlm_webhook_pause_thread_done);
     if (task == NULL) {
         return NGX_ERROR;
     }
 
-    pt = (ngx_http_qlm_webhook_pause_task_t *) (task + 1);
+    pt = task->ctx;
     pt->store = mcf->store;
     pt->now = ngx_http_qlm_webhook_now();
     pt->pause = pause;
@@ -157,21 +159,8 @@ ngx_http_qlm_webhook_pause_post(ngx_http_qlm_webhook_main_conf_t *mcf,
     pt->by_len = by_len;
     ngx_memcpy(pt->by, by, by_len);
 
-    task->ctx = pt;
-    task->handler = ngx_http_qlm_webhook_pause_thread;
-    task->event.handler = ngx_http_qlm_webhook_pause_thread_done;
-    task->event.data = task;
-    task->event.log = ngx_cycle->log;
-
-    if (ngx_thread_task_post(ngx_http_qlm_webhook_store_thread_pool(mcf, 1),
-                             task)
-        != NGX_OK)
-    {
-        ngx_free(task);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_qlm_webhook_heap_task(
+                         ngx_http_qlm_webhook_store_thread_pool(mcf, 1), task);
 }
 
 

@@ -1287,6 +1287,45 @@ ngx_http_qlm_webhook_store_thread_pool(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/*
+ * A write nobody waits for (verify's outcome, a pause): the task is the
+ * worker's, on the heap, its context after it; the handler of its end
+ * frees it.
+ */
+
+ngx_thread_task_t *
+ngx_http_qlm_webhook_heap_task_alloc(size_t size,
+    ngx_http_qlm_webhook_thread_pt handler, ngx_event_handler_pt done)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t) + size, ngx_cycle->log);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->ctx = task + 1;
+    task->handler = handler;
+    task->event.handler = done;
+    task->event.data = task;
+    task->event.log = ngx_cycle->log;
+
+    return task;
+}
+
+
+ngx_int_t
+ngx_http_qlm_webhook_heap_task(ngx_thread_pool_t *tp, ngx_thread_task_t *task)
+{
+    if (ngx_thread_task_post(tp, task) != NGX_OK) {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log)
 {

@@ -425,10 +425,7 @@ ngx_http_qlm_webhook_settle_result(int sr, uint64_t to, ngx_log_t *log)
 
 #if (NGX_THREADS)
 
-/*
- * The second step in nginx's thread pool, with the request gone: the
- * task is the worker's (malloc), freed by its end in the event loop.
- */
+/* the second step in nginx's thread pool, with the request gone */
 
 static ngx_int_t
 ngx_http_qlm_webhook_settle_post(ngx_http_qlm_webhook_verify_ctx_t *ctx,
@@ -437,31 +434,21 @@ ngx_http_qlm_webhook_settle_post(ngx_http_qlm_webhook_verify_ctx_t *ctx,
     ngx_thread_task_t              *task;
     ngx_http_qlm_webhook_settle_t  *st;
 
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_qlm_webhook_settle_t),
-                      ngx_cycle->log);
+    task = ngx_http_qlm_webhook_heap_task_alloc(
+                                  sizeof(ngx_http_qlm_webhook_settle_t),
+                                  ngx_http_qlm_webhook_settle_thread,
+                                  ngx_http_qlm_webhook_settle_thread_done);
     if (task == NULL) {
         return NGX_ERROR;
     }
 
-    st = (ngx_http_qlm_webhook_settle_t *) (task + 1);
+    st = task->ctx;
     st->store = ctx->store;
     st->expiry = ctx->expiry;
     st->to = to;
     ngx_memcpy(st->id, ctx->id, sizeof(st->id));
 
-    task->ctx = st;
-    task->handler = ngx_http_qlm_webhook_settle_thread;
-    task->event.handler = ngx_http_qlm_webhook_settle_thread_done;
-    task->event.data = task;
-    task->event.log = ngx_cycle->log;
-
-    if (ngx_thread_task_post(tp, task) != NGX_OK) {
-        ngx_free(task);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_qlm_webhook_heap_task(tp, task);
 }
 
 
