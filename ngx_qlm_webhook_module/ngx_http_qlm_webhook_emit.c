@@ -148,6 +148,8 @@ static ngx_int_t ngx_http_qlm_webhook_arg_slot_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
     ngx_str_t *value);
+static ngx_int_t ngx_http_qlm_webhook_fields_args(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_variable_t *v);
 static void ngx_http_qlm_webhook_args_fill(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_arg_t *args,
     ngx_str_t *s);
@@ -228,11 +230,9 @@ ngx_http_qlm_webhook_xml_error(void *data, xmlErrorPtr error)
 static ngx_int_t
 ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                         i;
     ngx_table_elt_t                   *ce;
     ngx_http_qlm_webhook_ctx_t        *ctx;
     ngx_http_qlm_webhook_emit_t       *emit;
-    ngx_http_qlm_webhook_field_t      *f;
     ngx_http_qlm_webhook_loc_conf_t   *lcf;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
@@ -281,13 +281,8 @@ ngx_http_qlm_webhook_header_filter(ngx_http_request_t *r)
         (void) ngx_http_qlm_webhook_form(r, ctx);
     }
 
-    if (lcf->fields) {
-        f = lcf->fields->elts;
-        for (i = 0; i < lcf->fields->nelts; i++) {
-            if (f[i].source != NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE) {
-                ctx->capture = 1;
-            }
-        }
+    if (lcf->fields_answer) {
+        ctx->capture = 1;
     }
 
     if (ctx->capture) {
@@ -675,21 +670,17 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 {
     u_char                            *seen;
     ngx_str_t                          value, event, previous, *key;
-    ngx_uint_t                         i, g, cause, akey;
+    ngx_uint_t                         i, k, g, cause, akey, *slot;
     ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
-    ngx_http_variable_t               *vars, *var;
     ngx_http_qlm_webhook_field_t      *f;
     ngx_http_qlm_webhook_answer_t      a;
     ngx_http_qlm_webhook_loc_conf_t   *lcf;
-    ngx_http_core_main_conf_t         *cmcf;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
-    vars = cmcf->variables.elts;
     event = ngx_http_qlm_webhook_event_names[ctx->emit->event];
 
     ngx_memzero(&a, sizeof(ngx_http_qlm_webhook_answer_t));
@@ -761,17 +752,22 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 
         /*
          * Most of the seventy arguments a configuration reads are not in a
-         * given call: once the query and the form are in the slots, an
-         * empty slot is passed over here, not looked up
+         * given call: once the query and the form are in the slots, a
+         * field of empty slots only is passed over here, not looked up
          */
 
-        if (f[i].index && ctx->args_form) {
-            var = &vars[f[i].index - 1];
+        if (f[i].args && ctx->args_form) {
+            slot = f[i].args->elts;
 
-            if (var->get_handler == ngx_http_qlm_webhook_arg_slot_variable
-                && ctx->args[var->data].state
-                   == NGX_HTTP_QLM_WEBHOOK_ARG_NONE)
-            {
+            for (k = 0; k < f[i].args->nelts; k++) {
+                if (ctx->args[slot[k]].state
+                    != NGX_HTTP_QLM_WEBHOOK_ARG_NONE)
+                {
+                    break;
+                }
+            }
+
+            if (k == f[i].args->nelts) {
                 continue;
             }
         }
@@ -1130,9 +1126,7 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
     xmlDocPtr                   doc;
     ngx_int_t                   rc;
     xmlXPathObjectPtr           obj;
-    ngx_http_variable_t        *var;
     ngx_http_variable_value_t  *vv;
-    ngx_http_core_main_conf_t  *cmcf;
 
     ngx_str_null(value);
 
@@ -1140,25 +1134,21 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
 
     case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
 
-        if (f->index) {
-            cmcf = ngx_http_get_module_main_conf(a->r, ngx_http_core_module);
-            var = cmcf->variables.elts;
-            var += f->index - 1;
-
+        if (f->index && f->args) {
             /* an argument of a slot: without nginx's variable machinery */
 
-            if (var->get_handler == ngx_http_qlm_webhook_arg_slot_variable) {
-                (void) ngx_http_qlm_webhook_arg(a->r, var->data, value);
+            (void) ngx_http_qlm_webhook_arg(a->r,
+                                            *(ngx_uint_t *) f->args->elts,
+                                            value);
 
-            } else {
-                /* flushed: a lookup before the body was read is not kept */
+        } else if (f->index) {
+            /* flushed: a lookup before the body was read is not kept */
 
-                vv = ngx_http_get_flushed_variable(a->r, f->index - 1);
+            vv = ngx_http_get_flushed_variable(a->r, f->index - 1);
 
-                if (vv && !vv->not_found) {
-                    value->data = vv->data;
-                    value->len = vv->len;
-                }
+            if (vv && !vv->not_found) {
+                value->data = vv->data;
+                value->len = vv->len;
             }
 
         } else if (ngx_http_complex_value(a->r, f->value, value) != NGX_OK) {
@@ -2398,6 +2388,10 @@ ngx_http_qlm_webhook_args_init(ngx_cycle_t *cycle,
 
     mcf->nargs = names.nelts;
 
+    if (ngx_http_qlm_webhook_fields_args(cycle, mcf, v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->nargs == 0) {
         return NGX_OK;
     }
@@ -2413,6 +2407,63 @@ ngx_http_qlm_webhook_args_init(ngx_cycle_t *cycle,
     hash.temp_pool = NULL;
 
     return ngx_hash_init(&hash, names.elts, names.nelts);
+}
+
+
+/* the slots of a field whose variables are all arguments */
+
+static ngx_int_t
+ngx_http_qlm_webhook_fields_args(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_variable_t *v)
+{
+    ngx_uint_t                     i, j, k, *index, *slot;
+    ngx_array_t                  **lists;
+    ngx_http_qlm_webhook_field_t  *f;
+
+    if (mcf->field_lists == NULL) {
+        return NGX_OK;
+    }
+
+    lists = mcf->field_lists->elts;
+
+    for (i = 0; i < mcf->field_lists->nelts; i++) {
+        f = lists[i]->elts;
+
+        for (j = 0; j < lists[i]->nelts; j++) {
+            f[j].args = NULL;
+
+            if (f[j].vars == NULL) {
+                continue;
+            }
+
+            index = f[j].vars->elts;
+
+            for (k = 0; k < f[j].vars->nelts; k++) {
+                if (v[index[k]].get_handler
+                    != ngx_http_qlm_webhook_arg_slot_variable)
+                {
+                    break;
+                }
+            }
+
+            if (k < f[j].vars->nelts) {
+                continue;
+            }
+
+            f[j].args = ngx_array_create(cycle->pool, f[j].vars->nelts,
+                                         sizeof(ngx_uint_t));
+            if (f[j].args == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (k = 0; k < f[j].vars->nelts; k++) {
+                slot = ngx_array_push(f[j].args);
+                *slot = v[index[k]].data;
+            }
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -36,6 +36,8 @@ static char *ngx_http_qlm_webhook_field_source(ngx_conf_t *cf,
     ngx_str_t *value, ngx_http_qlm_webhook_field_t *f);
 static char *ngx_http_qlm_webhook_success_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_qlm_webhook_field_vars(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_http_qlm_webhook_field_t *f);
 static ngx_http_complex_value_t *ngx_http_qlm_webhook_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
 static char *ngx_http_qlm_webhook_std_secret(ngx_conf_t *cf,
@@ -559,12 +561,24 @@ ngx_http_qlm_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_qlm_webhook_loc_conf_t *prev = parent;
     ngx_http_qlm_webhook_loc_conf_t *conf = child;
 
+    ngx_uint_t                         i;
+    ngx_http_qlm_webhook_field_t      *f;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     /* as proxy_set_header: fields are inherited when none are set here */
 
     if (conf->fields == NULL) {
         conf->fields = prev->fields;
+    }
+
+    if (conf->fields) {
+        f = conf->fields->elts;
+
+        for (i = 0; i < conf->fields->nelts; i++) {
+            if (f[i].source != NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE) {
+                conf->fields_answer = 1;
+            }
+        }
     }
 
     ngx_conf_merge_ptr_value(conf->success_status, prev->success_status,
@@ -1089,7 +1103,9 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                             *p;
     ngx_str_t                          *value;
     ngx_uint_t                          i;
+    ngx_array_t                       **list;
     ngx_http_qlm_webhook_field_t       *f, *fields;
+    ngx_http_qlm_webhook_main_conf_t   *mcf;
 
     value = cf->args->elts;
 
@@ -1112,6 +1128,26 @@ ngx_http_qlm_webhook_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (lcf->fields == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        /* init_module tells each field which arguments its value reads */
+
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                                 ngx_http_qlm_webhook_module);
+
+        if (mcf->field_lists == NULL) {
+            mcf->field_lists = ngx_array_create(cf->pool, 4,
+                                                sizeof(ngx_array_t *));
+            if (mcf->field_lists == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        list = ngx_array_push(mcf->field_lists);
+        if (list == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *list = lcf->fields;
     }
 
     f = ngx_array_push(lcf->fields);
@@ -1183,7 +1219,9 @@ ngx_http_qlm_webhook_field_source(ngx_conf_t *cf, ngx_str_t *value,
 
     f->value = ngx_http_qlm_webhook_complex_value(cf, value);
 
-    if (f->value == NULL) {
+    if (f->value == NULL
+        || ngx_http_qlm_webhook_field_vars(cf, value, f) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1215,6 +1253,90 @@ ngx_http_qlm_webhook_field_source(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A value of variables and blanks only ("$first $last"): their indexes.
+ * Once the variables are bound (args_init), a field whose variables are
+ * all arguments that a call does not have is passed over unread: its
+ * value would be blank.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_field_vars(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_qlm_webhook_field_t *f)
+{
+    u_char       *p, *last, *start;
+    ngx_int_t     index;
+    ngx_str_t     name;
+    ngx_uint_t    brace, *n;
+    ngx_array_t  *vars;
+
+    vars = ngx_array_create(cf->pool, 2, sizeof(ngx_uint_t));
+    if (vars == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last) {
+
+        if (*p == ' ' || *p == '\t') {
+            p++;
+            continue;
+        }
+
+        /* other text: the value is never blank */
+
+        if (*p++ != '$') {
+            return NGX_OK;
+        }
+
+        brace = (p < last && *p == '{');
+        p += brace;
+        start = p;
+
+        while (p < last && (isalnum(*p) || *p == '_')) {
+            p++;
+        }
+
+        /* "$1", a capture, is not a variable */
+
+        if (p == start || (*start >= '0' && *start <= '9')) {
+            return NGX_OK;
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        if (brace) {
+            if (p == last || *p != '}') {
+                return NGX_OK;
+            }
+
+            p++;
+        }
+
+        index = ngx_http_get_variable_index(cf, &name);
+        if (index == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_array_push(vars);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        *n = (ngx_uint_t) index;
+    }
+
+    if (vars->nelts) {
+        f->vars = vars;
+    }
+
+    return NGX_OK;
 }
 
 

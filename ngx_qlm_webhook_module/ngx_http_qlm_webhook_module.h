@@ -255,6 +255,7 @@ typedef struct {
     /* the $qlm_webhook_arg_NAME the configuration uses: NAME to slot + 1 */
     ngx_hash_t                args_hash;
     ngx_uint_t                nargs;
+    ngx_array_t              *field_lists;   /* each lcf->fields */
 
     /* of ngx_http_qlm_webhook_url_t, one array an event */
     ngx_array_t               urls[NGX_HTTP_QLM_WEBHOOK_NEVENTS];
@@ -301,6 +302,8 @@ typedef struct {
     ngx_str_t                  local_name;  /* of a local-name() XPath */
     ngx_uint_t                 index;     /* "$name" alone: its index + 1 */
     ngx_uint_t                 group;     /* the first field of its name */
+    ngx_array_t               *vars;      /* a value of these and blanks */
+    ngx_array_t               *args;      /* ...all of them arguments */
 } ngx_http_qlm_webhook_field_t;
 
 
@@ -315,6 +318,7 @@ typedef struct {
 typedef struct {
     ngx_array_t               *emits;     /* ngx_http_qlm_webhook_emit_t */
     ngx_array_t               *fields;    /* ngx_http_qlm_webhook_field_t */
+    ngx_flag_t                 fields_answer;   /* one reads the answer */
     ngx_array_t               *success_status;  /* ngx_uint_t; NULL: 2xx */
     size_t                     capture_size;
     ngx_flag_t                 error_detect;

@@ -4,6 +4,8 @@
  */
 
 
+#include <string.h>
+
 #include "qlm_form.h"
 
 
@@ -17,17 +19,19 @@ qlm_form_next(const unsigned char **pos, const unsigned char *last,
 {
     const unsigned char  *p, *end, *eq;
 
+    /* memchr() looks at a word of bytes at a time: a query is a few */
+
     for (p = *pos; p < last; p = end + 1) {
 
-        for (end = p; end < last && *end != '&'; end++) {
-            /* void */
+        end = memchr(p, '&', last - p);
+
+        if (end == NULL) {
+            end = last;
         }
 
-        for (eq = p; eq < end && *eq != '='; eq++) {
-            /* void */
-        }
+        eq = memchr(p, '=', end - p);
 
-        if (eq == end || eq == p) {
+        if (eq == NULL || eq == p) {
             continue;
         }
 

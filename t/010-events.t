@@ -570,3 +570,52 @@ qr/HOOK POST \/hook\/created event=license_created .* body=\{"EventType":"licens
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 20: a field of arguments and blanks that a call has none of is passed over: the next of its name is read; text or another variable keeps a field
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field FullName "$qlm_webhook_arg_is_first ${qlm_webhook_arg_is_last}";
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+        qlm_webhook_field Comment " ${qlm_webhook_arg_is_last}	$qlm_webhook_arg_is_first ";
+        qlm_webhook_field Tag "t-$qlm_webhook_arg_is_nothing";
+        qlm_webhook_field Vendor "$arg_is_vendor $qlm_webhook_arg_is_none";
+        qlm_webhook_field OrderID "$qlm_webhook_arg_is_order$qlm_webhook_arg_is_no";
+    }
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey?is_fullname=Jo+Ann&is_vendor=Acme&is_order=O-1
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"Jo Ann","OrderID":"O-1","Tag":"t-","Vendor":"Acme"\}\}$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: the same fields with one of the two arguments: the first field of its name holds
+--- http_config eval
+$::HttpConfig . q{
+    qlm_webhook_url license_created http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/created;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://license_server;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field FullName "$qlm_webhook_arg_is_first ${qlm_webhook_arg_is_last}";
+        qlm_webhook_field FullName $qlm_webhook_arg_is_fullname;
+        qlm_webhook_field Comment " ${qlm_webhook_arg_is_last}	$qlm_webhook_arg_is_first ";
+    }
+--- request
+GET /qlm/qlmservice.asmx/GetActivationKey?is_fullname=Jo+Ann&is_last=Doe
+--- wait: 1
+--- error_log eval
+qr/body=\{"EventType":"license_created",.*"LicenseInfo":\{"FullName":"Doe","Comment":"Doe"\}\}$/m
+--- no_error_log
+[error]
