@@ -31,7 +31,6 @@
 /* longer names are looked up by the prefix variable, without a slot */
 #define NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX 64
 
-#define NGX_HTTP_QLM_WEBHOOK_ARG_NONE     0
 #define NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED  1
 #define NGX_HTTP_QLM_WEBHOOK_ARG_DECODED  2
 
@@ -151,7 +150,7 @@ static ngx_int_t ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
 static ngx_int_t ngx_http_qlm_webhook_fields_args(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_variable_t *v);
 static void ngx_http_qlm_webhook_args_fill(
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_arg_t *args,
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_ctx_t *ctx,
     ngx_str_t *s);
 static ngx_int_t ngx_http_qlm_webhook_form(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx);
@@ -670,7 +669,8 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
 {
     u_char                            *seen;
     ngx_str_t                          value, event, previous, *key;
-    ngx_uint_t                         i, k, g, cause, akey, *slot;
+    ngx_uint_t                         i, k, g, cause, akey, nfields;
+    ngx_uint_t                        *slot;
     ngx_array_t                        values, keys, *more;
     ngx_keyval_t                      *kv;
     ngx_http_qlm_webhook_field_t      *f;
@@ -740,7 +740,9 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
         }
     }
 
-    for (i = 0; lcf->fields && i < lcf->fields->nelts; i++) {
+    nfields = lcf->fields ? lcf->fields->nelts : 0;
+
+    for (i = 0; i < nfields; i++) {
 
         /* a name given again is a fallback: the first value found wins */
 
@@ -756,13 +758,16 @@ ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
          * field of empty slots only is passed over here, not looked up
          */
 
-        if (f[i].args && ctx->args_form) {
+        if (f[i].arg && ctx->args_form) {
+            if (ctx->slots[f[i].arg - 1] == 0) {
+                continue;
+            }
+
+        } else if (f[i].args && ctx->args_form) {
             slot = f[i].args->elts;
 
             for (k = 0; k < f[i].args->nelts; k++) {
-                if (ctx->args[slot[k]].state
-                    != NGX_HTTP_QLM_WEBHOOK_ARG_NONE)
-                {
+                if (ctx->slots[slot[k]]) {
                     break;
                 }
             }
@@ -1134,12 +1139,10 @@ ngx_http_qlm_webhook_field_value(ngx_http_qlm_webhook_answer_t *a,
 
     case NGX_HTTP_QLM_WEBHOOK_FIELD_VALUE:
 
-        if (f->index && f->args) {
+        if (f->index && f->arg) {
             /* an argument of a slot: without nginx's variable machinery */
 
-            (void) ngx_http_qlm_webhook_arg(a->r,
-                                            *(ngx_uint_t *) f->args->elts,
-                                            value);
+            (void) ngx_http_qlm_webhook_arg(a->r, f->arg - 1, value);
 
         } else if (f->index) {
             /* flushed: a lookup before the body was read is not kept */
@@ -2113,7 +2116,7 @@ ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
 
-    if (ctx == NULL || ctx->args == NULL) {
+    if (ctx == NULL || ctx->slots == NULL) {
         ctx = ngx_http_qlm_webhook_get_ctx(r);
         if (ctx == NULL) {
             return NGX_ERROR;
@@ -2121,18 +2124,22 @@ ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
 
         mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
 
-        ctx->args = ngx_pcalloc(r->pool, mcf->nargs
-                                         * sizeof(ngx_http_qlm_webhook_arg_t));
-        if (ctx->args == NULL) {
+        /* a short index a slot: the request's pool keeps its first block */
+
+        ctx->slots = ngx_pcalloc(r->pool, mcf->nargs * sizeof(u_short));
+        if (ctx->slots == NULL
+            || ngx_array_init(&ctx->argv, r->pool, 8,
+                              sizeof(ngx_http_qlm_webhook_arg_t))
+               != NGX_OK)
+        {
+            ctx->slots = NULL;
             return NGX_ERROR;
         }
 
-        ngx_http_qlm_webhook_args_fill(mcf, ctx->args, &r->args);
+        ngx_http_qlm_webhook_args_fill(mcf, ctx, &r->args);
     }
 
-    arg = &ctx->args[n];
-
-    if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
+    if (ctx->slots[n] == 0) {
 
         if (ctx->args_form) {
             return NGX_DECLINED;
@@ -2143,15 +2150,18 @@ ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
         if (ngx_http_qlm_webhook_form(r, ctx) == NGX_OK) {
             mcf = ngx_http_get_module_main_conf(r,
                                                 ngx_http_qlm_webhook_module);
-            ngx_http_qlm_webhook_args_fill(mcf, ctx->args, &ctx->form);
+            ngx_http_qlm_webhook_args_fill(mcf, ctx, &ctx->form);
         }
 
         ctx->args_form = ctx->form_done;
 
-        if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
+        if (ctx->slots[n] == 0) {
             return NGX_DECLINED;
         }
     }
+
+    arg = ctx->argv.elts;
+    arg += ctx->slots[n] - 1;
 
     if (arg->state == NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED) {
         if (ngx_http_qlm_webhook_unescape(r->pool, &arg->value) != NGX_OK) {
@@ -2171,7 +2181,7 @@ ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
 
 static void
 ngx_http_qlm_webhook_args_fill(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_http_qlm_webhook_arg_t *args, ngx_str_t *s)
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_str_t *s)
 {
     u_char                       c, low[NGX_HTTP_QLM_WEBHOOK_ARG_NAME_MAX];
     size_t                       i;
@@ -2199,14 +2209,15 @@ ngx_http_qlm_webhook_args_fill(ngx_http_qlm_webhook_main_conf_t *mcf,
 
         slot = (ngx_uint_t) (uintptr_t) ngx_hash_find(&mcf->args_hash, key,
                                                       low, field.name_len);
-        if (slot == 0) {
+        if (slot == 0 || ctx->slots[slot - 1]) {
             continue;
         }
 
-        arg = &args[slot - 1];
+        /* out of memory: the argument is not found, as if not given */
 
-        if (arg->state != NGX_HTTP_QLM_WEBHOOK_ARG_NONE) {
-            continue;
+        arg = ngx_array_push(&ctx->argv);
+        if (arg == NULL) {
+            return;
         }
 
         arg->value.data = (u_char *) field.value;
@@ -2214,6 +2225,8 @@ ngx_http_qlm_webhook_args_fill(ngx_http_qlm_webhook_main_conf_t *mcf,
         arg->state = qlm_form_encoded(field.value, field.value_len)
                      ? NGX_HTTP_QLM_WEBHOOK_ARG_ENCODED
                      : NGX_HTTP_QLM_WEBHOOK_ARG_DECODED;
+
+        ctx->slots[slot - 1] = (u_short) ctx->argv.nelts;
     }
 }
 
@@ -2372,6 +2385,14 @@ ngx_http_qlm_webhook_args_init(ngx_cycle_t *cycle,
             continue;
         }
 
+        /* a request's index of its arguments is a short */
+
+        if (names.nelts == 65535) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "more than 65535 $qlm_webhook_arg_ variables");
+            return NGX_ERROR;
+        }
+
         hk = ngx_array_push(&names);
         if (hk == NULL) {
             return NGX_ERROR;
@@ -2430,6 +2451,7 @@ ngx_http_qlm_webhook_fields_args(ngx_cycle_t *cycle,
         f = lists[i]->elts;
 
         for (j = 0; j < lists[i]->nelts; j++) {
+            f[j].arg = 0;
             f[j].args = NULL;
 
             if (f[j].vars == NULL) {
@@ -2447,6 +2469,13 @@ ngx_http_qlm_webhook_fields_args(ngx_cycle_t *cycle,
             }
 
             if (k < f[j].vars->nelts) {
+                continue;
+            }
+
+            /* one argument, the common case, is looked at without a loop */
+
+            if (f[j].vars->nelts == 1) {
+                f[j].arg = v[index[0]].data + 1;
                 continue;
             }
 

@@ -304,6 +304,7 @@ typedef struct {
     ngx_uint_t                 group;     /* the first field of its name */
     ngx_array_t               *vars;      /* a value of these and blanks */
     ngx_array_t               *args;      /* ...all of them arguments */
+    ngx_uint_t                 arg;       /* or that of one: its slot + 1 */
 } ngx_http_qlm_webhook_field_t;
 
 
@@ -354,7 +355,8 @@ typedef struct {
     ngx_http_qlm_webhook_emit_t  *emit;
     ngx_http_qlm_webhook_pending_t  *pending;  /* commit not done yet */
     ngx_chain_t                  *held;     /* the answer's end, meanwhile */
-    ngx_http_qlm_webhook_arg_t   *args;     /* mcf->nargs, found once */
+    u_short                      *slots;    /* mcf->nargs: argv index + 1 */
+    ngx_array_t                   argv;     /* the arguments found, once */
     ngx_str_t                     form;     /* the form body, copied once */
     u_char                       *buf;
     size_t                        len;
