@@ -137,6 +137,10 @@ static void ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
     ngx_http_qlm_webhook_known_t *known);
 static int ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec,
     void *data);
+static void ngx_http_qlm_webhook_known_fold(ngx_pool_t *pool,
+    ngx_http_qlm_webhook_fold_t *fold, void *data);
+static ngx_int_t ngx_http_qlm_webhook_fold(ngx_pool_t *pool,
+    ngx_http_qlm_webhook_fold_t *f);
 static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
     ngx_array_t *fields, ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy);
 static void ngx_http_qlm_webhook_var_set(ngx_http_variable_value_t *v,
@@ -1736,12 +1740,109 @@ ngx_http_qlm_webhook_known_read(ngx_http_request_t *r,
     k.len = key.len;
 
     ngx_http_qlm_webhook_batch_record(mcf, table, &k,
-                                      ngx_http_qlm_webhook_known_record,
-                                      known);
+                                      ngx_http_qlm_webhook_known_fold, known);
 }
 
 
-/* one record (the mirror's, then each uncommitted one) over the known */
+/*
+ * A batch's records of the key over the known: their fold, brought up to
+ * date first, as its records would be one after another.
+ */
+
+static void
+ngx_http_qlm_webhook_known_fold(ngx_pool_t *pool,
+    ngx_http_qlm_webhook_fold_t *fold, void *data)
+{
+    ngx_http_qlm_webhook_known_t  *known = data;
+
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    if (ngx_http_qlm_webhook_fold(pool, fold) != NGX_OK) {
+        known->error = 1;
+        return;
+    }
+
+    if (fold->reset || (known->deleted && !fold->first_deleted)) {
+        known->fields->nelts = 0;
+    }
+
+    known->deleted = fold->last_deleted;
+    known->records += fold->recs.nelts;
+
+    /* the batch's memory outlives the event being built */
+
+    kv = fold->fields.elts;
+
+    for (i = 0; i < fold->fields.nelts; i++) {
+        if (ngx_http_qlm_webhook_overlay(known->pool, known->fields,
+                                         &kv[i].key, &kv[i].value, 0)
+            != NGX_OK)
+        {
+            known->error = 1;
+            return;
+        }
+    }
+}
+
+
+/* the records of a batch not yet in its fold; pool: the batch's */
+
+static ngx_int_t
+ngx_http_qlm_webhook_fold(ngx_pool_t *pool, ngx_http_qlm_webhook_fold_t *f)
+{
+    size_t                i;
+    ngx_str_t             name, value;
+    qlm_store_record_t  **recs, *rec;
+
+    if (f->fields.elts == NULL
+        && ngx_array_init(&f->fields, pool, 16, sizeof(ngx_keyval_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    recs = f->recs.elts;
+
+    for ( /* void */ ; f->folded < f->recs.nelts; f->folded++) {
+        rec = recs[f->folded];
+
+        /* a record made again after its deletion starts afresh */
+
+        if (f->folded == 0) {
+            f->first_deleted = rec->deleted;
+
+        } else if (f->last_deleted && !rec->deleted) {
+            f->reset = 1;
+            f->fields.nelts = 0;
+        }
+
+        for (i = 0; i < rec->nfields; i++) {
+            name.data = (u_char *) rec->fields[i].name.data;
+            name.len = rec->fields[i].name.len;
+            value.data = (u_char *) rec->fields[i].value.data;
+            value.len = rec->fields[i].value.len;
+
+            if (name.len == 0) {
+                continue;
+            }
+
+            if (ngx_http_qlm_webhook_overlay(pool, &f->fields, &name,
+                                             &value, 0)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        f->last_deleted = rec->deleted;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the mirror's record of the key over the known */
 
 static int
 ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec, void *data)

@@ -145,6 +145,26 @@ typedef struct {
 
 typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
 typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
+
+
+/*
+ * A key's mirror records in one write batch, in order; the emitter folds
+ * them into one (fields, last value first seen) when it first reads them,
+ * and folds only the ones added since at later reads.
+ */
+
+typedef struct {
+    ngx_str_node_t              sn;        /* the key */
+    ngx_array_t                 recs;      /* qlm_store_record_t * */
+    ngx_uint_t                  folded;    /* of recs, in fields */
+    ngx_array_t                 fields;    /* ngx_keyval_t */
+    unsigned                    first_deleted:1;
+    unsigned                    last_deleted:1;
+    unsigned                    reset:1;   /* deleted, then made again */
+} ngx_http_qlm_webhook_fold_t;
+
+typedef void (*ngx_http_qlm_webhook_fold_pt)(ngx_pool_t *pool,
+    ngx_http_qlm_webhook_fold_t *fold, void *data);
 typedef struct ngx_http_qlm_webhook_pg_s       ngx_http_qlm_webhook_pg_t;
 
 
@@ -677,7 +697,7 @@ ngx_int_t ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
     uint32_t attempt, int32_t status, qlm_store_log_t *log);
 void ngx_http_qlm_webhook_batch_record(
     ngx_http_qlm_webhook_main_conf_t *mcf, int table, ngx_str_t *key,
-    qlm_store_record_pt cb, void *data);
+    ngx_http_qlm_webhook_fold_pt cb, void *data);
 void ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf);
 

@@ -103,6 +103,10 @@ typedef struct {
     ngx_uint_t                         nevents;
     ngx_uint_t                         nresults;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    /* the mirror records by key: ngx_http_qlm_webhook_fold_t, a table */
+    ngx_rbtree_t                       records[2];
+    ngx_rbtree_node_t                  sentinels[2];
 } ngx_http_qlm_webhook_set_t;
 
 
@@ -132,6 +136,12 @@ struct ngx_http_qlm_webhook_batch_s {
 static ngx_http_qlm_webhook_set_t *ngx_http_qlm_webhook_batch_get(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static void ngx_http_qlm_webhook_batch_handler(ngx_event_t *ev);
+static qlm_store_record_t *ngx_http_qlm_webhook_record_copy(
+    ngx_pool_t *pool, qlm_store_record_t *rec);
+static u_char *ngx_http_qlm_webhook_str_put(u_char *p, qlm_store_str_t *dst,
+    const qlm_store_str_t *src);
+static ngx_int_t ngx_http_qlm_webhook_batch_index(
+    ngx_http_qlm_webhook_set_t *set, int table, qlm_store_record_t *rec);
 static void ngx_http_qlm_webhook_batch_forget(void *data);
 static void ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set);
 static void ngx_http_qlm_webhook_batch_one_by_one(
@@ -821,6 +831,13 @@ ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
         set->nresults = 0;
         set->mcf = mcf;
 
+        ngx_rbtree_init(&set->records[QLM_STORE_LICENSES],
+                        &set->sentinels[QLM_STORE_LICENSES],
+                        ngx_str_rbtree_insert_value);
+        ngx_rbtree_init(&set->records[QLM_STORE_CUSTOMERS],
+                        &set->sentinels[QLM_STORE_CUSTOMERS],
+                        ngx_str_rbtree_insert_value);
+
         b->set = set;
     }
 
@@ -856,6 +873,112 @@ ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool, qlm_store_str_t *dst,
 }
 
 
+/* a record and its strings in one piece of the set's pool */
+
+static qlm_store_record_t *
+ngx_http_qlm_webhook_record_copy(ngx_pool_t *pool, qlm_store_record_t *rec)
+{
+    u_char              *p;
+    size_t               i, size;
+    qlm_store_field_t   *fields;
+    qlm_store_record_t  *copy;
+
+    size = sizeof(qlm_store_record_t)
+           + (rec->nfields + 1) * sizeof(qlm_store_field_t)
+           + rec->key.len + 1;
+
+    for (i = 0; i < rec->nfields; i++) {
+        size += rec->fields[i].name.len + rec->fields[i].value.len + 2;
+    }
+
+    copy = ngx_palloc(pool, size);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    fields = (qlm_store_field_t *) (copy + 1);
+    p = (u_char *) (fields + rec->nfields + 1);
+
+    *copy = *rec;
+    copy->fields = fields;
+
+    p = ngx_http_qlm_webhook_str_put(p, &copy->key, &rec->key);
+
+    for (i = 0; i < rec->nfields; i++) {
+        p = ngx_http_qlm_webhook_str_put(p, &fields[i].name,
+                                         &rec->fields[i].name);
+        p = ngx_http_qlm_webhook_str_put(p, &fields[i].value,
+                                         &rec->fields[i].value);
+    }
+
+    return copy;
+}
+
+
+/* src into p, NUL-terminated, as dst; the byte after it */
+
+static u_char *
+ngx_http_qlm_webhook_str_put(u_char *p, qlm_store_str_t *dst,
+    const qlm_store_str_t *src)
+{
+    dst->data = (char *) p;
+    dst->len = src->len;
+
+    if (src->len) {
+        p = ngx_cpymem(p, src->data, src->len);
+    }
+
+    *p++ = '\0';
+
+    return p;
+}
+
+
+/* the record joins its key's in the set, for the emitter's reads */
+
+static ngx_int_t
+ngx_http_qlm_webhook_batch_index(ngx_http_qlm_webhook_set_t *set, int table,
+    qlm_store_record_t *rec)
+{
+    uint32_t                      hash;
+    ngx_str_t                     key;
+    qlm_store_record_t          **r;
+    ngx_http_qlm_webhook_fold_t  *f;
+
+    key.data = (u_char *) rec->key.data;
+    key.len = rec->key.len;
+    hash = ngx_crc32_short(key.data, key.len);
+
+    f = (ngx_http_qlm_webhook_fold_t *)
+            ngx_str_rbtree_lookup(&set->records[table], &key, hash);
+
+    if (f == NULL) {
+        f = ngx_pcalloc(set->pool, sizeof(ngx_http_qlm_webhook_fold_t));
+        if (f == NULL
+            || ngx_array_init(&f->recs, set->pool, 4,
+                              sizeof(qlm_store_record_t *))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        f->sn.str = key;
+        f->sn.node.key = hash;
+
+        ngx_rbtree_insert(&set->records[table], &f->sn.node);
+    }
+
+    r = ngx_array_push(&f->recs);
+    if (r == NULL) {
+        return NGX_ERROR;
+    }
+
+    *r = rec;
+
+    return NGX_OK;
+}
+
+
 /*
  * Queues an event's deliveries and mirror record for this turn's commit;
  * without a payload, the mirror record only (a customer's old record,
@@ -877,7 +1000,6 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_pool_t                      *pool;
     ngx_array_t                     *urls;
     qlm_store_str_t                  body, id;
-    qlm_store_field_t               *fields;
     qlm_store_item_t                *items;
     ngx_http_qlm_webhook_ctx_t      *ctx;
     ngx_http_qlm_webhook_url_t      *u;
@@ -982,36 +1104,13 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 
     if (rec) {
-        p->rec = ngx_palloc(pool, sizeof(qlm_store_record_t));
-        fields = ngx_palloc(pool, (rec->nfields + 1)
-                                  * sizeof(qlm_store_field_t));
+        p->rec = ngx_http_qlm_webhook_record_copy(pool, rec);
 
-        if (p->rec == NULL || fields == NULL) {
-            return NGX_ERROR;
-        }
-
-        *p->rec = *rec;
-        p->rec->fields = fields;
-
-        if (ngx_http_qlm_webhook_str_copy(pool, &p->rec->key, rec->key.data,
-                                          rec->key.len)
-            != NGX_OK)
+        if (p->rec == NULL
+            || ngx_http_qlm_webhook_batch_index(set, table, p->rec)
+               != NGX_OK)
         {
             return NGX_ERROR;
-        }
-
-        for (i = 0; i < rec->nfields; i++) {
-            if (ngx_http_qlm_webhook_str_copy(pool, &fields[i].name,
-                                              rec->fields[i].name.data,
-                                              rec->fields[i].name.len)
-                != NGX_OK
-                || ngx_http_qlm_webhook_str_copy(pool, &fields[i].value,
-                                                 rec->fields[i].value.data,
-                                                 rec->fields[i].value.len)
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
         }
     }
 
@@ -1044,13 +1143,12 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 
 void
 ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
-    int table, ngx_str_t *key, qlm_store_record_pt cb, void *data)
+    int table, ngx_str_t *key, ngx_http_qlm_webhook_fold_pt cb, void *data)
 {
-    ngx_uint_t                       i, n;
-    ngx_queue_t                     *q;
-    qlm_store_record_t              *rec;
-    ngx_http_qlm_webhook_set_t      *sets[2];
-    ngx_http_qlm_webhook_pending_t  *p;
+    uint32_t                      hash;
+    ngx_uint_t                    i, n;
+    ngx_http_qlm_webhook_set_t   *sets[2];
+    ngx_http_qlm_webhook_fold_t  *f;
 
     if (mcf->batch == NULL) {
         return;
@@ -1059,7 +1157,7 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     n = 0;
 
 #if (NGX_THREADS)
-    /* its thread only reads the set, as this does */
+    /* its thread does not touch the set's records or pool */
     if (mcf->batch->committing) {
         sets[n++] = mcf->batch->committing;
     }
@@ -1069,20 +1167,14 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
         sets[n++] = mcf->batch->set;
     }
 
+    hash = ngx_crc32_short(key->data, key->len);
+
     for (i = 0; i < n; i++) {
+        f = (ngx_http_qlm_webhook_fold_t *)
+                ngx_str_rbtree_lookup(&sets[i]->records[table], key, hash);
 
-        for (q = ngx_queue_head(&sets[i]->events);
-             q != ngx_queue_sentinel(&sets[i]->events);
-             q = ngx_queue_next(q))
-        {
-            p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
-            rec = p->rec;
-
-            if (rec && p->table == table && rec->key.len == key->len
-                && ngx_memcmp(rec->key.data, key->data, key->len) == 0)
-            {
-                (void) cb(rec, data);
-            }
+        if (f) {
+            cb(sets[i]->pool, f, data);
         }
     }
 }
