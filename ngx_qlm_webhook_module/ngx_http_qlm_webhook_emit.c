@@ -141,6 +141,8 @@ static void ngx_http_qlm_webhook_known_fold(ngx_pool_t *pool,
     ngx_http_qlm_webhook_fold_t *fold, void *data);
 static ngx_int_t ngx_http_qlm_webhook_fold(ngx_pool_t *pool,
     ngx_http_qlm_webhook_fold_t *f);
+static ngx_int_t ngx_http_qlm_webhook_overlay_record(ngx_pool_t *pool,
+    ngx_array_t *fields, const qlm_store_record_t *rec, ngx_uint_t copy);
 static ngx_int_t ngx_http_qlm_webhook_overlay(ngx_pool_t *pool,
     ngx_array_t *fields, ngx_str_t *name, ngx_str_t *value, ngx_uint_t copy);
 static void ngx_http_qlm_webhook_var_set(ngx_http_variable_value_t *v,
@@ -1791,8 +1793,6 @@ ngx_http_qlm_webhook_known_fold(ngx_pool_t *pool,
 static ngx_int_t
 ngx_http_qlm_webhook_fold(ngx_pool_t *pool, ngx_http_qlm_webhook_fold_t *f)
 {
-    size_t                i;
-    ngx_str_t             name, value;
     qlm_store_record_t  **recs, *rec;
 
     if (f->fields.elts == NULL
@@ -1817,22 +1817,10 @@ ngx_http_qlm_webhook_fold(ngx_pool_t *pool, ngx_http_qlm_webhook_fold_t *f)
             f->fields.nelts = 0;
         }
 
-        for (i = 0; i < rec->nfields; i++) {
-            name.data = (u_char *) rec->fields[i].name.data;
-            name.len = rec->fields[i].name.len;
-            value.data = (u_char *) rec->fields[i].value.data;
-            value.len = rec->fields[i].value.len;
-
-            if (name.len == 0) {
-                continue;
-            }
-
-            if (ngx_http_qlm_webhook_overlay(pool, &f->fields, &name,
-                                             &value, 0)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (ngx_http_qlm_webhook_overlay_record(pool, &f->fields, rec, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         f->last_deleted = rec->deleted;
@@ -1849,9 +1837,6 @@ ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec, void *data)
 {
     ngx_http_qlm_webhook_known_t  *known = data;
 
-    size_t     i;
-    ngx_str_t  name, value;
-
     if (known->deleted && !rec->deleted) {
         known->fields->nelts = 0;
     }
@@ -1859,28 +1844,44 @@ ngx_http_qlm_webhook_known_record(const qlm_store_record_t *rec, void *data)
     known->deleted = rec->deleted;
     known->records++;
 
+    /* the mirror's values live in its map only for this transaction */
+
+    if (ngx_http_qlm_webhook_overlay_record(known->pool, known->fields, rec,
+                                            1)
+        != NGX_OK)
+    {
+        known->error = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* a record's fields over fields: an empty name is no field */
+
+static ngx_int_t
+ngx_http_qlm_webhook_overlay_record(ngx_pool_t *pool, ngx_array_t *fields,
+    const qlm_store_record_t *rec, ngx_uint_t copy)
+{
+    size_t     i;
+    ngx_str_t  name, value;
+
     for (i = 0; i < rec->nfields; i++) {
         name.data = (u_char *) rec->fields[i].name.data;
         name.len = rec->fields[i].name.len;
         value.data = (u_char *) rec->fields[i].value.data;
         value.len = rec->fields[i].value.len;
 
-        if (name.len == 0) {
-            continue;
-        }
-
-        /* the mirror's values live in its map only for this transaction */
-
-        if (ngx_http_qlm_webhook_overlay(known->pool, known->fields, &name,
-                                         &value, 1)
-            != NGX_OK)
+        if (name.len
+            && ngx_http_qlm_webhook_overlay(pool, fields, &name, &value, copy)
+               != NGX_OK)
         {
-            known->error = 1;
-            return 1;
+            return NGX_ERROR;
         }
     }
 
-    return 0;
+    return NGX_OK;
 }
 
 
