@@ -351,7 +351,9 @@ int qlm_store_seen_update(qlm_store_t *st, qlm_store_str_t key,
  * upsert() merges: the fields given overwrite (an empty value too: it is
  * kept as empty, as QLM's records have them), the others keep theirs;
  * "deleted" and "updated" are the record's as given; a record that is
- * not deleted, given over a deleted one, replaces it.  get() calls
+ * not deleted, given over a deleted one, replaces it; one that changes
+ * no field and not "deleted" is not written ("updated" stays that of
+ * the last change).  get() calls
  * back once (QLM_STORE_NOTFOUND if absent); scan() calls back for up to
  * max records whose key sorts after "after" (from the start when its len
  * is 0), deleted ones included, in one read transaction: a long scan is

@@ -51,7 +51,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
     int                 rc, k;
     size_t              i, n, size;
     MDB_val             key, val;
-    unsigned            found, kept;
+    unsigned            found, kept, changed;
     unsigned char       codes[QLM_STORE_RECORD_FIELDS];
     qlm_store_record_t  old;
 
@@ -73,6 +73,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
 
     n = 0;
     found = 0;
+    changed = 1;
 
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
 
@@ -86,6 +87,7 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
 
         n = (old.deleted && !rec->deleted) ? 0 : old.nfields;
         found = 1;
+        changed = (old.deleted != rec->deleted);
 
     } else if (rc != MDB_NOTFOUND) {
         goto done;
@@ -103,11 +105,26 @@ qlm_store_mirror_upsert_txn(qlm_store_t *st, MDB_txn *txn, int table,
         k = qlm_store_field_find(merged, n, &rec->fields[i].name);
 
         if (k >= 0) {
-            merged[k].value = rec->fields[i].value;
+            if (!qlm_store_str_eq(&merged[k].value, &rec->fields[i].value)) {
+                merged[k].value = rec->fields[i].value;
+                changed = 1;
+            }
 
         } else if (n < QLM_STORE_RECORD_FIELDS) {
             merged[n++] = rec->fields[i];
+            changed = 1;
         }
+    }
+
+    /*
+     * A call that changes nothing (a license validated again, with the
+     * same fields) writes nothing: the record keeps the time of its last
+     * change, and the commit its pages
+     */
+
+    if (!changed) {
+        rc = 0;
+        goto done;
     }
 
     rc = qlm_store_record_size(rec, merged, n, codes, &size);

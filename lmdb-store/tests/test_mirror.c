@@ -28,7 +28,12 @@ typedef struct {
     char     keys[64][32];
     char     text[1024];
     unsigned deleted;
+    uint64_t updated;
 } seen_t;
+
+
+/* the time upsert() gives its records */
+static uint64_t  upsert_time = 1000;
 
 
 static int
@@ -45,6 +50,7 @@ collect(const qlm_store_record_t *rec, void *data)
     s->keys[s->n][rec->key.len] = '\0';
     s->n++;
     s->deleted = rec->deleted;
+    s->updated = rec->updated;
 
     /* "Name=Value;" in the stored order */
 
@@ -76,7 +82,7 @@ upsert(qlm_store_t *st, int table, const char *key, unsigned deleted,
     }
 
     rec.key = str(key);
-    rec.updated = 1000;
+    rec.updated = upsert_time;
     rec.deleted = deleted;
     rec.nfields = n;
     rec.fields = f;
@@ -95,6 +101,7 @@ test_merge(void **state)
                                "ProductID", "7", NULL };
     const char  *activated[] = { "ComputerID", "PC-1", "Email", "new@b.c",
                                  "ProductID", "", NULL };
+    const char  *moved[] = { "ComputerID", "PC-2", NULL };
     const char  *none[] = { NULL };
 
     t = *state;
@@ -133,6 +140,54 @@ test_merge(void **state)
                                   collect, &s));
     assert_int_equal(s.deleted, 0);
     assert_string_equal(s.text, "ComputerID=PC-1;Email=new@b.c;ProductID=;");
+
+    /* the same fields again, later: nothing written, the time stays */
+
+    upsert_time = 2000;
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, activated));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.updated, 1000);
+    assert_string_equal(s.text, "ComputerID=PC-1;Email=new@b.c;ProductID=;");
+
+    /* one value changed: written, with its time */
+
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, moved));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.updated, 2000);
+    assert_string_equal(s.text, "ComputerID=PC-2;Email=new@b.c;ProductID=;");
+
+    /* a field new to the record: written */
+
+    upsert_time = 3000;
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 0, created));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.updated, 3000);
+    assert_string_equal(s.text, "ComputerID=PC-2;Email=a@b.c;ProductID=7;"
+                                "ActivationKey=K-1;");
+
+    /* deleted, then deleted again: the second writes nothing */
+
+    upsert_time = 4000;
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 1, none));
+    upsert_time = 5000;
+    qlm_t_ok(upsert(t->st, QLM_STORE_LICENSES, "K-1", 1, none));
+
+    memset(&s, 0, sizeof(s));
+    qlm_t_ok(qlm_store_mirror_get(t->st, QLM_STORE_LICENSES, str("K-1"),
+                                  collect, &s));
+    assert_int_equal(s.deleted, 1);
+    assert_int_equal(s.updated, 4000);
+
+    upsert_time = 1000;
 
     /* tables are apart */
 
