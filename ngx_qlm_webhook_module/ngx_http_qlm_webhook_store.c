@@ -1157,7 +1157,7 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     n = 0;
 
 #if (NGX_THREADS)
-    /* its thread does not touch the set's records or pool */
+    /* its thread reads the records only, and never takes from its pool */
     if (mcf->batch->committing) {
         sets[n++] = mcf->batch->committing;
     }
