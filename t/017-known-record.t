@@ -70,9 +70,11 @@ if ($pid == 0) {
             while ($req !~ /\r\n\r\n/ && time < $t) {
                 sysread($c, $req, 4096, length $req) or last;
             }
-            push @held, [$c, time];
+            push @held, [$c, time, $req];
         }
         if (@held >= 2 || (@held && time > $held[0][1] + 1)) {
+            # a deletion is answered first (TEST 8)
+            @held = sort { ($b->[2] =~ /DeleteLicense/) <=> ($a->[2] =~ /DeleteLicense/) } @held;
             my $answer = '<?xml version="1.0" encoding="utf-8"?>'
                          . '<QuickLicenseManager><result>ok</result>'
                          . '</QuickLicenseManager>';
@@ -184,6 +186,16 @@ our $Config = <<"_EOC_";
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/qlmLicenseServer/qlmservice.asmx/UpdateUserInformation?is_vendor=regnow&is_previousemail=jane\@example.com&email=jane.new\@example.com&phone=555;
     }
 
+    # a deletion and an activation of one key answered at once, the
+    # deletion first (the license server sorts it first)
+    location = /delete-activate {
+        mirror /delete-first;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/held/qlmservice.asmx/ActivateKey?is_avkey=$Key&is_pcid=PC-NEW;
+    }
+    location = /delete-first {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/held/qlmservice.asmx/DeleteLicense?is_avkey=$Key;
+    }
     location = /second {
         internal;
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/held/qlmservice.asmx/UpdateLicenseHttp?is_avkey=$Key&is_userdata1=both;
@@ -307,3 +319,18 @@ my $info = sub { my $s = quotemeta(shift); qr/$ev$s\}$/m };
 [error]
 [warn]
 PreviousEmail
+
+
+
+=== TEST 8: a deletion, then an activation of the key, answered at once: the deletion carries the imported record, the activation starts afresh
+--- http_config eval: "qlm_webhook_store $ENV{TEST_NGINX_QLM_STORE_8};\n" . $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /delete-activate
+--- wait: 1
+--- error_log eval
+[::hook('license_deleted', $::Info),
+ qr/^HOOK \/hook\/license_activated body=\{"EventType":"license_activated",.*"LicenseInfo":\{"ActivationKey":"$::Key","ComputerID":"PC-NEW"\}\}$/m]
+--- no_error_log
+[error]
+[warn]
