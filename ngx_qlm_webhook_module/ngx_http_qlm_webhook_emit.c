@@ -2226,7 +2226,7 @@ ngx_http_qlm_webhook_arg(ngx_http_request_t *r, ngx_uint_t n,
 
         mcf = ngx_http_get_module_main_conf(r, ngx_http_qlm_webhook_module);
 
-        /* a short index a slot: the request's pool keeps its first block */
+        /* a short a slot and the arguments found, not a record a slot */
 
         ctx->slots = ngx_pcalloc(r->pool, mcf->nargs * sizeof(u_short));
         if (ctx->slots == NULL

@@ -52,7 +52,7 @@ static void ngx_http_qlm_webhook_pause_thread_done(ngx_event_t *ev);
 
 #endif
 
-static void ngx_http_qlm_webhook_pause_result(int rc, u_char *url,
+static ngx_int_t ngx_http_qlm_webhook_pause_result(int rc, u_char *url,
     size_t len, ngx_uint_t pause, ngx_log_t *log);
 static void ngx_http_qlm_webhook_pause_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pause_sync(
@@ -105,26 +105,25 @@ ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     rc = qlm_store_url_pause(mcf->store, url, pause,
                              ngx_http_qlm_webhook_now(), who);
 
-    ngx_http_qlm_webhook_pause_result(rc, log_url->data, log_url->len, pause,
-                                      log);
-
-    return (rc == 0 || rc == QLM_STORE_EXISTS || rc == QLM_STORE_NOTFOUND)
-           ? NGX_OK : NGX_ERROR;
+    return ngx_http_qlm_webhook_pause_result(rc, log_url->data, log_url->len,
+                                             pause, log);
 }
 
 
-static void
+static ngx_int_t
 ngx_http_qlm_webhook_pause_result(int rc, u_char *url, size_t len,
     ngx_uint_t pause, ngx_log_t *log)
 {
     if (rc == 0 || rc == QLM_STORE_EXISTS || rc == QLM_STORE_NOTFOUND) {
-        return;
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "qlm webhook: %*s %s, but not in the store: %s",
                   len, url, pause ? "paused" : "resumed",
                   qlm_store_strerror(rc));
+
+    return NGX_ERROR;
 }
 
 
@@ -193,8 +192,8 @@ ngx_http_qlm_webhook_pause_thread_done(ngx_event_t *ev)
                    "qlm webhook: a pause of %*s written in a thread",
                    pt->url_len, pt->url);
 
-    ngx_http_qlm_webhook_pause_result(pt->rc, pt->url, pt->url_len,
-                                      pt->pause, ev->log);
+    (void) ngx_http_qlm_webhook_pause_result(pt->rc, pt->url, pt->url_len,
+                                             pt->pause, ev->log);
 
     ngx_free(task);
 }

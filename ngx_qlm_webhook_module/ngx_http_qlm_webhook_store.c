@@ -853,21 +853,18 @@ static ngx_int_t
 ngx_http_qlm_webhook_str_copy(ngx_pool_t *pool, qlm_store_str_t *dst,
     const char *data, size_t len)
 {
-    u_char  *p;
+    u_char           *p;
+    qlm_store_str_t   src;
 
     p = ngx_pnalloc(pool, len + 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    if (len) {
-        ngx_memcpy(p, data, len);
-    }
+    src.data = data;
+    src.len = len;
 
-    p[len] = '\0';
-
-    dst->data = (char *) p;
-    dst->len = len;
+    (void) ngx_http_qlm_webhook_str_put(p, dst, &src);
 
     return NGX_OK;
 }
@@ -1446,8 +1443,7 @@ ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev)
 
     /*
      * The next commit first: its thread writes while this one's answers
-     * are let go and its deliveries start (a third of a commit's time
-     * with sync=on)
+     * are let go and its deliveries start, not after
      */
 
     if (b->set) {

@@ -74,7 +74,8 @@ if ($pid == 0) {
         }
         if (@held >= 2 || (@held && time > $held[0][1] + 1)) {
             # a deletion is answered first (TEST 8)
-            @held = sort { ($b->[2] =~ /DeleteLicense/) <=> ($a->[2] =~ /DeleteLicense/) } @held;
+            @held = sort { ($b->[2] =~ /DeleteLicense/ ? 1 : 0)
+                           <=> ($a->[2] =~ /DeleteLicense/ ? 1 : 0) } @held;
             my $answer = '<?xml version="1.0" encoding="utf-8"?>'
                          . '<QuickLicenseManager><result>ok</result>'
                          . '</QuickLicenseManager>';
