@@ -56,6 +56,7 @@
 
 typedef struct qlm_store_s        qlm_store_t;
 typedef struct qlm_store_write_s  qlm_store_write_t;
+typedef struct qlm_store_journal_s  qlm_store_journal_t;
 
 
 typedef struct {
@@ -412,6 +413,44 @@ int qlm_store_write_unclaim(qlm_store_write_t *w, uint64_t id,
     uint64_t lease, uint64_t due);
 int qlm_store_write_commit(qlm_store_write_t *w);
 void qlm_store_write_abort(qlm_store_write_t *w);
+
+/*
+ * The journal of events, for a store opened with sync: one sequential
+ * write and one fdatasync() make a batch of events durable, and the batch
+ * is committed to LMDB after that, off the path of whatever waited for
+ * it (qlm_store_journal.c says how).  A process has one journal, a file
+ * "journal-<pid>-<time>" in the store's directory, locked while it lives;
+ * one thread uses it at a time.
+ *
+ * journal_add() adds an event (the arguments of enqueue_event()) to the
+ * record being built; journal_write() writes that record and flushes it:
+ * 0 means its events are on disk, *lsn is its number (0: there were no
+ * events).  On an error nothing of it counts, and the events must reach
+ * the store another way (a synced commit).  write_journaled() records in
+ * a batch that j's records up to lsn are in the store; with that batch
+ * committed and synced, journal_rewind() may write the next record at the
+ * file's start again; journal_size() is how far it is written since.
+ * journal_close() with forget removes the file (every record is in the
+ * store).
+ *
+ * journal_recover() replays the journals in dir whose process ended, a
+ * record a transaction, then removes them; the items go in due, not
+ * leased; *replayed counts the events.
+ */
+int qlm_store_journal_open(qlm_store_t *st, const char *dir,
+    qlm_store_journal_t **jp);
+int qlm_store_journal_add(qlm_store_journal_t *j,
+    const qlm_store_item_t *items, size_t n, int table,
+    const qlm_store_record_t *rec);
+int qlm_store_journal_write(qlm_store_journal_t *j, uint64_t *lsn);
+int qlm_store_write_journaled(qlm_store_write_t *w, qlm_store_journal_t *j,
+    uint64_t lsn);
+void qlm_store_journal_rewind(qlm_store_journal_t *j);
+size_t qlm_store_journal_size(qlm_store_journal_t *j);
+void qlm_store_journal_close(qlm_store_t *st, qlm_store_journal_t *j,
+    unsigned forget);
+int qlm_store_journal_recover(qlm_store_t *st, const char *dir,
+    uint64_t *replayed);
 
 /*
  * Scheduled tasks: begin() starts a slot once across processes and

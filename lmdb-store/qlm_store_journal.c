@@ -1,0 +1,982 @@
+
+/*
+ * qlm_store: a process's journal of events, for stores that promise
+ * nothing is acknowledged before it is on disk (nginx's sync=on).
+ *
+ * An LMDB commit that is on disk costs a page write for each page it
+ * dirtied, an fdatasync() and a synchronous write of the meta page.  The
+ * journal makes a batch of events durable with one sequential write and
+ * one fdatasync() instead; the batch is committed to LMDB after that, off
+ * the path of the answers that wait for it, by a commit that is itself
+ * synced and records the last journal record it holds ("j:" and the
+ * journal's name in meta).  A journal whose process ended before all of
+ * its records were committed is replayed into the store by the next
+ * process that recovers, and removed.
+ *
+ * The file: records one after another from offset 0, each a header
+ * (magic, length, number, CRC-32 of the rest) and its events.  Numbers
+ * follow one another; a rewind writes again from offset 0 once every
+ * record is committed, so the first record whose number does not follow,
+ * or whose checksum fails (a write the crash cut short), ends the journal.
+ * An exclusive flock() on the file says its process is alive.
+ */
+
+
+#include "qlm_store_int.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+
+#define QLM_STORE_J_MAGIC     0x314a4d51  /* "QMJ1" */
+#define QLM_STORE_J_HEADER    20
+#define QLM_STORE_J_PREFIX    "journal-"
+#define QLM_STORE_J_KEY       "j:"
+#define QLM_STORE_J_NAME_MAX  64
+#define QLM_STORE_J_MAX       (64 * 1024 * 1024)   /* a record, at most */
+
+#define QLM_STORE_J_REC       0x01
+#define QLM_STORE_J_DELETED   0x02
+
+
+struct qlm_store_journal_s {
+    int                   fd;
+    char                 *path;
+    char                  key[sizeof(QLM_STORE_J_KEY)
+                              + QLM_STORE_J_NAME_MAX];
+    uint64_t              lsn;        /* the last record written */
+    off_t                 off;        /* where the next one goes */
+    unsigned char        *buf;        /* the record being built */
+    size_t                len;
+    size_t                size;
+    uint32_t              nevents;
+};
+
+
+static uint32_t  qlm_store_crc_table[256];
+static pthread_once_t  qlm_store_crc_once = PTHREAD_ONCE_INIT;
+
+
+static void qlm_store_crc_init(void);
+static uint32_t qlm_store_crc32(uint32_t crc, const unsigned char *p,
+    size_t n);
+static int qlm_store_journal_reserve(qlm_store_journal_t *j, size_t n);
+static void qlm_store_journal_put_str(unsigned char **p,
+    const qlm_store_str_t *s);
+static uint32_t qlm_store_journal_crc(const unsigned char *head,
+    size_t hlen, const unsigned char *p, size_t len);
+static int qlm_store_journal_sync_dir(const char *dir);
+static int qlm_store_journal_replay(qlm_store_t *st, const char *dir,
+    const char *name, uint64_t *replayed);
+static int qlm_store_journal_apply(qlm_store_t *st, const char *key,
+    const unsigned char *p, const unsigned char *end, uint64_t lsn,
+    uint64_t *replayed);
+static int qlm_store_journal_event(qlm_store_write_t *w,
+    qlm_store_buf_t *b);
+static uint64_t qlm_store_journal_varint(qlm_store_buf_t *b);
+static void qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s);
+static int qlm_store_journal_forget(qlm_store_t *st, const char *key);
+static int qlm_store_journal_stale(qlm_store_t *st, const char *dir);
+
+
+int
+qlm_store_journal_open(qlm_store_t *st, const char *dir,
+    qlm_store_journal_t **jp)
+{
+    int                   rc;
+    size_t                n;
+    struct timeval        tv;
+    qlm_store_journal_t  *j;
+
+    if (jp == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    *jp = NULL;
+
+    if (st == NULL || dir == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (st->read_only) {
+        return EACCES;
+    }
+
+    j = calloc(1, sizeof(qlm_store_journal_t));
+    if (j == NULL) {
+        return ENOMEM;
+    }
+
+    j->fd = -1;
+
+    /* the pid and the time: a name no later process takes again */
+
+    (void) gettimeofday(&tv, NULL);
+
+    (void) snprintf(j->key, sizeof(j->key), QLM_STORE_J_KEY
+                    QLM_STORE_J_PREFIX "%ld-%llu", (long) getpid(),
+                    (unsigned long long) tv.tv_sec * 1000000 + tv.tv_usec);
+
+    n = strlen(dir) + 1 + strlen(j->key) + 1;
+
+    j->path = malloc(n);
+    if (j->path == NULL) {
+        free(j);
+        return ENOMEM;
+    }
+
+    (void) snprintf(j->path, n, "%s/%s", dir,
+                    j->key + sizeof(QLM_STORE_J_KEY) - 1);
+
+    j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (j->fd == -1) {
+        rc = errno;
+        goto failed;
+    }
+
+    if (flock(j->fd, LOCK_EX | LOCK_NB) == -1) {
+        rc = errno;
+        (void) unlink(j->path);
+        goto failed;
+    }
+
+    /* the directory entry itself, before any record counts on it */
+
+    rc = qlm_store_journal_sync_dir(dir);
+    if (rc != 0) {
+        (void) unlink(j->path);
+        goto failed;
+    }
+
+    *jp = j;
+
+    return 0;
+
+failed:
+
+    if (j->fd != -1) {
+        (void) close(j->fd);
+    }
+
+    free(j->path);
+    free(j);
+
+    return rc;
+}
+
+
+/* with forget: every record is in the store, the file goes */
+
+void
+qlm_store_journal_close(qlm_store_t *st, qlm_store_journal_t *j,
+    unsigned forget)
+{
+    if (j == NULL) {
+        return;
+    }
+
+    if (forget && unlink(j->path) == 0) {
+        (void) qlm_store_journal_forget(st, j->key);
+    }
+
+    (void) close(j->fd);
+
+    free(j->buf);
+    free(j->path);
+    free(j);
+}
+
+
+int
+qlm_store_journal_add(qlm_store_journal_t *j, const qlm_store_item_t *items,
+    size_t n, int table, const qlm_store_record_t *rec)
+{
+    int              rc;
+    size_t           i, size;
+    unsigned char   *p;
+    const qlm_store_str_t  *s;
+
+    if (j == NULL || (items == NULL && n)
+        || (rec && table != QLM_STORE_LICENSES
+            && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    /* the bound of each part first: varints of 10 bytes at most */
+
+    size = 2 + 10;
+
+    if (rec) {
+        if (!qlm_store_str_ok(&rec->key)) {
+            return QLM_STORE_INVALID;
+        }
+
+        size += 10 + rec->key.len + 10 + 10;
+
+        for (i = 0; i < rec->nfields; i++) {
+            if (!qlm_store_str_ok(&rec->fields[i].name)
+                || !qlm_store_str_ok(&rec->fields[i].value))
+            {
+                return QLM_STORE_INVALID;
+            }
+
+            size += 20 + rec->fields[i].name.len + rec->fields[i].value.len;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        size += 5 * 10;
+
+        for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
+            if (!qlm_store_str_ok(s)) {
+                return QLM_STORE_INVALID;
+            }
+
+            size += 10 + s->len;
+        }
+    }
+
+    if (size > QLM_STORE_J_MAX) {
+        return QLM_STORE_INVALID;
+    }
+
+    rc = qlm_store_journal_reserve(j, size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    p = j->buf + j->len;
+
+    *p++ = (unsigned char) table;
+    *p++ = (unsigned char) ((rec ? QLM_STORE_J_REC : 0)
+                            | (rec && rec->deleted ? QLM_STORE_J_DELETED
+                                                   : 0));
+
+    if (rec) {
+        qlm_store_journal_put_str(&p, &rec->key);
+        qlm_store_put_varint(&p, rec->updated);
+        qlm_store_put_varint(&p, rec->nfields);
+
+        for (i = 0; i < rec->nfields; i++) {
+            qlm_store_journal_put_str(&p, &rec->fields[i].name);
+            qlm_store_journal_put_str(&p, &rec->fields[i].value);
+        }
+    }
+
+    qlm_store_put_varint(&p, n);
+
+    for (i = 0; i < n; i++) {
+        qlm_store_put_varint(&p, items[i].due);
+        qlm_store_put_varint(&p, items[i].created);
+        qlm_store_put_varint(&p, items[i].updated);
+        qlm_store_put_varint(&p, items[i].attempt);
+        qlm_store_put_varint(&p, (uint32_t) items[i].last_status);
+
+        for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
+            qlm_store_journal_put_str(&p, s);
+        }
+    }
+
+    j->len = p - j->buf;
+    j->nevents++;
+
+    return 0;
+}
+
+
+/*
+ * The events added since the last write, as one record, on disk when it
+ * returns 0; *lsn is its number (0 and nothing written: no events).  On
+ * an error the events are dropped from the journal: their caller commits
+ * them to the store with its own sync.
+ */
+
+int
+qlm_store_journal_write(qlm_store_journal_t *j, uint64_t *lsn)
+{
+    int             rc;
+    size_t          len;
+    ssize_t         n;
+    uint32_t        crc;
+    unsigned char  *p;
+
+    if (j == NULL || lsn == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    *lsn = 0;
+
+    if (j->nevents == 0) {
+        return 0;
+    }
+
+    len = j->len - QLM_STORE_J_HEADER;
+
+    p = j->buf;
+    qlm_store_put_u32(&p, QLM_STORE_J_MAGIC);
+    qlm_store_put_u32(&p, (uint32_t) len);
+    qlm_store_put_u64(&p, j->lsn + 1);
+
+    crc = qlm_store_journal_crc(j->buf, QLM_STORE_J_HEADER - 4,
+                                j->buf + QLM_STORE_J_HEADER, len);
+    qlm_store_put_u32(&p, crc);
+
+    rc = 0;
+
+    n = pwrite(j->fd, j->buf, j->len, j->off);
+
+    if (n == -1) {
+        rc = errno;
+
+    } else if ((size_t) n != j->len) {
+        rc = ENOSPC;
+
+    } else if (fdatasync(j->fd) == -1) {
+        rc = errno;
+    }
+
+    if (rc == 0) {
+        j->lsn++;
+        j->off += j->len;
+        *lsn = j->lsn;
+    }
+
+    j->len = 0;
+    j->nevents = 0;
+
+    return rc;
+}
+
+
+/* every record written is committed to the store, and that is on disk */
+
+void
+qlm_store_journal_rewind(qlm_store_journal_t *j)
+{
+    if (j) {
+        j->off = 0;
+    }
+}
+
+
+size_t
+qlm_store_journal_size(qlm_store_journal_t *j)
+{
+    return j ? (size_t) j->off : 0;
+}
+
+
+/* in w's transaction: j's records up to lsn are in the store */
+
+int
+qlm_store_write_journaled(qlm_store_write_t *w, qlm_store_journal_t *j,
+    uint64_t lsn)
+{
+    int  rc;
+
+    if (w == NULL || j == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (w->error) {
+        return w->error;
+    }
+
+    rc = qlm_store_meta_put_u64(w->st, w->txn, j->key, lsn);
+
+    if (rc != 0) {
+        w->error = rc;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Replays into st the journals in dir whose processes ended (no lock on
+ * them), one slice of records a transaction, and removes them; *replayed
+ * counts the events.  A journal that cannot be read stays, for the next
+ * recovery, and its error is returned after the others were tried.
+ */
+
+int
+qlm_store_journal_recover(qlm_store_t *st, const char *dir,
+    uint64_t *replayed)
+{
+    int             rc, first;
+    DIR            *d;
+    uint64_t        events;
+    struct dirent  *de;
+
+    if (st == NULL || dir == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (replayed) {
+        *replayed = 0;
+    }
+
+    if (st->read_only) {
+        return 0;
+    }
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return errno;
+    }
+
+    first = 0;
+    events = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, QLM_STORE_J_PREFIX,
+                    sizeof(QLM_STORE_J_PREFIX) - 1) != 0
+            || strlen(de->d_name) > QLM_STORE_J_NAME_MAX)
+        {
+            continue;
+        }
+
+        rc = qlm_store_journal_replay(st, dir, de->d_name, &events);
+
+        if (rc != 0 && first == 0) {
+            first = rc;
+        }
+    }
+
+    (void) closedir(d);
+
+    rc = qlm_store_journal_stale(st, dir);
+
+    if (replayed) {
+        *replayed = events;
+    }
+
+    return first ? first : rc;
+}
+
+
+static int
+qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
+    uint64_t *replayed)
+{
+    int                    fd, rc;
+    char                   path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
+                                               + QLM_STORE_J_NAME_MAX];
+    size_t                 got;
+    ssize_t                n;
+    uint32_t               len, crc;
+    uint64_t               lsn, applied, next;
+    struct stat            sb;
+    unsigned char         *data, *p, *end;
+    qlm_store_buf_t        b;
+    MDB_txn               *txn;
+
+    if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name)
+        >= sizeof(path))
+    {
+        return ENAMETOOLONG;
+    }
+
+    (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%s", name);
+
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd == -1) {
+        return errno == ENOENT ? 0 : errno;
+    }
+
+    /* its process lives, or another recovery has it */
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        rc = (errno == EWOULDBLOCK) ? 0 : errno;
+        (void) close(fd);
+        return rc;
+    }
+
+    /* ... or had it, and removed it before its lock went */
+
+    if (fstat(fd, &sb) == -1 || sb.st_nlink == 0) {
+        (void) close(fd);
+        return 0;
+    }
+
+    data = malloc(sb.st_size ? sb.st_size : 1);
+    if (data == NULL) {
+        (void) close(fd);
+        return ENOMEM;
+    }
+
+    for (got = 0; got < (size_t) sb.st_size; got += n) {
+        n = pread(fd, data + got, sb.st_size - got, got);
+
+        if (n <= 0) {
+            break;
+        }
+    }
+
+    rc = qlm_store_txn_begin(st, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = qlm_store_meta_get_u64(st, txn, key, &applied);
+        qlm_store_abort(txn);
+    }
+
+    if (rc != 0) {
+        goto done;
+    }
+
+    p = data;
+    end = data + got;
+    next = 0;
+
+    while (end - p >= QLM_STORE_J_HEADER) {
+        b.pos = p;
+        b.end = end;
+        b.error = 0;
+
+        if (qlm_store_get_u32(&b) != QLM_STORE_J_MAGIC) {
+            break;
+        }
+
+        len = qlm_store_get_u32(&b);
+        lsn = qlm_store_get_u64(&b);
+        crc = qlm_store_get_u32(&b);
+
+        if (len > (size_t) (end - b.pos) || (next && lsn != next)
+            || crc != qlm_store_journal_crc(p, QLM_STORE_J_HEADER - 4,
+                                            b.pos, len))
+        {
+            break;
+        }
+
+        if (lsn > applied) {
+            rc = qlm_store_journal_apply(st, key, b.pos, b.pos + len, lsn,
+                                         replayed);
+            if (rc != 0) {
+                goto done;
+            }
+        }
+
+        next = lsn + 1;
+        p = (unsigned char *) b.pos + len;
+    }
+
+    /* replayed: the file first, then its mark */
+
+    if (unlink(path) == -1) {
+        rc = errno;
+        goto done;
+    }
+
+    (void) qlm_store_journal_sync_dir(dir);
+
+    rc = qlm_store_journal_forget(st, key);
+
+done:
+
+    free(data);
+    (void) close(fd);
+
+    return rc;
+}
+
+
+/* one record's events, and the mark that they are in, in one commit */
+
+static int
+qlm_store_journal_apply(qlm_store_t *st, const char *key,
+    const unsigned char *p, const unsigned char *end, uint64_t lsn,
+    uint64_t *replayed)
+{
+    int                 rc;
+    uint64_t            events;
+    qlm_store_buf_t     b;
+    qlm_store_write_t  *w;
+
+    rc = qlm_store_write_begin(st, &w);
+    if (rc != 0) {
+        return rc;
+    }
+
+    b.pos = p;
+    b.end = end;
+    b.error = 0;
+
+    events = 0;
+
+    while (b.pos < b.end) {
+        rc = qlm_store_journal_event(w, &b);
+        if (rc != 0) {
+            qlm_store_write_abort(w);
+            return rc;
+        }
+
+        events++;
+    }
+
+    rc = qlm_store_meta_put_u64(st, w->txn, key, lsn);
+    if (rc != 0) {
+        qlm_store_write_abort(w);
+        return rc;
+    }
+
+    rc = qlm_store_write_commit(w);
+
+    if (rc == 0) {
+        *replayed += events;
+    }
+
+    return rc;
+}
+
+
+static int
+qlm_store_journal_event(qlm_store_write_t *w, qlm_store_buf_t *b)
+{
+    int                  rc, table, flags;
+    size_t               i, n, nfields;
+    qlm_store_str_t     *s;
+    qlm_store_item_t    *items;
+    qlm_store_field_t   *fields;
+    qlm_store_record_t   rec;
+
+    if (b->end - b->pos < 2) {
+        return QLM_STORE_CORRUPT;
+    }
+
+    table = *b->pos++;
+    flags = *b->pos++;
+
+    fields = NULL;
+    items = NULL;
+
+    if (flags & QLM_STORE_J_REC) {
+        memset(&rec, 0, sizeof(rec));
+
+        qlm_store_journal_str(b, &rec.key);
+        rec.updated = qlm_store_journal_varint(b);
+        rec.deleted = (flags & QLM_STORE_J_DELETED) ? 1 : 0;
+        nfields = qlm_store_journal_varint(b);
+
+        if (b->error || nfields > (size_t) (b->end - b->pos) / 2) {
+            return QLM_STORE_CORRUPT;
+        }
+
+        if (nfields) {
+            fields = calloc(nfields, sizeof(qlm_store_field_t));
+            if (fields == NULL) {
+                return ENOMEM;
+            }
+        }
+
+        for (i = 0; i < nfields; i++) {
+            qlm_store_journal_str(b, &fields[i].name);
+            qlm_store_journal_str(b, &fields[i].value);
+        }
+
+        rec.nfields = nfields;
+        rec.fields = fields;
+    }
+
+    n = qlm_store_journal_varint(b);
+
+    if (b->error || n > (size_t) (b->end - b->pos) / 11) {
+        rc = QLM_STORE_CORRUPT;
+        goto done;
+    }
+
+    if (n) {
+        items = calloc(n, sizeof(qlm_store_item_t));
+        if (items == NULL) {
+            rc = ENOMEM;
+            goto done;
+        }
+    }
+
+    /* stored due, not leased: the worker that held them is gone */
+
+    for (i = 0; i < n; i++) {
+        items[i].due = qlm_store_journal_varint(b);
+        items[i].created = qlm_store_journal_varint(b);
+        items[i].updated = qlm_store_journal_varint(b);
+        items[i].attempt = (uint32_t) qlm_store_journal_varint(b);
+        items[i].last_status = (int32_t) qlm_store_journal_varint(b);
+
+        for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
+            qlm_store_journal_str(b, s);
+        }
+    }
+
+    if (b->error) {
+        rc = QLM_STORE_CORRUPT;
+        goto done;
+    }
+
+    rc = qlm_store_write_enqueue_event(w, items, n, table,
+                                       (flags & QLM_STORE_J_REC) ? &rec
+                                                                 : NULL);
+
+done:
+
+    free(items);
+    free(fields);
+
+    return rc;
+}
+
+
+/* the marks of journals whose file is gone: a recovery cut short */
+
+static int
+qlm_store_journal_stale(qlm_store_t *st, const char *dir)
+{
+    int          rc;
+    char         path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
+                                     + QLM_STORE_J_NAME_MAX];
+    size_t       klen;
+    MDB_val      k, v;
+    MDB_txn     *txn;
+    MDB_cursor  *cur;
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->meta, &cur);
+    if (rc != 0) {
+        qlm_store_abort(txn);
+        return qlm_store_rc(rc);
+    }
+
+    k.mv_data = QLM_STORE_J_KEY;
+    k.mv_size = sizeof(QLM_STORE_J_KEY) - 1;
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size < sizeof(QLM_STORE_J_KEY) - 1
+            || memcmp(k.mv_data, QLM_STORE_J_KEY,
+                      sizeof(QLM_STORE_J_KEY) - 1) != 0)
+        {
+            break;
+        }
+
+        klen = k.mv_size - (sizeof(QLM_STORE_J_KEY) - 1);
+
+        if (klen > QLM_STORE_J_NAME_MAX) {
+            continue;
+        }
+
+        memcpy(key, (char *) k.mv_data + sizeof(QLM_STORE_J_KEY) - 1, klen);
+        key[klen] = '\0';
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, key)
+            >= sizeof(path)
+            || access(path, F_OK) == 0 || errno != ENOENT)
+        {
+            continue;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        qlm_store_abort(txn);
+        return qlm_store_rc(rc);
+    }
+
+    return qlm_store_commit(txn);
+}
+
+
+static int
+qlm_store_journal_forget(qlm_store_t *st, const char *key)
+{
+    int       rc;
+    MDB_val   k;
+    MDB_txn  *txn;
+
+    rc = qlm_store_txn_begin(st, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    k.mv_data = (void *) key;
+    k.mv_size = strlen(key);
+
+    rc = mdb_del(txn, st->meta, &k, NULL);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        qlm_store_abort(txn);
+        return qlm_store_rc(rc);
+    }
+
+    return qlm_store_commit(txn);
+}
+
+
+static int
+qlm_store_journal_sync_dir(const char *dir)
+{
+    int  fd, rc;
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1) {
+        return errno;
+    }
+
+    rc = (fsync(fd) == -1) ? errno : 0;
+
+    (void) close(fd);
+
+    return rc;
+}
+
+
+static int
+qlm_store_journal_reserve(qlm_store_journal_t *j, size_t n)
+{
+    size_t          size;
+    unsigned char  *buf;
+
+    if (j->len == 0) {
+        j->len = QLM_STORE_J_HEADER;
+    }
+
+    if (j->len + n <= j->size) {
+        return 0;
+    }
+
+    size = j->size ? j->size : 16384;
+
+    while (size < j->len + n) {
+        size *= 2;
+    }
+
+    buf = realloc(j->buf, size);
+    if (buf == NULL) {
+        return ENOMEM;
+    }
+
+    j->buf = buf;
+    j->size = size;
+
+    return 0;
+}
+
+
+static void
+qlm_store_journal_put_str(unsigned char **p, const qlm_store_str_t *s)
+{
+    qlm_store_put_varint(p, s->len);
+
+    if (s->len) {
+        memcpy(*p, s->data, s->len);
+        *p += s->len;
+    }
+}
+
+
+static uint64_t
+qlm_store_journal_varint(qlm_store_buf_t *b)
+{
+    unsigned  shift;
+    uint64_t  v;
+
+    v = 0;
+
+    for (shift = 0; shift < 64; shift += 7) {
+        if (b->pos >= b->end) {
+            b->error = 1;
+            return 0;
+        }
+
+        v |= (uint64_t) (*b->pos & 0x7f) << shift;
+
+        if ((*b->pos++ & 0x80) == 0) {
+            return v;
+        }
+    }
+
+    b->error = 1;
+
+    return 0;
+}
+
+
+static void
+qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s)
+{
+    uint64_t  len;
+
+    len = qlm_store_journal_varint(b);
+
+    if (b->error || len > (uint64_t) (b->end - b->pos)) {
+        b->error = 1;
+        s->len = 0;
+        s->data = NULL;
+        return;
+    }
+
+    s->len = len;
+    s->data = (const char *) b->pos;
+    b->pos += len;
+}
+
+
+/* the header's first bytes (magic, length, number), then the events */
+
+static uint32_t
+qlm_store_journal_crc(const unsigned char *head, size_t hlen,
+    const unsigned char *p, size_t len)
+{
+    uint32_t  crc;
+
+    (void) pthread_once(&qlm_store_crc_once, qlm_store_crc_init);
+
+    crc = qlm_store_crc32(0xffffffff, head, hlen);
+    crc = qlm_store_crc32(crc, p, len);
+
+    return crc ^ 0xffffffff;
+}
+
+
+/* CRC-32 (IEEE 802.3, reflected), a byte at a time */
+
+static void
+qlm_store_crc_init(void)
+{
+    unsigned  i, k;
+    uint32_t  c;
+
+    for (i = 0; i < 256; i++) {
+        c = i;
+
+        for (k = 0; k < 8; k++) {
+            c = (c & 1) ? 0xedb88320 ^ (c >> 1) : c >> 1;
+        }
+
+        qlm_store_crc_table[i] = c;
+    }
+}
+
+
+static uint32_t
+qlm_store_crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+    while (n--) {
+        crc = qlm_store_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    }
+
+    return crc;
+}
