@@ -419,17 +419,23 @@ void qlm_store_write_abort(qlm_store_write_t *w);
  * write and one fdatasync() make a batch of events durable, and the batch
  * is committed to LMDB after that, off the path of whatever waited for
  * it (qlm_store_journal.c says how).  A process has one journal, a file
- * "journal-<pid>-<time>" in the store's directory, locked while it lives;
- * one thread uses it at a time.
+ * "journal-<pid>-<time>" in the store's directory, locked while it lives.
  *
- * journal_add() adds an event (the arguments of enqueue_event()) to the
- * record being built; journal_write() writes that record and flushes it:
- * 0 means its events are on disk, *lsn is its number (0: there were no
- * events).  On an error nothing of it counts, and the events must reach
- * the store another way (a synced commit).  write_journaled() records in
- * a batch that j's records up to lsn are in the store; with that batch
- * committed and synced, journal_rewind() may write the next record at the
- * file's start again; journal_size() is how far it is written since.
+ * journal_add() adds an event (the arguments of enqueue_event()) to rec,
+ * a record being built (zeroed before its first use, its buffer kept
+ * for the next, freed by journal_rec_free()).  journal_write() writes rec
+ * and flushes it: 0 means its events are on disk, and every record
+ * written before it too; *lsn is its number (0: there were no events).
+ * Several threads may write at once, each with its own rec.  An add that
+ * failed fails the write, which then writes nothing; a write that fails
+ * fails every later one until the rewind.  On an error nothing of rec
+ * counts, and its events must reach the store another way (a synced
+ * commit).
+ *
+ * write_journaled() records in a batch that j's records up to lsn are in
+ * the store.  With every record written so committed and synced, and no
+ * write running, journal_rewind() makes the next record go to the file's
+ * start again; journal_size() is how far it is written since.
  * journal_close() with forget removes the file (every record is in the
  * store).
  *
@@ -437,12 +443,22 @@ void qlm_store_write_abort(qlm_store_write_t *w);
  * record a transaction, then removes them; the items go in due, not
  * leased; *replayed counts the events.
  */
+typedef struct {
+    unsigned char    *buf;
+    size_t            len;
+    size_t            size;
+    uint32_t          nevents;
+    int               error;
+} qlm_store_journal_rec_t;
+
 int qlm_store_journal_open(qlm_store_t *st, const char *dir,
     qlm_store_journal_t **jp);
-int qlm_store_journal_add(qlm_store_journal_t *j,
+int qlm_store_journal_add(qlm_store_journal_rec_t *rec,
     const qlm_store_item_t *items, size_t n, int table,
-    const qlm_store_record_t *rec);
-int qlm_store_journal_write(qlm_store_journal_t *j, uint64_t *lsn);
+    const qlm_store_record_t *record);
+int qlm_store_journal_write(qlm_store_journal_t *j,
+    qlm_store_journal_rec_t *rec, uint64_t *lsn);
+void qlm_store_journal_rec_free(qlm_store_journal_rec_t *rec);
 int qlm_store_write_journaled(qlm_store_write_t *w, qlm_store_journal_t *j,
     uint64_t lsn);
 void qlm_store_journal_rewind(qlm_store_journal_t *j);

@@ -50,12 +50,17 @@ struct qlm_store_journal_s {
     char                 *path;
     char                  key[sizeof(QLM_STORE_J_KEY)
                               + QLM_STORE_J_NAME_MAX];
+
+    /*
+     * Writers take numbers and places in turn, under the mutex, and
+     * flush outside it: a record's flush covers every record before it.
+     * After a failed write or flush, every write fails until the rewind:
+     * a record after a hole would never be replayed.
+     */
+    pthread_mutex_t       mutex;
     uint64_t              lsn;        /* the last record written */
     off_t                 off;        /* where the next one goes */
-    unsigned char        *buf;        /* the record being built */
-    size_t                len;
-    size_t                size;
-    uint32_t              nevents;
+    int                   error;
 };
 
 
@@ -66,11 +71,13 @@ static pthread_once_t  qlm_store_crc_once = PTHREAD_ONCE_INIT;
 static void qlm_store_crc_init(void);
 static uint32_t qlm_store_crc32(uint32_t crc, const unsigned char *p,
     size_t n);
-static int qlm_store_journal_reserve(qlm_store_journal_t *j, size_t n);
+static int qlm_store_journal_size_of(const qlm_store_item_t *items,
+    size_t n, int table, const qlm_store_record_t *rec, size_t *sizep);
+static int qlm_store_journal_reserve(qlm_store_journal_rec_t *j, size_t n);
 static void qlm_store_journal_put_str(unsigned char **p,
     const qlm_store_str_t *s);
-static uint32_t qlm_store_journal_crc(const unsigned char *head,
-    size_t hlen, const unsigned char *p, size_t len);
+static uint32_t qlm_store_journal_crc(uint32_t crc, const unsigned char *p,
+    size_t len);
 static int qlm_store_journal_sync_dir(const char *dir);
 static int qlm_store_journal_replay(qlm_store_t *st, const char *dir,
     const char *name, uint64_t *replayed);
@@ -115,6 +122,12 @@ qlm_store_journal_open(qlm_store_t *st, const char *dir,
 
     j->fd = -1;
 
+    rc = pthread_mutex_init(&j->mutex, NULL);
+    if (rc != 0) {
+        free(j);
+        return rc;
+    }
+
     /* the pid and the time: a name no later process takes again */
 
     (void) gettimeofday(&tv, NULL);
@@ -127,6 +140,7 @@ qlm_store_journal_open(qlm_store_t *st, const char *dir,
 
     j->path = malloc(n);
     if (j->path == NULL) {
+        (void) pthread_mutex_destroy(&j->mutex);
         free(j);
         return ENOMEM;
     }
@@ -164,6 +178,7 @@ failed:
         (void) close(j->fd);
     }
 
+    (void) pthread_mutex_destroy(&j->mutex);
     free(j->path);
     free(j);
 
@@ -187,68 +202,44 @@ qlm_store_journal_close(qlm_store_t *st, qlm_store_journal_t *j,
 
     (void) close(j->fd);
 
-    free(j->buf);
+    (void) pthread_mutex_destroy(&j->mutex);
     free(j->path);
     free(j);
 }
 
 
-int
-qlm_store_journal_add(qlm_store_journal_t *j, const qlm_store_item_t *items,
-    size_t n, int table, const qlm_store_record_t *rec)
+void
+qlm_store_journal_rec_free(qlm_store_journal_rec_t *rec)
 {
-    int              rc;
-    size_t           i, size;
-    unsigned char   *p;
+    if (rec) {
+        free(rec->buf);
+        memset(rec, 0, sizeof(qlm_store_journal_rec_t));
+    }
+}
+
+
+int
+qlm_store_journal_add(qlm_store_journal_rec_t *j,
+    const qlm_store_item_t *items, size_t n, int table,
+    const qlm_store_record_t *rec)
+{
+    int                     rc;
+    size_t                  i, size;
+    unsigned char          *p;
     const qlm_store_str_t  *s;
 
-    if (j == NULL || (items == NULL && n)
-        || (rec && table != QLM_STORE_LICENSES
-            && table != QLM_STORE_CUSTOMERS))
-    {
+    if (j == NULL) {
         return QLM_STORE_INVALID;
     }
 
-    /* the bound of each part first: varints of 10 bytes at most */
+    rc = qlm_store_journal_size_of(items, n, table, rec, &size);
 
-    size = 2 + 10;
-
-    if (rec) {
-        if (!qlm_store_str_ok(&rec->key)) {
-            return QLM_STORE_INVALID;
-        }
-
-        size += 10 + rec->key.len + 10 + 10;
-
-        for (i = 0; i < rec->nfields; i++) {
-            if (!qlm_store_str_ok(&rec->fields[i].name)
-                || !qlm_store_str_ok(&rec->fields[i].value))
-            {
-                return QLM_STORE_INVALID;
-            }
-
-            size += 20 + rec->fields[i].name.len + rec->fields[i].value.len;
-        }
+    if (rc == 0) {
+        rc = qlm_store_journal_reserve(j, size);
     }
 
-    for (i = 0; i < n; i++) {
-        size += 5 * 10;
-
-        for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
-            if (!qlm_store_str_ok(s)) {
-                return QLM_STORE_INVALID;
-            }
-
-            size += 10 + s->len;
-        }
-    }
-
-    if (size > QLM_STORE_J_MAX) {
-        return QLM_STORE_INVALID;
-    }
-
-    rc = qlm_store_journal_reserve(j, size);
     if (rc != 0) {
+        j->error = rc;
         return rc;
     }
 
@@ -291,65 +282,158 @@ qlm_store_journal_add(qlm_store_journal_t *j, const qlm_store_item_t *items,
 }
 
 
+/* what an event takes in a record, at most: varints of 10 bytes */
+
+static int
+qlm_store_journal_size_of(const qlm_store_item_t *items, size_t n, int table,
+    const qlm_store_record_t *rec, size_t *sizep)
+{
+    size_t                  i, size;
+    const qlm_store_str_t  *s;
+
+    if ((items == NULL && n)
+        || (rec && table != QLM_STORE_LICENSES
+            && table != QLM_STORE_CUSTOMERS))
+    {
+        return QLM_STORE_INVALID;
+    }
+
+    size = 2 + 10;
+
+    if (rec) {
+        if (!qlm_store_str_ok(&rec->key)) {
+            return QLM_STORE_INVALID;
+        }
+
+        size += 10 + rec->key.len + 10 + 10;
+
+        for (i = 0; i < rec->nfields; i++) {
+            if (!qlm_store_str_ok(&rec->fields[i].name)
+                || !qlm_store_str_ok(&rec->fields[i].value))
+            {
+                return QLM_STORE_INVALID;
+            }
+
+            size += 20 + rec->fields[i].name.len + rec->fields[i].value.len;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        size += 5 * 10;
+
+        for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
+            if (!qlm_store_str_ok(s)) {
+                return QLM_STORE_INVALID;
+            }
+
+            size += 10 + s->len;
+        }
+    }
+
+    if (size > QLM_STORE_J_MAX) {
+        return QLM_STORE_INVALID;
+    }
+
+    *sizep = size;
+
+    return 0;
+}
+
+
 /*
- * The events added since the last write, as one record, on disk when it
- * returns 0; *lsn is its number (0 and nothing written: no events).  On
- * an error the events are dropped from the journal: their caller commits
- * them to the store with its own sync.
+ * The events added to rec since its last write, as one record, on disk
+ * when it returns 0; *lsn is its number (0 and nothing written: no
+ * events).  On an error the events are dropped from the journal: their
+ * caller commits them to the store with its own sync.  Several threads
+ * may write at once.
  */
 
 int
-qlm_store_journal_write(qlm_store_journal_t *j, uint64_t *lsn)
+qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
+    uint64_t *lsn)
 {
     int             rc;
+    off_t           off;
     size_t          len;
     ssize_t         n;
     uint32_t        crc;
+    uint64_t        num;
     unsigned char  *p;
 
-    if (j == NULL || lsn == NULL) {
+    if (j == NULL || rec == NULL || lsn == NULL) {
         return QLM_STORE_INVALID;
     }
 
     *lsn = 0;
 
-    if (j->nevents == 0) {
-        return 0;
+    rc = rec->error;
+
+    if (rc != 0 || rec->nevents == 0) {
+        goto done;
     }
 
-    len = j->len - QLM_STORE_J_HEADER;
+    /* the events' part of the checksum outside the lock */
 
-    p = j->buf;
+    len = rec->len - QLM_STORE_J_HEADER;
+    crc = qlm_store_journal_crc(0, rec->buf + QLM_STORE_J_HEADER, len);
+
+    p = rec->buf;
     qlm_store_put_u32(&p, QLM_STORE_J_MAGIC);
     qlm_store_put_u32(&p, (uint32_t) len);
-    qlm_store_put_u64(&p, j->lsn + 1);
 
-    crc = qlm_store_journal_crc(j->buf, QLM_STORE_J_HEADER - 4,
-                                j->buf + QLM_STORE_J_HEADER, len);
-    qlm_store_put_u32(&p, crc);
+    (void) pthread_mutex_lock(&j->mutex);
 
-    rc = 0;
-
-    n = pwrite(j->fd, j->buf, j->len, j->off);
-
-    if (n == -1) {
-        rc = errno;
-
-    } else if ((size_t) n != j->len) {
-        rc = ENOSPC;
-
-    } else if (fdatasync(j->fd) == -1) {
-        rc = errno;
-    }
+    rc = j->error;
 
     if (rc == 0) {
-        j->lsn++;
-        j->off += j->len;
-        *lsn = j->lsn;
+        num = j->lsn + 1;
+        off = j->off;
+
+        qlm_store_put_u64(&p, num);
+        crc = qlm_store_journal_crc(crc, rec->buf, QLM_STORE_J_HEADER - 4);
+        qlm_store_put_u32(&p, crc);
+
+        n = pwrite(j->fd, rec->buf, rec->len, off);
+
+        if (n == -1) {
+            rc = errno;
+
+        } else if ((size_t) n != rec->len) {
+            rc = ENOSPC;
+        }
+
+        if (rc == 0) {
+            j->lsn = num;
+            j->off = off + rec->len;
+
+        } else {
+            j->error = rc;
+        }
     }
 
-    j->len = 0;
-    j->nevents = 0;
+    (void) pthread_mutex_unlock(&j->mutex);
+
+    if (rc != 0) {
+        goto done;
+    }
+
+    if (fdatasync(j->fd) == -1) {
+        rc = errno;
+
+        (void) pthread_mutex_lock(&j->mutex);
+        j->error = rc;
+        (void) pthread_mutex_unlock(&j->mutex);
+
+        goto done;
+    }
+
+    *lsn = num;
+
+done:
+
+    rec->len = 0;
+    rec->nevents = 0;
+    rec->error = 0;
 
     return rc;
 }
@@ -362,6 +446,7 @@ qlm_store_journal_rewind(qlm_store_journal_t *j)
 {
     if (j) {
         j->off = 0;
+        j->error = 0;
     }
 }
 
@@ -369,7 +454,17 @@ qlm_store_journal_rewind(qlm_store_journal_t *j)
 size_t
 qlm_store_journal_size(qlm_store_journal_t *j)
 {
-    return j ? (size_t) j->off : 0;
+    off_t  off;
+
+    if (j == NULL) {
+        return 0;
+    }
+
+    (void) pthread_mutex_lock(&j->mutex);
+    off = j->off;
+    (void) pthread_mutex_unlock(&j->mutex);
+
+    return (size_t) off;
 }
 
 
@@ -548,8 +643,9 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
         crc = qlm_store_get_u32(&b);
 
         if (len > (size_t) (end - b.pos) || (next && lsn != next)
-            || crc != qlm_store_journal_crc(p, QLM_STORE_J_HEADER - 4,
-                                            b.pos, len))
+            || crc != qlm_store_journal_crc(
+                          qlm_store_journal_crc(0, b.pos, len),
+                          p, QLM_STORE_J_HEADER - 4))
         {
             break;
         }
@@ -844,7 +940,7 @@ qlm_store_journal_sync_dir(const char *dir)
 
 
 static int
-qlm_store_journal_reserve(qlm_store_journal_t *j, size_t n)
+qlm_store_journal_reserve(qlm_store_journal_rec_t *j, size_t n)
 {
     size_t          size;
     unsigned char  *buf;
@@ -934,20 +1030,17 @@ qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s)
 }
 
 
-/* the header's first bytes (magic, length, number), then the events */
+/*
+ * CRC-32 continued from crc (0 to begin): a record's is of its events,
+ * then of its header's first bytes (magic, length, number)
+ */
 
 static uint32_t
-qlm_store_journal_crc(const unsigned char *head, size_t hlen,
-    const unsigned char *p, size_t len)
+qlm_store_journal_crc(uint32_t crc, const unsigned char *p, size_t len)
 {
-    uint32_t  crc;
-
     (void) pthread_once(&qlm_store_crc_once, qlm_store_crc_init);
 
-    crc = qlm_store_crc32(0xffffffff, head, hlen);
-    crc = qlm_store_crc32(crc, p, len);
-
-    return crc ^ 0xffffffff;
+    return qlm_store_crc32(crc ^ 0xffffffff, p, len) ^ 0xffffffff;
 }
 
 

@@ -107,7 +107,34 @@ typedef struct {
     /* the mirror records by key: ngx_http_qlm_webhook_fold_t, a table */
     ngx_rbtree_t                       records[2];
     ngx_rbtree_node_t                  sentinels[2];
+
+    /* in the batch's flight: given to a thread, not yet committed */
+    ngx_queue_t                        flight;
+#if (NGX_THREADS)
+    ngx_thread_task_t                 *jtask;    /* its journal record */
+#endif
+    uint64_t                           lsn;
+    int                                jrc;
+    unsigned                           journaling:1;
+    unsigned                           ready:1;  /* to be committed */
 } ngx_http_qlm_webhook_set_t;
+
+
+/* a journal record's task */
+typedef struct {
+    ngx_http_qlm_webhook_set_t        *set;
+    qlm_store_journal_rec_t            rec;
+} ngx_http_qlm_webhook_jctx_t;
+
+
+/* the sets one commit in a thread takes, oldest first */
+#define NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS  16
+
+typedef struct {
+    ngx_http_qlm_webhook_set_t        *sets[NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS];
+    ngx_uint_t                         n;
+    qlm_store_journal_t               *journal;
+} ngx_http_qlm_webhook_commit_t;
 
 
 typedef struct {
@@ -126,13 +153,37 @@ struct ngx_http_qlm_webhook_batch_s {
     /* commits in nginx's thread pool: sync=on, or while a sync runs */
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
-    ngx_http_qlm_webhook_set_t        *committing;
+    ngx_http_qlm_webhook_commit_t     *commit;   /* task's, while it runs */
     ngx_thread_task_t                 *sync_task;
     unsigned                           syncing:1;
+
+    /*
+     * sync=on: each turn's events are a record of the worker's journal,
+     * written in a thread (several at once), their answers let go once
+     * it is on disk; the sets are committed to LMDB behind, several at
+     * once
+     */
+    qlm_store_journal_t               *journal;
+    ngx_uint_t                         journaling;
+    unsigned                           journal_failed:1;
 #endif
+    ngx_queue_t                        flight;   /* sets, oldest first */
 };
 
 
+/* a journal this long waits for its records' commits, then rewinds */
+#define NGX_HTTP_QLM_WEBHOOK_JOURNAL_MAX    (4 * 1024 * 1024)
+
+/* records written at once */
+#define NGX_HTTP_QLM_WEBHOOK_JOURNAL_TASKS  4
+
+
+static void ngx_http_qlm_webhook_store_recover(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_journal_open(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+#endif
 static ngx_http_qlm_webhook_set_t *ngx_http_qlm_webhook_batch_get(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static void ngx_http_qlm_webhook_batch_handler(ngx_event_t *ev);
@@ -143,15 +194,28 @@ static u_char *ngx_http_qlm_webhook_str_put(u_char *p, qlm_store_str_t *dst,
 static ngx_int_t ngx_http_qlm_webhook_batch_index(
     ngx_http_qlm_webhook_set_t *set, int table, qlm_store_record_t *rec);
 static void ngx_http_qlm_webhook_batch_forget(void *data);
-static void ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set);
+static void ngx_http_qlm_webhook_batch_commit(
+    ngx_http_qlm_webhook_set_t **sets, ngx_uint_t n,
+    qlm_store_journal_t *journal);
+static void ngx_http_qlm_webhook_batch_failed(ngx_http_qlm_webhook_set_t *set,
+    int rc);
+static void ngx_http_qlm_webhook_batch_release(
+    ngx_http_qlm_webhook_pending_t *p);
+static void ngx_http_qlm_webhook_batch_ready(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
 static void ngx_http_qlm_webhook_batch_one_by_one(
     ngx_http_qlm_webhook_set_t *set);
 static int ngx_http_qlm_webhook_batch_apply(qlm_store_t *st,
     qlm_store_write_t *w, ngx_http_qlm_webhook_result_t *res);
 static void ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set);
 #if (NGX_THREADS)
+static void ngx_http_qlm_webhook_thread_cpus(void);
 static void ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_qlm_webhook_journal_post(
+    ngx_http_qlm_webhook_set_t *set);
+static void ngx_http_qlm_webhook_journal_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev);
 #endif
@@ -640,8 +704,11 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     b->flush.handler = ngx_http_qlm_webhook_batch_handler;
     b->flush.data = mcf;
     b->flush.log = cycle->log;
+    ngx_queue_init(&b->flight);
 
     mcf->batch = b;
+
+    ngx_http_qlm_webhook_store_recover(cycle, mcf);
 
 #if (NGX_THREADS)
 
@@ -668,7 +735,7 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
 
     if (b->tp) {
         b->task = ngx_thread_task_alloc(cycle->pool,
-                                        sizeof(ngx_http_qlm_webhook_set_t *));
+                                     sizeof(ngx_http_qlm_webhook_commit_t));
         if (b->task == NULL) {
             return NGX_ERROR;
         }
@@ -677,6 +744,10 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
         b->task->event.handler = ngx_http_qlm_webhook_batch_thread_done;
         b->task->event.data = mcf;
         b->task->event.log = cycle->log;
+    }
+
+    if (b->tp && mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON) {
+        ngx_http_qlm_webhook_journal_open(cycle, mcf);
     }
 
     if (b->tp && mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_TIMED) {
@@ -803,6 +874,60 @@ ngx_http_qlm_webhook_store_exit_process(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * The events in the journals of workers that ended before their commits
+ * (killed, or the machine stopped): into the store, before this worker's
+ * own work.
+ */
+
+static void
+ngx_http_qlm_webhook_store_recover(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int       rc;
+    uint64_t  replayed;
+
+    rc = qlm_store_journal_recover(mcf->store, (char *) mcf->store_path.data,
+                                   &replayed);
+
+    if (replayed) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "qlm_webhook_store: %uL events replayed from the "
+                      "journals of ended workers in \"%V\"",
+                      replayed, &mcf->store_path);
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "qlm_webhook_store: a journal in \"%V\" could not "
+                      "be replayed: %s; it stays for the next worker",
+                      &mcf->store_path, qlm_store_strerror(rc));
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_journal_open(ngx_cycle_t *cycle,
+    ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    int  rc;
+
+    rc = qlm_store_journal_open(mcf->store, (char *) mcf->store_path.data,
+                                &mcf->batch->journal);
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "qlm_webhook_store: no journal in \"%V\": %s; each "
+                      "answer waits for a synced commit of the store",
+                      &mcf->store_path, qlm_store_strerror(rc));
+    }
+}
+
+#endif
+
+
 static ngx_http_qlm_webhook_set_t *
 ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
 {
@@ -830,6 +955,13 @@ ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
         set->nevents = 0;
         set->nresults = 0;
         set->mcf = mcf;
+#if (NGX_THREADS)
+        set->jtask = NULL;
+#endif
+        set->lsn = 0;
+        set->jrc = 0;
+        set->journaling = 0;
+        set->ready = 0;
 
         ngx_rbtree_init(&set->records[QLM_STORE_LICENSES],
                         &set->sentinels[QLM_STORE_LICENSES],
@@ -1142,37 +1274,46 @@ void
 ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     int table, ngx_str_t *key, ngx_http_qlm_webhook_fold_pt cb, void *data)
 {
-    uint32_t                      hash;
-    ngx_uint_t                    i, n;
-    ngx_http_qlm_webhook_set_t   *sets[2];
-    ngx_http_qlm_webhook_fold_t  *f;
+    uint32_t                       hash;
+    ngx_queue_t                   *q;
+    ngx_http_qlm_webhook_set_t    *set;
+    ngx_http_qlm_webhook_fold_t   *f;
+    ngx_http_qlm_webhook_batch_t  *b;
 
-    if (mcf->batch == NULL) {
+    b = mcf->batch;
+
+    if (b == NULL) {
         return;
-    }
-
-    n = 0;
-
-#if (NGX_THREADS)
-    /* its thread reads the records only, and never takes from its pool */
-    if (mcf->batch->committing) {
-        sets[n++] = mcf->batch->committing;
-    }
-#endif
-
-    if (mcf->batch->set) {
-        sets[n++] = mcf->batch->set;
     }
 
     hash = ngx_crc32_short(key->data, key->len);
 
-    for (i = 0; i < n; i++) {
+    /*
+     * The sets not yet committed, oldest first, then the one filling;
+     * their threads read the records only, and never take from their
+     * pools
+     */
+
+    if (b->set) {
+        ngx_queue_insert_tail(&b->flight, &b->set->flight);
+    }
+
+    for (q = ngx_queue_head(&b->flight);
+         q != ngx_queue_sentinel(&b->flight);
+         q = ngx_queue_next(q))
+    {
+        set = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
+
         f = (ngx_http_qlm_webhook_fold_t *)
-                ngx_str_rbtree_lookup(&sets[i]->records[table], key, hash);
+                ngx_str_rbtree_lookup(&set->records[table], key, hash);
 
         if (f) {
-            cb(sets[i]->pool, f, data);
+            cb(set->pool, f, data);
         }
+    }
+
+    if (b->set) {
+        ngx_queue_remove(&b->set->flight);
     }
 }
 
@@ -1262,6 +1403,13 @@ void
 ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     ngx_http_qlm_webhook_batch_t  *b;
+#if (NGX_THREADS)
+    ngx_uint_t                     i, n;
+    ngx_queue_t                   *q;
+    ngx_thread_task_t             *task;
+    ngx_http_qlm_webhook_set_t    *set,
+                                *sets[NGX_HTTP_QLM_WEBHOOK_JOURNAL_TASKS];
+#endif
 
     b = mcf->batch;
 
@@ -1270,14 +1418,50 @@ ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf)
     }
 
 #if (NGX_THREADS)
-    if (b->committing) {
-        ngx_http_qlm_webhook_batch_thread_done(&b->task->event);
+
+    /*
+     * The pool's threads are joined by now: what they were given is done,
+     * its ends are handled here, and what is left is committed in the loop
+     */
+
+    task = b->task;
+    b->task = NULL;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&b->flight);
+         q != ngx_queue_sentinel(&b->flight)
+         && n < NGX_HTTP_QLM_WEBHOOK_JOURNAL_TASKS;
+         q = ngx_queue_next(q))
+    {
+        set = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
+
+        if (set->journaling) {
+            sets[n++] = set;
+        }
     }
 
-    b->task = NULL;
+    for (i = 0; i < n; i++) {
+        ngx_http_qlm_webhook_journal_thread_done(&sets[i]->jtask->event);
+    }
+
+    if (b->commit) {
+        ngx_http_qlm_webhook_batch_thread_done(&task->event);
+    }
+
+    ngx_http_qlm_webhook_batch_ready(mcf);
+
 #endif
 
     ngx_http_qlm_webhook_batch_flush(mcf);
+
+#if (NGX_THREADS)
+    if (b->journal) {
+        /* every record is committed, or its events were lost and said so */
+        qlm_store_journal_close(mcf->store, b->journal, 1);
+        b->journal = NULL;
+    }
+#endif
 
     mcf->batch = NULL;
 }
@@ -1308,8 +1492,56 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
 
 #if (NGX_THREADS)
 
-    if (b->committing) {
+    if (b->journal && b->task && !ngx_exiting) {
+
+        if (b->journaling == NGX_HTTP_QLM_WEBHOOK_JOURNAL_TASKS) {
+            /* the end of one flushes */
+            return;
+        }
+
+        if (ngx_queue_empty(&b->flight)) {
+            /* every record is committed, and that on disk */
+            qlm_store_journal_rewind(b->journal);
+
+        } else if (qlm_store_journal_size(b->journal)
+                   >= NGX_HTTP_QLM_WEBHOOK_JOURNAL_MAX)
+        {
+            /* it waits for the commits, then rewinds */
+            return;
+        }
+
+        set = b->set;
+        b->set = NULL;
+
+        ngx_queue_insert_tail(&b->flight, &set->flight);
+
+        if (set->nevents && ngx_http_qlm_webhook_journal_post(set) == NGX_OK)
+        {
+            return;
+        }
+
+        set->ready = 1;
+        ngx_http_qlm_webhook_batch_ready(mcf);
+        return;
+    }
+
+    if (b->task && !ngx_exiting
+        && (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
+            || (mcf->sh && mcf->sh->syncing)))
+    {
         /* one commit at a time: the next turn's waits for this one */
+
+        if (b->commit) {
+            return;
+        }
+
+        set = b->set;
+        b->set = NULL;
+
+        ngx_queue_insert_tail(&b->flight, &set->flight);
+        set->ready = 1;
+
+        ngx_http_qlm_webhook_batch_ready(mcf);
         return;
     }
 
@@ -1318,27 +1550,100 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
     set = b->set;
     b->set = NULL;
 
+    if (!ngx_queue_empty(&b->flight)) {
+        /* behind the sets before it: the mirror's records in turn */
+        ngx_queue_insert_tail(&b->flight, &set->flight);
+        set->ready = 1;
+
+        ngx_http_qlm_webhook_batch_ready(mcf);
+        return;
+    }
+
+    ngx_http_qlm_webhook_batch_commit(&set, 1, NULL);
+    ngx_http_qlm_webhook_batch_done(set);
+    ngx_destroy_pool(set->pool);
+}
+
+
+/*
+ * The sets at the flight's head that wait for their commit: one commit
+ * for them all, in a thread when there is one
+ */
+
+static void
+ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+    ngx_uint_t                      i, n;
+    ngx_queue_t                    *q;
+    qlm_store_journal_t            *journal;
+    ngx_http_qlm_webhook_set_t     *sets[NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS];
+    ngx_http_qlm_webhook_batch_t   *b;
 #if (NGX_THREADS)
+    ngx_http_qlm_webhook_commit_t  *commit;
+#endif
 
-    if (b->task && !ngx_exiting
-        && (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
-            || (mcf->sh && mcf->sh->syncing)))
-    {
-        *(ngx_http_qlm_webhook_set_t **) b->task->ctx = set;
+    b = mcf->batch;
 
-        if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
-            b->committing = set;
+#if (NGX_THREADS)
+    if (b->commit) {
+        /* its end takes the next */
+        return;
+    }
+
+    journal = b->journal;
+#else
+    journal = NULL;
+#endif
+
+    for ( ;; ) {
+        n = 0;
+
+        for (q = ngx_queue_head(&b->flight);
+             q != ngx_queue_sentinel(&b->flight)
+             && n < NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS;
+             q = ngx_queue_next(q))
+        {
+            sets[n] = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
+
+            if (!sets[n]->ready) {
+                break;
+            }
+
+            n++;
+        }
+
+        if (n == 0) {
             return;
         }
 
-        /* the pool's queue is full: the loop waits this once */
-    }
+#if (NGX_THREADS)
+        if (b->task && !ngx_exiting) {
+            commit = b->task->ctx;
 
+            ngx_memcpy(commit->sets, sets, n * sizeof(sets[0]));
+            commit->n = n;
+            commit->journal = journal;
+
+            if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
+                b->commit = commit;
+                return;
+            }
+
+            /* the pool's queue is full: the loop waits this once */
+        }
 #endif
 
-    ngx_http_qlm_webhook_batch_commit(set);
-    ngx_http_qlm_webhook_batch_done(set);
-    ngx_destroy_pool(set->pool);
+        ngx_http_qlm_webhook_batch_commit(sets, n, journal);
+
+        for (i = 0; i < n; i++) {
+            ngx_queue_remove(&sets[i]->flight);
+        }
+
+        for (i = 0; i < n; i++) {
+            ngx_http_qlm_webhook_batch_done(sets[i]);
+            ngx_destroy_pool(sets[i]->pool);
+        }
+    }
 }
 
 
@@ -1415,43 +1720,211 @@ ngx_http_qlm_webhook_heap_task(ngx_thread_pool_t *tp, ngx_thread_task_t *task)
 }
 
 
+/*
+ * A thread writing the store waits on the disk, but costs CPU too (page
+ * copies, the device's doorbell, switches): on its worker's CPU, which
+ * the pool's threads inherit under worker_cpu_affinity, it took a third
+ * of that CPU from the event loop with sync=on.  It may run wherever
+ * nginx's master may.
+ */
+
+static void
+ngx_http_qlm_webhook_thread_cpus(void)
+{
+#if (NGX_HAVE_SCHED_SETAFFINITY)
+    cpu_set_t                    set;
+    static __thread ngx_uint_t   done;
+
+    if (done) {
+        return;
+    }
+
+    done = 1;
+
+    if (sched_getaffinity(getppid(), sizeof(cpu_set_t), &set) == 0) {
+        (void) sched_setaffinity(0, sizeof(cpu_set_t), &set);
+    }
+#endif
+}
+
+
 static void
 ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_qlm_webhook_set_t  *set = *(ngx_http_qlm_webhook_set_t **) data;
+    ngx_http_qlm_webhook_commit_t  *commit = data;
 
-    ngx_http_qlm_webhook_batch_commit(set);
+    ngx_http_qlm_webhook_thread_cpus();
+
+    ngx_http_qlm_webhook_batch_commit(commit->sets, commit->n,
+                                      commit->journal);
 }
 
 
 static void
 ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev)
 {
-    ngx_http_qlm_webhook_set_t        *set;
+    ngx_uint_t                         i, n;
+    ngx_http_qlm_webhook_set_t        *sets[NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS];
     ngx_http_qlm_webhook_batch_t      *b;
+    ngx_http_qlm_webhook_commit_t     *commit;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     mcf = ev->data;
     b = mcf->batch;
 
-    set = b->committing;
-    b->committing = NULL;
+    commit = b->commit;
+    b->commit = NULL;
 
-    if (set == NULL) {
+    if (commit == NULL) {
         return;
     }
 
+    /* the task's context is the next commit's */
+
+    n = commit->n;
+    ngx_memcpy(sets, commit->sets, n * sizeof(sets[0]));
+
+    for (i = 0; i < n; i++) {
+        ngx_queue_remove(&sets[i]->flight);
+    }
+
     /*
-     * The next commit first: its thread writes while this one's answers
-     * are let go and its deliveries start, not after
+     * The next record and the next commit first: their threads write
+     * while these answers are let go and their deliveries start, not after
      */
 
     if (b->set) {
         ngx_http_qlm_webhook_batch_flush(mcf);
     }
 
-    ngx_http_qlm_webhook_batch_done(set);
-    ngx_destroy_pool(set->pool);
+    ngx_http_qlm_webhook_batch_ready(mcf);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_qlm_webhook_batch_done(sets[i]);
+        ngx_destroy_pool(sets[i]->pool);
+    }
+}
+
+
+/* sync=on: a set's events as a record of the journal, in a thread */
+
+static ngx_int_t
+ngx_http_qlm_webhook_journal_post(ngx_http_qlm_webhook_set_t *set)
+{
+    ngx_thread_task_t             *task;
+    ngx_http_qlm_webhook_jctx_t   *jc;
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = set->mcf->batch;
+
+    task = ngx_thread_task_alloc(set->pool,
+                                 sizeof(ngx_http_qlm_webhook_jctx_t));
+    if (task == NULL) {
+        set->jrc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    jc = task->ctx;
+    jc->set = set;
+    ngx_memzero(&jc->rec, sizeof(qlm_store_journal_rec_t));
+
+    task->handler = ngx_http_qlm_webhook_journal_thread;
+    task->event.handler = ngx_http_qlm_webhook_journal_thread_done;
+    task->event.data = set;
+    task->event.log = b->log;
+
+    set->jtask = task;
+
+    if (ngx_thread_task_post(b->tp, task) != NGX_OK) {
+        /* the pool's queue is full: the commit's own sync holds them */
+        set->jrc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    set->journaling = 1;
+    b->journaling++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qlm_webhook_journal_thread(void *data, ngx_log_t *log)
+{
+    ngx_queue_t                     *q;
+    qlm_store_journal_rec_t         *rec;
+    ngx_http_qlm_webhook_set_t      *set;
+    ngx_http_qlm_webhook_jctx_t     *jc = data;
+    ngx_http_qlm_webhook_pending_t  *p;
+
+    ngx_http_qlm_webhook_thread_cpus();
+
+    set = jc->set;
+    rec = &jc->rec;
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+
+        if (p->nstored || p->rec) {
+            (void) qlm_store_journal_add(rec, p->items, p->nstored,
+                                         p->table, p->rec);
+        }
+    }
+
+    set->jrc = qlm_store_journal_write(set->mcf->batch->journal, rec,
+                                       &set->lsn);
+
+    qlm_store_journal_rec_free(rec);
+}
+
+
+static void
+ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
+{
+    ngx_queue_t                       *q;
+    ngx_http_qlm_webhook_set_t        *set;
+    ngx_http_qlm_webhook_batch_t      *b;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    set = ev->data;
+    mcf = set->mcf;
+    b = mcf->batch;
+
+    set->journaling = 0;
+    set->ready = 1;
+    b->journaling--;
+
+    if (set->jrc == 0) {
+        /* on disk: the answers go, the commit follows */
+
+        for (q = ngx_queue_head(&set->events);
+             q != ngx_queue_sentinel(&set->events);
+             q = ngx_queue_next(q))
+        {
+            ngx_http_qlm_webhook_batch_release(
+                ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue));
+        }
+
+        b->journal_failed = 0;
+
+    } else if (!b->journal_failed) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "qlm_webhook_store: writing the journal in \"%V\" "
+                      "failed: %s; answers wait for the store's synced "
+                      "commits until it works again", &mcf->store_path,
+                      qlm_store_strerror(set->jrc));
+
+        b->journal_failed = 1;
+    }
+
+    if (b->set) {
+        ngx_http_qlm_webhook_batch_flush(mcf);
+    }
+
+    ngx_http_qlm_webhook_batch_ready(mcf);
 }
 
 
@@ -1461,6 +1934,8 @@ static void
 ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log)
 {
     ngx_http_qlm_webhook_sync_ctx_t  *ctx = data;
+
+    ngx_http_qlm_webhook_thread_cpus();
 
     ctx->rc = qlm_store_sync(ctx->mcf->store);
 }
@@ -1498,16 +1973,21 @@ ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev)
  */
 
 static void
-ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set)
+ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
+    ngx_uint_t n, qlm_store_journal_t *journal)
 {
     int                                rc;
+    uint64_t                           lsn;
+    ngx_uint_t                         i, ops;
     ngx_queue_t                       *q;
     qlm_store_write_t                 *w;
     ngx_http_qlm_webhook_result_t     *res;
     ngx_http_qlm_webhook_pending_t    *p;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
-    mcf = set->mcf;
+    mcf = sets[0]->mcf;
+    lsn = 0;
+    ops = 0;
 
     if (mcf->store == NULL) {
         rc = QLM_STORE_INVALID;
@@ -1519,21 +1999,34 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set)
         goto failed;
     }
 
-    for (q = ngx_queue_head(&set->events);
-         q != ngx_queue_sentinel(&set->events);
-         q = ngx_queue_next(q))
-    {
-        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
-        p->rc = qlm_store_write_enqueue_event(w, p->items, p->nstored,
-                                              p->table, p->rec);
+    for (i = 0; i < n; i++) {
+
+        for (q = ngx_queue_head(&sets[i]->events);
+             q != ngx_queue_sentinel(&sets[i]->events);
+             q = ngx_queue_next(q))
+        {
+            p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+            p->rc = qlm_store_write_enqueue_event(w, p->items, p->nstored,
+                                                  p->table, p->rec);
+        }
+
+        for (q = ngx_queue_head(&sets[i]->results);
+             q != ngx_queue_sentinel(&sets[i]->results);
+             q = ngx_queue_next(q))
+        {
+            res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+            res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
+        }
+
+        ops += sets[i]->nevents + sets[i]->nresults;
+
+        if (sets[i]->lsn) {
+            lsn = sets[i]->lsn;
+        }
     }
 
-    for (q = ngx_queue_head(&set->results);
-         q != ngx_queue_sentinel(&set->results);
-         q = ngx_queue_next(q))
-    {
-        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
-        res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
+    if (lsn) {
+        (void) qlm_store_write_journaled(w, journal, lsn);
     }
 
     rc = qlm_store_write_commit(w);
@@ -1542,13 +2035,35 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t *set)
         return;
     }
 
-    if (set->nevents + set->nresults > 1) {
+    if (ops > 1) {
         /* a failure of one must not take the others with it */
-        ngx_http_qlm_webhook_batch_one_by_one(set);
+
+        for (i = 0; i < n; i++) {
+            ngx_http_qlm_webhook_batch_one_by_one(sets[i]);
+        }
+
+        if (lsn && qlm_store_write_begin(mcf->store, &w) == 0) {
+            (void) qlm_store_write_journaled(w, journal, lsn);
+            (void) qlm_store_write_commit(w);
+        }
+
         return;
     }
 
 failed:
+
+    for (i = 0; i < n; i++) {
+        ngx_http_qlm_webhook_batch_failed(sets[i], rc);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_failed(ngx_http_qlm_webhook_set_t *set, int rc)
+{
+    ngx_queue_t                     *q;
+    ngx_http_qlm_webhook_result_t   *res;
+    ngx_http_qlm_webhook_pending_t  *p;
 
     for (q = ngx_queue_head(&set->events);
          q != ngx_queue_sentinel(&set->events);
@@ -1651,9 +2166,6 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
     ngx_str_t                       *name;
     ngx_uint_t                       kick;
     ngx_queue_t                     *q;
-    ngx_connection_t                *c;
-    ngx_http_request_t              *r;
-    ngx_http_qlm_webhook_ctx_t      *ctx;
     ngx_http_qlm_webhook_result_t   *res;
     ngx_http_qlm_webhook_pending_t  *p;
     ngx_http_qlm_webhook_batch_t    *b;
@@ -1721,22 +2233,7 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
 
         /* the answer's end goes on, whatever became of its event */
 
-        r = p->r;
-
-        if (r == NULL) {
-            continue;
-        }
-
-        p->cln->handler = NULL;
-        p->r = NULL;
-
-        ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
-        ctx->pending = NULL;
-
-        if (ctx->held) {
-            c = r->connection;
-            ngx_post_event(c->write, &ngx_posted_events);
-        }
+        ngx_http_qlm_webhook_batch_release(p);
     }
 
     for (q = ngx_queue_head(&set->results);
@@ -1772,5 +2269,29 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
 
     if (kick) {
         ngx_http_qlm_webhook_deliver_kick(mcf);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_release(ngx_http_qlm_webhook_pending_t *p)
+{
+    ngx_http_request_t          *r;
+    ngx_http_qlm_webhook_ctx_t  *ctx;
+
+    r = p->r;
+
+    if (r == NULL) {
+        return;
+    }
+
+    p->cln->handler = NULL;
+    p->r = NULL;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qlm_webhook_module);
+    ctx->pending = NULL;
+
+    if (ctx->held) {
+        ngx_post_event(r->connection->write, &ngx_posted_events);
     }
 }

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
@@ -73,19 +74,24 @@ static int
 batch(qlm_store_t *st, qlm_store_journal_t *j, uint64_t b, unsigned commit,
     uint64_t *lsn)
 {
-    int                 rc;
-    char                tag[32];
-    qlm_store_item_t    items[K];
-    qlm_store_write_t  *w;
+    int                      rc;
+    char                     tag[32];
+    qlm_store_item_t         items[K];
+    qlm_store_write_t       *w;
+    qlm_store_journal_rec_t  rec;
 
     batch_items(items, b, tag, sizeof(tag));
 
-    rc = qlm_store_journal_add(j, items, K, 0, NULL);
-    if (rc != 0) {
-        return rc;
+    memset(&rec, 0, sizeof(rec));
+
+    rc = qlm_store_journal_add(&rec, items, K, 0, NULL);
+
+    if (rc == 0) {
+        rc = qlm_store_journal_write(j, &rec, lsn);
     }
 
-    rc = qlm_store_journal_write(j, lsn);
+    qlm_store_journal_rec_free(&rec);
+
     if (rc != 0 || !commit) {
         return rc;
     }
@@ -312,11 +318,13 @@ test_rewind(void **state)
 static void
 test_live(void **state)
 {
-    char                  path[300];
-    uint32_t              c[2];
-    uint64_t              lsn, events;
-    qlm_test_t           *t;
-    qlm_store_journal_t  *j;
+    char                     path[300];
+    size_t                   size;
+    uint32_t                 c[2];
+    uint64_t                 lsn, events;
+    qlm_test_t              *t;
+    qlm_store_journal_t     *j;
+    qlm_store_journal_rec_t  jr;
 
     t = *state;
     qlm_t_path(t, path, sizeof(path));
@@ -328,8 +336,36 @@ test_live(void **state)
 
     /* nothing added: nothing written */
 
-    qlm_t_ok(qlm_store_journal_write(j, &lsn));
+    size = qlm_store_journal_size(j);
+    assert_true(size > 0);
+
+    memset(&jr, 0, sizeof(jr));
+
+    qlm_t_ok(qlm_store_journal_write(j, &jr, &lsn));
     assert_int_equal(lsn, 0);
+    assert_int_equal(qlm_store_journal_size(j), size);
+
+    /* an add that fails fails its record: nothing of it is written */
+
+    {
+        qlm_store_record_t  rec;
+
+        memset(&rec, 0, sizeof(rec));
+        rec.key = qlm_t_str("K1");
+
+        qlm_t_ok(qlm_store_journal_add(&jr, NULL, 0, QLM_STORE_LICENSES,
+                                       &rec));
+        assert_int_equal(qlm_store_journal_add(&jr, NULL, 0, 7, &rec),
+                         QLM_STORE_INVALID);
+        assert_int_equal(qlm_store_journal_write(j, &jr, &lsn),
+                         QLM_STORE_INVALID);
+        assert_int_equal(lsn, 0);
+        assert_int_equal(qlm_store_journal_size(j), size);
+        qlm_store_journal_rec_free(&jr);
+
+        qlm_t_ok(batch(t->st, j, 2, 0, &lsn));
+        assert_int_equal(lsn, 2);
+    }
 
     qlm_t_ok(qlm_store_journal_recover(t->st, path, &events));
     assert_int_equal(events, 0);
@@ -347,6 +383,8 @@ test_live(void **state)
                      QLM_STORE_INVALID);
     assert_int_equal(qlm_store_journal_add(NULL, NULL, 0, 0, NULL),
                      QLM_STORE_INVALID);
+    assert_int_equal(qlm_store_journal_write(NULL, &jr, &lsn),
+                     QLM_STORE_INVALID);
 }
 
 
@@ -360,15 +398,18 @@ test_live(void **state)
 static int
 writer(const char *path, uint64_t first, int out)
 {
-    size_t                i, pending;
-    uint64_t              b, lsn;
-    char                  tags[4][32];
-    qlm_store_t          *st;
-    qlm_store_item_t      items[4][K];
-    qlm_store_write_t    *w;
-    qlm_store_journal_t  *j;
+    size_t                   i, pending;
+    uint64_t                 b, lsn;
+    char                     tags[4][32];
+    qlm_store_t             *st;
+    qlm_store_item_t         items[4][K];
+    qlm_store_write_t       *w;
+    qlm_store_journal_t     *j;
+    qlm_store_journal_rec_t  jr;
 
     alarm(20);
+
+    memset(&jr, 0, sizeof(jr));
 
     if (qlm_store_open(&st, path, NULL) != 0
         || qlm_store_journal_open(st, path, &j) != 0)
@@ -381,8 +422,8 @@ writer(const char *path, uint64_t first, int out)
     for (b = first; b < first + MAX_BATCHES; b++) {
         batch_items(items[pending], b, tags[pending], sizeof(tags[0]));
 
-        if (qlm_store_journal_add(j, items[pending], K, 0, NULL) != 0
-            || qlm_store_journal_write(j, &lsn) != 0)
+        if (qlm_store_journal_add(&jr, items[pending], K, 0, NULL) != 0
+            || qlm_store_journal_write(j, &jr, &lsn) != 0)
         {
             return 12;
         }
@@ -518,6 +559,117 @@ test_kill(void **state)
 }
 
 
+/* four threads write at once: every record is there, in one chain */
+
+#define THREADS  4
+#define EACH     100
+
+typedef struct {
+    qlm_store_journal_t  *j;
+    uint64_t              first;
+    int                   rc;
+} jthread_t;
+
+
+static void *
+jthread(void *data)
+{
+    char                     tag[32];
+    uint64_t                 b, lsn;
+    jthread_t               *jt;
+    qlm_store_item_t         items[K];
+    qlm_store_journal_rec_t  rec;
+
+    jt = data;
+    memset(&rec, 0, sizeof(rec));
+
+    for (b = jt->first; b < jt->first + EACH; b++) {
+        batch_items(items, b, tag, sizeof(tag));
+
+        jt->rc = qlm_store_journal_add(&rec, items, K, 0, NULL);
+
+        if (jt->rc == 0) {
+            jt->rc = qlm_store_journal_write(jt->j, &rec, &lsn);
+        }
+
+        if (jt->rc != 0) {
+            break;
+        }
+    }
+
+    qlm_store_journal_rec_free(&rec);
+
+    return NULL;
+}
+
+
+static void
+test_threads(void **state)
+{
+    int                   status;
+    char                  path[300];
+    pid_t                 pid;
+    size_t                i;
+    uint32_t             *c;
+    uint64_t              events;
+    pthread_t             tid[THREADS];
+    jthread_t             jt[THREADS];
+    qlm_test_t           *t;
+    qlm_store_t          *st;
+    qlm_store_journal_t  *j;
+
+    t = *state;
+    qlm_t_path(t, path, sizeof(path));
+
+    pid = fork();
+    assert_true(pid != -1);
+
+    if (pid == 0) {
+        if (qlm_store_open(&st, path, NULL) != 0
+            || qlm_store_journal_open(st, path, &j) != 0)
+        {
+            _exit(1);
+        }
+
+        for (i = 0; i < THREADS; i++) {
+            jt[i].j = j;
+            jt[i].first = 1 + i * EACH;
+            jt[i].rc = -1;
+
+            if (pthread_create(&tid[i], NULL, jthread, &jt[i]) != 0) {
+                _exit(2);
+            }
+        }
+
+        for (i = 0; i < THREADS; i++) {
+            if (pthread_join(tid[i], NULL) != 0 || jt[i].rc != 0) {
+                _exit(3);
+            }
+        }
+
+        _exit(0);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+    qlm_t_ok(qlm_store_journal_recover(t->st, path, &events));
+    assert_int_equal(events, THREADS * EACH);
+
+    c = calloc(THREADS * EACH, sizeof(uint32_t));
+    assert_non_null(c);
+
+    count(t, 1, THREADS * EACH, c);
+
+    for (i = 0; i < THREADS * EACH; i++) {
+        assert_int_equal(c[i], K);
+    }
+
+    free(c);
+}
+
+
 int
 main(void)
 {
@@ -526,6 +678,7 @@ main(void)
         QLM_T(test_torn),
         QLM_T(test_rewind),
         QLM_T(test_live),
+        QLM_T(test_threads),
         QLM_T(test_kill),
     };
 
