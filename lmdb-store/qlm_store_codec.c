@@ -71,6 +71,15 @@ qlm_store_get_varint(qlm_store_buf_t *b)
 }
 
 
+/* a varint, for the other files: the journal's records */
+
+uint64_t
+qlm_store_varint(qlm_store_buf_t *b)
+{
+    return qlm_store_get_varint(b);
+}
+
+
 static uint64_t
 qlm_store_get_varint_more(qlm_store_buf_t *b)
 {

@@ -223,6 +223,7 @@ int qlm_store_seq_next(qlm_store_t *st, MDB_txn *txn, const char *name,
 
 void qlm_store_put_str(unsigned char **p, const qlm_store_str_t *s);
 void qlm_store_put_vstr(unsigned char **p, const qlm_store_str_t *s);
+uint64_t qlm_store_varint(qlm_store_buf_t *b);
 uint32_t qlm_store_get_u32(qlm_store_buf_t *b);
 uint64_t qlm_store_get_u64(qlm_store_buf_t *b);
 int qlm_store_str_eq(const qlm_store_str_t *a, const qlm_store_str_t *b);

@@ -36,6 +36,13 @@
 
 #define QLM_STORE_J_MAGIC     0x314a4d51  /* "QMJ1" */
 #define QLM_STORE_J_HEADER    20
+#define QLM_STORE_J_ALIGN     4096      /* records start at a page: one
+                                           never shares a page with a
+                                           record being flushed */
+#define QLM_STORE_J_PREALLOC  (4 * 1024 * 1024)
+
+#define qlm_store_j_align(n)                                                  \
+    (((n) + QLM_STORE_J_ALIGN - 1) & ~((size_t) QLM_STORE_J_ALIGN - 1))
 #define QLM_STORE_J_PREFIX    "journal-"
 #define QLM_STORE_J_KEY       "j:"
 #define QLM_STORE_J_NAME_MAX  64
@@ -78,6 +85,7 @@ static void qlm_store_journal_put_str(unsigned char **p,
     const qlm_store_str_t *s);
 static uint32_t qlm_store_journal_crc(uint32_t crc, const unsigned char *p,
     size_t len);
+static int qlm_store_journal_fill(int fd);
 static int qlm_store_journal_sync_dir(const char *dir);
 static int qlm_store_journal_replay(qlm_store_t *st, const char *dir,
     const char *name, uint64_t *replayed);
@@ -86,7 +94,6 @@ static int qlm_store_journal_apply(qlm_store_t *st, const char *key,
     uint64_t *replayed);
 static int qlm_store_journal_event(qlm_store_write_t *w,
     qlm_store_buf_t *b);
-static uint64_t qlm_store_journal_varint(qlm_store_buf_t *b);
 static void qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s);
 static int qlm_store_journal_forget(qlm_store_t *st, const char *key);
 static int qlm_store_journal_stale(qlm_store_t *st, const char *dir);
@@ -160,9 +167,18 @@ qlm_store_journal_open(qlm_store_t *st, const char *dir,
         goto failed;
     }
 
-    /* the directory entry itself, before any record counts on it */
+    /*
+     * Written whole first: a record's flush then writes its pages only,
+     * no block map and no size (O_DIRECT | O_DSYNC writes, one flush each,
+     * served a quarter fewer answers a second than this)
+     */
 
-    rc = qlm_store_journal_sync_dir(dir);
+    rc = qlm_store_journal_fill(j->fd);
+
+    if (rc == 0) {
+        rc = qlm_store_journal_sync_dir(dir);
+    }
+
     if (rc != 0) {
         (void) unlink(j->path);
         goto failed;
@@ -354,7 +370,7 @@ qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
 {
     int             rc;
     off_t           off;
-    size_t          len;
+    size_t          len, size;
     ssize_t         n;
     uint32_t        crc;
     uint64_t        num;
@@ -365,6 +381,7 @@ qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
     }
 
     *lsn = 0;
+    num = 0;
 
     rc = rec->error;
 
@@ -376,6 +393,9 @@ qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
 
     len = rec->len - QLM_STORE_J_HEADER;
     crc = qlm_store_journal_crc(0, rec->buf + QLM_STORE_J_HEADER, len);
+
+    size = qlm_store_j_align(rec->len);
+    memset(rec->buf + rec->len, 0, size - rec->len);
 
     p = rec->buf;
     qlm_store_put_u32(&p, QLM_STORE_J_MAGIC);
@@ -393,18 +413,18 @@ qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
         crc = qlm_store_journal_crc(crc, rec->buf, QLM_STORE_J_HEADER - 4);
         qlm_store_put_u32(&p, crc);
 
-        n = pwrite(j->fd, rec->buf, rec->len, off);
+        n = pwrite(j->fd, rec->buf, size, off);
 
         if (n == -1) {
             rc = errno;
 
-        } else if ((size_t) n != rec->len) {
+        } else if ((size_t) n != size) {
             rc = ENOSPC;
         }
 
         if (rc == 0) {
             j->lsn = num;
-            j->off = off + rec->len;
+            j->off = off + size;
 
         } else {
             j->error = rc;
@@ -427,9 +447,12 @@ qlm_store_journal_write(qlm_store_journal_t *j, qlm_store_journal_rec_t *rec,
         goto done;
     }
 
-    *lsn = num;
-
 done:
+
+    if (rc == 0) {
+        *lsn = num;
+    }
+
 
     rec->len = 0;
     rec->nevents = 0;
@@ -659,7 +682,7 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
         }
 
         next = lsn + 1;
-        p = (unsigned char *) b.pos + len;
+        p = data + qlm_store_j_align((size_t) (b.pos + len - data));
     }
 
     /* replayed: the file first, then its mark */
@@ -755,9 +778,9 @@ qlm_store_journal_event(qlm_store_write_t *w, qlm_store_buf_t *b)
         memset(&rec, 0, sizeof(rec));
 
         qlm_store_journal_str(b, &rec.key);
-        rec.updated = qlm_store_journal_varint(b);
+        rec.updated = qlm_store_varint(b);
         rec.deleted = (flags & QLM_STORE_J_DELETED) ? 1 : 0;
-        nfields = qlm_store_journal_varint(b);
+        nfields = qlm_store_varint(b);
 
         if (b->error || nfields > (size_t) (b->end - b->pos) / 2) {
             return QLM_STORE_CORRUPT;
@@ -779,7 +802,7 @@ qlm_store_journal_event(qlm_store_write_t *w, qlm_store_buf_t *b)
         rec.fields = fields;
     }
 
-    n = qlm_store_journal_varint(b);
+    n = qlm_store_varint(b);
 
     if (b->error || n > (size_t) (b->end - b->pos) / 11) {
         rc = QLM_STORE_CORRUPT;
@@ -797,11 +820,11 @@ qlm_store_journal_event(qlm_store_write_t *w, qlm_store_buf_t *b)
     /* stored due, not leased: the worker that held them is gone */
 
     for (i = 0; i < n; i++) {
-        items[i].due = qlm_store_journal_varint(b);
-        items[i].created = qlm_store_journal_varint(b);
-        items[i].updated = qlm_store_journal_varint(b);
-        items[i].attempt = (uint32_t) qlm_store_journal_varint(b);
-        items[i].last_status = (int32_t) qlm_store_journal_varint(b);
+        items[i].due = qlm_store_varint(b);
+        items[i].created = qlm_store_varint(b);
+        items[i].updated = qlm_store_varint(b);
+        items[i].attempt = (uint32_t) qlm_store_varint(b);
+        items[i].last_status = (int32_t) qlm_store_varint(b);
 
         for (s = &items[i].event_id; s <= &items[i].last_error; s++) {
             qlm_store_journal_str(b, s);
@@ -922,6 +945,33 @@ qlm_store_journal_forget(qlm_store_t *st, const char *key)
 
 
 static int
+qlm_store_journal_fill(int fd)
+{
+    off_t           off;
+    ssize_t         n;
+    unsigned char  *zeros;
+
+    zeros = calloc(1, 65536);
+    if (zeros == NULL) {
+        return ENOMEM;
+    }
+
+    for (off = 0; off < QLM_STORE_J_PREALLOC; off += n) {
+        n = pwrite(fd, zeros, 65536, off);
+
+        if (n <= 0) {
+            free(zeros);
+            return n == 0 ? ENOSPC : errno;
+        }
+    }
+
+    free(zeros);
+
+    return fdatasync(fd) == -1 ? errno : 0;
+}
+
+
+static int
 qlm_store_journal_sync_dir(const char *dir)
 {
     int  fd, rc;
@@ -949,13 +999,15 @@ qlm_store_journal_reserve(qlm_store_journal_rec_t *j, size_t n)
         j->len = QLM_STORE_J_HEADER;
     }
 
-    if (j->len + n <= j->size) {
+    /* the padding to the next page too */
+
+    if (qlm_store_j_align(j->len + n) <= j->size) {
         return 0;
     }
 
     size = j->size ? j->size : 16384;
 
-    while (size < j->len + n) {
+    while (size < qlm_store_j_align(j->len + n)) {
         size *= 2;
     }
 
@@ -983,39 +1035,12 @@ qlm_store_journal_put_str(unsigned char **p, const qlm_store_str_t *s)
 }
 
 
-static uint64_t
-qlm_store_journal_varint(qlm_store_buf_t *b)
-{
-    unsigned  shift;
-    uint64_t  v;
-
-    v = 0;
-
-    for (shift = 0; shift < 64; shift += 7) {
-        if (b->pos >= b->end) {
-            b->error = 1;
-            return 0;
-        }
-
-        v |= (uint64_t) (*b->pos & 0x7f) << shift;
-
-        if ((*b->pos++ & 0x80) == 0) {
-            return v;
-        }
-    }
-
-    b->error = 1;
-
-    return 0;
-}
-
-
 static void
 qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s)
 {
     uint64_t  len;
 
-    len = qlm_store_journal_varint(b);
+    len = qlm_store_varint(b);
 
     if (b->error || len > (uint64_t) (b->end - b->pos)) {
         b->error = 1;

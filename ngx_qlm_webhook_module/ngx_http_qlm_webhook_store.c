@@ -116,6 +116,7 @@ typedef struct {
     uint64_t                           lsn;
     int                                jrc;
     unsigned                           journaling:1;
+    unsigned                           released:1;
     unsigned                           ready:1;  /* to be committed */
 } ngx_http_qlm_webhook_set_t;
 
@@ -215,6 +216,8 @@ static void ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_qlm_webhook_journal_post(
     ngx_http_qlm_webhook_set_t *set);
 static void ngx_http_qlm_webhook_journal_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_journal_release(
+    ngx_http_qlm_webhook_set_t *set);
 static void ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev);
@@ -892,9 +895,9 @@ ngx_http_qlm_webhook_store_recover(ngx_cycle_t *cycle,
 
     if (replayed) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "qlm_webhook_store: %uL events replayed from the "
+                      "qlm_webhook_store: %uL event%s replayed from the "
                       "journals of ended workers in \"%V\"",
-                      replayed, &mcf->store_path);
+                      replayed, replayed == 1 ? "" : "s", &mcf->store_path);
     }
 
     if (rc != 0) {
@@ -961,6 +964,7 @@ ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
         set->lsn = 0;
         set->jrc = 0;
         set->journaling = 0;
+        set->released = 0;
         set->ready = 0;
 
         ngx_rbtree_init(&set->records[QLM_STORE_LICENSES],
@@ -1882,10 +1886,27 @@ ngx_http_qlm_webhook_journal_thread(void *data, ngx_log_t *log)
 
 
 static void
+ngx_http_qlm_webhook_journal_release(ngx_http_qlm_webhook_set_t *set)
+{
+    ngx_queue_t  *q;
+
+    set->released = 1;
+
+    for (q = ngx_queue_head(&set->events);
+         q != ngx_queue_sentinel(&set->events);
+         q = ngx_queue_next(q))
+    {
+        ngx_http_qlm_webhook_batch_release(
+            ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue));
+    }
+}
+
+
+static void
 ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
 {
     ngx_queue_t                       *q;
-    ngx_http_qlm_webhook_set_t        *set;
+    ngx_http_qlm_webhook_set_t        *set, *s;
     ngx_http_qlm_webhook_batch_t      *b;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
@@ -1897,17 +1918,28 @@ ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
     set->ready = 1;
     b->journaling--;
 
-    if (set->jrc == 0) {
-        /* on disk: the answers go, the commit follows */
+    /*
+     * On disk: the answers go, the commit follows.  Records written at
+     * once may end in any order, and a replay stops at the first record
+     * missing: a set's answers wait for those of the sets before it.
+     */
 
-        for (q = ngx_queue_head(&set->events);
-             q != ngx_queue_sentinel(&set->events);
-             q = ngx_queue_next(q))
-        {
-            ngx_http_qlm_webhook_batch_release(
-                ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue));
+    for (q = ngx_queue_head(&b->flight);
+         q != ngx_queue_sentinel(&b->flight);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
+
+        if (s->journaling) {
+            break;
         }
 
+        if (s->jrc == 0 && s->lsn && !s->released) {
+            ngx_http_qlm_webhook_journal_release(s);
+        }
+    }
+
+    if (set->jrc == 0) {
         b->journal_failed = 0;
 
     } else if (!b->journal_failed) {

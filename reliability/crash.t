@@ -2,10 +2,11 @@
 # run) from 4 clients, 2 workers, while a worker is killed with SIGKILL
 # every few hundred ms and the whole nginx (master and workers) twice, and
 # started again on the same store.  Every call that got its whole answer
-# had its event committed first (the answer's end is held for it), so each
-# such event is delivered at least once: 0 lost.  Duplicates come only
-# from deliveries in flight in a killed worker: at most
-# qlm_webhook_concurrency per worker killed.
+# had its event on disk first (sync=on: in the worker's journal, the
+# answer's end held for it; a killed worker's journal is replayed by the
+# next worker to start), so each such event is delivered at least once:
+# 0 lost.  Duplicates come only from deliveries in flight in a killed
+# worker: at most qlm_webhook_concurrency per worker killed.
 #
 # The license server and the receiver are a second nginx that is never
 # killed; the receiver logs each delivery's X-QLM-Event-Id and the call's
@@ -302,7 +303,19 @@ my @alarms = grep { !/exited on signal 9/ }
 is(scalar @alarms, 0, 'no alert, crit or emerg but the killed workers')
     or diag(join "\n", @alarms[0 .. ($#alarms < 9 ? $#alarms : 9)]);
 
+# the journals of killed workers (sync=on), replayed by the next worker
+# to start; a worker that stops removes its own
+
+my $replayed = 0;
+$replayed += $1 for $run->error_log
+    =~ /qlm_webhook_store: (\d+) events? replayed from the journals/g;
+note("events replayed from the journals of killed workers: $replayed");
+
 $run->stop;
 $peer->stop;
+
+my @journals = glob($run->prefix . '/store/journal-*');
+is(scalar @journals, 0, 'no journal left once nginx stopped')
+    or diag("@journals");
 
 done_testing();

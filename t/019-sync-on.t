@@ -1,11 +1,15 @@
 # sync=on: the event loop does not wait on the disk.  The batch's commits
 # ran in nginx's thread pool already; the claims of due items (retries,
 # items given back), the leased items given back, the scheduled tasks'
-# steps and qlm_webhook_verify's replay table go there too.
+# steps and qlm_webhook_verify's replay table go there too.  A turn's
+# events are first written to the worker's journal; a journal left by a
+# worker that ended before its commits is replayed at start.
 
 use Test::Nginx::Socket 'no_plan';
 use Cwd qw(abs_path);
+use Compress::Zlib qw(crc32);
 use Digest::SHA qw(hmac_sha256_base64);
+use File::Temp qw(tempdir);
 
 # Standard Webhooks headers: base64 of HMAC-SHA256(key, "id.timestamp.body")
 sub std_headers {
@@ -100,6 +104,48 @@ our $AdminConfig = $Config . "
         alias logs/error.log;
     }
 ";
+
+# A journal as a worker killed before its commits leaves it, in a store
+# of its own (written before nginx starts): records of magic "QMJ1",
+# length, number and CRC-32 (of the events, then of those first 16 bytes),
+# each at a 4 KiB boundary; an event is its table, flags, item count and
+# items (five varints, six strings of a varint length).  Records 1 and 2
+# hold an event each; the third's checksum is wrong (a write cut short).
+
+sub varint {
+    my ($v) = @_;
+    my $out = '';
+    while ($v >= 0x80) { $out .= chr(($v & 0x7f) | 0x80); $v >>= 7 }
+    return $out . chr($v);
+}
+
+sub jstr { varint(length $_[0]) . $_[0] }
+
+sub jrecord {
+    my ($lsn, $key, $url, $bad) = @_;
+    my $body = qq({"EventType":"license_created","Key":"$key"});
+    my $ev = chr(0) . chr(0) . varint(1)
+             . varint(1000) . varint(1000) . varint(1000) . varint(0)
+             . varint(0)
+             . jstr("evt_$key") . jstr('license_created') . jstr($url)
+             . jstr('') . jstr($body) . jstr('');
+    my $head = pack('VVQ<', 0x314a4d51, length $ev, $lsn);
+    my $crc = crc32($head, crc32($ev)) ^ ($bad ? 1 : 0);
+    my $rec = $head . pack('V', $crc) . $ev;
+    return $rec . ("\0" x (4096 - length($rec) % 4096));
+}
+
+our $JStore = tempdir(CLEANUP => 1) . '/store';
+mkdir $JStore or die "$JStore: $!";
+{
+    my $url = "http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok";
+    open(my $fh, '>', "$JStore/journal-1-1") or die "journal: $!";
+    binmode $fh;
+    print $fh jrecord(1, 'FROM-JOURNAL-1', $url),
+              jrecord(2, 'FROM-JOURNAL-2', $url),
+              jrecord(3, 'TORN', $url, 1);
+    close($fh);
+}
 
 run_tests();
 
@@ -296,3 +342,27 @@ qr/qlm webhook: a pause of http:\/\/127\.0\.0\.1:\d+\/fail written in a thread/,
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 9: sync=on: a journal left by a worker that ended before its commits is replayed into the store at start, its events delivered; the record cut short is not
+--- http_config eval
+"    qlm_webhook_store $::JStore sync=on;
+    qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok;
+" . ($::HttpConfig =~ s/^\s*qlm_webhook_store [^\n]*\n//r)
+--- config eval: $::Config
+--- request
+GET /qlm/a
+--- wait: 1
+--- error_log eval
+[
+qr/\[notice\].*qlm_webhook_store: 2 events replayed from the journals of ended workers in "[^"]+\/store"/,
+qr/^HOOK \/ok event=license_created attempt=1 body=\{"EventType":"license_created","Key":"FROM-JOURNAL-1"\}$/m,
+qr/^HOOK \/ok event=license_created attempt=1 body=\{"EventType":"license_created","Key":"FROM-JOURNAL-2"\}$/m,
+]
+--- no_error_log eval
+[
+qr/TORN/,
+qr/\[alert\]/,
+qr/\[error\]/,
+]
