@@ -197,6 +197,10 @@ replay(void **state, unsigned torn)
             _exit(1);
         }
 
+        /* as a process ends: its lock goes, its file stays */
+        qlm_store_journal_close(st, j, 0);
+        qlm_store_close(st);
+
         _exit(0);
     }
 
@@ -296,6 +300,9 @@ test_rewind(void **state)
         {
             _exit(2);
         }
+
+        qlm_store_journal_close(st, j, 0);
+        qlm_store_close(st);
 
         _exit(0);
     }
@@ -650,6 +657,9 @@ test_threads(void **state)
                 _exit(3);
             }
         }
+
+        qlm_store_journal_close(st, j, 0);
+        qlm_store_close(st);
 
         _exit(0);
     }
