@@ -13,12 +13,13 @@
  * its records were committed is replayed into the store by the next
  * process that recovers, and removed.
  *
- * The file: records one after another from offset 0, each a header
- * (magic, length, number, CRC-32 of the rest) and its events.  Numbers
- * follow one another; a rewind writes again from offset 0 once every
- * record is committed, so the first record whose number does not follow,
- * or whose checksum fails (a write the crash cut short), ends the journal.
- * An exclusive flock() on the file says its process is alive.
+ * The file (written whole at open): records one after another from offset
+ * 0, each at a page, a header (magic, length, number, CRC-32 of the events
+ * and then of the header's first 16 bytes) and its events.  Numbers follow
+ * one another; a rewind writes again from offset 0 once every record is
+ * committed, so the first record whose number does not follow, or whose
+ * checksum fails (a write the crash cut short), ends the journal.  An
+ * exclusive flock() on the file says its process is alive.
  */
 
 
@@ -40,9 +41,6 @@
                                            never shares a page with a
                                            record being flushed */
 #define QLM_STORE_J_PREALLOC  (4 * 1024 * 1024)
-
-#define qlm_store_j_align(n)                                                  \
-    (((n) + QLM_STORE_J_ALIGN - 1) & ~((size_t) QLM_STORE_J_ALIGN - 1))
 #define QLM_STORE_J_PREFIX    "journal-"
 #define QLM_STORE_J_KEY       "j:"
 #define QLM_STORE_J_NAME_MAX  64
@@ -50,6 +48,9 @@
 
 #define QLM_STORE_J_REC       0x01
 #define QLM_STORE_J_DELETED   0x02
+
+#define qlm_store_j_align(n)                                                  \
+    (((n) + QLM_STORE_J_ALIGN - 1) & ~((size_t) QLM_STORE_J_ALIGN - 1))
 
 
 struct qlm_store_journal_s {

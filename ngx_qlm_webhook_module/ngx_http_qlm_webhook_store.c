@@ -1934,7 +1934,9 @@ ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
             break;
         }
 
-        if (s->jrc == 0 && s->lsn && !s->released) {
+        /* written (or nothing of it to write), not a set held back */
+
+        if (s->jtask && s->jrc == 0 && !s->released) {
             ngx_http_qlm_webhook_journal_release(s);
         }
     }
