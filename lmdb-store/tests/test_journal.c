@@ -116,6 +116,32 @@ batch(qlm_store_t *st, qlm_store_journal_t *j, uint64_t b, unsigned commit,
 }
 
 
+/* a child's end as a process's: its lock goes, its file stays */
+
+static void
+child_end(qlm_store_t *st, qlm_store_journal_t *j)
+{
+    qlm_store_journal_close(st, j, 0);
+    qlm_store_close(st);
+
+    _exit(0);
+}
+
+
+/* the child ended well; the test's own store is opened after it */
+
+static void
+child_wait(qlm_test_t *t, pid_t pid)
+{
+    int  status;
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+}
+
+
 static size_t
 journals(const char *dir, char *name, size_t size)
 {
@@ -170,7 +196,6 @@ count(qlm_test_t *t, uint64_t first, uint64_t n, uint32_t *c)
 static void
 replay(void **state, unsigned torn)
 {
-    int                   status;
     char                  path[300], name[600];
     pid_t                 pid;
     uint32_t              c[6];
@@ -197,17 +222,10 @@ replay(void **state, unsigned torn)
             _exit(1);
         }
 
-        /* as a process ends: its lock goes, its file stays */
-        qlm_store_journal_close(st, j, 0);
-        qlm_store_close(st);
-
-        _exit(0);
+        child_end(st, j);
     }
 
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-
-    qlm_t_ok(qlm_t_open(t, NULL));
+    child_wait(t, pid);
 
     assert_int_equal(journals(path, name, sizeof(name)), 1);
 
@@ -264,7 +282,6 @@ test_torn(void **state)
 static void
 test_rewind(void **state)
 {
-    int                   status;
     char                  path[300];
     pid_t                 pid;
     uint32_t              c[8];
@@ -301,16 +318,10 @@ test_rewind(void **state)
             _exit(2);
         }
 
-        qlm_store_journal_close(st, j, 0);
-        qlm_store_close(st);
-
-        _exit(0);
+        child_end(st, j);
     }
 
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-
-    qlm_t_ok(qlm_t_open(t, NULL));
+    child_wait(t, pid);
 
     qlm_t_ok(qlm_store_journal_recover(t->st, path, &events));
     assert_int_equal(events, 1);
@@ -623,7 +634,6 @@ jthread(void *data)
 static void
 test_threads(void **state)
 {
-    int                   status;
     char                  path[300];
     pid_t                 pid;
     size_t                i;
@@ -664,16 +674,10 @@ test_threads(void **state)
             }
         }
 
-        qlm_store_journal_close(st, j, 0);
-        qlm_store_close(st);
-
-        _exit(0);
+        child_end(st, j);
     }
 
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-
-    qlm_t_ok(qlm_t_open(t, NULL));
+    child_wait(t, pid);
     qlm_t_ok(qlm_store_journal_recover(t->st, path, &events));
     assert_int_equal(events, THREADS * EACH);
 
