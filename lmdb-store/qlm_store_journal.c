@@ -81,7 +81,8 @@ static uint32_t qlm_store_crc32(uint32_t crc, const unsigned char *p,
     size_t n);
 static int qlm_store_journal_size_of(const qlm_store_item_t *items,
     size_t n, int table, const qlm_store_record_t *rec, size_t *sizep);
-static int qlm_store_journal_reserve(qlm_store_journal_rec_t *j, size_t n);
+static int qlm_store_journal_reserve(qlm_store_journal_rec_t *jr,
+    size_t n);
 static void qlm_store_journal_put_str(unsigned char **p,
     const qlm_store_str_t *s);
 static uint32_t qlm_store_journal_crc(uint32_t crc, const unsigned char *p,
@@ -236,7 +237,7 @@ qlm_store_journal_rec_free(qlm_store_journal_rec_t *rec)
 
 
 int
-qlm_store_journal_add(qlm_store_journal_rec_t *j,
+qlm_store_journal_add(qlm_store_journal_rec_t *jr,
     const qlm_store_item_t *items, size_t n, int table,
     const qlm_store_record_t *rec)
 {
@@ -245,22 +246,22 @@ qlm_store_journal_add(qlm_store_journal_rec_t *j,
     unsigned char          *p;
     const qlm_store_str_t  *s;
 
-    if (j == NULL) {
+    if (jr == NULL) {
         return QLM_STORE_INVALID;
     }
 
     rc = qlm_store_journal_size_of(items, n, table, rec, &size);
 
     if (rc == 0) {
-        rc = qlm_store_journal_reserve(j, size);
+        rc = qlm_store_journal_reserve(jr, size);
     }
 
     if (rc != 0) {
-        j->error = rc;
+        jr->error = rc;
         return rc;
     }
 
-    p = j->buf + j->len;
+    p = jr->buf + jr->len;
 
     *p++ = (unsigned char) table;
     *p++ = (unsigned char) ((rec ? QLM_STORE_J_REC : 0)
@@ -292,8 +293,8 @@ qlm_store_journal_add(qlm_store_journal_rec_t *j,
         }
     }
 
-    j->len = p - j->buf;
-    j->nevents++;
+    jr->len = p - jr->buf;
+    jr->nevents++;
 
     return 0;
 }
@@ -454,7 +455,6 @@ done:
         *lsn = num;
     }
 
-
     rec->len = 0;
     rec->nevents = 0;
     rec->error = 0;
@@ -520,7 +520,7 @@ qlm_store_write_journaled(qlm_store_write_t *w, qlm_store_journal_t *j,
 
 /*
  * Replays into st the journals in dir whose processes ended (no lock on
- * them), one slice of records a transaction, and removes them; *replayed
+ * them), a record a transaction, and removes them; *replayed
  * counts the events.  A journal that cannot be read stays, for the next
  * recovery, and its error is returned after the others were tried.
  */
@@ -991,34 +991,34 @@ qlm_store_journal_sync_dir(const char *dir)
 
 
 static int
-qlm_store_journal_reserve(qlm_store_journal_rec_t *j, size_t n)
+qlm_store_journal_reserve(qlm_store_journal_rec_t *jr, size_t n)
 {
     size_t          size;
     unsigned char  *buf;
 
-    if (j->len == 0) {
-        j->len = QLM_STORE_J_HEADER;
+    if (jr->len == 0) {
+        jr->len = QLM_STORE_J_HEADER;
     }
 
     /* the padding to the next page too */
 
-    if (qlm_store_j_align(j->len + n) <= j->size) {
+    if (qlm_store_j_align(jr->len + n) <= jr->size) {
         return 0;
     }
 
-    size = j->size ? j->size : 16384;
+    size = jr->size ? jr->size : 16384;
 
-    while (size < qlm_store_j_align(j->len + n)) {
+    while (size < qlm_store_j_align(jr->len + n)) {
         size *= 2;
     }
 
-    buf = realloc(j->buf, size);
+    buf = realloc(jr->buf, size);
     if (buf == NULL) {
         return ENOMEM;
     }
 
-    j->buf = buf;
-    j->size = size;
+    jr->buf = buf;
+    jr->size = size;
 
     return 0;
 }

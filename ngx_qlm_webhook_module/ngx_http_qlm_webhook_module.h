@@ -165,6 +165,7 @@ typedef struct {
 
 typedef void (*ngx_http_qlm_webhook_fold_pt)(ngx_pool_t *pool,
     ngx_http_qlm_webhook_fold_t *fold, void *data);
+
 typedef struct ngx_http_qlm_webhook_pg_s       ngx_http_qlm_webhook_pg_t;
 
 

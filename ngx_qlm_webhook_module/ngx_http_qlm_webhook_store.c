@@ -194,6 +194,9 @@ static u_char *ngx_http_qlm_webhook_str_put(u_char *p, qlm_store_str_t *dst,
     const qlm_store_str_t *src);
 static ngx_int_t ngx_http_qlm_webhook_batch_index(
     ngx_http_qlm_webhook_set_t *set, int table, qlm_store_record_t *rec);
+static void ngx_http_qlm_webhook_batch_lookup(ngx_http_qlm_webhook_set_t *set,
+    int table, ngx_str_t *key, uint32_t hash,
+    ngx_http_qlm_webhook_fold_pt cb, void *data);
 static void ngx_http_qlm_webhook_batch_forget(void *data);
 static void ngx_http_qlm_webhook_batch_commit(
     ngx_http_qlm_webhook_set_t **sets, ngx_uint_t n,
@@ -1281,7 +1284,6 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
     uint32_t                       hash;
     ngx_queue_t                   *q;
     ngx_http_qlm_webhook_set_t    *set;
-    ngx_http_qlm_webhook_fold_t   *f;
     ngx_http_qlm_webhook_batch_t  *b;
 
     b = mcf->batch;
@@ -1298,26 +1300,33 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
      * pools
      */
 
-    if (b->set) {
-        ngx_queue_insert_tail(&b->flight, &b->set->flight);
-    }
-
     for (q = ngx_queue_head(&b->flight);
          q != ngx_queue_sentinel(&b->flight);
          q = ngx_queue_next(q))
     {
         set = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
-
-        f = (ngx_http_qlm_webhook_fold_t *)
-                ngx_str_rbtree_lookup(&set->records[table], key, hash);
-
-        if (f) {
-            cb(set->pool, f, data);
-        }
+        ngx_http_qlm_webhook_batch_lookup(set, table, key, hash, cb, data);
     }
 
     if (b->set) {
-        ngx_queue_remove(&b->set->flight);
+        ngx_http_qlm_webhook_batch_lookup(b->set, table, key, hash, cb,
+                                          data);
+    }
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_lookup(ngx_http_qlm_webhook_set_t *set, int table,
+    ngx_str_t *key, uint32_t hash, ngx_http_qlm_webhook_fold_pt cb,
+    void *data)
+{
+    ngx_http_qlm_webhook_fold_t  *f;
+
+    f = (ngx_http_qlm_webhook_fold_t *)
+            ngx_str_rbtree_lookup(&set->records[table], key, hash);
+
+    if (f) {
+        cb(set->pool, f, data);
     }
 }
 
@@ -1481,6 +1490,7 @@ ngx_http_qlm_webhook_batch_handler(ngx_event_t *ev)
 void
 ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
 {
+    ngx_uint_t                     threaded;
     ngx_http_qlm_webhook_set_t    *set;
     ngx_http_qlm_webhook_batch_t  *b;
 
@@ -1493,6 +1503,8 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
     if (b->flush.posted) {
         ngx_delete_posted_event(&b->flush);
     }
+
+    threaded = 0;
 
 #if (NGX_THREADS)
 
@@ -1524,28 +1536,19 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
             return;
         }
 
+        /* nothing to write, or no task: its commit's own sync holds it */
+
         set->ready = 1;
         ngx_http_qlm_webhook_batch_ready(mcf);
         return;
     }
 
-    if (b->task && !ngx_exiting
-        && (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
-            || (mcf->sh && mcf->sh->syncing)))
-    {
+    threaded = (b->task && !ngx_exiting
+                && (mcf->store_sync == NGX_HTTP_QLM_WEBHOOK_SYNC_ON
+                    || (mcf->sh && mcf->sh->syncing)));
+
+    if (threaded && b->commit) {
         /* one commit at a time: the next turn's waits for this one */
-
-        if (b->commit) {
-            return;
-        }
-
-        set = b->set;
-        b->set = NULL;
-
-        ngx_queue_insert_tail(&b->flight, &set->flight);
-        set->ready = 1;
-
-        ngx_http_qlm_webhook_batch_ready(mcf);
         return;
     }
 
@@ -1554,8 +1557,8 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
     set = b->set;
     b->set = NULL;
 
-    if (!ngx_queue_empty(&b->flight)) {
-        /* behind the sets before it: the mirror's records in turn */
+    if (threaded || !ngx_queue_empty(&b->flight)) {
+        /* to a thread, or behind the sets before it: the mirror in turn */
         ngx_queue_insert_tail(&b->flight, &set->flight);
         set->ready = 1;
 
