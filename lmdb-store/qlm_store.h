@@ -442,7 +442,13 @@ void qlm_store_write_abort(qlm_store_write_t *w);
  * journal_recover() replays the journals in dir whose process ended, a
  * record a transaction, then removes them; the items go in due, not
  * leased; *replayed counts the events.
+ *
+ * A process that opens the store as another user (nginx's master, as
+ * root, for its workers) gives it the journals too: their names start
+ * with QLM_STORE_JOURNAL_PREFIX.
  */
+#define QLM_STORE_JOURNAL_PREFIX  "journal-"
+
 typedef struct {
     unsigned char    *buf;
     size_t            len;

@@ -41,7 +41,6 @@
                                            never shares a page with a
                                            record being flushed */
 #define QLM_STORE_J_PREALLOC  (4 * 1024 * 1024)
-#define QLM_STORE_J_PREFIX    "journal-"
 #define QLM_STORE_J_KEY       "j:"
 #define QLM_STORE_J_NAME_MAX  64
 #define QLM_STORE_J_MAX       (64 * 1024 * 1024)   /* a record, at most */
@@ -142,7 +141,7 @@ qlm_store_journal_open(qlm_store_t *st, const char *dir,
     (void) gettimeofday(&tv, NULL);
 
     (void) snprintf(j->key, sizeof(j->key), QLM_STORE_J_KEY
-                    QLM_STORE_J_PREFIX "%ld-%llu", (long) getpid(),
+                    QLM_STORE_JOURNAL_PREFIX "%ld-%llu", (long) getpid(),
                     (unsigned long long) tv.tv_sec * 1000000 + tv.tv_usec);
 
     n = strlen(dir) + 1 + strlen(j->key) + 1;
@@ -555,8 +554,8 @@ qlm_store_journal_recover(qlm_store_t *st, const char *dir,
     events = 0;
 
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, QLM_STORE_J_PREFIX,
-                    sizeof(QLM_STORE_J_PREFIX) - 1) != 0
+        if (strncmp(de->d_name, QLM_STORE_JOURNAL_PREFIX,
+                    sizeof(QLM_STORE_JOURNAL_PREFIX) - 1) != 0
             || strlen(de->d_name) > QLM_STORE_J_NAME_MAX)
         {
             continue;

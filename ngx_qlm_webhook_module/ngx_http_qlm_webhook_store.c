@@ -40,6 +40,8 @@ static ngx_uint_t ngx_http_qlm_webhook_store_perm(ngx_file_info_t *fi,
     ngx_uid_t uid, gid_t *groups, int ngroups);
 static ngx_int_t ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t level);
+static ngx_int_t ngx_http_qlm_webhook_store_chown_file(ngx_cycle_t *cycle,
+    u_char *name, ngx_core_conf_t *ccf, ngx_uint_t level);
 static ngx_int_t ngx_http_qlm_webhook_store_open(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
@@ -528,18 +530,25 @@ ngx_http_qlm_webhook_store_perm(ngx_file_info_t *fi, ngx_uid_t uid,
 }
 
 
-/* the master may run as root, the workers open the store as "user" */
+/*
+ * The master may run as root, the workers open the store as "user"; the
+ * journals that workers of another user left behind (a changed "user",
+ * nginx once run as root) are theirs to replay too
+ */
 
 static ngx_int_t
 ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t level)
 {
-    u_char            *name;
-    ngx_uint_t         i;
-    ngx_core_conf_t   *ccf;
-    ngx_file_info_t    fi;
+    u_char           *name;
+    size_t            len;
+    ngx_dir_t         dir;
+    ngx_err_t         err;
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    ngx_core_conf_t  *ccf;
 
-    static char       *files[] = { "", "/data.mdb", "/lock.mdb" };
+    static char      *files[] = { "", "/data.mdb", "/lock.mdb" };
 
     if (geteuid() != 0) {
         return NGX_OK;
@@ -551,7 +560,7 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    name = ngx_pnalloc(cycle->pool, mcf->store_path.len + sizeof("/data.mdb"));
+    name = ngx_pnalloc(cycle->pool, mcf->store_path.len + NGX_MAX_PATH + 2);
     if (name == NULL) {
         return NGX_ERROR;
     }
@@ -560,23 +569,91 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
 
         ngx_sprintf(name, "%V%s%Z", &mcf->store_path, files[i]);
 
-        if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
-            ngx_log_error(level, cycle->log, ngx_errno,
-                          "qlm_webhook_store: " ngx_file_info_n
-                          " \"%s\" failed", name);
+        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
+    }
 
-        if (fi.st_uid == ccf->user) {
+    if (ngx_open_dir(&mcf->store_path, &dir) == NGX_ERROR) {
+        ngx_log_error(level, cycle->log, ngx_errno,
+                      "qlm_webhook_store: " ngx_open_dir_n " \"%V\" failed",
+                      &mcf->store_path);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for ( ;; ) {
+        ngx_set_errno(0);
+
+        if (ngx_read_dir(&dir) == NGX_ERROR) {
+            err = ngx_errno;
+
+            if (err != NGX_ENOMOREFILES) {
+                ngx_log_error(level, cycle->log, err,
+                              "qlm_webhook_store: " ngx_read_dir_n
+                              " \"%V\" failed", &mcf->store_path);
+                rc = NGX_ERROR;
+            }
+
+            break;
+        }
+
+        len = ngx_de_namelen(&dir);
+
+        if (len > NGX_MAX_PATH
+            || ngx_strncmp(ngx_de_name(&dir), QLM_STORE_JOURNAL_PREFIX,
+                           sizeof(QLM_STORE_JOURNAL_PREFIX) - 1)
+               != 0)
+        {
             continue;
         }
 
-        if (chown((const char *) name, ccf->user, ccf->group) == -1) {
-            ngx_log_error(level, cycle->log, ngx_errno,
-                          "qlm_webhook_store: chown(\"%s\", %d) failed",
-                          name, ccf->user);
-            return NGX_ERROR;
+        ngx_sprintf(name, "%V/%*s%Z", &mcf->store_path, len,
+                    ngx_de_name(&dir));
+
+        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level)
+            != NGX_OK)
+        {
+            rc = NGX_ERROR;
+            break;
         }
+    }
+
+    if (ngx_close_dir(&dir) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "qlm_webhook_store: " ngx_close_dir_n " \"%V\" failed",
+                      &mcf->store_path);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_qlm_webhook_store_chown_file(ngx_cycle_t *cycle, u_char *name,
+    ngx_core_conf_t *ccf, ngx_uint_t level)
+{
+    ngx_file_info_t  fi;
+
+    if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(level, cycle->log, ngx_errno,
+                      "qlm_webhook_store: " ngx_file_info_n
+                      " \"%s\" failed", name);
+        return NGX_ERROR;
+    }
+
+    if (fi.st_uid == ccf->user) {
+        return NGX_OK;
+    }
+
+    if (chown((const char *) name, ccf->user, ccf->group) == -1) {
+        ngx_log_error(level, cycle->log, ngx_errno,
+                      "qlm_webhook_store: chown(\"%s\", %d) failed",
+                      name, ccf->user);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
