@@ -68,7 +68,7 @@ int print_item(const qlm_store_item_t *item, void *data);
 int print_log(const qlm_store_log_t *rec, void *data);
 int print_counter(const char *name, uint64_t value, void *data);
 void print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
-    uint64_t db_size);
+    uint64_t db_size, const qlm_store_journal_info_t *ji);
 void mirror_begin(ctx_t *ctx);
 void mirror_end(ctx_t *ctx);
 int print_record(const qlm_store_record_t *rec, void *data);

@@ -611,7 +611,7 @@ pg_summary(PGconn *c, ctx_t *ctx)
         return 1;
     }
 
-    print_stat(ctx, &stat, 1, db_size);
+    print_stat(ctx, &stat, 1, db_size, NULL);
 
     for (i = 0; i < PQntuples(r); i++) {
         print_counter(PQgetvalue(r, i, 0), pg_u64(r, i, 1), ctx);

@@ -80,7 +80,7 @@ static int print_log_key(const qlm_store_log_t *rec,
     const qlm_store_log_key_t *key, void *data);
 static int cmd_log(qlm_store_t *st, ctx_t *ctx);
 static int cmd_recover(qlm_store_t *st, ctx_t *ctx, uint64_t since);
-static int cmd_summary(qlm_store_t *st, ctx_t *ctx);
+static int cmd_summary(qlm_store_t *st, const char *path, ctx_t *ctx);
 static int scan_record(const qlm_store_record_t *rec, void *data);
 static int cmd_mirror(qlm_store_t *st, ctx_t *ctx, int table);
 static int cmd_import(qlm_store_t *st, ctx_t *ctx, int table,
@@ -99,8 +99,8 @@ usage(FILE *f)
         "       PATH COMMAND [options]\n"
         "\n"
         "commands:\n"
-        "  summary              queue depth, dead letters, log, map, "
-        "counters\n"
+        "  summary              queue depth, dead letters, log, map,\n"
+        "                       journals of sync=on, counters\n"
         "  queue [--limit N] [--body]\n"
         "                       queued deliveries, in due order\n"
         "  log [--since TIME] [--until TIME] [--event NAME] "
@@ -1056,17 +1056,26 @@ print_counter(const char *name, uint64_t value, void *data)
 
 
 static int
-cmd_summary(qlm_store_t *st, ctx_t *ctx)
+cmd_summary(qlm_store_t *st, const char *path, ctx_t *ctx)
 {
-    int                rc;
-    qlm_store_stat_t   stat;
+    int                        rc;
+    qlm_store_stat_t           stat;
+    qlm_store_journal_info_t   ji;
 
     rc = qlm_store_stat(st, ctx->now, &stat);
     if (rc != 0) {
         return fail("qlm_store_stat", rc);
     }
 
-    print_stat(ctx, &stat, 0, 0);
+    /* a journal it cannot read is said, and the figures go on */
+
+    rc = qlm_store_journal_info(st, path, &ji);
+    if (rc != 0) {
+        fprintf(stderr, "%s: the journals in \"%s\": %s\n", progname, path,
+                qlm_store_strerror(rc));
+    }
+
+    print_stat(ctx, &stat, 0, 0, rc == 0 ? &ji : NULL);
 
     rc = qlm_store_counter_foreach(st, print_counter, ctx);
 
@@ -1093,7 +1102,7 @@ cmd_summary(qlm_store_t *st, ctx_t *ctx)
 
 void
 print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
-    uint64_t db_size)
+    uint64_t db_size, const qlm_store_journal_info_t *ji)
 {
     char  due[64], size[32], used[32];
 
@@ -1110,8 +1119,16 @@ print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
                    db_size);
 
         } else {
-            printf(",\"map_size\":%zu,\"map_used\":%zu,\"counters\":{",
+            printf(",\"map_size\":%zu,\"map_used\":%zu,",
                    stat->map_size, stat->map_used);
+
+            if (ji) {
+                printf("\"journals\":{\"live\":%" PRIu32 ",\"ended\":%"
+                       PRIu32 ",\"events\":%" PRIu64 "},",
+                       ji->live, ji->ended, ji->events);
+            }
+
+            printf("\"counters\":{");
         }
 
         return;
@@ -1139,6 +1156,15 @@ print_stat(ctx_t *ctx, const qlm_store_stat_t *stat, int pg,
                "map used             %s (%.1f%%)\n", size, used,
                stat->map_size ? 100.0 * stat->map_used / stat->map_size
                               : 0.0);
+    }
+
+    /* sync=on: what the journals of ended workers hold, to replay */
+
+    if (ji && ji->live + ji->ended) {
+        printf("journals             %" PRIu32 " of running workers, %"
+               PRIu32 " of ended workers (%" PRIu64 " event%s to replay)\n",
+               ji->live, ji->ended, ji->events,
+               ji->events == 1 ? "" : "s");
     }
 
     printf("counters\n");
@@ -1592,7 +1618,7 @@ main(int argc, char **argv)
     switch (cmd->cmd) {
 
     case CMD_SUMMARY:
-        status = cmd_summary(st, &ctx);
+        status = cmd_summary(st, path, &ctx);
         break;
 
     case CMD_QUEUE:

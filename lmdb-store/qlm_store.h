@@ -443,11 +443,23 @@ void qlm_store_write_abort(qlm_store_write_t *w);
  * record a transaction, then removes them; the items go in due, not
  * leased; *replayed counts the events.
  *
+ * journal_info() says, without a lock (a recovery would take a journal
+ * this held for a live process's), how many journals dir has of live
+ * processes (a flock() on them in the kernel's lock table; without the
+ * table, the pid in the name runs), how many of ended ones, and how many
+ * events these hold that are not in the store yet.
+ *
  * A process that opens the store as another user (nginx's master, as
  * root, for its workers) gives it the journals too: their names start
  * with QLM_STORE_JOURNAL_PREFIX.
  */
 #define QLM_STORE_JOURNAL_PREFIX  "journal-"
+
+typedef struct {
+    uint32_t          live;
+    uint32_t          ended;
+    uint64_t          events;       /* of the ended, not in the store */
+} qlm_store_journal_info_t;
 
 typedef struct {
     unsigned char    *buf;
@@ -473,6 +485,8 @@ void qlm_store_journal_close(qlm_store_t *st, qlm_store_journal_t *j,
     unsigned forget);
 int qlm_store_journal_recover(qlm_store_t *st, const char *dir,
     uint64_t *replayed);
+int qlm_store_journal_info(qlm_store_t *st, const char *dir,
+    qlm_store_journal_info_t *info);
 
 /*
  * Scheduled tasks: begin() starts a slot once across processes and

@@ -30,8 +30,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 
 
@@ -90,6 +92,12 @@ static int qlm_store_journal_fill(int fd);
 static int qlm_store_journal_sync_dir(const char *dir);
 static int qlm_store_journal_replay(qlm_store_t *st, const char *dir,
     const char *name, uint64_t *replayed);
+static char *qlm_store_journal_locks(void);
+static int qlm_store_journal_live(const char *locks, const struct stat *sb,
+    const char *name);
+static int qlm_store_journal_records(qlm_store_t *st, int fd,
+    const struct stat *sb, const char *key, unsigned apply,
+    uint64_t *events);
 static int qlm_store_journal_apply(qlm_store_t *st, const char *key,
     const unsigned char *p, const unsigned char *end, uint64_t lsn,
     uint64_t *replayed);
@@ -580,6 +588,187 @@ qlm_store_journal_recover(qlm_store_t *st, const char *dir,
 }
 
 
+/*
+ * What the journals in dir hold, for a look at the store: those of live
+ * processes are only counted; those of ended ones (replayed at the next
+ * recovery) are read, and the events not yet in the store counted.  No
+ * lock is taken: a recovery that found one held would take the journal
+ * for a live process's and leave it.
+ */
+
+int
+qlm_store_journal_info(qlm_store_t *st, const char *dir,
+    qlm_store_journal_info_t *info)
+{
+    int             fd, rc, first;
+    DIR            *d;
+    char           *locks, path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
+                                               + QLM_STORE_J_NAME_MAX];
+    struct stat     sb;
+    struct dirent  *de;
+
+    if (st == NULL || dir == NULL || info == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    memset(info, 0, sizeof(qlm_store_journal_info_t));
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return errno;
+    }
+
+    locks = qlm_store_journal_locks();
+    first = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, QLM_STORE_JOURNAL_PREFIX,
+                    sizeof(QLM_STORE_JOURNAL_PREFIX) - 1) != 0
+            || strlen(de->d_name) > QLM_STORE_J_NAME_MAX)
+        {
+            continue;
+        }
+
+        (void) snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%s", de->d_name);
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd == -1 || fstat(fd, &sb) == -1) {
+            rc = errno;
+
+            if (fd != -1) {
+                (void) close(fd);
+            }
+
+            /* replayed and removed meanwhile */
+
+            if (rc != ENOENT && first == 0) {
+                first = rc;
+            }
+
+            continue;
+        }
+
+        if (qlm_store_journal_live(locks, &sb, de->d_name)) {
+            info->live++;
+
+        } else {
+            info->ended++;
+
+            rc = qlm_store_journal_records(st, fd, &sb, key, 0,
+                                           &info->events);
+            if (rc != 0 && first == 0) {
+                first = rc;
+            }
+        }
+
+        (void) close(fd);
+    }
+
+    (void) closedir(d);
+    free(locks);
+
+    return first;
+}
+
+
+/* the kernel's table of file locks (Linux), or NULL */
+
+static char *
+qlm_store_journal_locks(void)
+{
+    int       fd;
+    char     *buf, *p;
+    size_t    len, size;
+    ssize_t   n;
+
+    fd = open("/proc/locks", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return NULL;
+    }
+
+    size = 8192;
+    len = 0;
+    buf = malloc(size);
+
+    while (buf) {
+        if (size - len < 2) {
+            p = realloc(buf, size * 2);
+
+            if (p == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+
+            buf = p;
+            size *= 2;
+        }
+
+        n = read(fd, buf + len, size - len - 1);
+
+        if (n < 0) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+
+        if (n == 0) {
+            buf[len] = '\0';
+            break;
+        }
+
+        len += n;
+    }
+
+    (void) close(fd);
+
+    return buf;
+}
+
+
+/*
+ * Whether a process holds the journal's flock(): a FLOCK line of the
+ * lock table naming its device and inode; without the table, whether the
+ * process of the pid in its name runs
+ */
+
+static int
+qlm_store_journal_live(const char *locks, const struct stat *sb,
+    const char *name)
+{
+    long         pid;
+    char         file[64];
+    const char  *p, *q, *line;
+
+    if (locks) {
+        (void) snprintf(file, sizeof(file), " %02x:%02x:%lu ",
+                        major(sb->st_dev), minor(sb->st_dev),
+                        (unsigned long) sb->st_ino);
+
+        for (p = strstr(locks, file); p; p = strstr(p + 1, file)) {
+
+            for (line = p; line > locks && line[-1] != '\n'; line--) {
+                /* void */
+            }
+
+            for (q = line; q + 5 <= p; q++) {
+                if (memcmp(q, "FLOCK", 5) == 0) {
+                    return 1;
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    pid = strtol(name + sizeof(QLM_STORE_JOURNAL_PREFIX) - 1, NULL, 10);
+
+    return pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
+}
+
+
 static int
 qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
     uint64_t *replayed)
@@ -587,14 +776,7 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
     int                    fd, rc;
     char                   path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
                                                + QLM_STORE_J_NAME_MAX];
-    size_t                 got;
-    ssize_t                n;
-    uint32_t               len, crc;
-    uint64_t               lsn, applied, next;
     struct stat            sb;
-    unsigned char         *data, *p, *end;
-    qlm_store_buf_t        b;
-    MDB_txn               *txn;
 
     if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name)
         >= sizeof(path))
@@ -624,14 +806,54 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
         return 0;
     }
 
-    data = malloc(sb.st_size ? sb.st_size : 1);
+    rc = qlm_store_journal_records(st, fd, &sb, key, 1, replayed);
+
+    if (rc == 0) {
+
+        /* replayed: the file first, then its mark */
+
+        if (unlink(path) == -1) {
+            rc = errno;
+
+        } else {
+            (void) qlm_store_journal_sync_dir(dir);
+            rc = qlm_store_journal_forget(st, key);
+        }
+    }
+
+    (void) close(fd);
+
+    return rc;
+}
+
+
+/*
+ * The records of the journal fd that its mark key in st does not cover,
+ * in order, up to the first one missing or cut short: each applied to st
+ * in a transaction of its own, or only counted (apply 0); *events counts
+ * their events
+ */
+
+static int
+qlm_store_journal_records(qlm_store_t *st, int fd, const struct stat *sb,
+    const char *key, unsigned apply, uint64_t *events)
+{
+    int                    rc;
+    size_t                 got;
+    ssize_t                n;
+    uint32_t               len, crc;
+    uint64_t               lsn, applied, next;
+    unsigned char         *data, *p, *end;
+    qlm_store_buf_t        b;
+    MDB_txn               *txn;
+
+    data = malloc(sb->st_size ? sb->st_size : 1);
     if (data == NULL) {
-        (void) close(fd);
         return ENOMEM;
     }
 
-    for (got = 0; got < (size_t) sb.st_size; got += n) {
-        n = pread(fd, data + got, sb.st_size - got, got);
+    for (got = 0; got < (size_t) sb->st_size; got += n) {
+        n = pread(fd, data + got, sb->st_size - got, got);
 
         if (n <= 0) {
             break;
@@ -674,8 +896,8 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
         }
 
         if (lsn > applied) {
-            rc = qlm_store_journal_apply(st, key, b.pos, b.pos + len, lsn,
-                                         replayed);
+            rc = qlm_store_journal_apply(apply ? st : NULL, key, b.pos,
+                                         b.pos + len, lsn, events);
             if (rc != 0) {
                 goto done;
             }
@@ -685,27 +907,18 @@ qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
         p = data + qlm_store_j_align((size_t) (b.pos + len - data));
     }
 
-    /* replayed: the file first, then its mark */
-
-    if (unlink(path) == -1) {
-        rc = errno;
-        goto done;
-    }
-
-    (void) qlm_store_journal_sync_dir(dir);
-
-    rc = qlm_store_journal_forget(st, key);
-
 done:
 
     free(data);
-    (void) close(fd);
 
     return rc;
 }
 
 
-/* one record's events, and the mark that they are in, in one commit */
+/*
+ * One record's events, and the mark that they are in, in one commit; with
+ * no st, the events are only read and counted
+ */
 
 static int
 qlm_store_journal_apply(qlm_store_t *st, const char *key,
@@ -717,9 +930,13 @@ qlm_store_journal_apply(qlm_store_t *st, const char *key,
     qlm_store_buf_t     b;
     qlm_store_write_t  *w;
 
-    rc = qlm_store_write_begin(st, &w);
-    if (rc != 0) {
-        return rc;
+    w = NULL;
+
+    if (st) {
+        rc = qlm_store_write_begin(st, &w);
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     b.pos = p;
@@ -727,24 +944,29 @@ qlm_store_journal_apply(qlm_store_t *st, const char *key,
     b.error = 0;
 
     events = 0;
+    rc = 0;
 
     while (b.pos < b.end) {
         rc = qlm_store_journal_event(w, &b);
         if (rc != 0) {
-            qlm_store_write_abort(w);
-            return rc;
+            break;
         }
 
         events++;
     }
 
-    rc = qlm_store_meta_put_u64(st, w->txn, key, lsn);
-    if (rc != 0) {
-        qlm_store_write_abort(w);
-        return rc;
-    }
+    if (w) {
+        if (rc == 0) {
+            rc = qlm_store_meta_put_u64(st, w->txn, key, lsn);
+        }
 
-    rc = qlm_store_write_commit(w);
+        if (rc == 0) {
+            rc = qlm_store_write_commit(w);
+
+        } else {
+            qlm_store_write_abort(w);
+        }
+    }
 
     if (rc == 0) {
         *replayed += events;
@@ -836,9 +1058,10 @@ qlm_store_journal_event(qlm_store_write_t *w, qlm_store_buf_t *b)
         goto done;
     }
 
-    rc = qlm_store_write_enqueue_event(w, items, n, table,
-                                       (flags & QLM_STORE_J_REC) ? &rec
-                                                                 : NULL);
+    rc = (w == NULL) ? 0
+         : qlm_store_write_enqueue_event(w, items, n, table,
+                                         (flags & QLM_STORE_J_REC) ? &rec
+                                                                   : NULL);
 
 done:
 

@@ -10,12 +10,12 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../t/helpers";
 
-use Compress::Zlib qw(crc32);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use QLMRun;
+use QLMJournal;
 
 plan skip_all => 'needs root: the workers run as "nobody"' if $> != 0;
 plan skip_all => 'no user "nobody"' unless defined getpwnam('nobody');
@@ -61,31 +61,13 @@ $run->write_conf(<<"_EOC_");
     }
 _EOC_
 
-# A journal as a worker running as root leaves it (the format is the
-# one t/019-sync-on.t writes): records of magic "QMJ1", length, number and
-# CRC-32, each at a 4 KiB boundary, one event a record.
-
-sub varint {
-    my ($v) = @_;
-    my $out = '';
-    while ($v >= 0x80) { $out .= chr(($v & 0x7f) | 0x80); $v >>= 7 }
-    return $out . chr($v);
-}
-
-sub jstr { varint(length $_[0]) . $_[0] }
+# A journal as a worker running as root leaves it
+# (t/helpers/QLMJournal.pm writes its records), one event a record
 
 sub jrecord {
     my ($lsn, $id) = @_;
-    my $body = qq({"EventType":"license_created","Key":"$id"});
-    my $ev = chr(0) . chr(0) . varint(1)
-             . varint(1000) . varint(1000) . varint(1000) . varint(0)
-             . varint(0)
-             . jstr($id) . jstr('license_created')
-             . jstr("http://127.0.0.1:$rcv/hook")
-             . jstr('') . jstr($body) . jstr('');
-    my $head = pack('VVQ<', 0x314a4d51, length $ev, $lsn);
-    my $rec = $head . pack('V', crc32($head, crc32($ev))) . $ev;
-    return $rec . ("\0" x (4096 - length($rec) % 4096));
+    return QLMJournal::jrecord($lsn, $id, "http://127.0.0.1:$rcv/hook",
+        qq({"EventType":"license_created","Key":"$id"}));
 }
 
 mkdir $store, 0700 or die "mkdir $store: $!";

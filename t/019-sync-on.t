@@ -7,9 +7,11 @@
 
 use Test::Nginx::Socket 'no_plan';
 use Cwd qw(abs_path);
-use Compress::Zlib qw(crc32);
 use Digest::SHA qw(hmac_sha256_base64);
 use File::Temp qw(tempdir);
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use QLMJournal;
 
 # Standard Webhooks headers: base64 of HMAC-SHA256(key, "id.timestamp.body")
 sub std_headers {
@@ -106,33 +108,14 @@ our $AdminConfig = $Config . "
 ";
 
 # A journal as a worker killed before its commits leaves it, in a store
-# of its own (written before nginx starts): records of magic "QMJ1",
-# length, number and CRC-32 (of the events, then of those first 16 bytes),
-# each at a 4 KiB boundary; an event is its table, flags, item count and
-# items (five varints, six strings of a varint length).  Records 1 and 2
-# hold an event each; the third's checksum is wrong (a write cut short).
-
-sub varint {
-    my ($v) = @_;
-    my $out = '';
-    while ($v >= 0x80) { $out .= chr(($v & 0x7f) | 0x80); $v >>= 7 }
-    return $out . chr($v);
-}
-
-sub jstr { varint(length $_[0]) . $_[0] }
+# of its own (written before nginx starts, t/helpers/QLMJournal.pm says
+# how): records 1 and 2 hold an event each; the third's checksum is wrong
+# (a write cut short).
 
 sub jrecord {
     my ($lsn, $key, $url, $bad) = @_;
-    my $body = qq({"EventType":"license_created","Key":"$key"});
-    my $ev = chr(0) . chr(0) . varint(1)
-             . varint(1000) . varint(1000) . varint(1000) . varint(0)
-             . varint(0)
-             . jstr("evt_$key") . jstr('license_created') . jstr($url)
-             . jstr('') . jstr($body) . jstr('');
-    my $head = pack('VVQ<', 0x314a4d51, length $ev, $lsn);
-    my $crc = crc32($head, crc32($ev)) ^ ($bad ? 1 : 0);
-    my $rec = $head . pack('V', $crc) . $ev;
-    return $rec . ("\0" x (4096 - length($rec) % 4096));
+    return QLMJournal::jrecord($lsn, "evt_$key", $url,
+        qq({"EventType":"license_created","Key":"$key"}), $bad);
 }
 
 our $JStore = tempdir(CLEANUP => 1) . '/store';

@@ -7,8 +7,12 @@
 use strict;
 use warnings;
 
+use Fcntl qw(:flock);
 use File::Basename qw(dirname);
 use File::Spec;
+use FindBin;
+use lib "$FindBin::Bin/../../t/helpers";
+use QLMJournal;
 use File::Temp qw(tempdir);
 use IPC::Open3 qw(open3);
 use JSON::PP;
@@ -92,6 +96,42 @@ like($doc->{next_due_iso}, $iso, 'summary json: next_due_iso');
 is($doc->{map_size}, 64 * 1024 * 1024, 'summary json: map_size');
 is_deeply($doc->{counters}, { enqueued => 4, dead => 1, attempts => 4 },
           'summary json: counters');
+unlike($out, qr/^journals/m, 'summary: no journals line without journals');
+is_deeply($doc->{journals}, { live => 0, ended => 0, events => 0 },
+          'summary json: no journals');
+
+# summary: a journal left by a worker that ended (sync=on), not replayed:
+# the look counts its events and leaves it
+
+{
+    my $journal = "$store/journal-999999-1";
+    open(my $fh, '>', $journal) or die "$journal: $!";
+    binmode $fh;
+    print $fh map { QLMJournal::jrecord($_, "ev-j$_", 'http://j.example/',
+                                        '{"n":1}') } 1 .. 2;
+    close($fh);
+
+    $out = ok_run($store, 'summary');
+    like($out, qr/^journals\s+0 of running workers, 1 of ended workers \(2 events to replay\)$/m,
+         'summary: the ended journal and its events');
+    like($out, qr/^queued\s+3$/m, 'summary: the journal is not in the queue');
+
+    $doc = json_run('-j', $store, 'summary');
+    is_deeply($doc->{journals}, { live => 0, ended => 1, events => 2 },
+              'summary json: journals');
+    ok(-e $journal, 'summary: the journal is left for nginx to replay');
+
+    # its process lives (this one holds the flock()): counted, not read
+
+    open(my $lock, '<', $journal) or die "$journal: $!";
+    flock($lock, LOCK_EX) or die "flock: $!";
+    $doc = json_run('-j', $store, 'summary');
+    is_deeply($doc->{journals}, { live => 1, ended => 0, events => 0 },
+              'summary json: a locked journal is a running worker\'s');
+    close($lock);
+
+    unlink $journal or die "$journal: $!";
+}
 
 # queue
 

@@ -3,7 +3,8 @@
  * The journal of events: a record written is replayed once its process
  * is gone, unless the store holds it already; a torn record ends the
  * journal; a rewound journal replays only what follows the rewind; a live
- * process's journal is left alone.  And a writer killed at random points
+ * process's journal is left alone, and a look at the journals counts
+ * what a replay would take.  And a writer killed at random points
  * between its journal and its commits loses no event it reported, and
  * duplicates none.
  */
@@ -196,14 +197,15 @@ count(qlm_test_t *t, uint64_t first, uint64_t n, uint32_t *c)
 static void
 replay(void **state, unsigned torn)
 {
-    char                  path[300], name[600];
-    pid_t                 pid;
-    uint32_t              c[6];
-    uint64_t              lsn, events;
-    int                   fd;
-    qlm_test_t           *t;
-    qlm_store_t          *st;
-    qlm_store_journal_t  *j;
+    char                      path[300], name[600];
+    pid_t                     pid;
+    uint32_t                  c[6];
+    uint64_t                  lsn, events;
+    int                       fd;
+    qlm_test_t               *t;
+    qlm_store_t              *st;
+    qlm_store_journal_t      *j;
+    qlm_store_journal_info_t  ji;
 
     t = *state;
     qlm_t_path(t, path, sizeof(path));
@@ -242,8 +244,20 @@ replay(void **state, unsigned torn)
     assert_int_equal(c[1], K);
     assert_int_equal(c[2], 0);
 
+    /* a look finds what a replay would, and replays nothing */
+
+    qlm_t_ok(qlm_store_journal_info(t->st, path, &ji));
+    assert_int_equal(ji.live, 0);
+    assert_int_equal(ji.ended, 1);
+    assert_int_equal(ji.events, torn ? 1 : 2);
+    assert_int_equal(journals(path, NULL, 0), 1);
+
     qlm_t_ok(qlm_store_journal_recover(t->st, path, &events));
     assert_int_equal(events, torn ? 1 : 2);
+
+    qlm_t_ok(qlm_store_journal_info(t->st, path, &ji));
+    assert_int_equal(ji.ended, 0);
+    assert_int_equal(ji.events, 0);
 
     count(t, 1, 6, c);
     assert_int_equal(c[0], K);
@@ -340,13 +354,14 @@ test_rewind(void **state)
 static void
 test_live(void **state)
 {
-    char                     path[300];
-    size_t                   size;
-    uint32_t                 c[2];
-    uint64_t                 lsn, events;
-    qlm_test_t              *t;
-    qlm_store_journal_t     *j;
-    qlm_store_journal_rec_t  jr;
+    char                      path[300];
+    size_t                    size;
+    uint32_t                  c[2];
+    uint64_t                  lsn, events;
+    qlm_test_t               *t;
+    qlm_store_journal_t      *j;
+    qlm_store_journal_rec_t   jr;
+    qlm_store_journal_info_t  ji;
 
     t = *state;
     qlm_t_path(t, path, sizeof(path));
@@ -395,6 +410,13 @@ test_live(void **state)
 
     count(t, 1, 2, c);
     assert_int_equal(c[0], 0);
+
+    /* its flock() in the kernel's table: live, its events not counted */
+
+    qlm_t_ok(qlm_store_journal_info(t->st, path, &ji));
+    assert_int_equal(ji.live, 1);
+    assert_int_equal(ji.ended, 0);
+    assert_int_equal(ji.events, 0);
 
     qlm_store_journal_close(t->st, j, 1);
     assert_int_equal(journals(path, NULL, 0), 0);
