@@ -407,7 +407,7 @@ like($lines[2],
      qr/^b-2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +no +Email=b\@x\.example; ActivationKey=b-2$/,
      'licenses: its fields');
 
-my $doc = json_pg('licenses');
+$doc = json_pg('licenses');
 is_deeply($doc,
           [ { key => 'A-1', updated => $now, updated_iso => $doc->[0]{updated_iso},
               deleted => JSON::PP::true,
