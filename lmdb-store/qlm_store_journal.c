@@ -630,7 +630,8 @@ qlm_store_journal_info(qlm_store_t *st, const char *dir,
         }
 
         (void) snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%s", de->d_name);
+        (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%.*s",
+                        (int) QLM_STORE_J_NAME_MAX, de->d_name);
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
 
