@@ -40,28 +40,7 @@ $run->write_conf(<<"_EOC_");
 
     log_format hook 'HOOK \$http_x_qlm_event_id';
 
-    server {
-        listen 127.0.0.1:$ls;
-        location / {
-            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
-        }
-    }
-
-    server {
-        listen 127.0.0.1:$rcv;
-        location /hook {
-            access_log PREFIX/logs/error.log hook;
-            return 200;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:PORT;
-        location /qlm/ {
-            proxy_pass http://127.0.0.1:$ls;
-            qlm_webhook_emit license_created;
-        }
-    }
+@{[ QLMRun::servers($ls, $rcv) ]}
 _EOC_
 
 sub send_events {

@@ -257,6 +257,41 @@ sub get {
     return ($status || 0, $body // '');
 }
 
+# The three servers of most tests, for write_conf(): the license server
+# on $ls (one fixed QLM answer), the receiver on $rcv (its access log is
+# the error log, in the log_format "hook" the test defines; it answers
+# with $answer, 200 by default) and the proxy on PORT, whose /qlm/ emits
+# license_created.
+sub servers {
+    my ($ls, $rcv, $answer) = @_;
+    $answer //= 200;
+
+    return <<"_EOC_";
+    server {
+        listen 127.0.0.1:$ls;
+        location / {
+            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$rcv;
+        location /hook {
+            access_log PREFIX/logs/error.log hook;
+            return $answer;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:PORT;
+        location /qlm/ {
+            proxy_pass http://127.0.0.1:$ls;
+            qlm_webhook_emit license_created;
+        }
+    }
+_EOC_
+}
+
 # A receiver outside nginx: answers each webhook after $delay seconds,
 # one process a connection (keep-alive honoured), for at most $life
 # seconds.  Appends "GOT id attempt" when a request arrives and "ANS id
