@@ -192,6 +192,8 @@ static ngx_http_qlm_webhook_retry_t *ngx_http_qlm_webhook_retry_of(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
     ngx_http_qlm_webhook_deliver_t *d);
+static ngx_uint_t ngx_http_qlm_webhook_conns(
+    ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item);
 static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
@@ -421,7 +423,7 @@ ngx_http_qlm_webhook_deliver_lease_time(ngx_http_qlm_webhook_main_conf_t *mcf)
 static ngx_uint_t
 ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
 {
-    ngx_uint_t  busy, reserve, conns;
+    ngx_uint_t  busy;
 
     busy = d->nactive + d->reserved;
 
@@ -429,14 +431,23 @@ ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
         return 0;
     }
 
-    /* kept-alive connections are given back when nginx needs them */
+    return ngx_min(d->mcf->concurrency - busy,
+                   ngx_http_qlm_webhook_conns(d));
+}
+
+
+/* connections a delivery may take: kept-alive ones go when nginx asks */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_conns(ngx_http_qlm_webhook_deliver_t *d)
+{
+    ngx_uint_t  reserve, conns;
 
     reserve = ngx_cycle->connection_n / 4;
     conns = ngx_cycle->free_connection_n
             + ngx_http_qlm_webhook_keepalive_idle(d->keepalive);
-    conns = (conns > reserve) ? conns - reserve : 0;
 
-    return ngx_min(d->mcf->concurrency - busy, conns);
+    return (conns > reserve) ? conns - reserve : 0;
 }
 
 
@@ -497,12 +508,19 @@ ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
-/* slots for up to n deliveries that a commit will hand over leased */
+/*
+ * Slots for up to n deliveries that a commit will hand over leased.
+ * Journaled (sync=on), an event waits for its record and then for its
+ * commit, milliseconds under load, and its slots would be idle all that
+ * time: up to qlm_webhook_concurrency more are promised ahead, and a
+ * delivery that finds no slot at its commit goes back to the queue.
+ */
 
 ngx_uint_t
 ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_uint_t n)
+    ngx_uint_t n, ngx_uint_t journaled)
 {
+    ngx_uint_t                       room, busy;
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = mcf->deliver;
@@ -515,7 +533,19 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
         return 0;
     }
 
-    n = ngx_min(n, ngx_http_qlm_webhook_room(d));
+    room = ngx_http_qlm_webhook_room(d);
+
+    if (journaled) {
+        busy = d->nactive + d->reserved;
+
+        if (busy < 2 * mcf->concurrency) {
+            room = ngx_max(room,
+                           ngx_min(2 * mcf->concurrency - busy,
+                                   ngx_http_qlm_webhook_conns(d)));
+        }
+    }
+
+    n = ngx_min(n, room);
     d->reserved += n;
 
     return n;
@@ -595,10 +625,13 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /*
      * Changed since the commit (another event took the last slot, the
-     * circuit opened): it waits its turn, the attempt counted taken back
+     * circuit opened), or promised ahead of a slot: it waits its turn,
+     * the attempt counted taken back
      */
 
-    if (us && !ngx_http_qlm_webhook_admit_now(mcf, us)) {
+    if (d->nactive >= mcf->concurrency
+        || (us && !ngx_http_qlm_webhook_admit_now(mcf, us)))
+    {
         ngx_http_qlm_webhook_give_back(mcf, item,
                                        NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM);
         return;

@@ -462,7 +462,8 @@ void ngx_http_qlm_webhook_deliver_kick(ngx_http_qlm_webhook_main_conf_t *mcf);
 void ngx_http_qlm_webhook_deliver_kick_task(
     ngx_http_qlm_webhook_main_conf_t *mcf);
 ngx_uint_t ngx_http_qlm_webhook_deliver_reserve(
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n,
+    ngx_uint_t journaled);
 void ngx_http_qlm_webhook_deliver_unreserve(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t n);
 ngx_uint_t ngx_http_qlm_webhook_deliver_admit(

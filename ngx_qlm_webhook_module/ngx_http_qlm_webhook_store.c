@@ -1209,7 +1209,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     uint64_t                         now;
     ngx_int_t                        rc;
     ngx_str_t                       *name;
-    ngx_uint_t                       reserved;
+    ngx_uint_t                       reserved, journaled;
     ngx_pool_t                      *pool;
     ngx_array_t                     *urls;
     qlm_store_str_t                  body, id;
@@ -1278,7 +1278,13 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     if (p->nitems) {
         items = p->items;
-        reserved = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems);
+#if (NGX_THREADS)
+        journaled = (mcf->batch->journal != NULL);
+#else
+        journaled = 0;
+#endif
+        reserved = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems,
+                                                        journaled);
         p->nleased = 0;
 
         now = ngx_http_qlm_webhook_now();
