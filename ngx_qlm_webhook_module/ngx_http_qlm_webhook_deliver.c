@@ -533,16 +533,15 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
         return 0;
     }
 
-    room = ngx_http_qlm_webhook_room(d);
-
     if (journaled) {
         busy = d->nactive + d->reserved;
+        room = (busy < 2 * mcf->concurrency)
+               ? ngx_min(2 * mcf->concurrency - busy,
+                         ngx_http_qlm_webhook_conns(d))
+               : 0;
 
-        if (busy < 2 * mcf->concurrency) {
-            room = ngx_max(room,
-                           ngx_min(2 * mcf->concurrency - busy,
-                                   ngx_http_qlm_webhook_conns(d)));
-        }
+    } else {
+        room = ngx_http_qlm_webhook_room(d);
     }
 
     n = ngx_min(n, room);

@@ -41,7 +41,8 @@ static ngx_uint_t ngx_http_qlm_webhook_store_perm(ngx_file_info_t *fi,
 static ngx_int_t ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t level);
 static ngx_int_t ngx_http_qlm_webhook_store_chown_file(ngx_cycle_t *cycle,
-    u_char *name, ngx_core_conf_t *ccf, ngx_uint_t level);
+    u_char *name, ngx_core_conf_t *ccf, ngx_uint_t level,
+    ngx_uint_t may_vanish);
 static ngx_int_t ngx_http_qlm_webhook_store_open(ngx_cycle_t *cycle,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static ngx_int_t ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
@@ -569,7 +570,7 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
 
         ngx_sprintf(name, "%V%s%Z", &mcf->store_path, files[i]);
 
-        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level)
+        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level, 0)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -614,7 +615,9 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
         ngx_sprintf(name, "%V/%*s%Z", &mcf->store_path, len,
                     ngx_de_name(&dir));
 
-        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level)
+        /* a running worker may replay and remove it meanwhile (nginx -t) */
+
+        if (ngx_http_qlm_webhook_store_chown_file(cycle, name, ccf, level, 1)
             != NGX_OK)
         {
             rc = NGX_ERROR;
@@ -634,12 +637,19 @@ ngx_http_qlm_webhook_store_chown(ngx_cycle_t *cycle,
 
 static ngx_int_t
 ngx_http_qlm_webhook_store_chown_file(ngx_cycle_t *cycle, u_char *name,
-    ngx_core_conf_t *ccf, ngx_uint_t level)
+    ngx_core_conf_t *ccf, ngx_uint_t level, ngx_uint_t may_vanish)
 {
+    ngx_err_t        err;
     ngx_file_info_t  fi;
 
     if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
-        ngx_log_error(level, cycle->log, ngx_errno,
+        err = ngx_errno;
+
+        if (may_vanish && err == NGX_ENOENT) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(level, cycle->log, err,
                       "qlm_webhook_store: " ngx_file_info_n
                       " \"%s\" failed", name);
         return NGX_ERROR;
@@ -650,7 +660,13 @@ ngx_http_qlm_webhook_store_chown_file(ngx_cycle_t *cycle, u_char *name,
     }
 
     if (chown((const char *) name, ccf->user, ccf->group) == -1) {
-        ngx_log_error(level, cycle->log, ngx_errno,
+        err = ngx_errno;
+
+        if (may_vanish && err == NGX_ENOENT) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(level, cycle->log, err,
                       "qlm_webhook_store: chown(\"%s\", %d) failed",
                       name, ccf->user);
         return NGX_ERROR;
