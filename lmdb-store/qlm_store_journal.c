@@ -45,6 +45,7 @@
 #define QLM_STORE_J_PREALLOC  (4 * 1024 * 1024)
 #define QLM_STORE_J_KEY       "j:"
 #define QLM_STORE_J_NAME_MAX  64
+#define QLM_STORE_J_KEY_SIZE  (sizeof(QLM_STORE_J_KEY) + QLM_STORE_J_NAME_MAX)
 #define QLM_STORE_J_MAX       (64 * 1024 * 1024)   /* a record, at most */
 
 #define QLM_STORE_J_REC       0x01
@@ -57,8 +58,7 @@
 struct qlm_store_journal_s {
     int                   fd;
     char                 *path;
-    char                  key[sizeof(QLM_STORE_J_KEY)
-                              + QLM_STORE_J_NAME_MAX];
+    char                  key[QLM_STORE_J_KEY_SIZE];
 
     /*
      * Writers take numbers and places in turn, under the mutex, and
@@ -90,8 +90,10 @@ static uint32_t qlm_store_journal_crc(uint32_t crc, const unsigned char *p,
     size_t len);
 static int qlm_store_journal_fill(int fd);
 static int qlm_store_journal_sync_dir(const char *dir);
+static int qlm_store_journal_paths(const char *dir, const char *name,
+    char *path, char *key);
 static int qlm_store_journal_replay(qlm_store_t *st, const char *dir,
-    const char *name, uint64_t *replayed);
+    const char *path, const char *key, uint64_t *replayed);
 static char *qlm_store_journal_locks(void);
 static int qlm_store_journal_live(const char *locks, const struct stat *sb,
     const char *name);
@@ -538,6 +540,7 @@ qlm_store_journal_recover(qlm_store_t *st, const char *dir,
 {
     int             rc, first;
     DIR            *d;
+    char            path[PATH_MAX], key[QLM_STORE_J_KEY_SIZE];
     uint64_t        events;
     struct dirent  *de;
 
@@ -562,14 +565,11 @@ qlm_store_journal_recover(qlm_store_t *st, const char *dir,
     events = 0;
 
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, QLM_STORE_JOURNAL_PREFIX,
-                    sizeof(QLM_STORE_JOURNAL_PREFIX) - 1) != 0
-            || strlen(de->d_name) > QLM_STORE_J_NAME_MAX)
-        {
+        if (qlm_store_journal_paths(dir, de->d_name, path, key) != 0) {
             continue;
         }
 
-        rc = qlm_store_journal_replay(st, dir, de->d_name, &events);
+        rc = qlm_store_journal_replay(st, dir, path, key, &events);
 
         if (rc != 0 && first == 0) {
             first = rc;
@@ -602,8 +602,7 @@ qlm_store_journal_info(qlm_store_t *st, const char *dir,
 {
     int             fd, rc, first;
     DIR            *d;
-    char           *locks, path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
-                                               + QLM_STORE_J_NAME_MAX];
+    char           *locks, path[PATH_MAX], key[QLM_STORE_J_KEY_SIZE];
     struct stat     sb;
     struct dirent  *de;
 
@@ -622,16 +621,9 @@ qlm_store_journal_info(qlm_store_t *st, const char *dir,
     first = 0;
 
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, QLM_STORE_JOURNAL_PREFIX,
-                    sizeof(QLM_STORE_JOURNAL_PREFIX) - 1) != 0
-            || strlen(de->d_name) > QLM_STORE_J_NAME_MAX)
-        {
+        if (qlm_store_journal_paths(dir, de->d_name, path, key) != 0) {
             continue;
         }
-
-        (void) snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%.*s",
-                        (int) QLM_STORE_J_NAME_MAX, de->d_name);
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -770,22 +762,37 @@ qlm_store_journal_live(const char *locks, const struct stat *sb,
 }
 
 
-static int
-qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *name,
-    uint64_t *replayed)
-{
-    int                    fd, rc;
-    char                   path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
-                                               + QLM_STORE_J_NAME_MAX];
-    struct stat            sb;
+/*
+ * A journal's file and its mark's key, from dir and its name: not a
+ * journal's name (or too long), nonzero
+ */
 
-    if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name)
-        >= sizeof(path))
+static int
+qlm_store_journal_paths(const char *dir, const char *name, char *path,
+    char *key)
+{
+    if (strncmp(name, QLM_STORE_JOURNAL_PREFIX,
+                sizeof(QLM_STORE_JOURNAL_PREFIX) - 1) != 0
+        || strlen(name) > QLM_STORE_J_NAME_MAX
+        || (size_t) snprintf(path, PATH_MAX, "%s/%s", dir, name)
+           >= PATH_MAX)
     {
-        return ENAMETOOLONG;
+        return QLM_STORE_INVALID;
     }
 
-    (void) snprintf(key, sizeof(key), QLM_STORE_J_KEY "%s", name);
+    (void) snprintf(key, QLM_STORE_J_KEY_SIZE, QLM_STORE_J_KEY "%.*s",
+                    (int) QLM_STORE_J_NAME_MAX, name);
+
+    return 0;
+}
+
+
+static int
+qlm_store_journal_replay(qlm_store_t *st, const char *dir, const char *path,
+    const char *key, uint64_t *replayed)
+{
+    int                    fd, rc;
+    struct stat            sb;
 
     fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd == -1) {
@@ -1079,8 +1086,7 @@ static int
 qlm_store_journal_stale(qlm_store_t *st, const char *dir)
 {
     int          rc;
-    char         path[PATH_MAX], key[sizeof(QLM_STORE_J_KEY)
-                                     + QLM_STORE_J_NAME_MAX];
+    char         path[PATH_MAX], key[QLM_STORE_J_KEY_SIZE];
     size_t       klen;
     MDB_val      k, v;
     MDB_txn     *txn;

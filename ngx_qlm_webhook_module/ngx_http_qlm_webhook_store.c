@@ -137,7 +137,6 @@ typedef struct {
 typedef struct {
     ngx_http_qlm_webhook_set_t        *sets[NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS];
     ngx_uint_t                         n;
-    qlm_store_journal_t               *journal;
 } ngx_http_qlm_webhook_commit_t;
 
 
@@ -161,16 +160,18 @@ struct ngx_http_qlm_webhook_batch_s {
     ngx_thread_task_t                 *sync_task;
     unsigned                           syncing:1;
 
+    /* records being written, and whether the last write failed */
+    ngx_uint_t                         journaling;
+    unsigned                           journal_failed:1;
+#endif
+
     /*
      * sync=on: each turn's events are a record of the worker's journal,
      * written in a thread (several at once), their answers let go once
      * it is on disk; the sets are committed to LMDB behind, several at
-     * once
+     * once (NULL without threads: each commit is synced)
      */
     qlm_store_journal_t               *journal;
-    ngx_uint_t                         journaling;
-    unsigned                           journal_failed:1;
-#endif
     ngx_queue_t                        flight;   /* sets, oldest first */
 };
 
@@ -202,8 +203,7 @@ static void ngx_http_qlm_webhook_batch_lookup(ngx_http_qlm_webhook_set_t *set,
     ngx_http_qlm_webhook_fold_pt cb, void *data);
 static void ngx_http_qlm_webhook_batch_forget(void *data);
 static void ngx_http_qlm_webhook_batch_commit(
-    ngx_http_qlm_webhook_set_t **sets, ngx_uint_t n,
-    qlm_store_journal_t *journal);
+    ngx_http_qlm_webhook_set_t **sets, ngx_uint_t n);
 static void ngx_http_qlm_webhook_batch_failed(ngx_http_qlm_webhook_set_t *set,
     int rc);
 static void ngx_http_qlm_webhook_batch_release(
@@ -1225,7 +1225,7 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
     uint64_t                         now;
     ngx_int_t                        rc;
     ngx_str_t                       *name;
-    ngx_uint_t                       reserved, journaled;
+    ngx_uint_t                       reserved;
     ngx_pool_t                      *pool;
     ngx_array_t                     *urls;
     qlm_store_str_t                  body, id;
@@ -1294,13 +1294,8 @@ ngx_http_qlm_webhook_batch_event(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     if (p->nitems) {
         items = p->items;
-#if (NGX_THREADS)
-        journaled = (mcf->batch->journal != NULL);
-#else
-        journaled = 0;
-#endif
         reserved = ngx_http_qlm_webhook_deliver_reserve(mcf, p->nitems,
-                                                        journaled);
+                                                mcf->batch->journal != NULL);
         p->nleased = 0;
 
         now = ngx_http_qlm_webhook_now();
@@ -1567,13 +1562,11 @@ ngx_http_qlm_webhook_batch_exit(ngx_http_qlm_webhook_main_conf_t *mcf)
 
     ngx_http_qlm_webhook_batch_flush(mcf);
 
-#if (NGX_THREADS)
     if (b->journal) {
         /* every record is committed, or its events were lost and said so */
         qlm_store_journal_close(mcf->store, b->journal, 1);
         b->journal = NULL;
     }
-#endif
 
     mcf->batch = NULL;
 }
@@ -1665,7 +1658,7 @@ ngx_http_qlm_webhook_batch_flush(ngx_http_qlm_webhook_main_conf_t *mcf)
         return;
     }
 
-    ngx_http_qlm_webhook_batch_commit(&set, 1, NULL);
+    ngx_http_qlm_webhook_batch_commit(&set, 1);
     ngx_http_qlm_webhook_batch_done(set);
     ngx_destroy_pool(set->pool);
 }
@@ -1681,7 +1674,6 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
 {
     ngx_uint_t                      i, n;
     ngx_queue_t                    *q;
-    qlm_store_journal_t            *journal;
     ngx_http_qlm_webhook_set_t     *sets[NGX_HTTP_QLM_WEBHOOK_COMMIT_SETS];
     ngx_http_qlm_webhook_batch_t   *b;
 #if (NGX_THREADS)
@@ -1695,10 +1687,6 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
         /* its end takes the next */
         return;
     }
-
-    journal = b->journal;
-#else
-    journal = NULL;
 #endif
 
     for ( ;; ) {
@@ -1728,7 +1716,6 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
 
             ngx_memcpy(commit->sets, sets, n * sizeof(sets[0]));
             commit->n = n;
-            commit->journal = journal;
 
             if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
                 b->commit = commit;
@@ -1739,7 +1726,7 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
         }
 #endif
 
-        ngx_http_qlm_webhook_batch_commit(sets, n, journal);
+        ngx_http_qlm_webhook_batch_commit(sets, n);
 
         for (i = 0; i < n; i++) {
             ngx_queue_remove(&sets[i]->flight);
@@ -1861,8 +1848,7 @@ ngx_http_qlm_webhook_batch_thread(void *data, ngx_log_t *log)
 
     ngx_http_qlm_webhook_thread_cpus();
 
-    ngx_http_qlm_webhook_batch_commit(commit->sets, commit->n,
-                                      commit->journal);
+    ngx_http_qlm_webhook_batch_commit(commit->sets, commit->n);
 }
 
 
@@ -2110,7 +2096,7 @@ ngx_http_qlm_webhook_sync_thread_done(ngx_event_t *ev)
 
 static void
 ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
-    ngx_uint_t n, qlm_store_journal_t *journal)
+    ngx_uint_t n)
 {
     int                                rc;
     uint64_t                           lsn;
@@ -2162,7 +2148,7 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
     }
 
     if (lsn) {
-        (void) qlm_store_write_journaled(w, journal, lsn);
+        (void) qlm_store_write_journaled(w, mcf->batch->journal, lsn);
     }
 
     rc = qlm_store_write_commit(w);
@@ -2179,7 +2165,7 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
         }
 
         if (lsn && qlm_store_write_begin(mcf->store, &w) == 0) {
-            (void) qlm_store_write_journaled(w, journal, lsn);
+            (void) qlm_store_write_journaled(w, mcf->batch->journal, lsn);
             (void) qlm_store_write_commit(w);
         }
 

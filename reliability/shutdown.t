@@ -32,20 +32,7 @@ sub conf {
     qlm_webhook_concurrency 4;
     qlm_webhook_url license_created http://127.0.0.1:$rcv/hook;
 
-    server {
-        listen 127.0.0.1:$ls;
-        location / {
-            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
-        }
-    }
-
-    server {
-        listen 127.0.0.1:PORT;
-        location /qlm/ {
-            proxy_pass http://127.0.0.1:$ls;
-            qlm_webhook_emit license_created;
-        }
-    }
+@{[ QLMRun::servers($ls) ]}
 _EOC_
 }
 

@@ -77,20 +77,7 @@ $run->write_conf(<<"_EOC_");
     qlm_webhook_breaker 0;
     qlm_webhook_url license_created http://127.0.0.1:$hold/hook;
 
-    server {
-        listen 127.0.0.1:$ls;
-        location / {
-            return 200 '<QuickLicenseManager><pckey>K</pckey></QuickLicenseManager>';
-        }
-    }
-
-    server {
-        listen 127.0.0.1:PORT;
-        location /qlm/ {
-            proxy_pass http://127.0.0.1:$ls;
-            qlm_webhook_emit license_created;
-        }
-    }
+@{[ QLMRun::servers($ls) ]}
 _EOC_
 
 ok($run->start, 'nginx starts, one worker');

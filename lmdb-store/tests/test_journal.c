@@ -117,6 +117,27 @@ batch(qlm_store_t *st, qlm_store_journal_t *j, uint64_t b, unsigned commit,
 }
 
 
+/* a writer of its own: 0 in the child, its store and journal open */
+
+static pid_t
+child_begin(const char *path, qlm_store_t **st, qlm_store_journal_t **j)
+{
+    pid_t  pid;
+
+    pid = fork();
+    assert_true(pid != -1);
+
+    if (pid == 0
+        && (qlm_store_open(st, path, NULL) != 0
+            || qlm_store_journal_open(*st, path, j) != 0))
+    {
+        _exit(1);
+    }
+
+    return pid;
+}
+
+
 /* a child's end as a process's: its lock goes, its file stays */
 
 static void
@@ -210,13 +231,10 @@ replay(void **state, unsigned torn)
     t = *state;
     qlm_t_path(t, path, sizeof(path));
 
-    pid = fork();
-    assert_true(pid != -1);
+    pid = child_begin(path, &st, &j);
 
     if (pid == 0) {
-        if (qlm_store_open(&st, path, NULL) != 0
-            || qlm_store_journal_open(st, path, &j) != 0
-            || batch(st, j, 1, 1, &lsn) != 0 || lsn != 1
+        if (batch(st, j, 1, 1, &lsn) != 0 || lsn != 1
             || batch(st, j, 2, 1, &lsn) != 0 || lsn != 2
             || batch(st, j, 3, 0, &lsn) != 0 || lsn != 3
             || batch(st, j, 4, 0, &lsn) != 0 || lsn != 4)
@@ -307,13 +325,10 @@ test_rewind(void **state)
     t = *state;
     qlm_t_path(t, path, sizeof(path));
 
-    pid = fork();
-    assert_true(pid != -1);
+    pid = child_begin(path, &st, &j);
 
     if (pid == 0) {
-        if (qlm_store_open(&st, path, NULL) != 0
-            || qlm_store_journal_open(st, path, &j) != 0
-            || batch(st, j, 1, 1, &lsn) != 0
+        if (batch(st, j, 1, 1, &lsn) != 0
             || batch(st, j, 2, 1, &lsn) != 0
             || batch(st, j, 3, 1, &lsn) != 0
             || qlm_store_journal_size(j) == 0)
@@ -670,16 +685,9 @@ test_threads(void **state)
     t = *state;
     qlm_t_path(t, path, sizeof(path));
 
-    pid = fork();
-    assert_true(pid != -1);
+    pid = child_begin(path, &st, &j);
 
     if (pid == 0) {
-        if (qlm_store_open(&st, path, NULL) != 0
-            || qlm_store_journal_open(st, path, &j) != 0)
-        {
-            _exit(1);
-        }
-
         for (i = 0; i < THREADS; i++) {
             jt[i].j = j;
             jt[i].first = 1 + i * EACH;

@@ -257,14 +257,26 @@ sub get {
     return ($status || 0, $body // '');
 }
 
-# The three servers of most tests, for write_conf(): the license server
-# on $ls (one fixed QLM answer), the receiver on $rcv (its access log is
-# the error log, in the log_format "hook" the test defines; it answers
-# with $answer, 200 by default) and the proxy on PORT, whose /qlm/ emits
+# The servers of most tests, for write_conf(): the license server on $ls
+# (one fixed QLM answer), the receiver on $rcv (its access log is the
+# error log, in the log_format "hook" the test defines; it answers with
+# $answer, 200 by default; none with $rcv undefined, for a receiver of
+# the test's own) and the proxy on PORT, whose /qlm/ emits
 # license_created.
 sub servers {
     my ($ls, $rcv, $answer) = @_;
     $answer //= 200;
+
+    my $receiver = !defined $rcv ? '' : <<"_EOC_";
+    server {
+        listen 127.0.0.1:$rcv;
+        location /hook {
+            access_log PREFIX/logs/error.log hook;
+            return $answer;
+        }
+    }
+
+_EOC_
 
     return <<"_EOC_";
     server {
@@ -274,15 +286,7 @@ sub servers {
         }
     }
 
-    server {
-        listen 127.0.0.1:$rcv;
-        location /hook {
-            access_log PREFIX/logs/error.log hook;
-            return $answer;
-        }
-    }
-
-    server {
+$receiver    server {
         listen 127.0.0.1:PORT;
         location /qlm/ {
             proxy_pass http://127.0.0.1:$ls;
