@@ -2009,7 +2009,9 @@ ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
     /*
      * On disk: the answers go, the commit follows.  Records written at
      * once may end in any order, and a replay stops at the first record
-     * missing: a set's answers wait for those of the sets before it.
+     * missing: a set's answers wait for those of the sets before it, and
+     * behind a record that failed (a flush that failed may have lost a
+     * record that a later flush reports on disk) for their commits.
      */
 
     for (q = ngx_queue_head(&b->flight);
@@ -2018,13 +2020,13 @@ ngx_http_qlm_webhook_journal_thread_done(ngx_event_t *ev)
     {
         s = ngx_queue_data(q, ngx_http_qlm_webhook_set_t, flight);
 
-        if (s->journaling) {
+        if (s->journaling || s->jrc != 0) {
             break;
         }
 
-        /* written (or nothing of it to write), not a set held back */
+        /* written, or nothing of it to write */
 
-        if (s->jtask && s->jrc == 0 && !s->released) {
+        if (s->jtask && !s->released) {
             ngx_http_qlm_webhook_journal_release(s);
         }
     }
