@@ -71,6 +71,7 @@ typedef struct {
     ngx_msec_t                         start;
     ngx_queue_t                        queue;
     ngx_http_qlm_webhook_urlstate_t   *url_state;     /* NULL: none */
+    ngx_http_qlm_webhook_early_t      *early;   /* item not committed yet */
     unsigned                           task:1;
     ngx_http_qlm_webhook_reply_t      answer;
 } ngx_http_qlm_webhook_transfer_t;
@@ -169,6 +170,8 @@ static ngx_http_qlm_webhook_urlstate_t *ngx_http_qlm_webhook_url_slot(
     ngx_atomic_uint_t *keyp);
 static ngx_uint_t ngx_http_qlm_webhook_url_busy(
     ngx_http_qlm_webhook_urlstate_t *us);
+static ngx_uint_t ngx_http_qlm_webhook_may_start(
+    ngx_http_qlm_webhook_deliver_t *d, qlm_store_str_t *url);
 static ngx_uint_t ngx_http_qlm_webhook_admit_now(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_urlstate_t *us);
 static ngx_uint_t ngx_http_qlm_webhook_admit(ngx_http_qlm_webhook_claim_t *c,
@@ -205,6 +208,9 @@ static ngx_int_t ngx_http_qlm_webhook_start_http(
     ngx_array_t *headers);
 static void ngx_http_qlm_webhook_http_handler(ngx_http_qlm_webhook_http_t *h);
 static void ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t);
+static ngx_int_t ngx_http_qlm_webhook_outcome(
+    ngx_http_qlm_webhook_transfer_t *t, ngx_uint_t op, uint64_t due,
+    int32_t status, qlm_store_log_t *rec);
 static void ngx_http_qlm_webhook_transfer_free(
     ngx_http_qlm_webhook_transfer_t *t);
 static void ngx_http_qlm_webhook_check_done(
@@ -589,6 +595,24 @@ ngx_http_qlm_webhook_deliver_admit(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
+/* a leased delivery may start now: a slot free, its receiver admitted */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_may_start(ngx_http_qlm_webhook_deliver_t *d,
+    qlm_store_str_t *url)
+{
+    ngx_http_qlm_webhook_urlstate_t  *us;
+
+    if (d->nactive >= d->mcf->concurrency) {
+        return 0;
+    }
+
+    us = ngx_http_qlm_webhook_url_state(d->mcf, url);
+
+    return us == NULL || ngx_http_qlm_webhook_admit_now(d->mcf, us);
+}
+
+
 static ngx_uint_t
 ngx_http_qlm_webhook_admit_now(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_urlstate_t *us)
@@ -606,7 +630,6 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_item_t *item)
 {
     ngx_http_qlm_webhook_deliver_t   *d;
-    ngx_http_qlm_webhook_urlstate_t  *us;
 
     d = mcf->deliver;
 
@@ -620,17 +643,13 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
         return;
     }
 
-    us = ngx_http_qlm_webhook_url_state(mcf, &item->url);
-
     /*
      * Changed since the commit (another event took the last slot, the
      * circuit opened), or promised ahead of a slot: it waits its turn,
      * the attempt counted taken back
      */
 
-    if (d->nactive >= mcf->concurrency
-        || (us && !ngx_http_qlm_webhook_admit_now(mcf, us)))
-    {
+    if (!ngx_http_qlm_webhook_may_start(d, &item->url)) {
         ngx_http_qlm_webhook_give_back(mcf, item,
                                        NGX_HTTP_QLM_WEBHOOK_OP_UNCLAIM);
         return;
@@ -646,6 +665,63 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     ngx_http_qlm_webhook_give_back(mcf, item,
                                    NGX_HTTP_QLM_WEBHOOK_OP_RELEASE);
+}
+
+
+/*
+ * sync=on: a leased delivery started at its event's journal record, with
+ * no id yet (the outcome waits for it: see batch_op_early).  What cannot
+ * start now is left to the commit, as if it had not been tried.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_deliver_early(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_early_t *e)
+{
+    ngx_http_qlm_webhook_deliver_t   *d;
+    ngx_http_qlm_webhook_transfer_t  *t;
+
+    d = mcf->deliver;
+
+    if (d == NULL || d->exiting || ngx_exiting
+        || !ngx_http_qlm_webhook_may_start(d, &e->item->url)
+        || ngx_http_qlm_webhook_start(d, e->item) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the transfer just started is the queue's last */
+
+    t = ngx_queue_data(ngx_queue_last(&d->active),
+                       ngx_http_qlm_webhook_transfer_t, queue);
+
+    t->early = e;
+    e->transfer = t;
+    d->reserved--;
+
+    return NGX_OK;
+}
+
+
+/* its event's commit is done: stored, or not (then its outcome fails) */
+
+void
+ngx_http_qlm_webhook_deliver_stored(ngx_http_qlm_webhook_early_t *e,
+    ngx_uint_t stored)
+{
+    ngx_http_qlm_webhook_transfer_t  *t;
+
+    t = e->transfer;
+
+    if (t == NULL) {
+        return;
+    }
+
+    e->transfer = NULL;
+    t->early = NULL;
+
+    t->item->id = stored ? e->item->id : 0;
+    t->item->lease = stored ? e->item->lease : 0;
 }
 
 
@@ -2175,18 +2251,16 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t)
 
     if (error.len == 0) {
         rec.outcome = QLM_STORE_DELIVERED;
-        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_ACK,
-                                           item->id, item->lease, 0, attempt,
-                                           (int32_t) status, &rec);
+        rc = ngx_http_qlm_webhook_outcome(t, NGX_HTTP_QLM_WEBHOOK_OP_ACK, 0,
+                                          (int32_t) status, &rec);
         what = "delivered";
         level = NGX_LOG_INFO;
 
     } else if (answered && status == 410) {
         /* the receiver's wish, not its failure: no retry, its own count */
         rec.outcome = QLM_STORE_DEAD;
-        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
-                                           item->id, item->lease, now,
-                                           attempt, (int32_t) status, &rec);
+        rc = ngx_http_qlm_webhook_outcome(t, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
+                                          now, (int32_t) status, &rec);
         what = "gone, moved to dead letters";
         level = NGX_LOG_WARN;
         ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_GONE, 1);
@@ -2194,20 +2268,18 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t)
 
     } else if (last) {
         rec.outcome = QLM_STORE_DEAD;
-        rc = ngx_http_qlm_webhook_batch_op(mcf, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
-                                           item->id, item->lease, now,
-                                           attempt, (int32_t) status, &rec);
+        rc = ngx_http_qlm_webhook_outcome(t, NGX_HTTP_QLM_WEBHOOK_OP_DEAD,
+                                          now, (int32_t) status, &rec);
         what = "failed, moved to dead letters";
         level = NGX_LOG_WARN;
         wait = 0;
 
     } else {
         rec.outcome = QLM_STORE_RETRY;
-        rc = ngx_http_qlm_webhook_batch_op(mcf,
-                                           NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE,
-                                           item->id, item->lease,
-                                           now + delay,
-                                           attempt, (int32_t) status, &rec);
+        rc = ngx_http_qlm_webhook_outcome(t,
+                                          NGX_HTTP_QLM_WEBHOOK_OP_RESCHEDULE,
+                                          now + delay, (int32_t) status,
+                                          &rec);
         what = "failed, will retry";
         level = NGX_LOG_INFO;
 
@@ -2259,12 +2331,38 @@ ngx_http_qlm_webhook_finish(ngx_http_qlm_webhook_transfer_t *t)
 }
 
 
+/* recorded by id, or, before its event's commit, in that commit */
+
+static ngx_int_t
+ngx_http_qlm_webhook_outcome(ngx_http_qlm_webhook_transfer_t *t,
+    ngx_uint_t op, uint64_t due, int32_t status, qlm_store_log_t *rec)
+{
+    qlm_store_item_t  *item;
+
+    item = t->item;
+
+    if (t->early) {
+        return ngx_http_qlm_webhook_batch_op_early(t->early, op, due,
+                                                   item->attempt, status,
+                                                   rec);
+    }
+
+    return ngx_http_qlm_webhook_batch_op(t->deliver->mcf, op, item->id,
+                                         item->lease, due, item->attempt,
+                                         status, rec);
+}
+
+
 static void
 ngx_http_qlm_webhook_transfer_free(ngx_http_qlm_webhook_transfer_t *t)
 {
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = t->deliver;
+
+    if (t->early) {
+        t->early->transfer = NULL;
+    }
 
     ngx_queue_remove(&t->queue);
     d->nactive--;

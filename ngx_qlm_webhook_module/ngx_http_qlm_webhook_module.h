@@ -145,6 +145,24 @@ typedef struct {
 
 typedef struct ngx_http_qlm_webhook_batch_s    ngx_http_qlm_webhook_batch_t;
 typedef struct ngx_http_qlm_webhook_pending_s  ngx_http_qlm_webhook_pending_t;
+typedef struct ngx_http_qlm_webhook_set_s      ngx_http_qlm_webhook_set_t;
+
+
+/*
+ * sync=on: a leased delivery started once its event's journal record is
+ * on disk, before the commit that gives its item an id and a lease; it
+ * lives in the event's write set, and links the set and the transfer
+ * until that commit is done.
+ */
+
+typedef struct {
+    void                           *transfer;  /* NULL: not started, or
+                                                  ended */
+    ngx_http_qlm_webhook_set_t     *set;
+    ngx_http_qlm_webhook_pending_t *pending;
+    qlm_store_item_t               *item;      /* the set's: id and lease,
+                                                  once committed */
+} ngx_http_qlm_webhook_early_t;
 
 
 /*
@@ -470,6 +488,10 @@ ngx_uint_t ngx_http_qlm_webhook_deliver_admit(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *url);
 void ngx_http_qlm_webhook_deliver_leased(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
+ngx_int_t ngx_http_qlm_webhook_deliver_early(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_early_t *e);
+void ngx_http_qlm_webhook_deliver_stored(ngx_http_qlm_webhook_early_t *e,
+    ngx_uint_t stored);
 ngx_int_t ngx_http_qlm_webhook_watch(ngx_connection_t *c, ngx_uint_t read,
     ngx_uint_t write);
 void ngx_http_qlm_webhook_unwatch(ngx_connection_t *c, ngx_uint_t closed);
@@ -696,6 +718,9 @@ ngx_int_t ngx_http_qlm_webhook_batch_event(
     qlm_store_record_t *rec);
 ngx_int_t ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
+    uint32_t attempt, int32_t status, qlm_store_log_t *log);
+ngx_int_t ngx_http_qlm_webhook_batch_op_early(
+    ngx_http_qlm_webhook_early_t *e, ngx_uint_t op, uint64_t due,
     uint32_t attempt, int32_t status, qlm_store_log_t *log);
 void ngx_http_qlm_webhook_batch_record(
     ngx_http_qlm_webhook_main_conf_t *mcf, int table, ngx_str_t *key,

@@ -81,6 +81,7 @@ struct ngx_http_qlm_webhook_pending_s {
     ngx_uint_t                         nleased;  /* items with lease_until */
     int                                table;
     qlm_store_record_t                *rec;
+    ngx_http_qlm_webhook_early_t      *early;    /* nitems, or NULL */
     int                                rc;
 };
 
@@ -94,15 +95,20 @@ typedef struct {
     uint32_t                           attempt;
     int32_t                            status;
     qlm_store_log_t                    log;
+    ngx_http_qlm_webhook_early_t      *early;    /* id and lease from its
+                                                    item, or NULL */
     int                                rc;
 } ngx_http_qlm_webhook_result_t;
 
 
 /* one turn's writes */
-typedef struct {
+struct ngx_http_qlm_webhook_set_s {
     ngx_pool_t                        *pool;     /* all of its memory */
     ngx_queue_t                        events;
     ngx_queue_t                        results;
+    ngx_queue_t                        later;    /* of early deliveries
+                                                    that ended during its
+                                                    commit: then recorded */
     ngx_uint_t                         nevents;
     ngx_uint_t                         nresults;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
@@ -121,7 +127,8 @@ typedef struct {
     unsigned                           journaling:1;
     unsigned                           released:1;
     unsigned                           ready:1;  /* to be committed */
-} ngx_http_qlm_webhook_set_t;
+    unsigned                           committing:1;  /* in a thread */
+};
 
 
 /* a journal record's task */
@@ -163,6 +170,8 @@ struct ngx_http_qlm_webhook_batch_s {
     /* records being written, and whether the last write failed */
     ngx_uint_t                         journaling;
     unsigned                           journal_failed:1;
+    ngx_event_t                        pace;
+    ngx_msec_t                         committed;
 #endif
 
     /*
@@ -181,6 +190,9 @@ struct ngx_http_qlm_webhook_batch_s {
 
 /* records written at once */
 #define NGX_HTTP_QLM_WEBHOOK_JOURNAL_TASKS  4
+
+/* ms from a journaled commit's end to the next one's start, at least */
+#define NGX_HTTP_QLM_WEBHOOK_PACE           2
 
 
 static void ngx_http_qlm_webhook_store_recover(ngx_cycle_t *cycle,
@@ -210,8 +222,17 @@ static void ngx_http_qlm_webhook_batch_release(
     ngx_http_qlm_webhook_pending_t *p);
 static void ngx_http_qlm_webhook_batch_ready(
     ngx_http_qlm_webhook_main_conf_t *mcf);
+#if (NGX_THREADS)
+static ngx_uint_t ngx_http_qlm_webhook_batch_paced(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_set_t **sets,
+    ngx_uint_t n);
+static void ngx_http_qlm_webhook_batch_pace_handler(ngx_event_t *ev);
+#endif
 static void ngx_http_qlm_webhook_batch_one_by_one(
     ngx_http_qlm_webhook_set_t *set);
+static ngx_http_qlm_webhook_result_t *ngx_http_qlm_webhook_result_add(
+    ngx_http_qlm_webhook_set_t *set, ngx_queue_t *queue, ngx_uint_t op,
+    uint64_t due, uint32_t attempt, int32_t status, qlm_store_log_t *log);
 static int ngx_http_qlm_webhook_batch_apply(qlm_store_t *st,
     qlm_store_write_t *w, ngx_http_qlm_webhook_result_t *res);
 static void ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set);
@@ -804,6 +825,12 @@ ngx_http_qlm_webhook_store_opened(ngx_cycle_t *cycle,
     b->flush.data = mcf;
     b->flush.log = cycle->log;
     ngx_queue_init(&b->flight);
+#if (NGX_THREADS)
+    b->pace.handler = ngx_http_qlm_webhook_batch_pace_handler;
+    b->pace.data = mcf;
+    b->pace.log = cycle->log;
+    b->pace.cancelable = 1;
+#endif
 
     mcf->batch = b;
 
@@ -1051,6 +1078,7 @@ ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
         set->pool = pool;
         ngx_queue_init(&set->events);
         ngx_queue_init(&set->results);
+        ngx_queue_init(&set->later);
         set->nevents = 0;
         set->nresults = 0;
         set->mcf = mcf;
@@ -1062,6 +1090,7 @@ ngx_http_qlm_webhook_batch_get(ngx_http_qlm_webhook_main_conf_t *mcf)
         set->journaling = 0;
         set->released = 0;
         set->ready = 0;
+        set->committing = 0;
 
         ngx_rbtree_init(&set->records[QLM_STORE_LICENSES],
                         &set->sentinels[QLM_STORE_LICENSES],
@@ -1442,7 +1471,6 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t op, uint64_t id, uint64_t lease, uint64_t due,
     uint32_t attempt, int32_t status, qlm_store_log_t *log)
 {
-    ngx_pool_t                     *pool;
     ngx_http_qlm_webhook_set_t     *set;
     ngx_http_qlm_webhook_result_t  *res;
 
@@ -1458,20 +1486,76 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
         return NGX_ERROR;
     }
 
-    pool = set->pool;
-
-    res = ngx_palloc(pool, sizeof(ngx_http_qlm_webhook_result_t));
+    res = ngx_http_qlm_webhook_result_add(set, &set->results, op, due,
+                                          attempt, status, log);
     if (res == NULL) {
         return NGX_ERROR;
     }
 
-    res->op = op;
     res->id = id;
     res->lease = lease;
+    set->nresults++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The outcome of a delivery started before its event's commit: recorded
+ * in that commit, right after the event (an item acknowledged there never
+ * waits in the queue), or, if the commit is running, after it.
+ */
+
+ngx_int_t
+ngx_http_qlm_webhook_batch_op_early(ngx_http_qlm_webhook_early_t *e,
+    ngx_uint_t op, uint64_t due, uint32_t attempt, int32_t status,
+    qlm_store_log_t *log)
+{
+    ngx_http_qlm_webhook_set_t     *set;
+    ngx_http_qlm_webhook_result_t  *res;
+
+    set = e->set;
+
+    res = ngx_http_qlm_webhook_result_add(set, set->committing
+                                               ? &set->later : &set->results,
+                                          op, due, attempt, status, log);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    res->early = e;
+
+    if (!set->committing) {
+        set->nresults++;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_qlm_webhook_result_t *
+ngx_http_qlm_webhook_result_add(ngx_http_qlm_webhook_set_t *set,
+    ngx_queue_t *queue, ngx_uint_t op, uint64_t due, uint32_t attempt,
+    int32_t status, qlm_store_log_t *log)
+{
+    ngx_pool_t                     *pool;
+    ngx_http_qlm_webhook_result_t  *res;
+
+    pool = set->pool;
+
+    res = ngx_palloc(pool, sizeof(ngx_http_qlm_webhook_result_t));
+    if (res == NULL) {
+        return NULL;
+    }
+
+    res->op = op;
+    res->id = 0;
+    res->lease = 0;
     res->due = due;
     res->attempt = attempt;
     res->status = status;
     res->log = *log;
+    res->early = NULL;
     res->rc = 0;
 
     if (ngx_http_qlm_webhook_str_copy(pool, &res->log.event_id,
@@ -1490,13 +1574,12 @@ ngx_http_qlm_webhook_batch_op(ngx_http_qlm_webhook_main_conf_t *mcf,
                                          log->answer.data, log->answer.len)
            != NGX_OK)
     {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    ngx_queue_insert_tail(&set->results, &res->queue);
-    set->nresults++;
+    ngx_queue_insert_tail(queue, &res->queue);
 
-    return NGX_OK;
+    return res;
 }
 
 
@@ -1712,6 +1795,11 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
 
 #if (NGX_THREADS)
         if (b->task && !ngx_exiting) {
+
+            if (ngx_http_qlm_webhook_batch_paced(mcf, sets, n)) {
+                return;
+            }
+
             commit = b->task->ctx;
 
             ngx_memcpy(commit->sets, sets, n * sizeof(sets[0]));
@@ -1719,6 +1807,11 @@ ngx_http_qlm_webhook_batch_ready(ngx_http_qlm_webhook_main_conf_t *mcf)
 
             if (ngx_thread_task_post(b->tp, b->task) == NGX_OK) {
                 b->commit = commit;
+
+                for (i = 0; i < n; i++) {
+                    sets[i]->committing = 1;
+                }
+
                 return;
             }
 
@@ -1871,6 +1964,8 @@ ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev)
         return;
     }
 
+    b->committed = ngx_current_msec;
+
     /* the task's context is the next commit's */
 
     n = commit->n;
@@ -1895,6 +1990,59 @@ ngx_http_qlm_webhook_batch_thread_done(ngx_event_t *ev)
         ngx_http_qlm_webhook_batch_done(sets[i]);
         ngx_destroy_pool(sets[i]->pool);
     }
+}
+
+
+/*
+ * sync=on: the answers and the deliveries of journaled sets do not wait
+ * for their commit, so it waits a little (NGX_HTTP_QLM_WEBHOOK_PACE after
+ * the last one ended): one commit takes more sets, and the outcomes of
+ * their deliveries that came meanwhile, whose items are then acknowledged
+ * in the transaction that stores them.  Not while answers wait for it (a
+ * record that failed), nor when the journal waits to rewind.
+ */
+
+static ngx_uint_t
+ngx_http_qlm_webhook_batch_paced(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_set_t **sets, ngx_uint_t n)
+{
+    ngx_uint_t                     i;
+    ngx_msec_t                     since;
+    ngx_http_qlm_webhook_batch_t  *b;
+
+    b = mcf->batch;
+
+    if (b->journal == NULL
+        || qlm_store_journal_size(b->journal)
+           >= NGX_HTTP_QLM_WEBHOOK_JOURNAL_MAX)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (sets[i]->nevents && !sets[i]->released) {
+            return 0;
+        }
+    }
+
+    since = ngx_current_msec - b->committed;
+
+    if (since >= NGX_HTTP_QLM_WEBHOOK_PACE) {
+        return 0;
+    }
+
+    if (!b->pace.timer_set) {
+        ngx_add_timer(&b->pace, NGX_HTTP_QLM_WEBHOOK_PACE - since);
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_qlm_webhook_batch_pace_handler(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_batch_ready(ev->data);
 }
 
 
@@ -1973,10 +2121,19 @@ ngx_http_qlm_webhook_journal_thread(void *data, ngx_log_t *log)
 }
 
 
+/*
+ * On disk: the answers go, and the leased deliveries start now rather
+ * than at the commit, which may come milliseconds later; those not
+ * started here (no slot, the receiver not admitted) are left to it.
+ */
+
 static void
 ngx_http_qlm_webhook_journal_release(ngx_http_qlm_webhook_set_t *set)
 {
-    ngx_queue_t  *q;
+    size_t                           i;
+    ngx_queue_t                     *q;
+    ngx_http_qlm_webhook_early_t    *e;
+    ngx_http_qlm_webhook_pending_t  *p;
 
     set->released = 1;
 
@@ -1984,8 +2141,37 @@ ngx_http_qlm_webhook_journal_release(ngx_http_qlm_webhook_set_t *set)
          q != ngx_queue_sentinel(&set->events);
          q = ngx_queue_next(q))
     {
-        ngx_http_qlm_webhook_batch_release(
-            ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue));
+        p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
+
+        ngx_http_qlm_webhook_batch_release(p);
+
+        if (p->nleased == 0) {
+            continue;
+        }
+
+        e = ngx_pcalloc(set->pool,
+                        p->nitems * sizeof(ngx_http_qlm_webhook_early_t));
+        if (e == NULL) {
+            continue;
+        }
+
+        p->early = e;
+
+        for (i = 0; i < p->nitems; i++) {
+            if (p->items[i].lease_until == 0) {
+                continue;
+            }
+
+            e[i].set = set;
+            e[i].pending = p;
+            e[i].item = &p->items[i];
+
+            if (ngx_http_qlm_webhook_deliver_early(set->mcf, &e[i])
+                != NGX_OK)
+            {
+                e[i].item = NULL;
+            }
+        }
     }
 }
 
@@ -2249,6 +2435,13 @@ static int
 ngx_http_qlm_webhook_batch_apply(qlm_store_t *st, qlm_store_write_t *w,
     ngx_http_qlm_webhook_result_t *res)
 {
+    if (res->early) {
+        /* enqueued just before, in this transaction */
+        res->id = res->early->item->id;
+        res->lease = res->early->item->lease;
+        res->log.item_id = res->id;
+    }
+
     switch (res->op) {
 
     case NGX_HTTP_QLM_WEBHOOK_OP_RELEASE:
@@ -2346,6 +2539,14 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                 continue;
             }
 
+            if (p->early && p->early[i].item) {
+                /* started at its journal record: its id and lease now */
+                ngx_http_qlm_webhook_deliver_stored(&p->early[i],
+                                                    p->rc == 0
+                                                    && p->items[i].lease);
+                continue;
+            }
+
             ngx_http_qlm_webhook_deliver_leased(mcf, p->rc == 0
                                                      && p->items[i].lease
                                                      ? &p->items[i] : NULL);
@@ -2389,6 +2590,39 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                           "failed: %s", res->log.event_id.data,
                           res->log.url.data, qlm_store_strerror(res->rc));
         }
+    }
+
+    /* outcomes of early deliveries that came during the commit */
+
+    for (q = ngx_queue_head(&set->later);
+         q != ngx_queue_sentinel(&set->later);
+         q = ngx_queue_next(q))
+    {
+        res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
+
+        p = res->early->pending;
+
+        if (p->rc == 0 && res->early->item->lease) {
+            res->log.item_id = res->early->item->id;
+
+            if (ngx_http_qlm_webhook_batch_op(mcf, res->op,
+                                              res->early->item->id,
+                                              res->early->item->lease,
+                                              res->due, res->attempt,
+                                              res->status, &res->log)
+                == NGX_OK)
+            {
+                continue;
+            }
+        }
+
+        /* the lease expires and the delivery is made again */
+
+        ngx_log_error(NGX_LOG_ERR, b->log, 0,
+                      "qlm webhook: recording the attempt of %s to %s "
+                      "failed: %s", res->log.event_id.data,
+                      res->log.url.data,
+                      p->rc ? qlm_store_strerror(p->rc) : "out of memory");
     }
 
     if (kick) {

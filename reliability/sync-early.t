@@ -1,0 +1,134 @@
+# With sync=on an event's deliveries start once its journal record is on
+# disk, not after its LMDB commit.  Here another process (mdb_load, in a
+# write transaction it will abort) holds the store's writer lock, so no
+# commit can be made: the calls are answered, and their webhooks must
+# still arrive.  Once the lock is let go, the commits record what was
+# delivered meanwhile: one "delivered" log record an event, with its
+# item's id, nothing left queued, and no event delivered twice.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+use JSON::PP;
+use QLMRun;
+
+my $mdb_load = '/usr/bin/mdb_load';
+plan(skip_all => "no $mdb_load (lmdb-utils)") unless -x $mdb_load;
+
+my ($ls, $rcv) = map { QLMRun::port_at($_) } 1 .. 2;
+my $events = 5;
+
+my $run = QLMRun->new(workers => 1);
+my $log = $run->prefix . '/receiver.log';
+my $store = $run->prefix . '/store';
+my $tool = QLMRun::PG::store_tool();
+
+$run->write_conf(<<"_EOC_");
+    qlm_webhook_store PREFIX/store sync=on;
+    qlm_webhook_secret early-secret;
+    qlm_webhook_timeout 5s;
+    qlm_webhook_url license_created http://127.0.0.1:$rcv/hook;
+
+@{[ QLMRun::servers($ls) ]}
+_EOC_
+
+$run->receiver(port => $rcv, log => $log, life => 40);
+
+ok($run->start, 'nginx starts');
+
+sub got {
+    open(my $fh, '<', $log) or return {};
+    my %ids;
+    for (<$fh>) {
+        $ids{$1}++ if /^GOT (\S+)/;
+    }
+    close($fh);
+    return \%ids;
+}
+
+sub wait_got {
+    my ($n, $secs) = @_;
+    my $deadline = time + $secs;
+    sleep 0.05 while keys %{ got() } < $n && time < $deadline;
+    return scalar keys %{ got() };
+}
+
+sub call {
+    my ($status) = $run->get('/qlm/qlmservice.asmx/GetActivationKey');
+    return $status;
+}
+
+# one event first: the store made and its first commit done
+
+is(call(), 200, 'the first call answered');
+is(wait_got(1, 10), 1, 'its webhook arrived');
+
+# the writer lock held: mdb_load begins its transaction after the header,
+# and a key too long for LMDB makes it abort, the store unchanged
+
+open(my $hold, '|-', "$mdb_load -s qlm-test-hold $store 2>/dev/null")
+    or die "mdb_load: $!";
+select((select($hold), $| = 1)[0]);
+print $hold "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n";
+sleep 0.5;
+
+my $held = time;
+my $ok = 0;
+$ok += (call() == 200) for 1 .. $events;
+is($ok, $events, "$events calls answered while the store's writer lock is "
+                 . 'held');
+
+is(wait_got(1 + $events, 3), 1 + $events,
+   'their webhooks arrived with no commit possible');
+cmp_ok(time - $held, '<', 4.5, 'all within the hold');
+
+my $queued_during = $run->count(qr/event \S+ queued for/);
+
+print $hold ' ' . ('61' x 600) . "\n 76\nDATA=END\n";
+close($hold);
+isnt($? >> 8, 0, 'mdb_load aborted its transaction');
+
+# the commits made once the lock is free record the deliveries
+
+my ($delivered, $summary) = (0, {});
+my $deadline = time + 10;
+
+while (time < $deadline) {
+    my $out = `$tool -j $store log --outcome delivered 2>/dev/null`;
+    my $recs = eval { decode_json($out) } || [];
+    $recs = $recs->{records} if ref $recs eq 'HASH';
+    $delivered = $recs;
+    last if @$recs >= 1 + $events;
+    sleep 0.1;
+}
+
+is(scalar @$delivered, 1 + $events, 'a "delivered" log record an event');
+is(scalar(grep { ($_->{item_id} // 0) > 0 } @$delivered), 1 + $events,
+   'each with its item\'s id');
+
+my %ids = map { $_->{event_id} => 1 } @$delivered;
+is(scalar keys %ids, 1 + $events, 'for distinct events');
+
+cmp_ok($queued_during, '<=', 1, 'no event of the hold queued during it');
+ok($run->wait_log(qr/event \S+ queued for/, 1 + $events, 5),
+   'each event queued once the lock was free');
+
+$summary = decode_json(`$tool -j $store summary`);
+is($summary->{queued}, 0, 'nothing left queued');
+is($summary->{counters}{delivered}, 1 + $events, 'delivered counted once an event');
+
+sleep 1;
+my $got = got();
+is(scalar(grep { $_ != 1 } values %$got), 0, 'no event delivered twice');
+
+is($run->count(qr/recording the attempt|lost|\[alert\]|\[crit\]/), 0,
+   'every attempt recorded, nothing lost, no alert');
+
+$run->stop;
+
+done_testing();
