@@ -381,6 +381,10 @@ int qlm_store_mirror_scan(qlm_store_t *st, int table, qlm_store_str_t after,
  * loop turn cost one commit (and, with sync, one flush).  The ops are those
  * of the single calls above, with the same arguments and rules:
  * write_enqueue_event() is enqueue_event(), write_ack() is ack(), and so on.
+ * write_delivered() has no single call: it records an item delivered
+ * before it was stored (enqueue_event() and ack() of it in one), giving it
+ * an id (its lease 0) and writing its log record (whose item_id it sets)
+ * and the counts of both, but neither the item nor its schedule.
  *
  * Each op returns 0, or a soft error that changed nothing and leaves the
  * batch usable: QLM_STORE_FULL (the room check of an enqueue),
@@ -400,6 +404,8 @@ int qlm_store_write_enqueue_event(qlm_store_write_t *w,
     qlm_store_item_t *items, size_t n, int table,
     const qlm_store_record_t *rec);
 int qlm_store_write_ack(qlm_store_write_t *w, uint64_t id, uint64_t lease,
+    const qlm_store_log_t *log);
+int qlm_store_write_delivered(qlm_store_write_t *w, qlm_store_item_t *item,
     const qlm_store_log_t *log);
 int qlm_store_write_reschedule(qlm_store_write_t *w, uint64_t id,
     uint64_t lease, uint64_t due, uint32_t attempt, int32_t status,

@@ -311,6 +311,78 @@ qlm_store_write_enqueue_event(qlm_store_write_t *w, qlm_store_item_t *items,
 
 
 /*
+ * A delivery made before its event was stored (sync=on, where the journal
+ * holds the event meanwhile), as an op of the batch: what an enqueue and
+ * an ack of it would leave, its id, its counts and its log record, and
+ * not the item or its schedule, which the ack would delete again.
+ */
+
+int
+qlm_store_write_delivered(qlm_store_write_t *w, qlm_store_item_t *item,
+    const qlm_store_log_t *log)
+{
+    int               rc;
+    size_t            size;
+    uint64_t          id;
+    unsigned          dropped;
+    qlm_store_log_t   rec;
+
+    if (w == NULL || item == NULL || log == NULL) {
+        return QLM_STORE_INVALID;
+    }
+
+    if (w->error) {
+        return w->error;
+    }
+
+    rc = qlm_store_item_size(item, &size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = qlm_store_log_size(log, &size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* charged as an ack's log record: the room is its own to keep */
+
+    dropped = 0;
+    rc = qlm_store_write_room(w, size, 1, 2);
+
+    if (rc == QLM_STORE_FULL) {
+        dropped = 1;
+
+    } else if (rc != 0) {
+        return rc;
+    }
+
+    rc = qlm_store_write_seq(w, QLM_STORE_SEQ_ID, &id);
+    if (rc != 0) {
+        w->error = qlm_store_rc(rc);
+        return w->error;
+    }
+
+    rec = *log;
+    rec.item_id = id;
+
+    rc = qlm_store_log_done(w, dropped ? NULL : &rec, dropped);
+    if (rc != 0) {
+        w->error = qlm_store_rc(rc);
+        return w->error;
+    }
+
+    qlm_store_write_count(w, QLM_STORE_C_ENQUEUED, 1);
+    qlm_store_write_count(w, QLM_STORE_C_DELIVERED, 1);
+
+    item->id = id;
+    item->lease = 0;
+
+    return 0;
+}
+
+
+/*
  * One event in one transaction: all or nothing; the items' ids are set
  * only once it holds.
  */

@@ -162,6 +162,8 @@ typedef struct {
     ngx_http_qlm_webhook_pending_t *pending;
     qlm_store_item_t               *item;      /* the set's: id and lease,
                                                   once committed */
+    void                           *ack;       /* its outcome in the set,
+                                                  if delivered */
 } ngx_http_qlm_webhook_early_t;
 
 

@@ -98,6 +98,7 @@ typedef struct {
     ngx_http_qlm_webhook_early_t      *early;    /* id and lease from its
                                                     item, or NULL */
     int                                rc;
+    unsigned                           folded:1;  /* the item never stored */
 } ngx_http_qlm_webhook_result_t;
 
 
@@ -233,6 +234,8 @@ static void ngx_http_qlm_webhook_batch_one_by_one(
 static ngx_http_qlm_webhook_result_t *ngx_http_qlm_webhook_result_add(
     ngx_http_qlm_webhook_set_t *set, ngx_queue_t *queue, ngx_uint_t op,
     uint64_t due, uint32_t attempt, int32_t status, qlm_store_log_t *log);
+static int ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
+    ngx_http_qlm_webhook_pending_t *p);
 static int ngx_http_qlm_webhook_batch_apply(qlm_store_t *st,
     qlm_store_write_t *w, ngx_http_qlm_webhook_result_t *res);
 static void ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set);
@@ -1527,6 +1530,10 @@ ngx_http_qlm_webhook_batch_op_early(ngx_http_qlm_webhook_early_t *e,
 
     if (!set->committing) {
         set->nresults++;
+
+        if (op == NGX_HTTP_QLM_WEBHOOK_OP_ACK) {
+            e->ack = res;
+        }
     }
 
     return NGX_OK;
@@ -1557,6 +1564,7 @@ ngx_http_qlm_webhook_result_add(ngx_http_qlm_webhook_set_t *set,
     res->log = *log;
     res->early = NULL;
     res->rc = 0;
+    res->folded = 0;
 
     if (ngx_http_qlm_webhook_str_copy(pool, &res->log.event_id,
                                       log->event_id.data, log->event_id.len)
@@ -2316,8 +2324,7 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
              q = ngx_queue_next(q))
         {
             p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
-            p->rc = qlm_store_write_enqueue_event(w, p->items, p->nstored,
-                                                  p->table, p->rec);
+            p->rc = ngx_http_qlm_webhook_batch_enqueue(w, p);
         }
 
         for (q = ngx_queue_head(&sets[i]->results);
@@ -2325,7 +2332,10 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
              q = ngx_queue_next(q))
         {
             res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
-            res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
+
+            if (!res->folded) {
+                res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
+            }
         }
 
         ops += sets[i]->nevents + sets[i]->nresults;
@@ -2426,6 +2436,51 @@ ngx_http_qlm_webhook_batch_one_by_one(ngx_http_qlm_webhook_set_t *set)
         res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
         res->rc = ngx_http_qlm_webhook_batch_apply(st, NULL, res);
     }
+}
+
+
+/*
+ * An event in the batch w.  When every delivery of it was made before this
+ * commit (sync=on), its items are not stored only to be acknowledged in
+ * the same transaction: their log records are written instead.  Otherwise
+ * the outcomes that came are applied to the stored items after it.
+ */
+
+static int
+ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
+    ngx_http_qlm_webhook_pending_t *p)
+{
+    int                             rc;
+    size_t                          i;
+    ngx_http_qlm_webhook_result_t  *res;
+
+    if (p->early == NULL || p->nitems == 0 || p->nstored != p->nitems) {
+        goto stored;
+    }
+
+    for (i = 0; i < p->nitems; i++) {
+        if (p->early[i].ack == NULL) {
+            goto stored;
+        }
+    }
+
+    for (i = 0; i < p->nitems; i++) {
+        res = p->early[i].ack;
+
+        rc = qlm_store_write_delivered(w, &p->items[i], &res->log);
+        if (rc != 0) {
+            return rc;
+        }
+
+        res->folded = 1;
+    }
+
+    return qlm_store_write_enqueue_event(w, NULL, 0, p->table, p->rec);
+
+stored:
+
+    return qlm_store_write_enqueue_event(w, p->items, p->nstored, p->table,
+                                         p->rec);
 }
 
 

@@ -4,7 +4,8 @@
 # commit can be made: the calls are answered, and their webhooks must
 # still arrive.  Once the lock is let go, the commits record what was
 # delivered meanwhile: one "delivered" log record an event, with its
-# item's id, nothing left queued, and no event delivered twice.
+# item's id, nothing left queued, and no event delivered twice.  Then the
+# same of a burst of parallel calls.
 
 use strict;
 use warnings;
@@ -15,6 +16,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
 use JSON::PP;
+use POSIX ();
 use QLMRun;
 
 my $mdb_load = '/usr/bin/mdb_load';
@@ -124,6 +126,70 @@ is($summary->{counters}{delivered}, 1 + $events, 'delivered counted once an even
 
 sleep 1;
 my $got = got();
+is(scalar(grep { $_ != 1 } values %$got), 0, 'no event delivered twice');
+
+is($run->count(qr/recording the attempt|lost|\[alert\]|\[crit\]/), 0,
+   'every attempt recorded, nothing lost, no alert');
+
+# Then a burst from parallel clients: commits come at most every 2 ms, and
+# the deliveries answered before their event's commit are recorded in it
+# (the item never stored).  Whatever way each went, every event is stored
+# once, delivered once and has one log record with an id of its own.
+
+my ($clients, $each) = (8, 50);
+my @kids;
+
+for my $c (1 .. $clients) {
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        my $ok = 0;
+        for (1 .. $each) {
+            my ($status) = $run->get('/qlm/qlmservice.asmx/GetActivationKey');
+            $ok++ if $status == 200;
+        }
+        POSIX::_exit($ok == $each ? 0 : 1);
+    }
+
+    push @kids, $pid;
+}
+
+my $failed = 0;
+for (@kids) {
+    waitpid($_, 0);
+    $failed++ if $?;
+}
+
+my $total = 1 + $events + $clients * $each;
+
+is($failed, 0, "the burst's " . $clients * $each . ' calls answered');
+is(wait_got($total, 20), $total, 'their webhooks arrived');
+
+$deadline = time + 20;
+while (time < $deadline) {
+    $summary = decode_json(`$tool -j $store summary`);
+    last if ($summary->{counters}{delivered} // 0) >= $total
+            && $summary->{queued} == 0;
+    sleep 0.1;
+}
+
+is($summary->{counters}{enqueued}, $total, 'each event stored once');
+is($summary->{counters}{delivered}, $total, 'each delivery counted once');
+is($summary->{queued}, 0, 'nothing left queued');
+is($summary->{log_records}, $total, 'a log record a delivery');
+
+my $out = `$tool -j $store log --outcome delivered 2>&1`;
+my $recs = eval { decode_json($out) };
+ok($recs, 'qlm-store -j log prints the records')
+    or diag("exit status $?, " . length($out) . " bytes: "
+            . substr($out, 0, 300));
+my %items = map { $_->{item_id} => 1 }
+            grep { $_->{item_id} } @{ $recs || [] };
+is(scalar keys %items, $total, 'each record with an item id of its own');
+
+sleep 1;
+$got = got();
 is(scalar(grep { $_ != 1 } values %$got), 0, 'no event delivered twice');
 
 is($run->count(qr/recording the attempt|lost|\[alert\]|\[crit\]/), 0,

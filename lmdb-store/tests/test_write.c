@@ -787,6 +787,85 @@ test_leased(void **state)
 
 
 /*
+ * A delivery made before its event was stored: recorded in the batch that
+ * stores the event, with an id of the items' sequence, its log record and
+ * the counts of an enqueue and an ack, and no item left behind.
+ */
+
+static void
+test_delivered(void **state)
+{
+    logs_t              l;
+    one_t               o;
+    qlm_test_t         *t;
+    qlm_store_log_t     log;
+    qlm_store_item_t    a, b, c;
+    qlm_store_write_t  *wb;
+
+    t = *state;
+
+    qlm_t_ok(qlm_t_open(t, NULL));
+
+    a = qlm_t_item(100, "ev-a", "e", "http://x/", "1");
+    a.lease_until = 1000;
+    b = qlm_t_item(100, "ev-b", "e", "http://x/", "2");
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+
+    log = log_of(&a, 200, QLM_STORE_DELIVERED);
+    log.item_id = 99;
+    qlm_t_ok(qlm_store_write_delivered(wb, &a, &log));
+    assert_int_equal(a.id, 1);
+    assert_int_equal(a.lease, 0);
+
+    qlm_t_ok(qlm_store_write_enqueue_event(wb, &b, 1, 0, NULL));
+    assert_int_equal(b.id, 2);
+
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    /* only b waits */
+
+    memset(&o, 0, sizeof(o));
+    qlm_t_ok(qlm_store_queue_foreach(t->st, one, &o));
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.item.id, 2);
+
+    assert_int_equal(counter(t, "enqueued"), 2);
+    assert_int_equal(counter(t, "delivered"), 1);
+    assert_int_equal(counter(t, "attempts"), 1);
+
+    /* a's record names the id it was given, not the caller's */
+
+    memset(&l, 0, sizeof(l));
+    qlm_t_ok(qlm_store_log_foreach(t->st, NULL, collect_log, &l));
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.time[0], 200);
+    assert_int_equal(l.item[0], 1);
+
+    /* the ids go on after it */
+
+    c = qlm_t_item(100, "ev-c", "e", "http://x/", "3");
+    qlm_t_ok(qlm_store_enqueue(t->st, &c, 1));
+    assert_int_equal(c.id, 3);
+
+    /* bad arguments change nothing, and leave the batch usable */
+
+    qlm_t_ok(qlm_store_write_begin(t->st, &wb));
+    assert_int_equal(qlm_store_write_delivered(wb, NULL, &log),
+                     QLM_STORE_INVALID);
+    assert_int_equal(qlm_store_write_delivered(wb, &a, NULL),
+                     QLM_STORE_INVALID);
+    assert_int_equal(qlm_store_write_delivered(NULL, &a, &log),
+                     QLM_STORE_INVALID);
+    qlm_t_ok(qlm_store_write_delivered(wb, &a, &log));
+    assert_int_equal(a.id, 4);
+    qlm_t_ok(qlm_store_write_commit(wb));
+
+    assert_int_equal(counter(t, "delivered"), 2);
+}
+
+
+/*
  * Items leased at their event's commit that the worker does not start go
  * back in a batch: unclaimed (never tried: the attempt counted at the
  * lease is taken back) or released (as they were), due at once; a stale
@@ -961,6 +1040,7 @@ main(void)
         QLM_T(test_soft_full),
         QLM_T(test_poisoned),
         QLM_T(test_leased),
+        QLM_T(test_delivered),
         QLM_T(test_give_back),
         QLM_T(test_leased_expiry),
         QLM_T(test_args),
