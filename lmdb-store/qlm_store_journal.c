@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <zlib.h>
 
 
 #define QLM_STORE_J_MAGIC     0x314a4d51  /* "QMJ1" */
@@ -73,13 +74,6 @@ struct qlm_store_journal_s {
 };
 
 
-static uint32_t  qlm_store_crc_table[256];
-static pthread_once_t  qlm_store_crc_once = PTHREAD_ONCE_INIT;
-
-
-static void qlm_store_crc_init(void);
-static uint32_t qlm_store_crc32(uint32_t crc, const unsigned char *p,
-    size_t n);
 static int qlm_store_journal_size_of(const qlm_store_item_t *items,
     size_t n, int table, const qlm_store_record_t *rec, size_t *sizep);
 static int qlm_store_journal_reserve(qlm_store_journal_rec_t *jr,
@@ -1293,38 +1287,19 @@ qlm_store_journal_str(qlm_store_buf_t *b, qlm_store_str_t *s)
 static uint32_t
 qlm_store_journal_crc(uint32_t crc, const unsigned char *p, size_t len)
 {
-    (void) pthread_once(&qlm_store_crc_once, qlm_store_crc_init);
+    /*
+     * zlib's: the same CRC-32 (IEEE 802.3, reflected) as the byte-wise
+     * table this file had, several bytes a step; a record's checksum was
+     * a third of its writing thread's time.  Its length is a uInt.
+     */
 
-    return qlm_store_crc32(crc ^ 0xffffffff, p, len) ^ 0xffffffff;
-}
-
-
-/* CRC-32 (IEEE 802.3, reflected), a byte at a time */
-
-static void
-qlm_store_crc_init(void)
-{
-    unsigned  i, k;
-    uint32_t  c;
-
-    for (i = 0; i < 256; i++) {
-        c = i;
-
-        for (k = 0; k < 8; k++) {
-            c = (c & 1) ? 0xedb88320 ^ (c >> 1) : c >> 1;
-        }
-
-        qlm_store_crc_table[i] = c;
-    }
-}
-
-
-static uint32_t
-qlm_store_crc32(uint32_t crc, const unsigned char *p, size_t n)
-{
-    while (n--) {
-        crc = qlm_store_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    while (len > UINT_MAX) {
+        crc = crc32(crc, p, UINT_MAX);
+        p += UINT_MAX;
+        len -= UINT_MAX;
     }
 
-    return crc;
+    return crc32(crc, p, (uInt) len);
 }
+
+
