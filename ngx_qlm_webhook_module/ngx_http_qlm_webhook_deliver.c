@@ -198,7 +198,7 @@ static ngx_uint_t ngx_http_qlm_webhook_room(
 static ngx_uint_t ngx_http_qlm_webhook_conns(
     ngx_http_qlm_webhook_deliver_t *d);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
-    qlm_store_item_t *item);
+    qlm_store_item_t *item, ngx_http_qlm_webhook_early_t *early);
 static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
     qlm_store_item_t *item);
 static ngx_int_t ngx_http_qlm_webhook_start_curl(
@@ -506,7 +506,7 @@ ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
     for (i = 0; i < n; i++) {
         if (!refused[i]
             && (d->exiting || ngx_exiting
-                || ngx_http_qlm_webhook_start(d, &items[i]) != NGX_OK))
+                || ngx_http_qlm_webhook_start(d, &items[i], NULL) != NGX_OK))
         {
             refused[i] = 1;
         }
@@ -656,7 +656,7 @@ ngx_http_qlm_webhook_deliver_leased(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 
     if (!d->exiting && !ngx_exiting
-        && ngx_http_qlm_webhook_start(d, item) == NGX_OK)
+        && ngx_http_qlm_webhook_start(d, item, NULL) == NGX_OK)
     {
         return;
     }
@@ -678,25 +678,17 @@ ngx_int_t
 ngx_http_qlm_webhook_deliver_early(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_early_t *e)
 {
-    ngx_http_qlm_webhook_deliver_t   *d;
-    ngx_http_qlm_webhook_transfer_t  *t;
+    ngx_http_qlm_webhook_deliver_t  *d;
 
     d = mcf->deliver;
 
     if (d == NULL || d->exiting || ngx_exiting
         || !ngx_http_qlm_webhook_may_start(d, &e->item->url)
-        || ngx_http_qlm_webhook_start(d, e->item) != NGX_OK)
+        || ngx_http_qlm_webhook_start(d, e->item, e) != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
-    /* the transfer just started is the queue's last */
-
-    t = ngx_queue_data(ngx_queue_last(&d->active),
-                       ngx_http_qlm_webhook_transfer_t, queue);
-
-    t->early = e;
-    e->transfer = t;
     d->reserved--;
 
     return NGX_OK;
@@ -991,7 +983,7 @@ ngx_http_qlm_webhook_claim_end(ngx_http_qlm_webhook_deliver_t *d,
 
         for (i = 0; i < ctx->n; i++) {
             if (!ngx_exiting && !d->exiting) {
-                (void) ngx_http_qlm_webhook_start(d, ctx->items[i]);
+                (void) ngx_http_qlm_webhook_start(d, ctx->items[i], NULL);
             }
 
             qlm_store_item_free(ctx->items[i]);
@@ -1698,7 +1690,7 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
 
 static ngx_int_t
 ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
-    qlm_store_item_t *item)
+    qlm_store_item_t *item, ngx_http_qlm_webhook_early_t *early)
 {
     u_char                             *p;
     ngx_int_t                           rc;
@@ -1805,6 +1797,13 @@ ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
 
     ngx_queue_insert_tail(&d->active, &t->queue);
     d->nactive++;
+
+    /* started before its item's commit: linked to it until then */
+
+    if (early) {
+        t->early = early;
+        early->transfer = t;
+    }
 
     t->url_state = ngx_http_qlm_webhook_url_state(mcf, &item->url);
 
