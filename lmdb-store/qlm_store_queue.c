@@ -335,6 +335,8 @@ qlm_store_write_delivered(qlm_store_write_t *w, qlm_store_item_t *item,
         return w->error;
     }
 
+    /* the item's strings are checked as an enqueue would check them */
+
     rc = qlm_store_item_size(item, &size);
     if (rc != 0) {
         return rc;
@@ -345,7 +347,7 @@ qlm_store_write_delivered(qlm_store_write_t *w, qlm_store_item_t *item,
         return rc;
     }
 
-    /* charged as an ack's log record: the room is its own to keep */
+    /* the log record charged as an ack's, and dropped when it would be */
 
     dropped = 0;
     rc = qlm_store_write_room(w, size, 1, 2);
