@@ -83,6 +83,8 @@ struct ngx_http_qlm_webhook_pending_s {
     qlm_store_record_t                *rec;
     ngx_http_qlm_webhook_early_t      *early;    /* nitems, or NULL */
     int                                rc;
+    unsigned                           delivered:1;  /* all, before its
+                                                        commit: not queued */
 };
 
 
@@ -2425,6 +2427,8 @@ ngx_http_qlm_webhook_batch_one_by_one(ngx_http_qlm_webhook_set_t *set)
             p->items[i].lease = 0;
         }
 
+        p->delivered = 0;
+
         p->rc = qlm_store_enqueue_event(st, p->items, p->nstored, p->table,
                                         p->rec);
     }
@@ -2474,6 +2478,8 @@ ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
 
         res->folded = 1;
     }
+
+    p->delivered = 1;
 
     return qlm_store_write_enqueue_event(w, NULL, 0, p->table, p->rec);
 
@@ -2583,10 +2589,14 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
                                                 NGX_HTTP_QLM_WEBHOOK_D_STORED,
                                                 0);
 
+            /* sync=on: delivered everywhere before its commit, not queued */
+
             ngx_log_error(NGX_LOG_INFO, b->log, 0,
-                          "qlm webhook: \"%V\" event %V queued for %uz URL%s",
-                          name, &p->event_id, p->nitems,
-                          p->nitems == 1 ? "" : "s");
+                          "qlm webhook: \"%V\" event %V %s for %uz URL%s%s",
+                          name, &p->event_id,
+                          p->delivered ? "stored" : "queued",
+                          p->nitems, p->nitems == 1 ? "" : "s",
+                          p->delivered ? ", delivered before its commit" : "");
         }
 
         for (i = 0; i < p->nitems; i++) {
