@@ -1290,14 +1290,9 @@ qlm_store_journal_crc(uint32_t crc, const unsigned char *p, size_t len)
     /*
      * zlib's: the same CRC-32 (IEEE 802.3, reflected) as the byte-wise
      * table this file had, several bytes a step; a record's checksum was
-     * a third of its writing thread's time.  Its length is a uInt.
+     * a third of its writing thread's time.  len fits a uInt: a record's
+     * length is a uint32, and at most QLM_STORE_J_MAX.
      */
-
-    while (len > UINT_MAX) {
-        crc = crc32(crc, p, UINT_MAX);
-        p += UINT_MAX;
-        len -= UINT_MAX;
-    }
 
     return crc32(crc, p, (uInt) len);
 }

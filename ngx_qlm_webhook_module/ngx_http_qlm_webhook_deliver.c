@@ -195,8 +195,8 @@ static ngx_http_qlm_webhook_retry_t *ngx_http_qlm_webhook_retry_of(
     ngx_http_qlm_webhook_main_conf_t *mcf, qlm_store_item_t *item);
 static ngx_uint_t ngx_http_qlm_webhook_room(
     ngx_http_qlm_webhook_deliver_t *d);
-static ngx_uint_t ngx_http_qlm_webhook_conns(
-    ngx_http_qlm_webhook_deliver_t *d);
+static ngx_uint_t ngx_http_qlm_webhook_room_upto(
+    ngx_http_qlm_webhook_deliver_t *d, ngx_uint_t limit);
 static ngx_int_t ngx_http_qlm_webhook_start(ngx_http_qlm_webhook_deliver_t *d,
     qlm_store_item_t *item, ngx_http_qlm_webhook_early_t *early);
 static qlm_store_item_t *ngx_http_qlm_webhook_item_copy(ngx_pool_t *pool,
@@ -429,31 +429,32 @@ ngx_http_qlm_webhook_deliver_lease_time(ngx_http_qlm_webhook_main_conf_t *mcf)
 static ngx_uint_t
 ngx_http_qlm_webhook_room(ngx_http_qlm_webhook_deliver_t *d)
 {
-    ngx_uint_t  busy;
-
-    busy = d->nactive + d->reserved;
-
-    if (busy >= d->mcf->concurrency) {
-        return 0;
-    }
-
-    return ngx_min(d->mcf->concurrency - busy,
-                   ngx_http_qlm_webhook_conns(d));
+    return ngx_http_qlm_webhook_room_upto(d, d->mcf->concurrency);
 }
 
 
-/* connections a delivery may take: kept-alive ones go when nginx asks */
+/* the same, with limit in place of qlm_webhook_concurrency */
 
 static ngx_uint_t
-ngx_http_qlm_webhook_conns(ngx_http_qlm_webhook_deliver_t *d)
+ngx_http_qlm_webhook_room_upto(ngx_http_qlm_webhook_deliver_t *d,
+    ngx_uint_t limit)
 {
-    ngx_uint_t  reserve, conns;
+    ngx_uint_t  busy, reserve, conns;
+
+    busy = d->nactive + d->reserved;
+
+    if (busy >= limit) {
+        return 0;
+    }
+
+    /* kept-alive connections are given back when nginx needs them */
 
     reserve = ngx_cycle->connection_n / 4;
     conns = ngx_cycle->free_connection_n
             + ngx_http_qlm_webhook_keepalive_idle(d->keepalive);
+    conns = (conns > reserve) ? conns - reserve : 0;
 
-    return (conns > reserve) ? conns - reserve : 0;
+    return ngx_min(limit - busy, conns);
 }
 
 
@@ -515,18 +516,18 @@ ngx_http_qlm_webhook_deliver_claimed(ngx_http_qlm_webhook_main_conf_t *mcf,
 
 
 /*
- * Slots for up to n deliveries that a commit will hand over leased.
- * Journaled (sync=on), an event waits for its record and then for its
- * commit, milliseconds under load, and its slots would be idle all that
- * time: up to qlm_webhook_concurrency more are promised ahead, and a
- * delivery that finds no slot at its commit goes back to the queue.
+ * Slots for up to n deliveries that start leased, without a claim.
+ * Journaled (sync=on), an event's deliveries wait for its record, most of
+ * a millisecond under load, and its slots would be idle all that time: up
+ * to qlm_webhook_concurrency more are promised ahead; a delivery that
+ * finds no slot then tries again at its commit, and after that goes back
+ * to the queue.
  */
 
 ngx_uint_t
 ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_uint_t n, ngx_uint_t journaled)
 {
-    ngx_uint_t                       room, busy;
     ngx_http_qlm_webhook_deliver_t  *d;
 
     d = mcf->deliver;
@@ -539,18 +540,9 @@ ngx_http_qlm_webhook_deliver_reserve(ngx_http_qlm_webhook_main_conf_t *mcf,
         return 0;
     }
 
-    if (journaled) {
-        busy = d->nactive + d->reserved;
-        room = (busy < 2 * mcf->concurrency)
-               ? ngx_min(2 * mcf->concurrency - busy,
-                         ngx_http_qlm_webhook_conns(d))
-               : 0;
-
-    } else {
-        room = ngx_http_qlm_webhook_room(d);
-    }
-
-    n = ngx_min(n, room);
+    n = ngx_min(n, ngx_http_qlm_webhook_room_upto(d, journaled
+                                                     ? 2 * mcf->concurrency
+                                                     : mcf->concurrency));
     d->reserved += n;
 
     return n;

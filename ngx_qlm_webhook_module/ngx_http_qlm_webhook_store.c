@@ -100,7 +100,6 @@ typedef struct {
     ngx_http_qlm_webhook_early_t      *early;    /* id and lease from its
                                                     item, or NULL */
     int                                rc;
-    unsigned                           folded:1;  /* the item never stored */
 } ngx_http_qlm_webhook_result_t;
 
 
@@ -1566,7 +1565,6 @@ ngx_http_qlm_webhook_result_add(ngx_http_qlm_webhook_set_t *set,
     res->log = *log;
     res->early = NULL;
     res->rc = 0;
-    res->folded = 0;
 
     if (ngx_http_qlm_webhook_str_copy(pool, &res->log.event_id,
                                       log->event_id.data, log->event_id.len)
@@ -2335,7 +2333,9 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
         {
             res = ngx_queue_data(q, ngx_http_qlm_webhook_result_t, queue);
 
-            if (!res->folded) {
+            /* not the acks batch_enqueue() wrote as its event's */
+
+            if (res->early == NULL || !res->early->pending->delivered) {
                 res->rc = ngx_http_qlm_webhook_batch_apply(NULL, w, res);
             }
         }
@@ -2458,7 +2458,7 @@ ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
     size_t                          i;
     ngx_http_qlm_webhook_result_t  *res;
 
-    if (p->early == NULL || p->nitems == 0 || p->nstored != p->nitems) {
+    if (p->early == NULL || p->nstored != p->nitems) {
         goto stored;
     }
 
@@ -2475,8 +2475,6 @@ ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
         if (rc != 0) {
             return rc;
         }
-
-        res->folded = 1;
     }
 
     p->delivered = 1;
@@ -2681,7 +2679,10 @@ ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set)
             }
         }
 
-        /* the lease expires and the delivery is made again */
+        /*
+         * Its event was not stored (counted lost above), or, out of
+         * memory, the lease expires and the delivery is made again
+         */
 
         ngx_log_error(NGX_LOG_ERR, b->log, 0,
                       "qlm webhook: recording the attempt of %s to %s "

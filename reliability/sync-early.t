@@ -107,7 +107,6 @@ my $deadline = time + 10;
 while (time < $deadline) {
     my $out = `$tool -j $store log --outcome delivered 2>/dev/null`;
     my $recs = eval { decode_json($out) } || [];
-    $recs = $recs->{records} if ref $recs eq 'HASH';
     $delivered = $recs;
     last if @$recs >= 1 + $events;
     sleep 0.1;
