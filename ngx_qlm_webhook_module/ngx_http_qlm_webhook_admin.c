@@ -61,24 +61,45 @@ typedef struct {
 } ngx_http_qlm_webhook_admin_out_t;
 
 
-/* a replay of all, or a recover: steps across event-loop turns */
-typedef struct {
+/*
+ * A write of the admin API: a replay of all or a recover (steps across
+ * event-loop turns), one replay, a test event.  Its store call (run) goes
+ * to nginx's thread pool where the loop's commits go there, so that no
+ * flush of sync=on waits in the loop; its answer (end) is the loop's.
+ */
+typedef struct ngx_http_qlm_webhook_admin_job_s
+    ngx_http_qlm_webhook_admin_job_t;
+
+typedef void (*ngx_http_qlm_webhook_admin_job_pt)(
+    ngx_http_qlm_webhook_admin_job_t *job);
+
+struct ngx_http_qlm_webhook_admin_job_s {
     ngx_http_request_t                *r;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
     ngx_event_t                        ev;
+    ngx_http_qlm_webhook_admin_job_pt  run;      /* a thread's, or the loop's */
+    ngx_http_qlm_webhook_admin_job_pt  end;      /* the loop's */
+    char                              *what;     /* for the debug log */
     uint64_t                           since;
     uint64_t                           after;    /* the last id read */
     uint64_t                           replayed;
     ngx_uint_t                         steps;
+    uint64_t                           id;       /* a replay of one */
     uint64_t                           n;        /* the step's */
     int                                rc;       /* the step's */
     unsigned                           more;     /* the step's */
+    ngx_uint_t                         event;    /* a test's */
+    ngx_str_t                          event_id;
+    ngx_array_t                        targets;
+    qlm_store_item_t                  *items;
+    ngx_str_t                          url;      /* a pause's, as logged */
+    ngx_uint_t                         pause;
+    uint64_t                           now;
 #if (NGX_THREADS)
     ngx_thread_task_t                 *task;
 #endif
     ngx_uint_t                         recover:1;
-    ngx_uint_t                         done:1;
-} ngx_http_qlm_webhook_admin_job_t;
+};
 
 
 /* PostgreSQL: a statement of the admin API, on the heap (see below) */
@@ -115,16 +136,26 @@ static ngx_int_t ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t id);
 static ngx_int_t ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover);
-static void ngx_http_qlm_webhook_admin_step(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_admin_replay_one_run(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static void ngx_http_qlm_webhook_admin_replay_one_end(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static ngx_http_qlm_webhook_admin_job_t *ngx_http_qlm_webhook_admin_job(
+    ngx_http_request_t *r, ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_admin_job_pt run,
+    ngx_http_qlm_webhook_admin_job_pt end);
+static ngx_int_t ngx_http_qlm_webhook_admin_job_start(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static void ngx_http_qlm_webhook_admin_job_handler(ngx_event_t *ev);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_admin_job_thread(void *data,
+    ngx_log_t *log);
+static void ngx_http_qlm_webhook_admin_job_thread_done(ngx_event_t *ev);
+#endif
 static void ngx_http_qlm_webhook_admin_step_run(
     ngx_http_qlm_webhook_admin_job_t *job);
 static void ngx_http_qlm_webhook_admin_step_end(
     ngx_http_qlm_webhook_admin_job_t *job);
-#if (NGX_THREADS)
-static void ngx_http_qlm_webhook_admin_step_thread(void *data,
-    ngx_log_t *log);
-static void ngx_http_qlm_webhook_admin_step_thread_done(ngx_event_t *ev);
-#endif
 static void ngx_http_qlm_webhook_admin_job_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_replayed(ngx_http_request_t *r,
     uint64_t n);
@@ -166,6 +197,10 @@ static void ngx_http_qlm_webhook_admin_pg_free(
 static void ngx_http_qlm_webhook_admin_pg_cleanup(void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause);
+static void ngx_http_qlm_webhook_admin_pause_run(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static void ngx_http_qlm_webhook_admin_pause_end(
+    ngx_http_qlm_webhook_admin_job_t *job);
 static ngx_int_t ngx_http_qlm_webhook_admin_urls(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf);
 static int ngx_http_qlm_webhook_admin_paused(const qlm_store_paused_t *p,
@@ -175,6 +210,10 @@ static ngx_int_t ngx_http_qlm_webhook_admin_url(
     void *data);
 static ngx_int_t ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf);
+static void ngx_http_qlm_webhook_admin_test_run(
+    ngx_http_qlm_webhook_admin_job_t *job);
+static void ngx_http_qlm_webhook_admin_test_end(
+    ngx_http_qlm_webhook_admin_job_t *job);
 static ngx_int_t ngx_http_qlm_webhook_admin_target(ngx_array_t *targets,
     ngx_http_qlm_webhook_url_t *u);
 static ngx_int_t ngx_http_qlm_webhook_admin_test_body(ngx_pool_t *pool,
@@ -817,9 +856,7 @@ static ngx_int_t
 ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, uint64_t id)
 {
-    int                                rc, where;
-    uint64_t                           n;
-    ngx_http_qlm_webhook_admin_out_t   o;
+    ngx_http_qlm_webhook_admin_job_t  *job;
 
     if (mcf->pg_conninfo.len) {
         return ngx_http_qlm_webhook_admin_pg_replay(r, mcf,
@@ -827,46 +864,85 @@ ngx_http_qlm_webhook_admin_replay_one(ngx_http_request_t *r,
                                       id, 0);
     }
 
-    rc = qlm_store_dead_replay(mcf->store, id, ngx_http_qlm_webhook_now(),
-                               &n);
-
-    if (rc == QLM_STORE_NOTFOUND) {
-        if (qlm_store_item_where(mcf->store, id, &where) == 0
-            && where == QLM_STORE_IN_QUEUE)
-        {
-            return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_CONFLICT,
-                                                    "delivery %uL is in the "
-                                                    "queue, not a dead "
-                                                    "letter", id);
-        }
-
-        return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
-                                                "no dead letter %uL", id);
+    job = ngx_http_qlm_webhook_admin_job(r, mcf,
+                                  ngx_http_qlm_webhook_admin_replay_one_run,
+                                  ngx_http_qlm_webhook_admin_replay_one_end);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != 0) {
+    job->what = "a replay";
+    job->id = id;
+
+    return ngx_http_qlm_webhook_admin_job_start(job);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_replay_one_run(
+    ngx_http_qlm_webhook_admin_job_t *job)
+{
+    job->rc = qlm_store_dead_replay(job->mcf->store, job->id,
+                                    ngx_http_qlm_webhook_now(), &job->n);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_replay_one_end(
+    ngx_http_qlm_webhook_admin_job_t *job)
+{
+    int                                where;
+    ngx_int_t                          rc;
+    ngx_http_request_t                *r;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    r = job->r;
+
+    if (job->rc == QLM_STORE_NOTFOUND) {
+        if (qlm_store_item_where(job->mcf->store, job->id, &where) == 0
+            && where == QLM_STORE_IN_QUEUE)
+        {
+            rc = ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_CONFLICT,
+                                                  "delivery %uL is in the "
+                                                  "queue, not a dead "
+                                                  "letter", job->id);
+        } else {
+            rc = ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                                  "no dead letter %uL",
+                                                  job->id);
+        }
+
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (job->rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: admin: replaying %uL failed: %s",
-                      id, qlm_store_strerror(rc));
+                      job->id, qlm_store_strerror(job->rc));
 
-        return ngx_http_qlm_webhook_admin_error(r,
+        rc = ngx_http_qlm_webhook_admin_error(r,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
                                            "replaying failed: %s",
-                                           qlm_store_strerror(rc));
+                                           qlm_store_strerror(job->rc));
+        ngx_http_finalize_request(r, rc);
+        return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "qlm webhook: admin: dead letter %uL replayed", id);
+                  "qlm webhook: admin: dead letter %uL replayed", job->id);
 
-    ngx_http_qlm_webhook_deliver_kick(mcf);
+    ngx_http_qlm_webhook_deliver_kick(job->mcf);
 
     ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
     o.r = r;
     o.last = &o.out;
 
-    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"replayed\":%uL}\n", n);
+    ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"replayed\":%uL}\n", job->n);
 
-    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+    ngx_http_finalize_request(r, ngx_http_qlm_webhook_admin_send(r,
+                                                                 NGX_HTTP_OK,
+                                                                 &o));
 }
 
 
@@ -881,14 +957,11 @@ static ngx_int_t
 ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t recover)
 {
+    uint64_t                           since;
     ngx_str_t                          v;
-    ngx_pool_cleanup_t                *cln;
     ngx_http_qlm_webhook_admin_job_t  *job;
 
-    job = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_admin_job_t));
-    if (job == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    since = 0;
 
     if (recover) {
         if (ngx_http_qlm_webhook_admin_arg(r, "since", &v) != NGX_OK) {
@@ -898,7 +971,7 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
         }
 
         if (ngx_http_qlm_webhook_admin_time(&v, ngx_http_qlm_webhook_now(),
-                                            &job->since)
+                                            &since)
             != NGX_OK)
         {
             return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
@@ -910,12 +983,41 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
         return ngx_http_qlm_webhook_admin_pg_replay(r, mcf, recover
                                        ? NGX_HTTP_QLM_WEBHOOK_ADMIN_RECOVER
                                        : NGX_HTTP_QLM_WEBHOOK_ADMIN_REPLAY_ALL,
-                                       0, job->since);
+                                       0, since);
+    }
+
+    job = ngx_http_qlm_webhook_admin_job(r, mcf,
+                                         ngx_http_qlm_webhook_admin_step_run,
+                                         ngx_http_qlm_webhook_admin_step_end);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->what = "a replay step";
+    job->since = since;
+    job->recover = recover;
+
+    return ngx_http_qlm_webhook_admin_job_start(job);
+}
+
+
+static ngx_http_qlm_webhook_admin_job_t *
+ngx_http_qlm_webhook_admin_job(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_admin_job_pt run,
+    ngx_http_qlm_webhook_admin_job_pt end)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = ngx_pcalloc(r->pool, sizeof(ngx_http_qlm_webhook_admin_job_t));
+    if (job == NULL) {
+        return NULL;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_http_qlm_webhook_admin_job_cleanup;
@@ -923,14 +1025,24 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
 
     job->r = r;
     job->mcf = mcf;
-    job->recover = recover;
+    job->run = run;
+    job->end = end;
 
-    job->ev.handler = ngx_http_qlm_webhook_admin_step;
+    job->ev.handler = ngx_http_qlm_webhook_admin_job_handler;
     job->ev.data = job;
     job->ev.log = r->connection->log;
 
-    r->main->count++;
-    r->write_event_handler = ngx_http_request_empty_handler;
+    return job;
+}
+
+
+/* the request waits for the job's end, which finalizes it */
+
+static ngx_int_t
+ngx_http_qlm_webhook_admin_job_start(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    job->r->main->count++;
+    job->r->write_event_handler = ngx_http_request_empty_handler;
 
     ngx_post_event(&job->ev, &ngx_posted_events);
 
@@ -939,12 +1051,13 @@ ngx_http_qlm_webhook_admin_replay(ngx_http_request_t *r,
 
 
 /*
- * A step: in nginx's thread pool where the loop's commits go there
- * (sync=on: a step's commit is flushed), in the loop otherwise.
+ * The job's store call: in nginx's thread pool where the loop's commits
+ * go there (sync=on, or while the timed sync flushes: its commit would be
+ * flushed in the loop), in the loop otherwise.
  */
 
 static void
-ngx_http_qlm_webhook_admin_step(ngx_event_t *ev)
+ngx_http_qlm_webhook_admin_job_handler(ngx_event_t *ev)
 {
     ngx_http_qlm_webhook_admin_job_t  *job;
 #if (NGX_THREADS)
@@ -965,25 +1078,59 @@ ngx_http_qlm_webhook_admin_step(ngx_event_t *ev)
         if (job->task) {
             jp = job->task->ctx;
             *jp = job;
-            job->task->handler = ngx_http_qlm_webhook_admin_step_thread;
+            job->task->handler = ngx_http_qlm_webhook_admin_job_thread;
             job->task->event.handler =
-                                  ngx_http_qlm_webhook_admin_step_thread_done;
+                                  ngx_http_qlm_webhook_admin_job_thread_done;
             job->task->event.data = job;
             job->task->event.log = ev->log;
         }
     }
 
     if (tp && job->task && ngx_thread_task_post(tp, job->task) == NGX_OK) {
-        /* the request's pool stays until the step is back */
+        /* the request's pool stays until the call is back */
         job->r->main->blocked++;
         return;
     }
 
 #endif
 
-    ngx_http_qlm_webhook_admin_step_run(job);
-    ngx_http_qlm_webhook_admin_step_end(job);
+    job->run(job);
+    job->end(job);
 }
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_admin_job_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = *(ngx_http_qlm_webhook_admin_job_t **) data;
+
+    job->run(job);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_job_thread_done(ngx_event_t *ev)
+{
+    ngx_connection_t                  *c;
+    ngx_http_qlm_webhook_admin_job_t  *job;
+
+    job = ev->data;
+    c = job->r->connection;
+    job->r->main->blocked--;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: admin: %s in a thread: %uL",
+                   job->what, job->n);
+
+    job->end(job);
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
 
 
 static void
@@ -997,37 +1144,6 @@ ngx_http_qlm_webhook_admin_step_run(ngx_http_qlm_webhook_admin_job_t *job)
                                    &job->n, &job->after, &job->more)
               : QLM_STORE_INVALID;
 }
-
-
-#if (NGX_THREADS)
-
-static void
-ngx_http_qlm_webhook_admin_step_thread(void *data, ngx_log_t *log)
-{
-    ngx_http_qlm_webhook_admin_step_run(
-        *(ngx_http_qlm_webhook_admin_job_t **) data);
-}
-
-
-static void
-ngx_http_qlm_webhook_admin_step_thread_done(ngx_event_t *ev)
-{
-    ngx_connection_t                  *c;
-    ngx_http_qlm_webhook_admin_job_t  *job;
-
-    job = ev->data;
-    c = job->r->connection;
-    job->r->main->blocked--;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "qlm webhook: admin: a replay step in a thread: %uL",
-                   job->n);
-
-    ngx_http_qlm_webhook_admin_step_end(job);
-    ngx_http_run_posted_requests(c);
-}
-
-#endif
 
 
 static void
@@ -1061,8 +1177,6 @@ ngx_http_qlm_webhook_admin_step_end(ngx_http_qlm_webhook_admin_job_t *job)
             return;
         }
     }
-
-    job->done = 1;
 
     if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
@@ -1860,7 +1974,6 @@ static ngx_int_t
 ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf)
 {
-    int                                   rc;
     uint64_t                              now;
     ngx_int_t                             event;
     ngx_str_t                             v, want, name, event_id, body;
@@ -1869,7 +1982,7 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     qlm_store_item_t                     *items;
     ngx_http_qlm_webhook_url_t           *u;
     ngx_http_qlm_webhook_task_t          *task;
-    ngx_http_qlm_webhook_admin_out_t      o;
+    ngx_http_qlm_webhook_admin_job_t     *job;
     ngx_http_qlm_webhook_admin_target_t  *t;
 
     if (ngx_http_qlm_webhook_admin_arg(r, "event", &v) == NGX_OK) {
@@ -2015,25 +2128,64 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
         items[i].headers.len = t[i].url->signer.len;
     }
 
-    rc = qlm_store_enqueue(mcf->store, items, targets.nelts);
+    job = ngx_http_qlm_webhook_admin_job(r, mcf,
+                                         ngx_http_qlm_webhook_admin_test_run,
+                                         ngx_http_qlm_webhook_admin_test_end);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (rc != 0) {
+    job->what = "a test event";
+    job->event = event;
+    job->event_id = event_id;
+    job->targets = targets;
+    job->items = items;
+
+    return ngx_http_qlm_webhook_admin_job_start(job);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_test_run(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    job->rc = qlm_store_enqueue(job->mcf->store, job->items,
+                                job->targets.nelts);
+    job->n = job->targets.nelts;
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_test_end(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    ngx_str_t                             name;
+    ngx_int_t                             rc;
+    ngx_uint_t                            i;
+    ngx_http_request_t                   *r;
+    ngx_http_qlm_webhook_admin_out_t      o;
+    ngx_http_qlm_webhook_admin_target_t  *t;
+
+    r = job->r;
+    name = ngx_http_qlm_webhook_event_names[job->event];
+
+    if (job->rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "qlm webhook: admin: queueing a test event failed: %s",
-                      qlm_store_strerror(rc));
+                      qlm_store_strerror(job->rc));
 
-        return ngx_http_qlm_webhook_admin_error(r,
+        rc = ngx_http_qlm_webhook_admin_error(r,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
                                            "queueing failed: %s",
-                                           qlm_store_strerror(rc));
+                                           qlm_store_strerror(job->rc));
+        ngx_http_finalize_request(r, rc);
+        return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "qlm webhook: admin: test \"%V\" event %V queued for %ui "
-                  "URL%s", &name, &event_id, targets.nelts,
-                  targets.nelts == 1 ? "" : "s");
+                  "URL%s", &name, &job->event_id, job->targets.nelts,
+                  job->targets.nelts == 1 ? "" : "s");
 
-    ngx_http_qlm_webhook_deliver_kick(mcf);
+    ngx_http_qlm_webhook_deliver_kick(job->mcf);
 
     ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
     o.r = r;
@@ -2042,13 +2194,15 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
     ngx_http_qlm_webhook_admin_printf(&o, 32, "{\"event\":");
     ngx_http_qlm_webhook_admin_string(&o, (char *) name.data, name.len);
     ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"event_id\":");
-    ngx_http_qlm_webhook_admin_string(&o, (char *) event_id.data,
-                                      event_id.len);
+    ngx_http_qlm_webhook_admin_string(&o, (char *) job->event_id.data,
+                                      job->event_id.len);
     ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"deliveries\":[");
 
-    for (i = 0; i < targets.nelts; i++) {
+    t = job->targets.elts;
+
+    for (i = 0; i < job->targets.nelts; i++) {
         ngx_http_qlm_webhook_admin_printf(&o, 48, "%s{\"id\":%uL,\"url\":",
-                                          i ? "," : "", items[i].id);
+                                          i ? "," : "", job->items[i].id);
         ngx_http_qlm_webhook_admin_string(&o, (char *) t[i].url->log_url.data,
                                           t[i].url->log_url.len);
         ngx_http_qlm_webhook_admin_printf(&o, 4, "}");
@@ -2056,7 +2210,9 @@ ngx_http_qlm_webhook_admin_test(ngx_http_request_t *r,
 
     ngx_http_qlm_webhook_admin_printf(&o, 8, "]}\n");
 
-    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_ACCEPTED, &o);
+    ngx_http_finalize_request(r, ngx_http_qlm_webhook_admin_send(r,
+                                                           NGX_HTTP_ACCEPTED,
+                                                           &o));
 }
 
 
@@ -2067,16 +2223,23 @@ ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t pause)
 {
     ngx_int_t                          rc;
-    ngx_str_t                          want, shown;
-    ngx_http_qlm_webhook_admin_out_t   o;
+    ngx_str_t                          want;
+    ngx_http_qlm_webhook_admin_job_t  *job;
 
     if (ngx_http_qlm_webhook_admin_arg(r, "url", &want) != NGX_OK) {
         return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                                 "\"url\" is required");
     }
 
+    job = ngx_http_qlm_webhook_admin_job(r, mcf,
+                                         ngx_http_qlm_webhook_admin_pause_run,
+                                         ngx_http_qlm_webhook_admin_pause_end);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_http_qlm_webhook_url_pause(mcf, &want, pause,
-                                        r->connection->log, &shown);
+                                        r->connection->log, &job->url);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_BAD_REQUEST,
@@ -2087,16 +2250,66 @@ ngx_http_qlm_webhook_admin_pause(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* kept in the store too: it outlives a restart, qlm-store sees it */
+
+    job->what = pause ? "a pause" : "a resume";
+    job->pause = pause;
+    job->now = ngx_http_qlm_webhook_now();
+
+    return ngx_http_qlm_webhook_admin_job_start(job);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_pause_run(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    qlm_store_str_t  url, who;
+
+    url.data = (char *) job->url.data;
+    url.len = job->url.len;
+    who.data = "admin API";
+    who.len = sizeof("admin API") - 1;
+
+    job->rc = qlm_store_url_pause(job->mcf->store, url, job->pause, job->now,
+                                  who);
+}
+
+
+static void
+ngx_http_qlm_webhook_admin_pause_end(ngx_http_qlm_webhook_admin_job_t *job)
+{
+    ngx_http_request_t                *r;
+    ngx_http_qlm_webhook_admin_out_t   o;
+
+    r = job->r;
+
+    if (ngx_http_qlm_webhook_pause_result(job->rc, job->url.data,
+                                          job->url.len, job->pause,
+                                          r->connection->log)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (!job->pause) {
+        /* its waiting deliveries are due */
+        ngx_http_qlm_webhook_deliver_kick(job->mcf);
+    }
+
     ngx_memzero(&o, sizeof(ngx_http_qlm_webhook_admin_out_t));
     o.r = r;
     o.last = &o.out;
 
     ngx_http_qlm_webhook_admin_printf(&o, 16, "{\"url\":");
-    ngx_http_qlm_webhook_admin_string(&o, (char *) shown.data, shown.len);
+    ngx_http_qlm_webhook_admin_string(&o, (char *) job->url.data,
+                                      job->url.len);
     ngx_http_qlm_webhook_admin_printf(&o, 32, ",\"paused\":%s}\n",
-                                      pause ? "true" : "false");
+                                      job->pause ? "true" : "false");
 
-    return ngx_http_qlm_webhook_admin_send(r, NGX_HTTP_OK, &o);
+    ngx_http_finalize_request(r, ngx_http_qlm_webhook_admin_send(r,
+                                                                 NGX_HTTP_OK,
+                                                                 &o));
 }
 
 

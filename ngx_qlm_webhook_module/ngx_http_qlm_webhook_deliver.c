@@ -2955,7 +2955,8 @@ ngx_http_qlm_webhook_pause_one(ngx_http_qlm_webhook_main_conf_t *mcf,
 
 /*
  * Pauses or resumes the configured URL named by want (as configured, or as
- * logged: without credentials and query); NGX_DECLINED: none is.
+ * logged: without credentials and query) in the workers' shared memory;
+ * NGX_DECLINED: none is.  The caller records it in the store.
  */
 
 ngx_int_t
@@ -2987,20 +2988,6 @@ ngx_http_qlm_webhook_url_pause(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0, "qlm webhook: %V %s by the admin API",
                   shown, pause ? "paused" : "resumed");
-
-    /* kept in the store: it outlives a restart, qlm-store sees it */
-
-    if (ngx_http_qlm_webhook_pause_record(mcf, shown, pause, "admin API", 1,
-                                          log)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (!pause) {
-        /* its waiting deliveries are due */
-        ngx_http_qlm_webhook_deliver_kick(mcf);
-    }
 
     return NGX_OK;
 }

@@ -52,8 +52,6 @@ static void ngx_http_qlm_webhook_pause_thread_done(ngx_event_t *ev);
 
 #endif
 
-static ngx_int_t ngx_http_qlm_webhook_pause_result(int rc, u_char *url,
-    size_t len, ngx_uint_t pause, ngx_log_t *log);
 static void ngx_http_qlm_webhook_pause_handler(ngx_event_t *ev);
 static void ngx_http_qlm_webhook_pause_sync(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_log_t *log);
@@ -110,7 +108,7 @@ ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_qlm_webhook_pause_result(int rc, u_char *url, size_t len,
     ngx_uint_t pause, ngx_log_t *log)
 {

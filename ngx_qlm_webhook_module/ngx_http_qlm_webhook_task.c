@@ -55,6 +55,10 @@ typedef struct {
     uint64_t                           start;       /* usec, the write's */
     uint64_t                           took;        /* usec */
     int                                rc;
+    unsigned                           begin;       /* a slot's begin */
+    uint64_t                           slot;        /* the begin's */
+    uint64_t                           started;     /* the begin's */
+    qlm_store_task_t                   prev;        /* the begin's */
 } ngx_http_qlm_webhook_step_t;
 
 
@@ -68,6 +72,13 @@ static void ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_qlm_webhook_task_start(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
     ngx_log_t *log);
+static ngx_http_qlm_webhook_step_t *ngx_http_qlm_webhook_step_room(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_step_t *local);
+static ngx_int_t ngx_http_qlm_webhook_step_post(
+    ngx_http_qlm_webhook_main_conf_t *mcf);
+static void ngx_http_qlm_webhook_task_begin(ngx_http_qlm_webhook_step_t *st);
+static ngx_int_t ngx_http_qlm_webhook_task_begun(
+    ngx_http_qlm_webhook_step_t *st);
 static void ngx_http_qlm_webhook_step_write(ngx_http_qlm_webhook_step_t *st);
 static ngx_int_t ngx_http_qlm_webhook_step_end(ngx_http_qlm_webhook_step_t *st);
 #if (NGX_THREADS)
@@ -570,14 +581,17 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
 
     for (i = 0; i < mcf->tasks->nelts; i++) {
 
-        if (t[i].slot == 0
-            && ngx_http_qlm_webhook_task_start(mcf, &t[i], ev->log) != NGX_OK)
-        {
-            continue;
-        }
-
         if (t[i].slot == 0) {
-            continue;
+            rc = ngx_http_qlm_webhook_task_start(mcf, &t[i], ev->log);
+
+            if (rc == NGX_BUSY) {
+                /* the others wait for this begin's write */
+                return;
+            }
+
+            if (rc != NGX_OK || t[i].slot == 0) {
+                continue;
+            }
         }
 
         rc = ngx_http_qlm_webhook_task_chunk(mcf, &t[i], ev->log);
@@ -609,24 +623,70 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
 }
 
 
-/* begins the current slot if no process did, or resumes its scan */
+/*
+ * A write of the scheduler (a begin, a step) is made in the worker's
+ * thread task when the batch's commits go to the pool, in the loop
+ * otherwise (local)
+ */
+
+static ngx_http_qlm_webhook_step_t *
+ngx_http_qlm_webhook_step_room(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_http_qlm_webhook_step_t *local)
+{
+    ngx_http_qlm_webhook_step_t  *st;
+
+    st = local;
+
+#if (NGX_THREADS)
+    if (mcf->sched_task && ngx_http_qlm_webhook_store_thread_pool(mcf, 1)) {
+        st = mcf->sched_task->ctx;
+    }
+#endif
+
+    ngx_memzero(st, sizeof(ngx_http_qlm_webhook_step_t));
+
+    return st;
+}
+
+
+/* NGX_OK: the write is the pool's, and the scheduler waits for it */
+
+static ngx_int_t
+ngx_http_qlm_webhook_step_post(ngx_http_qlm_webhook_main_conf_t *mcf)
+{
+#if (NGX_THREADS)
+    ngx_thread_pool_t  *pool;
+
+    pool = ngx_http_qlm_webhook_store_thread_pool(mcf, 1);
+
+    if (pool && ngx_thread_task_post(pool, mcf->sched_task) == NGX_OK) {
+        mcf->sched_writing = 1;
+        return NGX_OK;
+    }
+
+    /* the pool's queue is full: the loop writes this once */
+#endif
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Begins the current slot if no process did, or resumes its scan.  The
+ * begin is a write: in nginx's thread pool when the batch's commits go
+ * there (NGX_BUSY: the scheduler waits for it), as a step's is.
+ */
 
 static ngx_int_t
 ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_task_t *task, ngx_log_t *log)
 {
-    int                rc;
-    char               cursor[400];
-    time_t             now;
-    uint64_t           slot;
-    qlm_store_str_t    name;
-    qlm_store_task_t   prev, state;
+    time_t                        now;
+    uint64_t                      slot;
+    ngx_http_qlm_webhook_step_t   local, *st;
 
     now = ngx_time();
     slot = ngx_http_qlm_webhook_slot(task, now) * 1000;
-
-    name.data = (char *) task->name.data;
-    name.len = task->name.len;
 
     /* in a fleet, one node runs each slot: PostgreSQL says which */
 
@@ -636,12 +696,78 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
         return NGX_DECLINED;
     }
 
-    rc = qlm_store_task_begin(mcf->store, name, slot,
-                              (uint64_t) now * 1000, &prev);
+    /*
+     * A begin is tried once a tick: the scheduler runs again a step's
+     * pause after a begin's write in a thread, and a slot begun and
+     * ended elsewhere would be tried again then
+     */
+
+    if (task->begun_set
+        && (ngx_msec_int_t) (ngx_current_msec - task->begun)
+           < NGX_HTTP_QLM_WEBHOOK_TICK)
+    {
+        return NGX_DECLINED;
+    }
+
+    task->begun = ngx_current_msec;
+    task->begun_set = 1;
+
+    st = ngx_http_qlm_webhook_step_room(mcf, &local);
+
+    st->begin = 1;
+    st->ch.mcf = mcf;
+    st->ch.task = task;
+    st->ch.log = log;
+    st->slot = slot;
+    st->started = (uint64_t) now * 1000;
+
+    if (st != &local && ngx_http_qlm_webhook_step_post(mcf) == NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    ngx_http_qlm_webhook_task_begin(st);
+
+    return ngx_http_qlm_webhook_task_begun(st);
+}
+
+
+static void
+ngx_http_qlm_webhook_task_begin(ngx_http_qlm_webhook_step_t *st)
+{
+    qlm_store_str_t               name;
+    ngx_http_qlm_webhook_task_t  *task;
+
+    task = st->ch.task;
+
+    name.data = (char *) task->name.data;
+    name.len = task->name.len;
+
+    st->rc = qlm_store_task_begin(st->ch.mcf->store, name, st->slot,
+                                  st->started, &st->prev);
+}
+
+
+/* after the begin's write, in the loop */
+
+static ngx_int_t
+ngx_http_qlm_webhook_task_begun(ngx_http_qlm_webhook_step_t *st)
+{
+    int                                rc;
+    char                               cursor[400];
+    ngx_log_t                         *log;
+    qlm_store_str_t                    name;
+    qlm_store_task_t                   state;
+    ngx_http_qlm_webhook_task_t       *task;
+    ngx_http_qlm_webhook_main_conf_t  *mcf;
+
+    rc = st->rc;
+    mcf = st->ch.mcf;
+    task = st->ch.task;
+    log = st->ch.log;
 
     if (rc == 0) {
-        task->slot = slot;
-        task->last_run = (time_t) (prev.started / 1000);
+        task->slot = st->slot;
+        task->last_run = (time_t) (st->prev.started / 1000);
         task->cursor_len = 0;
         task->matched = 0;
         task->scanned = 0;
@@ -662,13 +788,16 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     /* begun already: by an earlier process that stopped before the end? */
 
+    name.data = (char *) task->name.data;
+    name.len = task->name.len;
+
     rc = qlm_store_task_get(mcf->store, name, &state, cursor);
 
-    if (rc != 0 || state.slot != slot || state.done) {
+    if (rc != 0 || state.slot != st->slot || state.done) {
         return NGX_DECLINED;
     }
 
-    task->slot = slot;
+    task->slot = st->slot;
     task->last_run = (time_t) (state.last_run / 1000);
     task->cursor_len = state.cursor.len;
     ngx_memcpy(task->cursor, state.cursor.data, state.cursor.len);
@@ -699,22 +828,8 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     qlm_store_str_t                after;
     ngx_http_qlm_webhook_step_t    local, *st;
     ngx_http_qlm_webhook_chunk_t  *ch;
-#if (NGX_THREADS)
-    ngx_thread_pool_t             *pool;
-#endif
 
-    st = &local;
-
-#if (NGX_THREADS)
-    pool = mcf->sched_task ? ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
-                           : NULL;
-
-    if (pool) {
-        st = mcf->sched_task->ctx;
-    }
-#endif
-
-    ngx_memzero(st, sizeof(ngx_http_qlm_webhook_step_t));
+    st = ngx_http_qlm_webhook_step_room(mcf, &local);
     ch = &st->ch;
 
     if (task->item_ns == 0) {
@@ -775,18 +890,11 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     st->rc = rc;
 
-#if (NGX_THREADS)
-
-    if (rc == 0 && pool) {
-        if (ngx_thread_task_post(pool, mcf->sched_task) == NGX_OK) {
-            mcf->sched_writing = 1;
-            return NGX_BUSY;
-        }
-
-        /* the pool's queue is full: the loop writes this once */
+    if (rc == 0 && st != &local
+        && ngx_http_qlm_webhook_step_post(mcf) == NGX_OK)
+    {
+        return NGX_BUSY;
     }
-
-#endif
 
     if (rc == 0) {
         ngx_http_qlm_webhook_step_write(st);
@@ -914,22 +1022,37 @@ ngx_http_qlm_webhook_step_end(ngx_http_qlm_webhook_step_t *st)
 static void
 ngx_http_qlm_webhook_step_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_qlm_webhook_step_write(data);
+    ngx_http_qlm_webhook_step_t  *st = data;
+
+    if (st->begin) {
+        ngx_http_qlm_webhook_task_begin(st);
+
+    } else {
+        ngx_http_qlm_webhook_step_write(st);
+    }
 }
 
 
 static void
 ngx_http_qlm_webhook_step_thread_done(ngx_event_t *ev)
 {
+    ngx_http_qlm_webhook_step_t       *st;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
     mcf = ev->data;
     mcf->sched_writing = 0;
+    st = mcf->sched_task->ctx;
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "qlm webhook: a task step written in a thread");
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: a task %s written in a thread",
+                   st->begin ? "begin" : "step");
 
-    (void) ngx_http_qlm_webhook_step_end(mcf->sched_task->ctx);
+    if (st->begin) {
+        (void) ngx_http_qlm_webhook_task_begun(st);
+
+    } else {
+        (void) ngx_http_qlm_webhook_step_end(st);
+    }
 
     /* the next step, after the connections had their say */
 

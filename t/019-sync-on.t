@@ -349,3 +349,70 @@ qr/TORN/,
 qr/\[alert\]/,
 qr/\[error\]/,
 ]
+
+
+
+=== TEST 10: sync=on: the admin API's single changes (a replay of one dead letter, a test event, a pause, a resume) are written in a thread, and answered once written
+--- http_config eval
+$::HttpConfig . qq{
+    qlm_webhook_max_retries 0;
+    qlm_webhook_url license_created http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail;
+}
+--- config eval: $::AdminConfig
+--- request eval
+[
+"GET /qlm/a",
+"GET /slow",
+"POST /admin/dead/1/replay",
+"POST /admin/dead/99/replay",
+"POST /admin/test?event=license_created",
+"POST /admin/urls/pause?url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail",
+"POST /admin/urls/resume?url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/fail",
+"GET /slow",
+"GET /error.log",
+]
+--- error_code eval
+[200, 200, 200, 404, 202, 200, 200, 200, 200]
+--- response_body_like eval
+[
+qr/K/, qr/^\w{1536}$/,
+qr/^\{"replayed":1\}\n$/,
+qr/^\{"error":"no dead letter 99"\}\n$/,
+qr/^\{"event":"license_created","event_id":"[0-9a-f-]{36}","deliveries":\[\{"id":\d+,"url":"http:\/\/127\.0\.0\.1:\d+\/fail"\}\]\}\n$/,
+qr/^\{"url":"http:\/\/127\.0\.0\.1:\d+\/fail","paused":true\}\n$/,
+qr/^\{"url":"http:\/\/127\.0\.0\.1:\d+\/fail","paused":false\}\n$/,
+qr/^\w{1536}$/,
+qr/\A(?=(?:.*?^HOOK \/fail event=license_created attempt=1 ){3})(?=.*admin: a replay in a thread: 1\n.*admin: dead letter 1 replayed.*admin: a replay in a thread: 0\n.*admin: a test event in a thread: 1\n.*admin: test "license_created" event [0-9a-f-]{36} queued for 1 URL.*paused by the admin API.*admin: a pause in a thread: 0\n.*resumed by the admin API.*admin: a resume in a thread: 0\n)/ms,
+]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 11: sync=on: a scheduled task's begin is written in a thread, and its run delivers
+--- http_config eval
+$::HttpConfig . qq{
+    qlm_webhook_search mine "ActivationKey = 'TASK-1'";
+    qlm_webhook_task t1 search=mine every=1s
+        url=http://127.0.0.1:$ENV{TEST_NGINX_RECEIVER_PORT}/ok;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_created;
+        qlm_webhook_field ActivationKey $qlm_webhook_arg_is_avkey;
+    }
+--- request
+GET /qlm/a?is_avkey=TASK-1
+--- wait: 2.5
+--- error_log eval
+[
+qr/qlm webhook: a task begin written in a thread/,
+qr/qlm webhook: task "t1" runs/,
+qr/qlm webhook: a task step written in a thread/,
+qr/^HOOK \/ok event=\S* attempt=1 body=\{.*"ActivationKey":"TASK-1"/m,
+]
+--- no_error_log
+[error]
+[alert]
