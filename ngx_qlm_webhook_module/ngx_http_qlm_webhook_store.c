@@ -236,7 +236,7 @@ static ngx_http_qlm_webhook_result_t *ngx_http_qlm_webhook_result_add(
     ngx_http_qlm_webhook_set_t *set, ngx_queue_t *queue, ngx_uint_t op,
     uint64_t due, uint32_t attempt, int32_t status, qlm_store_log_t *log);
 static int ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
-    ngx_http_qlm_webhook_pending_t *p);
+    ngx_http_qlm_webhook_pending_t *p, uint64_t lease_until);
 static int ngx_http_qlm_webhook_batch_apply(qlm_store_t *st,
     qlm_store_write_t *w, ngx_http_qlm_webhook_result_t *res);
 static void ngx_http_qlm_webhook_batch_done(ngx_http_qlm_webhook_set_t *set);
@@ -2295,9 +2295,10 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
     ngx_uint_t n)
 {
     int                                rc;
-    uint64_t                           lsn;
+    uint64_t                           lsn, until;
     ngx_uint_t                         i, ops;
     ngx_queue_t                       *q;
+    struct timeval                     tv;
     qlm_store_write_t                 *w;
     ngx_http_qlm_webhook_result_t     *res;
     ngx_http_qlm_webhook_pending_t    *p;
@@ -2317,6 +2318,18 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
         goto failed;
     }
 
+    /*
+     * The leases of deliveries started before the commit (sync=on) run
+     * from their start; a commit held up past them (another process had
+     * the writer lock) must not store them over already, or another
+     * worker claims them while their outcome waits for the next commit.
+     * The clock is read here, in a thread maybe: not nginx's cached one.
+     */
+
+    ngx_gettimeofday(&tv);
+    until = (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000
+            + ngx_http_qlm_webhook_deliver_lease_time(mcf);
+
     for (i = 0; i < n; i++) {
 
         for (q = ngx_queue_head(&sets[i]->events);
@@ -2324,7 +2337,7 @@ ngx_http_qlm_webhook_batch_commit(ngx_http_qlm_webhook_set_t **sets,
              q = ngx_queue_next(q))
         {
             p = ngx_queue_data(q, ngx_http_qlm_webhook_pending_t, queue);
-            p->rc = ngx_http_qlm_webhook_batch_enqueue(w, p);
+            p->rc = ngx_http_qlm_webhook_batch_enqueue(w, p, until);
         }
 
         for (q = ngx_queue_head(&sets[i]->results);
@@ -2452,11 +2465,19 @@ ngx_http_qlm_webhook_batch_one_by_one(ngx_http_qlm_webhook_set_t *set)
 
 static int
 ngx_http_qlm_webhook_batch_enqueue(qlm_store_write_t *w,
-    ngx_http_qlm_webhook_pending_t *p)
+    ngx_http_qlm_webhook_pending_t *p, uint64_t lease_until)
 {
     int                             rc;
     size_t                          i;
     ngx_http_qlm_webhook_result_t  *res;
+
+    for (i = 0; i < p->nitems; i++) {
+        if (p->items[i].lease_until
+            && p->items[i].lease_until < lease_until)
+        {
+            p->items[i].lease_until = lease_until;
+        }
+    }
 
     if (p->early == NULL || p->nstored != p->nitems) {
         goto stored;
