@@ -906,6 +906,7 @@ ngx_http_qlm_webhook_admin_replay_one_end(
                                                   "delivery %uL is in the "
                                                   "queue, not a dead "
                                                   "letter", job->id);
+
         } else {
             rc = ngx_http_qlm_webhook_admin_error(r, NGX_HTTP_NOT_FOUND,
                                                   "no dead letter %uL",
