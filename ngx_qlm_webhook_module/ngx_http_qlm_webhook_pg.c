@@ -125,6 +125,28 @@ struct ngx_http_qlm_webhook_pg_s {
 };
 
 
+/* a forward: its claim (in a thread maybe), then its statement */
+typedef struct {
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+    qlm_store_item_t                 **items;
+    ngx_pool_cleanup_t                *cln;
+    uint64_t                           now;
+    size_t                             n;
+    int                                rc;
+} ngx_http_qlm_webhook_pg_forward_t;
+
+
+/* the forwarder's write to the spool, in a thread: the rows' ids after */
+typedef struct {
+    ngx_http_qlm_webhook_pg_t         *pg;
+    qlm_store_t                       *store;
+    uint64_t                           due;      /* an unclaim's; 0: ack */
+    size_t                             n;
+    int                                rc;
+} ngx_http_qlm_webhook_pg_spool_t;
+
+
 static void ngx_http_qlm_webhook_pg_event(ngx_event_t *ev,
     ngx_event_handler_pt handler, void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_pg_event_stop(ngx_event_t *ev);
@@ -153,7 +175,26 @@ static void ngx_http_qlm_webhook_pg_query(ngx_http_qlm_webhook_pg_t *pg,
 static void ngx_http_qlm_webhook_pg_failed(ngx_http_qlm_webhook_pg_t *pg,
     const char *what, const char *why);
 static void ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev);
+static void ngx_http_qlm_webhook_pg_forward_claim(
+    ngx_http_qlm_webhook_pg_forward_t *fw);
+static void ngx_http_qlm_webhook_pg_forward_send(
+    ngx_http_qlm_webhook_pg_forward_t *fw);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_pg_forward_thread(void *data,
+    ngx_log_t *log);
+static void ngx_http_qlm_webhook_pg_forward_thread_done(ngx_event_t *ev);
+#endif
 static void ngx_http_qlm_webhook_pg_items_free(void *data);
+static void ngx_http_qlm_webhook_pg_spool(ngx_http_qlm_webhook_pg_t *pg,
+    qlm_store_item_t **items, size_t n, uint64_t due);
+static int ngx_http_qlm_webhook_pg_spool_write(qlm_store_t *st,
+    const uint64_t *ids, size_t n, uint64_t due);
+static void ngx_http_qlm_webhook_pg_spool_result(
+    ngx_http_qlm_webhook_pg_t *pg, int rc, uint64_t due);
+#if (NGX_THREADS)
+static void ngx_http_qlm_webhook_pg_spool_thread(void *data, ngx_log_t *log);
+static void ngx_http_qlm_webhook_pg_spool_thread_done(ngx_event_t *ev);
+#endif
 static void ngx_http_qlm_webhook_pg_forwarded(
     ngx_http_qlm_webhook_pg_req_t *req, PGresult *res);
 static void ngx_http_qlm_webhook_pg_claim_handler(ngx_event_t *ev);
@@ -1453,16 +1494,17 @@ static void
 ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
 {
     int                                rc;
-    u_char                            *p;
-    size_t                             i, n, len;
     uint64_t                           now, due;
-    ngx_uint_t                         first, mirror;
-    size_t                             k;
-    qlm_store_item_t                 **items, *it;
+    qlm_store_item_t                 **items;
     ngx_pool_cleanup_t                *cln;
     ngx_http_qlm_webhook_pg_t         *pg;
     ngx_http_qlm_webhook_pg_req_t     *req;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
+    ngx_http_qlm_webhook_pg_forward_t *fw;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_thread_task_t                 *task;
+#endif
 
     pg = ev->data;
     mcf = pg->mcf;
@@ -1514,23 +1556,86 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
         goto failed;
     }
 
-    rc = qlm_store_claim(mcf->store, now, NGX_HTTP_QLM_WEBHOOK_PG_SPOOL_LEASE,
-                         items, NGX_HTTP_QLM_WEBHOOK_PG_BATCH, &n);
-
-    if (rc != 0 || n == 0) {
-        ngx_destroy_pool(req->pool);
-
-        if (rc != 0) {
-            ngx_http_qlm_webhook_pg_failed(pg, "spool claim",
-                                           qlm_store_strerror(rc));
-        }
-
-        ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
-        return;
+    fw = ngx_palloc(req->pool, sizeof(ngx_http_qlm_webhook_pg_forward_t));
+    if (fw == NULL) {
+        goto failed;
     }
 
-    cln->handler = ngx_http_qlm_webhook_pg_items_free;
-    cln->data = items;
+    fw->pg = pg;
+    fw->req = req;
+    fw->items = items;
+    fw->cln = cln;
+    fw->now = now;
+    fw->n = 0;
+    fw->rc = 0;
+
+#if (NGX_THREADS)
+
+    /* the claim is a write: in the pool where the batch's commits go */
+
+    tp = ngx_http_qlm_webhook_store_thread_pool(mcf, 1);
+
+    if (tp) {
+        task = ngx_thread_task_alloc(req->pool, 0);
+
+        if (task) {
+            task->ctx = fw;
+            task->handler = ngx_http_qlm_webhook_pg_forward_thread;
+            task->event.handler = ngx_http_qlm_webhook_pg_forward_thread_done;
+            task->event.data = fw;
+            task->event.log = ev->log;
+
+            if (ngx_thread_task_post(tp, task) == NGX_OK) {
+                pg->forwarding = 1;
+                return;
+            }
+        }
+
+        /* the pool's queue is full: the loop claims this once */
+    }
+
+#endif
+
+    ngx_http_qlm_webhook_pg_forward_claim(fw);
+    ngx_http_qlm_webhook_pg_forward_send(fw);
+
+    return;
+
+failed:
+
+    if (req) {
+        ngx_destroy_pool(req->pool);
+    }
+
+    ngx_http_qlm_webhook_pg_failed(pg, "forwarding", "out of memory");
+
+    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+}
+
+
+/*
+ * The spool's due rows, claimed; a mirror record whose event is already
+ * among them goes back, for the next forward (see below).  In a thread,
+ * or in the loop.
+ */
+
+static void
+ngx_http_qlm_webhook_pg_forward_claim(ngx_http_qlm_webhook_pg_forward_t *fw)
+{
+    size_t              i, k, n;
+    qlm_store_t        *st;
+    qlm_store_item_t  **items;
+
+    st = fw->pg->mcf->store;
+    items = fw->items;
+
+    fw->rc = qlm_store_claim(st, fw->now, NGX_HTTP_QLM_WEBHOOK_PG_SPOOL_LEASE,
+                             items, NGX_HTTP_QLM_WEBHOOK_PG_BATCH, &n);
+
+    if (fw->rc != 0 || n == 0) {
+        fw->n = 0;
+        return;
+    }
 
     /*
      * A record twice in one statement would be a second change of its
@@ -1562,13 +1667,88 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
     }
 
     for (k = i; k < n; k++) {
-        (void) qlm_store_unclaim(mcf->store, items[k]->id, items[k]->lease,
-                                 now);
+        (void) qlm_store_unclaim(st, items[k]->id, items[k]->lease, fw->now);
         qlm_store_item_free(items[k]);
         items[k] = NULL;
     }
 
-    n = i;
+    fw->n = i;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_pg_forward_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_pg_forward_claim(data);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_forward_thread_done(ngx_event_t *ev)
+{
+    ngx_http_qlm_webhook_pg_forward_t  *fw;
+
+    fw = ev->data;
+    fw->pg->forwarding = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: postgresql: %uz spool rows claimed in a "
+                   "thread", fw->n);
+
+    ngx_http_qlm_webhook_pg_forward_send(fw);
+}
+
+#endif
+
+
+/* the claimed rows to PostgreSQL, in one statement */
+
+static void
+ngx_http_qlm_webhook_pg_forward_send(ngx_http_qlm_webhook_pg_forward_t *fw)
+{
+    int                                rc;
+    u_char                            *p;
+    size_t                             i, n, len;
+    uint64_t                           now;
+    ngx_uint_t                         first, mirror;
+    qlm_store_item_t                 **items, *it;
+    ngx_http_qlm_webhook_pg_t         *pg;
+    ngx_http_qlm_webhook_pg_req_t     *req;
+
+    pg = fw->pg;
+    req = fw->req;
+    items = fw->items;
+    now = fw->now;
+    n = fw->n;
+
+    /* what is claimed is freed with the statement, whatever becomes of it */
+
+    if (fw->rc == 0) {
+        fw->cln->handler = ngx_http_qlm_webhook_pg_items_free;
+        fw->cln->data = items;
+    }
+
+    if (pg->exiting || ngx_exiting || fw->rc != 0 || n == 0) {
+
+        /* exiting: the spool's leases expire, the rows go again later */
+
+        rc = fw->rc;                /* fw is in the statement's pool */
+
+        ngx_destroy_pool(req->pool);
+
+        if (rc != 0) {
+            ngx_http_qlm_webhook_pg_failed(pg, "spool claim",
+                                           qlm_store_strerror(rc));
+        }
+
+        if (!pg->exiting && !ngx_exiting) {
+            ngx_add_timer(&pg->forward, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+        }
+
+        return;
+    }
 
     len = sizeof("WITH , SELECT 1")
           + sizeof(ngx_http_qlm_webhook_pg_forward_queue)
@@ -1693,21 +1873,16 @@ ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
 
 unclaim:
 
-    for (i = 0; i < n; i++) {
-        (void) qlm_store_unclaim(mcf->store, items[i]->id, items[i]->lease,
-                                 now);
-    }
+    ngx_http_qlm_webhook_pg_spool(pg, items, n, now);
 
-failed:
-
-    if (req) {
-        ngx_destroy_pool(req->pool);
-    }
+    ngx_destroy_pool(req->pool);
 
     ngx_http_qlm_webhook_pg_failed(pg, "forwarding", "out of memory");
 
-    ngx_add_timer(ev, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
+    ngx_add_timer(&pg->forward, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
 }
+
+
 
 
 static void
@@ -1727,11 +1902,9 @@ static void
 ngx_http_qlm_webhook_pg_forwarded(ngx_http_qlm_webhook_pg_req_t *req,
     PGresult *res)
 {
-    int                                rc;
-    size_t                             i, n;
+    size_t                             n;
     uint64_t                           due;
     qlm_store_item_t                 **items;
-    qlm_store_write_t                 *w;
     ngx_http_qlm_webhook_pg_t         *pg;
     ngx_http_qlm_webhook_main_conf_t  *mcf;
 
@@ -1753,45 +1926,180 @@ ngx_http_qlm_webhook_pg_forwarded(ngx_http_qlm_webhook_pg_req_t *req,
 
         due = ngx_http_qlm_webhook_now() + NGX_HTTP_QLM_WEBHOOK_PG_POLL;
 
-        for (i = 0; i < n; i++) {
-            (void) qlm_store_unclaim(mcf->store, items[i]->id,
-                                     items[i]->lease, due);
-        }
+        ngx_http_qlm_webhook_pg_spool(pg, items, n, due);
 
         ngx_add_timer(&pg->forward, NGX_HTTP_QLM_WEBHOOK_PG_POLL);
         return;
     }
 
-    rc = qlm_store_write_begin(mcf->store, &w);
-
-    if (rc == 0) {
-        for (i = 0; i < n && rc == 0; i++) {
-            rc = qlm_store_write_ack(w, items[i]->id, items[i]->lease, NULL);
-
-            /* a lease taken over (a long stall): the row is there already */
-            if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
-                rc = 0;
-            }
-        }
-
-        if (rc == 0) {
-            rc = qlm_store_write_commit(w);
-
-        } else {
-            qlm_store_write_abort(w);
-        }
-    }
-
-    if (rc != 0) {
-        /* forwarded again at the lease's expiry: one row all the same */
-        ngx_http_qlm_webhook_pg_failed(pg, "spool acknowledgement",
-                                       qlm_store_strerror(rc));
-    }
+    ngx_http_qlm_webhook_pg_spool(pg, items, n, 0);
 
     ngx_http_qlm_webhook_count(mcf, NGX_HTTP_QLM_WEBHOOK_C_PG_FORWARDED, n);
 
     ngx_http_qlm_webhook_pg_kick(mcf);
 }
+
+
+/*
+ * The forwarder's acknowledgement of the rows PostgreSQL has (due 0), or
+ * its unclaim of those it could not send (due, the next try): one
+ * transaction in the spool, in nginx's thread pool where the batch's
+ * commits go (sync=on: it is flushed), in the loop otherwise.  The rows'
+ * ids and leases go with the task: the statement's pool is gone by then.
+ */
+
+static void
+ngx_http_qlm_webhook_pg_spool(ngx_http_qlm_webhook_pg_t *pg,
+    qlm_store_item_t **items, size_t n, uint64_t due)
+{
+    int                                 rc;
+    size_t                              i;
+    uint64_t                            ids[2 * NGX_HTTP_QLM_WEBHOOK_PG_BATCH];
+    uint64_t                           *id;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                  *tp;
+    ngx_thread_task_t                  *task;
+    ngx_http_qlm_webhook_pg_spool_t    *sp;
+#endif
+
+    if (n == 0) {
+        return;
+    }
+
+    id = ids;
+
+#if (NGX_THREADS)
+
+    tp = ngx_http_qlm_webhook_store_thread_pool(pg->mcf, 1);
+    task = NULL;
+
+    if (tp) {
+        task = ngx_http_qlm_webhook_heap_task_alloc(
+                                  sizeof(ngx_http_qlm_webhook_pg_spool_t)
+                                  + 2 * n * sizeof(uint64_t),
+                                  ngx_http_qlm_webhook_pg_spool_thread,
+                                  ngx_http_qlm_webhook_pg_spool_thread_done);
+    }
+
+    if (task) {
+        sp = task->ctx;
+        sp->pg = pg;
+        sp->store = pg->mcf->store;
+        sp->due = due;
+        sp->n = n;
+        id = (uint64_t *) (sp + 1);
+    }
+
+#endif
+
+    for (i = 0; i < n; i++) {
+        id[2 * i] = items[i]->id;
+        id[2 * i + 1] = items[i]->lease;
+    }
+
+#if (NGX_THREADS)
+
+    if (task) {
+        if (ngx_http_qlm_webhook_heap_task(tp, task) == NGX_OK) {
+            return;
+        }
+
+        /* the pool's queue is full: the loop writes this once */
+
+        for (i = 0; i < n; i++) {
+            ids[2 * i] = items[i]->id;
+            ids[2 * i + 1] = items[i]->lease;
+        }
+    }
+
+#endif
+
+    rc = ngx_http_qlm_webhook_pg_spool_write(pg->mcf->store, ids, n, due);
+
+    ngx_http_qlm_webhook_pg_spool_result(pg, rc, due);
+}
+
+
+static int
+ngx_http_qlm_webhook_pg_spool_write(qlm_store_t *st, const uint64_t *ids,
+    size_t n, uint64_t due)
+{
+    int                 rc;
+    size_t              i;
+    qlm_store_write_t  *w;
+
+    rc = qlm_store_write_begin(st, &w);
+    if (rc != 0) {
+        return rc;
+    }
+
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = due ? qlm_store_write_unclaim(w, ids[2 * i], ids[2 * i + 1], due)
+                 : qlm_store_write_ack(w, ids[2 * i], ids[2 * i + 1], NULL);
+
+        /* a lease taken over (a long stall): the row is there already */
+        if (rc == QLM_STORE_STALE || rc == QLM_STORE_NOTFOUND) {
+            rc = 0;
+        }
+    }
+
+    if (rc != 0) {
+        qlm_store_write_abort(w);
+        return rc;
+    }
+
+    return qlm_store_write_commit(w);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_spool_result(ngx_http_qlm_webhook_pg_t *pg, int rc,
+    uint64_t due)
+{
+    if (rc != 0) {
+        /* forwarded again at the lease's expiry: one row all the same */
+        ngx_http_qlm_webhook_pg_failed(pg, due ? "spool unclaim"
+                                              : "spool acknowledgement",
+                                       qlm_store_strerror(rc));
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_qlm_webhook_pg_spool_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_qlm_webhook_pg_spool_t  *sp = data;
+
+    sp->rc = ngx_http_qlm_webhook_pg_spool_write(sp->store,
+                                                 (uint64_t *) (sp + 1),
+                                                 sp->n, sp->due);
+}
+
+
+static void
+ngx_http_qlm_webhook_pg_spool_thread_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t                *task;
+    ngx_http_qlm_webhook_pg_spool_t  *sp;
+
+    task = ev->data;
+    sp = task->ctx;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "qlm webhook: postgresql: the spool's %s of %uz rows "
+                   "written in a thread",
+                   sp->due ? "unclaim" : "acknowledgement", sp->n);
+
+    if (!sp->pg->exiting) {
+        ngx_http_qlm_webhook_pg_spool_result(sp->pg, sp->rc, sp->due);
+    }
+
+    ngx_free(task);
+}
+
+#endif
 
 
 /* the claim: as many due rows as this worker has room for */

@@ -305,3 +305,31 @@ qr/HOOK POST \/hook\/latin1 event=license_activated id=[0-9a-f-]{36} attempt=1 /
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 11: with sync=on on the spool, the forwarder claims and acknowledges its rows in nginx's thread pool, not in the event loop
+--- http_config eval
+($::HttpConfig =~ s/node=t070;/node=t070 sync=on;/r) . q{
+    qlm_webhook_url license_activated http://127.0.0.1:$TEST_NGINX_RECEIVER_PORT/hook/sync;
+}
+--- config
+    location /qlm/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_LS_PORT;
+        qlm_webhook_emit license_activated;
+        qlm_webhook_field ActivationKey $arg_is_avkey;
+    }
+--- request
+GET /qlm/ActivateKey?is_avkey=PG-SYNC-1
+--- response_body chomp
+<?xml version="1.0" encoding="utf-8"?><QuickLicenseManager><result>activated</result></QuickLicenseManager>
+--- wait: 1.5
+--- error_log eval
+[
+qr/qlm webhook: postgresql: [1-9]\d* spool rows claimed in a thread/,
+qr/qlm webhook: postgresql: the spool's acknowledgement of [1-9]\d* rows written in a thread/,
+qr/"license_activated" event \S+ to http:\/\/127\.0\.0\.1:\d+\/hook\/sync delivered: status 200/,
+]
+--- no_error_log
+[error]
+[alert]
