@@ -1493,17 +1493,17 @@ ngx_http_qlm_webhook_pg_get_str(PGresult *res, int row, int col,
 static void
 ngx_http_qlm_webhook_pg_forward_handler(ngx_event_t *ev)
 {
-    int                                rc;
-    uint64_t                           now, due;
-    qlm_store_item_t                 **items;
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_qlm_webhook_pg_t         *pg;
-    ngx_http_qlm_webhook_pg_req_t     *req;
-    ngx_http_qlm_webhook_main_conf_t  *mcf;
-    ngx_http_qlm_webhook_pg_forward_t *fw;
+    int                                 rc;
+    uint64_t                            now, due;
+    qlm_store_item_t                  **items;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_qlm_webhook_pg_t          *pg;
+    ngx_http_qlm_webhook_pg_req_t      *req;
+    ngx_http_qlm_webhook_main_conf_t   *mcf;
+    ngx_http_qlm_webhook_pg_forward_t  *fw;
 #if (NGX_THREADS)
-    ngx_thread_pool_t                 *tp;
-    ngx_thread_task_t                 *task;
+    ngx_thread_pool_t                  *tp;
+    ngx_thread_task_t                  *task;
 #endif
 
     pg = ev->data;
