@@ -1633,7 +1633,7 @@ ngx_http_qlm_webhook_health(ngx_http_qlm_webhook_transfer_t *t,
 
         /* kept in the store: it outlives a restart */
         (void) ngx_http_qlm_webhook_pause_record(mcf, &t->log_url, 1,
-                                                 "qlm_webhook_pause_after", 0,
+                                                 "qlm_webhook_pause_after",
                                                  t->deliver->log);
     }
 

@@ -255,8 +255,8 @@ typedef struct {
     ngx_uint_t                     matched;
     ngx_uint_t                     scanned;
     ngx_uint_t                     item_ns;    /* a match's write, so far */
-    ngx_msec_t                     begun;      /* the last begin tried */
-    unsigned                       begun_set:1;
+    ngx_msec_t                     begun;      /* the last begin tried,
+                                                  or 0 */
     size_t                         cursor_len;
     u_char                         cursor[401];
 
@@ -683,7 +683,7 @@ ngx_int_t ngx_http_qlm_webhook_urls_each(
 
 ngx_int_t ngx_http_qlm_webhook_pause_record(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_str_t *log_url,
-    ngx_uint_t pause, char *by, ngx_uint_t wait, ngx_log_t *log);
+    ngx_uint_t pause, char *by, ngx_log_t *log);
 ngx_int_t ngx_http_qlm_webhook_pause_result(int rc, u_char *url, size_t len,
     ngx_uint_t pause, ngx_log_t *log);
 ngx_int_t ngx_http_qlm_webhook_pause_init_process(ngx_cycle_t *cycle,

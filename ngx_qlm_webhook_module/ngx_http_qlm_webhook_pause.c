@@ -66,14 +66,14 @@ static ngx_int_t ngx_http_qlm_webhook_pause_apply(
  * Records a pause (or a resume) in the store, under the URL as logged;
  * by: who paused it.  A failure is logged: the pause then holds in shared
  * memory only, until the next change the workers read from the store.
- * Without "wait" (qlm_webhook_pause_after: nobody reads the result), the
- * write goes to nginx's thread pool where the loop's commits do.
+ * Nobody reads the result (qlm_webhook_pause_after; the admin API's job
+ * writes its own): the write goes to nginx's thread pool where the loop's
+ * commits do.
  */
 
 ngx_int_t
 ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_str_t *log_url, ngx_uint_t pause, char *by, ngx_uint_t wait,
-    ngx_log_t *log)
+    ngx_str_t *log_url, ngx_uint_t pause, char *by, ngx_log_t *log)
 {
     int              rc;
     qlm_store_str_t  url, who;
@@ -87,7 +87,7 @@ ngx_http_qlm_webhook_pause_record(ngx_http_qlm_webhook_main_conf_t *mcf,
 
 #if (NGX_THREADS)
 
-    if (!wait && ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
+    if (ngx_http_qlm_webhook_store_thread_pool(mcf, 1)
         && ngx_http_qlm_webhook_pause_post(mcf, log_url, pause, by) == NGX_OK)
     {
         return NGX_OK;

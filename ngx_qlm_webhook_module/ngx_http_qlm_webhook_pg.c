@@ -1955,7 +1955,6 @@ ngx_http_qlm_webhook_pg_spool(ngx_http_qlm_webhook_pg_t *pg,
     int                                 rc;
     size_t                              i;
     uint64_t                            ids[2 * NGX_HTTP_QLM_WEBHOOK_PG_BATCH];
-    uint64_t                           *id;
 #if (NGX_THREADS)
     ngx_thread_pool_t                  *tp;
     ngx_thread_task_t                  *task;
@@ -1966,12 +1965,14 @@ ngx_http_qlm_webhook_pg_spool(ngx_http_qlm_webhook_pg_t *pg,
         return;
     }
 
-    id = ids;
+    for (i = 0; i < n; i++) {
+        ids[2 * i] = items[i]->id;
+        ids[2 * i + 1] = items[i]->lease;
+    }
 
 #if (NGX_THREADS)
 
     tp = ngx_http_qlm_webhook_store_thread_pool(pg->mcf, 1);
-    task = NULL;
 
     if (tp) {
         task = ngx_http_qlm_webhook_heap_task_alloc(
@@ -1979,37 +1980,20 @@ ngx_http_qlm_webhook_pg_spool(ngx_http_qlm_webhook_pg_t *pg,
                                   + 2 * n * sizeof(uint64_t),
                                   ngx_http_qlm_webhook_pg_spool_thread,
                                   ngx_http_qlm_webhook_pg_spool_thread_done);
-    }
+        if (task) {
+            sp = task->ctx;
+            sp->pg = pg;
+            sp->store = pg->mcf->store;
+            sp->due = due;
+            sp->n = n;
+            ngx_memcpy(sp + 1, ids, 2 * n * sizeof(uint64_t));
 
-    if (task) {
-        sp = task->ctx;
-        sp->pg = pg;
-        sp->store = pg->mcf->store;
-        sp->due = due;
-        sp->n = n;
-        id = (uint64_t *) (sp + 1);
-    }
-
-#endif
-
-    for (i = 0; i < n; i++) {
-        id[2 * i] = items[i]->id;
-        id[2 * i + 1] = items[i]->lease;
-    }
-
-#if (NGX_THREADS)
-
-    if (task) {
-        if (ngx_http_qlm_webhook_heap_task(tp, task) == NGX_OK) {
-            return;
+            if (ngx_http_qlm_webhook_heap_task(tp, task) == NGX_OK) {
+                return;
+            }
         }
 
         /* the pool's queue is full: the loop writes this once */
-
-        for (i = 0; i < n; i++) {
-            ids[2 * i] = items[i]->id;
-            ids[2 * i + 1] = items[i]->lease;
-        }
     }
 
 #endif

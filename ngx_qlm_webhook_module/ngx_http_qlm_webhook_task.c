@@ -702,15 +702,16 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
      * ended elsewhere would be tried again then
      */
 
-    if (task->begun_set
+    if (task->begun
         && (ngx_msec_int_t) (ngx_current_msec - task->begun)
            < NGX_HTTP_QLM_WEBHOOK_TICK)
     {
         return NGX_DECLINED;
     }
 
+    /* nginx's millisecond clock is never 0 in a running worker */
+
     task->begun = ngx_current_msec;
-    task->begun_set = 1;
 
     st = ngx_http_qlm_webhook_step_room(mcf, &local);
 

@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use QLMRun;
 
-my $mdb_load = '/usr/bin/mdb_load';
+my $mdb_load = QLMRun::mdb_load();
 plan(skip_all => "no $mdb_load (lmdb-utils)") unless -x $mdb_load;
 
 my ($ls, $rcv) = map { QLMRun::port_at($_) } 1 .. 2;
@@ -45,15 +45,7 @@ $run->receiver(port => $rcv, log => $log, life => 40, delay => 0.4);
 
 ok($run->start, 'nginx starts');
 
-sub got {
-    open(my $fh, '<', $log) or return {};
-    my %ids;
-    for (<$fh>) {
-        $ids{$1}++ if /^GOT (\S+)/;
-    }
-    close($fh);
-    return \%ids;
-}
+sub got { QLMRun::received($log) }
 
 sub call {
     my ($status) = $run->get('/qlm/qlmservice.asmx/GetActivationKey');
@@ -64,10 +56,7 @@ is(call(), 200, 'the first call answered');
 my $deadline = time + 10;
 sleep 0.05 while keys %{ got() } < 1 && time < $deadline;
 
-open(my $hold, '|-', "$mdb_load -s qlm-test-hold $store 2>/dev/null")
-    or die "mdb_load: $!";
-select((select($hold), $| = 1)[0]);
-print $hold "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n";
+my $hold = QLMRun::hold_writer_lock($store);
 sleep 0.5;
 
 my $ok = 0;
@@ -81,8 +70,7 @@ is(scalar keys %{ got() }, 1 + $events, 'their webhooks arrived');
 # past the lease: 2 s from the calls
 sleep 3.5;
 
-print $hold ' ' . ('61' x 600) . "\n 76\nDATA=END\n";
-close($hold);
+QLMRun::release_writer_lock($hold);
 
 # the other worker's poll, and a retry's interval, had their chance
 

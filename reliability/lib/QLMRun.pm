@@ -396,6 +396,45 @@ sub _serve {
     }
 }
 
+# The requests a receiver's log shows, by event id: { id => times }.
+
+sub received {
+    my ($log) = @_;
+
+    open(my $fh, '<', $log) or return {};
+    my %ids;
+    for (<$fh>) {
+        $ids{$1}++ if /^GOT (\S+)/;
+    }
+    close($fh);
+    return \%ids;
+}
+
+# Another process holds a store's writer lock: mdb_load (lmdb-utils)
+# begins its write transaction once it has read the header, and
+# release_writer_lock() gives it a key too long for LMDB, so that it
+# aborts with the store unchanged; it returns mdb_load's exit status.
+
+sub mdb_load { '/usr/bin/mdb_load' }
+
+sub hold_writer_lock {
+    my ($store) = @_;
+
+    open(my $hold, '|-', mdb_load() . " -s qlm-test-hold $store 2>/dev/null")
+        or die "mdb_load: $!";
+    select((select($hold), $| = 1)[0]);
+    print $hold "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n";
+    return $hold;
+}
+
+sub release_writer_lock {
+    my ($hold) = @_;
+
+    print $hold ' ' . ('61' x 600) . "\n 76\nDATA=END\n";
+    close($hold);
+    return $? >> 8;
+}
+
 sub stop_receivers {
     my $self = shift;
 
