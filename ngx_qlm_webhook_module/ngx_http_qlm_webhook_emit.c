@@ -4,9 +4,10 @@
  *
  * A location with qlm_webhook_emit watches the license server's answer: the
  * header filter decides whether the call succeeded and which event it is,
- * the body filter keeps a copy of the answer (up to qlm_webhook_capture_size)
- * and, before the last buffer goes to the client, builds the event, commits
- * it to the store and wakes the delivery.  The client's bytes are never
+ * the body filter reads the answer (whole in one buffer: where it is; else
+ * a copy, up to qlm_webhook_capture_size) and, before the last buffer goes
+ * to the client, builds the event, commits it to the store and wakes the
+ * delivery.  The client's bytes are never
  * changed; any failure here is logged and counted, never sent to the client.
  */
 
@@ -88,6 +89,8 @@ static ngx_http_qlm_webhook_emit_t *ngx_http_qlm_webhook_choose(
 static ngx_int_t ngx_http_qlm_webhook_true(ngx_str_t *v);
 static void ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b);
+static ngx_int_t ngx_http_qlm_webhook_capture_whole(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_qlm_webhook_capture_grow(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, size_t need, size_t max);
 static void ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
@@ -351,13 +354,18 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     last = 0;
 
-    for (cl = in; cl; cl = cl->next) {
-        ngx_http_qlm_webhook_capture(r, ctx, cl->buf);
+    if (ngx_http_qlm_webhook_capture_whole(r, ctx, in) != NGX_OK) {
 
-        if (!ngx_buf_special(cl->buf)) {
-            ctx->seen += ngx_buf_size(cl->buf);
+        for (cl = in; cl; cl = cl->next) {
+            ngx_http_qlm_webhook_capture(r, ctx, cl->buf);
+
+            if (!ngx_buf_special(cl->buf)) {
+                ctx->seen += ngx_buf_size(cl->buf);
+            }
         }
+    }
 
+    for (cl = in; cl; cl = cl->next) {
         if (cl->buf->last_buf) {
             last = 1;
         }
@@ -373,6 +381,12 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (last || (ctx->length >= 0 && ctx->seen >= ctx->length)) {
         ctx->done = 1;
         ngx_http_qlm_webhook_emit(r, ctx);
+
+        if (ctx->size == 0) {
+            /* a borrowed answer is not pointed at once read */
+            ctx->buf = NULL;
+            ctx->len = 0;
+        }
 
         if (ctx->pending) {
             return ngx_http_qlm_webhook_hold(r, ctx, in);
@@ -625,6 +639,73 @@ ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
     }
 
     ctx->unreadable = 1;
+}
+
+
+/*
+ * An answer that comes whole in one buffer in memory, the commonest, is
+ * read where it is, not copied: the emission that follows in the same
+ * call is its only reader, and keeps no pointer into it.  NGX_DECLINED:
+ * it is captured buffer by buffer.
+ */
+
+static ngx_int_t
+ngx_http_qlm_webhook_capture_whole(ngx_http_request_t *r,
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in)
+{
+    off_t                             size;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        last;
+    ngx_chain_t                      *cl;
+    ngx_http_qlm_webhook_loc_conf_t  *lcf;
+
+    if (!ctx->capture || ctx->seen || ctx->overflow || ctx->encoded
+        || ctx->unreadable)
+    {
+        return NGX_DECLINED;
+    }
+
+    b = NULL;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+
+        if (ngx_buf_special(cl->buf)) {
+            continue;
+        }
+
+        if (b || !ngx_buf_in_memory(cl->buf)) {
+            return NGX_DECLINED;
+        }
+
+        b = cl->buf;
+    }
+
+    if (b == NULL) {
+        return NGX_DECLINED;
+    }
+
+    size = b->last - b->pos;
+
+    if (!last && (ctx->length < 0 || size < ctx->length)) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_qlm_webhook_module);
+
+    if (size > (off_t) lcf->capture_size) {
+        return NGX_DECLINED;
+    }
+
+    ctx->seen = size;
+    ctx->buf = b->pos;
+    ctx->len = (size_t) size;
+    ctx->size = 0;
+
+    return NGX_OK;
 }
 
 

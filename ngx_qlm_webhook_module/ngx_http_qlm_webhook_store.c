@@ -1209,7 +1209,7 @@ ngx_http_qlm_webhook_batch_index(ngx_http_qlm_webhook_set_t *set, int table,
 
     key.data = (u_char *) rec->key.data;
     key.len = rec->key.len;
-    hash = ngx_crc32_short(key.data, key.len);
+    hash = ngx_murmur_hash2(key.data, key.len);
 
     f = (ngx_http_qlm_webhook_fold_t *)
             ngx_str_rbtree_lookup(&set->records[table], &key, hash);
@@ -1419,7 +1419,7 @@ ngx_http_qlm_webhook_batch_record(ngx_http_qlm_webhook_main_conf_t *mcf,
         return;
     }
 
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_murmur_hash2(key->data, key->len);
 
     /*
      * The sets not yet committed, oldest first, then the one filling;
