@@ -56,6 +56,8 @@ typedef struct {
     uint64_t                           took;        /* usec */
     int                                rc;
     unsigned                           begin;       /* a slot's begin */
+    unsigned                           scan;        /* the scan, then the
+                                                       write: a thread's */
     uint64_t                           slot;        /* the begin's */
     uint64_t                           started;     /* the begin's */
     qlm_store_task_t                   prev;        /* the begin's */
@@ -73,9 +75,11 @@ static ngx_int_t ngx_http_qlm_webhook_task_start(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
     ngx_log_t *log);
 static ngx_http_qlm_webhook_step_t *ngx_http_qlm_webhook_step_room(
-    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_step_t *local);
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_step_t *local,
+    ngx_uint_t scan);
 static ngx_int_t ngx_http_qlm_webhook_step_post(
-    ngx_http_qlm_webhook_main_conf_t *mcf);
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t scan);
+static void ngx_http_qlm_webhook_step_scan(ngx_http_qlm_webhook_step_t *st);
 static void ngx_http_qlm_webhook_task_begin(ngx_http_qlm_webhook_step_t *st);
 static ngx_int_t ngx_http_qlm_webhook_task_begun(
     ngx_http_qlm_webhook_step_t *st);
@@ -84,6 +88,8 @@ static ngx_int_t ngx_http_qlm_webhook_step_end(ngx_http_qlm_webhook_step_t *st);
 #if (NGX_THREADS)
 static void ngx_http_qlm_webhook_step_thread(void *data, ngx_log_t *log);
 static void ngx_http_qlm_webhook_step_thread_done(ngx_event_t *ev);
+static ngx_thread_pool_t *ngx_http_qlm_webhook_sched_pool(
+    ngx_http_qlm_webhook_main_conf_t *mcf, ngx_uint_t scan);
 #endif
 static ngx_int_t ngx_http_qlm_webhook_task_chunk(
     ngx_http_qlm_webhook_main_conf_t *mcf, ngx_http_qlm_webhook_task_t *task,
@@ -626,19 +632,20 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
 /*
  * A write of the scheduler (a begin, a step) is made in the worker's
  * thread task when the batch's commits go to the pool, in the loop
- * otherwise (local)
+ * otherwise (local); a step's scan (scan), with its write, whenever the
+ * worker has the pool
  */
 
 static ngx_http_qlm_webhook_step_t *
 ngx_http_qlm_webhook_step_room(ngx_http_qlm_webhook_main_conf_t *mcf,
-    ngx_http_qlm_webhook_step_t *local)
+    ngx_http_qlm_webhook_step_t *local, ngx_uint_t scan)
 {
     ngx_http_qlm_webhook_step_t  *st;
 
     st = local;
 
 #if (NGX_THREADS)
-    if (mcf->sched_task && ngx_http_qlm_webhook_store_thread_pool(mcf, 1)) {
+    if (mcf->sched_task && ngx_http_qlm_webhook_sched_pool(mcf, scan)) {
         st = mcf->sched_task->ctx;
     }
 #endif
@@ -649,26 +656,43 @@ ngx_http_qlm_webhook_step_room(ngx_http_qlm_webhook_main_conf_t *mcf,
 }
 
 
-/* NGX_OK: the write is the pool's, and the scheduler waits for it */
+/* NGX_OK: the work is the pool's, and the scheduler waits for it */
 
 static ngx_int_t
-ngx_http_qlm_webhook_step_post(ngx_http_qlm_webhook_main_conf_t *mcf)
+ngx_http_qlm_webhook_step_post(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t scan)
 {
 #if (NGX_THREADS)
     ngx_thread_pool_t  *pool;
 
-    pool = ngx_http_qlm_webhook_store_thread_pool(mcf, 1);
+    pool = ngx_http_qlm_webhook_sched_pool(mcf, scan);
 
     if (pool && ngx_thread_task_post(pool, mcf->sched_task) == NGX_OK) {
         mcf->sched_writing = 1;
         return NGX_OK;
     }
 
-    /* the pool's queue is full: the loop writes this once */
+    /* the pool's queue is full: the loop does this once */
 #endif
 
     return NGX_DECLINED;
 }
+
+
+#if (NGX_THREADS)
+
+static ngx_thread_pool_t *
+ngx_http_qlm_webhook_sched_pool(ngx_http_qlm_webhook_main_conf_t *mcf,
+    ngx_uint_t scan)
+{
+    if (!scan) {
+        return ngx_http_qlm_webhook_store_thread_pool(mcf, 1);
+    }
+
+    return ngx_exiting ? NULL : ngx_http_qlm_webhook_store_thread_pool(mcf, 0);
+}
+
+#endif
 
 
 /*
@@ -713,7 +737,7 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
 
     task->begun = ngx_current_msec;
 
-    st = ngx_http_qlm_webhook_step_room(mcf, &local);
+    st = ngx_http_qlm_webhook_step_room(mcf, &local, 0);
 
     st->begin = 1;
     st->ch.mcf = mcf;
@@ -722,7 +746,7 @@ ngx_http_qlm_webhook_task_start(ngx_http_qlm_webhook_main_conf_t *mcf,
     st->slot = slot;
     st->started = (uint64_t) now * 1000;
 
-    if (st != &local && ngx_http_qlm_webhook_step_post(mcf) == NGX_OK) {
+    if (st != &local && ngx_http_qlm_webhook_step_post(mcf, 0) == NGX_OK) {
         return NGX_BUSY;
     }
 
@@ -823,14 +847,12 @@ static ngx_int_t
 ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     ngx_http_qlm_webhook_task_t *task, ngx_log_t *log)
 {
-    int                            rc;
     ngx_tm_t                       tm;
     ngx_time_t                    *tp;
-    qlm_store_str_t                after;
     ngx_http_qlm_webhook_step_t    local, *st;
     ngx_http_qlm_webhook_chunk_t  *ch;
 
-    st = ngx_http_qlm_webhook_step_room(mcf, &local);
+    st = ngx_http_qlm_webhook_step_room(mcf, &local, 1);
     ch = &st->ch;
 
     if (task->item_ns == 0) {
@@ -855,8 +877,6 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     ch->task = task;
     ch->log = log;
     ch->now = (uint64_t) tp->sec * 1000 + tp->msec;
-    ch->deadline = ngx_http_qlm_webhook_usec()
-                   + NGX_HTTP_QLM_WEBHOOK_STEP_USEC;
 
     /* the macros resolve against the slot's time, in local time */
 
@@ -870,9 +890,6 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     ch->clock.utc_offset = ngx_cached_time->gmtoff * 60;
 #endif
 
-    after.data = (char *) task->cursor;
-    after.len = task->cursor_len;
-
     /* the callback moves the cursor; a failed chunk puts it back */
 
     st->saved_len = task->cursor_len;
@@ -880,7 +897,59 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     st->scanned = task->scanned;
     st->matched = task->matched;
 
-    rc = qlm_store_mirror_scan(mcf->store, QLM_STORE_LICENSES, after,
+    /*
+     * The scan reads, tests and builds payloads for a quarter of a
+     * millisecond: in a thread, the loop goes on serving license calls
+     * meanwhile (a step in the loop held each call that came during it,
+     * and the calls that came after it waited for those)
+     */
+
+    if (st != &local) {
+        st->scan = 1;
+
+        if (ngx_http_qlm_webhook_step_post(mcf, 1) == NGX_OK) {
+            return NGX_BUSY;
+        }
+
+        st->scan = 0;
+    }
+
+    ngx_http_qlm_webhook_step_scan(st);
+
+    if (st->rc == 0 && st != &local
+        && ngx_http_qlm_webhook_step_post(mcf, 0) == NGX_OK)
+    {
+        return NGX_BUSY;
+    }
+
+    if (st->rc == 0) {
+        ngx_http_qlm_webhook_step_write(st);
+    }
+
+    return ngx_http_qlm_webhook_step_end(st);
+}
+
+
+/* the step's records: in the loop, or in the scheduler's thread task */
+
+static void
+ngx_http_qlm_webhook_step_scan(ngx_http_qlm_webhook_step_t *st)
+{
+    int                            rc;
+    qlm_store_str_t                after;
+    ngx_http_qlm_webhook_task_t   *task;
+    ngx_http_qlm_webhook_chunk_t  *ch;
+
+    ch = &st->ch;
+    task = ch->task;
+
+    ch->deadline = ngx_http_qlm_webhook_usec()
+                   + NGX_HTTP_QLM_WEBHOOK_STEP_USEC;
+
+    after.data = (char *) task->cursor;
+    after.len = task->cursor_len;
+
+    rc = qlm_store_mirror_scan(ch->mcf->store, QLM_STORE_LICENSES, after,
                                NGX_HTTP_QLM_WEBHOOK_CHUNK,
                                ngx_http_qlm_webhook_task_record, ch,
                                &st->seen);
@@ -890,18 +959,6 @@ ngx_http_qlm_webhook_task_chunk(ngx_http_qlm_webhook_main_conf_t *mcf,
     }
 
     st->rc = rc;
-
-    if (rc == 0 && st != &local
-        && ngx_http_qlm_webhook_step_post(mcf) == NGX_OK)
-    {
-        return NGX_BUSY;
-    }
-
-    if (rc == 0) {
-        ngx_http_qlm_webhook_step_write(st);
-    }
-
-    return ngx_http_qlm_webhook_step_end(st);
 }
 
 
@@ -1027,8 +1084,14 @@ ngx_http_qlm_webhook_step_thread(void *data, ngx_log_t *log)
 
     if (st->begin) {
         ngx_http_qlm_webhook_task_begin(st);
+        return;
+    }
 
-    } else {
+    if (st->scan) {
+        ngx_http_qlm_webhook_step_scan(st);
+    }
+
+    if (st->rc == 0) {
         ngx_http_qlm_webhook_step_write(st);
     }
 }
@@ -1045,8 +1108,9 @@ ngx_http_qlm_webhook_step_thread_done(ngx_event_t *ev)
     st = mcf->sched_task->ctx;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "qlm webhook: a task %s written in a thread",
-                   st->begin ? "begin" : "step");
+                   "qlm webhook: a task %s in a thread",
+                   st->begin ? "begin written"
+                   : st->scan ? "step scanned and written" : "step written");
 
     if (st->begin) {
         (void) ngx_http_qlm_webhook_task_begun(st);

@@ -206,7 +206,7 @@ failed
 
 
 
-=== TEST 4: sync=on: a scheduled task's step is written in a thread, and its match is delivered
+=== TEST 4: sync=on: a scheduled task's step is scanned and written in a thread, and its match is delivered
 --- http_config eval
 $::HttpConfig . q{
     qlm_webhook_search "Everything" "ActivationKey Like 'T-%'";
@@ -226,7 +226,7 @@ GET /qlm/qlmservice.asmx/GetActivationKey?k=T-4
 [
 qr/^HOOK \/ok event=everything attempt=1 body=\{"Name":"everything","WebHookUserData":"u-4","LicenseInfo":\{"ActivationKey":"T-4"\}\}$/m,
 qr/qlm webhook: task "everything" done: 1 licenses scanned, 1 matched/,
-qr/qlm webhook: a task step written in a thread/,
+qr/qlm webhook: a task step scanned and written in a thread/,
 ]
 --- no_error_log
 [alert]
@@ -410,7 +410,7 @@ GET /qlm/a?is_avkey=TASK-1
 [
 qr/qlm webhook: a task begin written in a thread/,
 qr/qlm webhook: task "t1" runs/,
-qr/qlm webhook: a task step written in a thread/,
+qr/qlm webhook: a task step scanned and written in a thread/,
 qr/^HOOK \/ok event=\S* attempt=1 body=\{.*"ActivationKey":"TASK-1"/m,
 ]
 --- no_error_log

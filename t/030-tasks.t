@@ -68,7 +68,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a license expiring in 10 days is sent, exactly as QLM's payload, signed with the task's secret
+=== TEST 1: a license expiring in 10 days is sent, exactly as QLM's payload, signed with the task's secret; the step is scanned in nginx's thread pool
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
@@ -78,6 +78,7 @@ __DATA__
 [
 qr/^HOOK \/renewals event=renewals verified=valid body=\{"Name":"renewals","WebHookUserData":"crm-42","LicenseInfo":\{"ActivationKey":"K-T1","Email":"jane\@example\.com","ExpiryDate":"\Q${\ main::day(10)}\ET00:00:00","ProductID":3\}\}$/m,
 qr/qlm webhook: task "renewals" done: 1 licenses scanned, 1 matched/,
+qr/qlm webhook: a task step scanned and written in a thread/,
 ]
 --- no_error_log
 [error]
