@@ -315,7 +315,7 @@ typedef struct {
     ngx_event_t               sync_event;
     ngx_event_t               sched_event;
 #if (NGX_THREADS)
-    ngx_thread_task_t        *sched_task;     /* a step's write */
+    ngx_thread_task_t        *sched_task;     /* a begin, a step */
 #endif
     ngx_uint_t                sched_writing;  /* in a thread now */
     ngx_event_t               pause_event;

@@ -576,7 +576,7 @@ ngx_http_qlm_webhook_sched_handler(ngx_event_t *ev)
         return;
     }
 
-    /* a step's write in a thread: its end sets the timer again */
+    /* a begin or a step in a thread: its end sets the timer again */
 
     if (mcf->sched_writing) {
         return;
