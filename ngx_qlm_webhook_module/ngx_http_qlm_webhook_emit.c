@@ -7,8 +7,8 @@
  * the body filter reads the answer (whole in one buffer: where it is; else
  * a copy, up to qlm_webhook_capture_size) and, before the last buffer goes
  * to the client, builds the event, commits it to the store and wakes the
- * delivery.  The client's bytes are never
- * changed; any failure here is logged and counted, never sent to the client.
+ * delivery.  The client's bytes are never changed; any failure here is
+ * logged and counted, never sent to the client.
  */
 
 
@@ -90,7 +90,7 @@ static ngx_int_t ngx_http_qlm_webhook_true(ngx_str_t *v);
 static void ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, ngx_buf_t *b);
 static ngx_int_t ngx_http_qlm_webhook_capture_whole(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in);
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in, ngx_uint_t last);
 static ngx_int_t ngx_http_qlm_webhook_capture_grow(ngx_http_request_t *r,
     ngx_http_qlm_webhook_ctx_t *ctx, size_t need, size_t max);
 static void ngx_http_qlm_webhook_emit(ngx_http_request_t *r,
@@ -354,7 +354,13 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     last = 0;
 
-    if (ngx_http_qlm_webhook_capture_whole(r, ctx, in) != NGX_OK) {
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (ngx_http_qlm_webhook_capture_whole(r, ctx, in, last) != NGX_OK) {
 
         for (cl = in; cl; cl = cl->next) {
             ngx_http_qlm_webhook_capture(r, ctx, cl->buf);
@@ -362,12 +368,6 @@ ngx_http_qlm_webhook_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             if (!ngx_buf_special(cl->buf)) {
                 ctx->seen += ngx_buf_size(cl->buf);
             }
-        }
-    }
-
-    for (cl = in; cl; cl = cl->next) {
-        if (cl->buf->last_buf) {
-            last = 1;
         }
     }
 
@@ -645,17 +645,16 @@ ngx_http_qlm_webhook_capture(ngx_http_request_t *r,
 /*
  * An answer that comes whole in one buffer in memory, the commonest, is
  * read where it is, not copied: the emission that follows in the same
- * call is its only reader, and keeps no pointer into it.  NGX_DECLINED:
- * it is captured buffer by buffer.
+ * call is its only reader, and keeps no pointer into it; last: the chain
+ * ends the answer.  NGX_DECLINED: it is captured buffer by buffer.
  */
 
 static ngx_int_t
 ngx_http_qlm_webhook_capture_whole(ngx_http_request_t *r,
-    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in)
+    ngx_http_qlm_webhook_ctx_t *ctx, ngx_chain_t *in, ngx_uint_t last)
 {
     off_t                             size;
     ngx_buf_t                        *b;
-    ngx_uint_t                        last;
     ngx_chain_t                      *cl;
     ngx_http_qlm_webhook_loc_conf_t  *lcf;
 
@@ -666,13 +665,8 @@ ngx_http_qlm_webhook_capture_whole(ngx_http_request_t *r,
     }
 
     b = NULL;
-    last = 0;
 
     for (cl = in; cl; cl = cl->next) {
-        if (cl->buf->last_buf) {
-            last = 1;
-        }
-
         if (ngx_buf_special(cl->buf)) {
             continue;
         }

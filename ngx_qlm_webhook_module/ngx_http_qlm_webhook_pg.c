@@ -1883,8 +1883,6 @@ unclaim:
 }
 
 
-
-
 static void
 ngx_http_qlm_webhook_pg_items_free(void *data)
 {
